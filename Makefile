@@ -1,0 +1,48 @@
+# CaaS — the two commands that matter:
+#   make up    build every component and serve the app on http://127.0.0.1:3000 with the simulators
+#   make test  build what the tests need and run every test
+# Both install what they need (see infra/toolchain.sh) and can be run again at any time.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+LISTEN ?= 127.0.0.1:3000
+APP_URL ?= http://$(LISTEN)
+NATIVE_PKGS := -p caas-runtime -p caas-sim
+TEST_PKGS := -p caas-domain -p caas-runtime -p caas-sim -p caas-tests
+
+.PHONY: help up test build build-wasm build-native toolchain bench clean-state deploy-files
+
+help:
+	@echo "make up     build and serve the app on $(APP_URL) (simulators on 127.0.0.1:4101-4106)"
+	@echo "make test   run every test (domain unit tests, runtime, simulators, host tests of the real components)"
+	@echo "make bench  throughput/latency figures through the runtime -> bench/results/latest.md"
+
+toolchain:
+	@infra/toolchain.sh
+
+build-wasm: toolchain
+	@infra/build-wasm.sh
+
+build-native:
+	$(CARGO) build $(NATIVE_PKGS) --bins
+
+build: build-wasm build-native
+
+up: build
+	@mkdir -p .spin
+	@set -m; \
+	./target/debug/caas-sim --app-url $(APP_URL) & sim=$$!; \
+	trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT INT TERM; \
+	./target/debug/caas-runtime up --manifest spin.toml --listen $(LISTEN) --state-dir .spin --schedules infra/schedules.toml
+
+test: build-wasm
+	$(CARGO) test $(TEST_PKGS)
+
+bench: build-wasm
+	$(CARGO) run --release -p caas-bench -- --out bench/results/latest.md
+
+clean-state:
+	rm -rf .spin
+
+deploy-files:
+	@infra/deploy/gen-cronjobs.sh infra/schedules.toml > infra/deploy/cronjobs.yaml
