@@ -1,0 +1,77 @@
+//! The notification outbox: the retry tick delivers, backs off while the notifier is down,
+//! delivers once it is back, and escalates (never drops) after the last try.
+
+use std::time::Duration;
+
+use caas_sim::System;
+use caas_tests::*;
+
+const WASM: &[&str] = &["fn_auth.wasm", "fn_sales.wasm", "fn_retry_tick.wasm"];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notifier_down_then_up_delivers_after_backoff() {
+    require_wasm(WASM).unwrap();
+    let t = TestApp::start().await;
+    let token = t.employee_token().await;
+    assert_eq!(t.post_json("/api/sales", &sale_body(10), Some(&token), Some("o-10")).await.status, 201);
+
+    t.sims.faults(System::Notify).down(true);
+    let r = t.tick("retry").await;
+    assert_eq!(r["failed"], 1, "{r}");
+    assert!(t.sims.notify().messages_to("lucia.10@example.com").is_empty());
+
+    // Not due yet: a tick right away does not hammer the notifier.
+    let calls = t.sims.faults(System::Notify).calls();
+    let r = t.tick("retry").await;
+    assert_eq!(r["processed"], 0, "{r}");
+    assert_eq!(t.sims.faults(System::Notify).calls(), calls);
+
+    // Back up; after the backoff (base 30 s, jittered, capped) the message goes out exactly once.
+    t.sims.faults(System::Notify).down(false);
+    t.advance(Duration::from_secs(120));
+    let r = t.tick("retry").await;
+    assert_eq!(r["succeeded"], 1, "{r}");
+    assert_eq!(t.sims.notify().messages_to("lucia.10@example.com").len(), 1);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notifier_failing_for_good_is_escalated_not_dropped() {
+    require_wasm(WASM).unwrap();
+    let t = TestApp::start().await;
+    let token = t.employee_token().await;
+    assert_eq!(t.post_json("/api/sales", &sale_body(11), Some(&token), Some("o-11")).await.status, 201);
+
+    t.sims.faults(System::Notify).fail_next(1000, 503);
+    let mut escalated = 0;
+    for _ in 0..10 {
+        let r = t.tick("retry").await;
+        escalated += r["escalated"].as_u64().unwrap();
+        t.advance(Duration::from_secs(3600));
+    }
+    assert_eq!(escalated, 1, "the job is escalated once after retry_max_attempts (4)");
+    // 4 tries, no more.
+    assert_eq!(t.sims.faults(System::Notify).calls(), 4);
+
+    // The escalation is visible to an admin.
+    let admin = t.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let r = t.get("/api/admin/escalations", Some(&admin)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let list = r.json();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    // Employees' tokens are not admin tokens.
+    let r = t.get("/api/admin/escalations", Some(&token)).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ticks_require_the_tick_secret() {
+    require_wasm(WASM).unwrap();
+    let t = TestApp::start().await;
+    let r = t.send(t.client.post(t.url("/internal/ticks/retry"))).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let r = t.send(t.client.post(t.url("/internal/ticks/retry")).bearer_auth("guess")).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    t.stop().await;
+}
