@@ -1,0 +1,51 @@
+//! `caas-sim [--app-url http://127.0.0.1:3000] [--base-port 4101]`
+//!
+//! Starts the six simulators on fixed ports (factory base, payment base+1, iot base+2,
+//! vss base+3, registry base+4, notify base+5) with automatic webhooks on.
+//! Webhook secrets: CAAS_FACTORY_WEBHOOK_SECRET / CAAS_PAYMENT_WEBHOOK_SECRET.
+
+use caas_sim::{SimConfig, SimPorts, Sims, System};
+
+fn usage() -> ! {
+    eprintln!("usage: caas-sim [--app-url http://127.0.0.1:3000] [--base-port 4101] [--no-auto-webhooks]");
+    std::process::exit(2)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut app_url = Some("http://127.0.0.1:3000".to_string());
+    let mut base = 4101u16;
+    let mut auto = true;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (a.clone(), None),
+        };
+        let mut value = || inline.clone().or_else(|| args.next()).unwrap_or_else(|| usage());
+        match flag.as_str() {
+            "--app-url" => app_url = Some(value()),
+            "--base-port" => base = value().parse().unwrap_or_else(|_| usage()),
+            "--no-auto-webhooks" => auto = false,
+            "-h" | "--help" => usage(),
+            _ => usage(),
+        }
+    }
+    let env = |k: &str, d: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| d.to_string());
+    let cfg = SimConfig {
+        app_url,
+        factory_webhook_secret: env("CAAS_FACTORY_WEBHOOK_SECRET", caas_sim::DEV_FACTORY_WEBHOOK_SECRET),
+        payment_webhook_secret: env("CAAS_PAYMENT_WEBHOOK_SECRET", caas_sim::DEV_PAYMENT_WEBHOOK_SECRET),
+        ports: Some(SimPorts::from_base(base)),
+        auto_webhooks: auto,
+    };
+    let sims = Sims::start(cfg).await?;
+    for s in System::ALL {
+        println!("caas-sim: {:<9} listening on {}", s.name(), sims.url(s));
+    }
+    println!("caas-sim: webhooks to {} (auto: {auto})", sims.app_url().unwrap_or_default());
+    tokio::signal::ctrl_c().await?;
+    println!("caas-sim: shutting down");
+    sims.shutdown().await;
+    Ok(())
+}
