@@ -119,15 +119,18 @@ impl Resp {
 #[derive(Debug)]
 struct Faults {
     fail_next: u64,
+    /// Status of the `fail_next` failures.
     status: u16,
     rate: f64,
+    /// Status of the `fail_rate` failures.
+    rate_status: u16,
     slow_ms: u64,
     down: bool,
 }
 
 impl Default for Faults {
     fn default() -> Faults {
-        Faults { fail_next: 0, status: 503, rate: 0.0, slow_ms: 0, down: false }
+        Faults { fail_next: 0, status: 503, rate: 0.0, rate_status: 503, slow_ms: 0, down: false }
     }
 }
 
@@ -165,11 +168,12 @@ impl Core {
         f.fail_next = n;
         f.status = status;
     }
-    pub fn fail_rate(&self, p: f64) {
-        self.faults.lock().unwrap().rate = p.clamp(0.0, 1.0);
-    }
-    pub fn fail_status(&self, status: u16) {
-        self.faults.lock().unwrap().status = status;
+    pub fn fail_rate(&self, p: f64, status: Option<u16>) {
+        let mut f = self.faults.lock().unwrap();
+        f.rate = p.clamp(0.0, 1.0);
+        if let Some(s) = status {
+            f.rate_status = s;
+        }
     }
     pub fn slow(&self, ms: u64) {
         self.faults.lock().unwrap().slow_ms = ms;
@@ -182,7 +186,7 @@ impl Core {
     }
     pub fn faults_json(&self) -> Value {
         let f = self.faults.lock().unwrap();
-        json!({"system": self.name, "fail_next": f.fail_next, "status": f.status, "fail_rate": f.rate,
+        json!({"system": self.name, "fail_next": f.fail_next, "status": f.status, "fail_rate": f.rate, "rate_status": f.rate_status,
                "slow_ms": f.slow_ms, "down": f.down, "calls": self.calls()})
     }
 
@@ -200,8 +204,15 @@ impl Core {
             },
         };
         let mut f = self.faults.lock().unwrap();
+        // "status" goes with fail_next and/or fail_rate in the same body; alone, it sets both.
+        let (has_next, has_rate) = (get("fail_next").is_some(), get("fail_rate").is_some());
         if let Some(s) = status {
-            f.status = s;
+            if has_next || !has_rate {
+                f.status = s;
+            }
+            if has_rate || !has_next {
+                f.rate_status = s;
+            }
         }
         if let Some(v) = get("fail_next") {
             f.fail_next = v.as_u64().ok_or("fail_next must be a non-negative integer")?;
@@ -236,7 +247,7 @@ impl Core {
             return (Gate::Fail(f.status), slow);
         }
         if f.rate > 0.0 && self.rng.lock().unwrap().next_f64() < f.rate {
-            return (Gate::Fail(f.status), slow);
+            return (Gate::Fail(f.rate_status), slow);
         }
         (Gate::Pass, slow)
     }

@@ -389,13 +389,14 @@ impl FaultHandle {
     pub fn fail_next(&self, n: u64, status: u16) {
         self.0.fail_next(n, status);
     }
-    /// Each call fails with probability `p` (0.0..=1.0) with the current fault status (default 503).
+    /// Each call fails with probability `p` (0.0..=1.0), with 503 (or the status set by
+    /// [`FaultHandle::fail_rate_with`] / `{"fail_rate": p, "status": s}`). 0.0 turns it off.
     pub fn fail_rate(&self, p: f64) {
-        self.0.fail_rate(p);
+        self.0.fail_rate(p, None);
     }
-    /// Status used by `fail_rate` (and by `fail_next` until it sets its own).
-    pub fn fail_status(&self, status: u16) {
-        self.0.fail_status(status);
+    /// As [`FaultHandle::fail_rate`], failing with `status`.
+    pub fn fail_rate_with(&self, p: f64, status: u16) {
+        self.0.fail_rate(p, Some(status));
     }
     /// Every call is delayed by `ms` before it is handled (0 = off). The call still takes effect.
     pub fn slow(&self, ms: u64) {
