@@ -80,6 +80,11 @@ impl Resp {
     pub fn json(status: u16, v: &Value) -> Resp {
         Resp { status, body: serde_json::to_vec(v).unwrap_or_default(), content_type: "application/json", headers: vec![] }
     }
+    /// A stored (replayed) body: problem+json when `status` is an error.
+    pub fn stored(status: u16, v: &Value) -> Resp {
+        let r = Resp::json(status, v);
+        if status >= 400 { Resp { content_type: "application/problem+json", ..r } } else { r }
+    }
     /// RFC 9457 problem+json.
     pub fn problem(status: u16, title: &str, detail: &str) -> Resp {
         Resp::problem_with(status, title, detail, Map::new())

@@ -111,7 +111,6 @@ impl Iot {
         let i = st.commands.len();
         st.commands.push(record);
         st.by_command_id.insert(command_id.clone(), i);
-        let _ = &self.ctx;
         Resp::json(202, &json!({"status": "applied", "command-id": command_id, "vin": vin, "feature": feature, "state": state}))
     }
 

@@ -202,7 +202,7 @@ impl Payment {
             if *fp != fingerprint {
                 return Resp::problem(409, "Idempotency key reused", "this Idempotency-Key was used with different parameters");
             }
-            return Resp { status: *status, ..Resp::json(*status, body) }.with_header("idempotent-replayed", "true");
+            return Resp::stored(*status, body).with_header("idempotent-replayed", "true");
         }
         let id = self.next_id(0, "pay");
         let declined = match st.declines.get_mut(&customer) {
@@ -246,11 +246,7 @@ impl Payment {
                 }
             });
         }
-        if declined {
-            Resp { content_type: "application/problem+json", ..Resp::json(402, &body) }
-        } else {
-            Resp::json(201, &body)
-        }
+        Resp::stored(code, &body)
     }
 
     fn void(&self, id: &str) -> Resp {

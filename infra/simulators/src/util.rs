@@ -103,23 +103,6 @@ pub fn pct_decode(s: &str, plus: bool) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    #[test]
-    fn dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(add_days("2026-11-21", 60), "2027-01-20");
-        assert_eq!(add_days("2024-02-28", 1), "2024-02-29");
-        assert_eq!(add_days("2026-03-01", -1), "2026-02-28");
-    }
-    #[test]
-    fn pct() {
-        assert_eq!(pct_decode("a%40b.com", true), "a@b.com");
-        assert_eq!(pct_decode("a+b%2", true), "a b%2");
-        assert_eq!(pct_decode("%41", false), "A");
-    }
-}
 
 /// VIN-safe alphabet (no I, O, Q).
 pub const VIN_ALPHABET: &[u8] = b"0123456789ABCDEFGHJKLMNPRSTUVWXYZ";
@@ -166,5 +149,23 @@ pub fn merge(target: &mut serde_json::Value, extra: &serde_json::Value) {
                 t.insert(k.clone(), v.clone());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(add_days("2026-11-21", 60), "2027-01-20");
+        assert_eq!(add_days("2024-02-28", 1), "2024-02-29");
+        assert_eq!(add_days("2026-03-01", -1), "2026-02-28");
+    }
+    #[test]
+    fn pct() {
+        assert_eq!(pct_decode("a%40b.com", true), "a@b.com");
+        assert_eq!(pct_decode("a+b%2", true), "a b%2");
+        assert_eq!(pct_decode("%41", false), "A");
     }
 }

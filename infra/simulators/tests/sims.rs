@@ -497,3 +497,20 @@ async fn auto_webhooks_and_fixed_ports() {
     let s = Sims::start(cfg).await.unwrap();
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn down_closes_kept_alive_connections_too() {
+    let s = sims().await;
+    let addr = s.addr(System::Notify);
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut tx, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let req = || hyper::Request::builder().uri("/messages").header("host", addr.to_string()).body(Full::new(Bytes::new())).unwrap();
+    let r = tx.send_request(req()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.into_body().collect().await.unwrap();
+    s.faults(System::Notify).down(true);
+    assert!(tx.send_request(req()).await.is_err());
+    assert_eq!(s.faults(System::Notify).calls(), 2);
+    s.shutdown().await;
+}
