@@ -7,7 +7,10 @@
 use caas_sim::{SimConfig, SimPorts, Sims, System};
 
 fn usage() -> ! {
-    eprintln!("usage: caas-sim [--app-url http://127.0.0.1:3000] [--base-port 4101] [--no-auto-webhooks]");
+    eprintln!(
+        "usage: caas-sim [--app-url http://127.0.0.1:3000] [--base-port 4101] [--no-auto-webhooks]\n\
+         \x20               [--factory-step-ms 3000] [--settle-delay-ms 2000]"
+    );
     std::process::exit(2)
 }
 
@@ -16,6 +19,8 @@ async fn main() -> anyhow::Result<()> {
     let mut app_url = Some("http://127.0.0.1:3000".to_string());
     let mut base = 4101u16;
     let mut auto = true;
+    let mut step_ms = 3000u64;
+    let mut settle_ms = 2000u64;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let (flag, inline) = match a.split_once('=') {
@@ -27,6 +32,8 @@ async fn main() -> anyhow::Result<()> {
             "--app-url" => app_url = Some(value()),
             "--base-port" => base = value().parse().unwrap_or_else(|_| usage()),
             "--no-auto-webhooks" => auto = false,
+            "--factory-step-ms" => step_ms = value().parse().unwrap_or_else(|_| usage()),
+            "--settle-delay-ms" => settle_ms = value().parse().unwrap_or_else(|_| usage()),
             "-h" | "--help" => usage(),
             _ => usage(),
         }
@@ -40,11 +47,17 @@ async fn main() -> anyhow::Result<()> {
         auto_webhooks: auto,
     };
     let sims = Sims::start(cfg).await?;
+    sims.factory().set_auto(auto, step_ms);
+    sims.payment().set_auto(auto, settle_ms, true);
     for s in System::ALL {
         println!("caas-sim: {:<9} listening on {}", s.name(), sims.url(s));
     }
     println!("caas-sim: webhooks to {} (auto: {auto})", sims.app_url().unwrap_or_default());
-    tokio::signal::ctrl_c().await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
     println!("caas-sim: shutting down");
     sims.shutdown().await;
     Ok(())

@@ -514,3 +514,16 @@ async fn down_closes_kept_alive_connections_too() {
     assert_eq!(s.faults(System::Notify).calls(), 2);
     s.shutdown().await;
 }
+
+#[test]
+fn handles_are_send_sync() {
+    fn ok<T: Send + Sync + 'static>() {}
+    ok::<Sims>();
+    ok::<caas_sim::FaultHandle>();
+    ok::<caas_sim::NotifyHandle>();
+    ok::<caas_sim::FactoryHandle>();
+    ok::<caas_sim::PaymentHandle>();
+    ok::<caas_sim::IotHandle>();
+    ok::<caas_sim::VssHandle>();
+    ok::<caas_sim::RegistryHandle>();
+}
