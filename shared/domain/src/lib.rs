@@ -1,1 +1,18 @@
+//! CaaS domain: pure business rules, no I/O. Natively unit-tested; also compiled into every
+//! component (wasm32-wasip2). Randomness and time are inputs supplied by `caas-platform`.
+pub mod auth;
+pub mod idempotency;
+pub mod ids;
+pub mod migrations;
+pub mod money;
+pub mod order;
+pub mod password;
+pub mod problem;
+pub mod retry;
+pub mod routing;
+pub mod sale;
+pub mod wire;
+pub mod wit;
 
+pub use problem::{FieldError, Problem};
+pub use wit::{Channel, Job, Money, Notification};

@@ -1,0 +1,158 @@
+//! SQLite schema migrations as data; `caas-platform` applies them in order, in one
+//! transaction each, recording them in `schema_migrations(version, name, applied_at)`.
+//! Times are unix-ms integers. Append new migrations; never edit an applied one.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+pub const MIGRATIONS: &[Migration] = &[Migration { version: 1, name: "initial", sql: V1 }];
+
+/// The version a fully migrated database is at.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map(|m| m.version).unwrap_or(0)
+}
+
+/// Migrations to apply to a database at `current` version.
+pub fn pending(current: i64) -> impl Iterator<Item = &'static Migration> {
+    MIGRATIONS.iter().filter(move |m| m.version > current)
+}
+
+/// DDL of the bookkeeping table itself (applied before anything else, idempotent).
+pub const SCHEMA_MIGRATIONS_DDL: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at INTEGER NOT NULL
+)";
+
+const V1: &str = r#"
+CREATE TABLE employees (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('employee','admin')),
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE customers (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    full_name TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    national_id TEXT NOT NULL,
+    address_line1 TEXT NOT NULL,
+    address_line2 TEXT,
+    address_city TEXT NOT NULL,
+    address_postal_code TEXT NOT NULL,
+    address_country TEXT NOT NULL,
+    country TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    must_change_password INTEGER NOT NULL DEFAULT 1,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE orders (
+    id TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL REFERENCES customers(id),
+    employee_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    model TEXT NOT NULL,
+    country TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    vehicle_price_minor INTEGER NOT NULL CHECK (vehicle_price_minor > 0),
+    deposit_minor INTEGER NOT NULL CHECK (deposit_minor > 0 AND deposit_minor < vehicle_price_minor),
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX orders_customer ON orders(customer_id);
+CREATE INDEX orders_status ON orders(status);
+CREATE TABLE plan_options (
+    order_id TEXT NOT NULL REFERENCES orders(id),
+    option_code TEXT NOT NULL,
+    PRIMARY KEY (order_id, option_code)
+);
+CREATE TABLE order_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_id TEXT NOT NULL REFERENCES orders(id),
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX order_events_order ON order_events(order_id, at);
+CREATE TABLE idempotency (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    status_code INTEGER NOT NULL,
+    response_body TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (scope, key)
+);
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending','done','escalated')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    dedupe_key TEXT NOT NULL UNIQUE
+);
+CREATE INDEX jobs_due ON jobs(status, next_attempt_at);
+CREATE TABLE escalations (
+    id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE ledger (
+    id TEXT PRIMARY KEY,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL CHECK (kind IN ('charge','refund','void')),
+    amount_minor INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    order_id TEXT,
+    reference TEXT,
+    created_at INTEGER NOT NULL
+);
+"#;
+
+/// Split a migration into single statements (the SQLite interface executes one at a time).
+/// Statements are separated by `;` at end of line; our DDL has no `;` inside literals.
+pub fn statements(sql: &str) -> Vec<String> {
+    sql.split(";\n")
+        .map(str::trim)
+        .map(|s| s.trim_end_matches(';').trim())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_strictly_increasing() {
+        for w in MIGRATIONS.windows(2) {
+            assert!(w[1].version > w[0].version);
+        }
+        assert_eq!(latest_version(), 1);
+        assert_eq!(pending(0).count(), MIGRATIONS.len());
+        assert_eq!(pending(latest_version()).count(), 0);
+    }
+
+    #[test]
+    fn v1_has_all_tables() {
+        let stmts = statements(V1);
+        for t in ["employees", "customers", "orders", "plan_options", "order_events", "idempotency", "jobs", "escalations", "ledger"] {
+            assert!(stmts.iter().any(|s| s.starts_with(&format!("CREATE TABLE {t} ("))), "{t}");
+        }
+        assert!(stmts.iter().all(|s| !s.contains(";")));
+        assert_eq!(stmts.iter().filter(|s| s.starts_with("CREATE")).count(), stmts.len());
+    }
+}

@@ -1,0 +1,435 @@
+//! Sale registration input: validation into a [`NewSale`] or per-field errors (JSON pointers).
+use crate::problem::FieldError;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Countries where CaaS registers (matriculates) vehicles.
+pub const SUPPORTED_COUNTRIES: [&str; 3] = ["ES", "FR", "DE"];
+
+/// The currency sales are priced in for a registration country.
+pub fn currency_for_country(country: &str) -> Option<&'static str> {
+    match country {
+        "ES" | "FR" | "DE" => Some("EUR"),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewCustomer {
+    pub full_name: String,
+    /// Lowercased.
+    pub email: String,
+    /// Normalized `+<digits>`.
+    pub phone: String,
+    /// Uppercased, no spaces.
+    pub national_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    pub postal_code: String,
+    pub country: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prices {
+    pub vehicle_price_minor: i64,
+    pub deposit_minor: i64,
+    pub currency: String,
+}
+
+/// A validated sale registration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewSale {
+    pub customer: NewCustomer,
+    pub delivery_address: Address,
+    pub country: String,
+    pub model: String,
+    pub plan_options: Vec<String>,
+    pub prices: Prices,
+}
+
+impl NewSale {
+    pub fn vehicle_price(&self) -> crate::wit::Money {
+        crate::wit::Money { amount_minor: self.prices.vehicle_price_minor, currency: self.prices.currency.clone() }
+    }
+    pub fn deposit(&self) -> crate::wit::Money {
+        crate::wit::Money { amount_minor: self.prices.deposit_minor, currency: self.prices.currency.clone() }
+    }
+}
+
+pub fn is_email(s: &str) -> bool {
+    if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return false;
+    }
+    let Some((local, domain)) = s.split_once('@') else { return false };
+    !local.is_empty()
+        && local.len() <= 64
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && domain.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-')
+}
+
+/// E.164-ish: `+` then 8..=15 digits; spaces, dots, hyphens and parentheses are ignored.
+pub fn normalize_phone(s: &str) -> Option<String> {
+    let t = s.trim();
+    let rest = t.strip_prefix('+')?;
+    let mut digits = String::new();
+    for c in rest.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            ' ' | '-' | '.' | '(' | ')' => {}
+            _ => return None,
+        }
+    }
+    if (8..=15).contains(&digits.len()) && !digits.starts_with('0') { Some(format!("+{digits}")) } else { None }
+}
+
+/// Codes of models and plan options: 1..=64 of `[A-Za-z0-9_.-]`.
+pub fn is_code(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+struct V<'a> {
+    errors: Vec<FieldError>,
+    _p: std::marker::PhantomData<&'a ()>,
+}
+
+impl<'a> V<'a> {
+    fn err(&mut self, ptr: &str, msg: impl Into<String>) {
+        self.errors.push(FieldError::new(ptr, msg));
+    }
+
+    fn obj(&mut self, parent: &'a Map<String, Value>, key: &str, ptr: &str) -> Option<&'a Map<String, Value>> {
+        match parent.get(key) {
+            None | Some(Value::Null) => {
+                self.err(ptr, "is required");
+                None
+            }
+            Some(Value::Object(m)) => Some(m),
+            Some(_) => {
+                self.err(ptr, "must be an object");
+                None
+            }
+        }
+    }
+
+    /// Required trimmed string with char-length bounds.
+    fn string(&mut self, parent: &Map<String, Value>, key: &str, ptr: &str, min: usize, max: usize) -> Option<String> {
+        match parent.get(key) {
+            None | Some(Value::Null) => {
+                self.err(ptr, "is required");
+                None
+            }
+            Some(Value::String(s)) => {
+                let t = s.trim();
+                let n = t.chars().count();
+                if n < min.max(1) {
+                    self.err(ptr, if n == 0 { "must not be empty".to_string() } else { format!("must have at least {min} characters") });
+                    None
+                } else if n > max {
+                    self.err(ptr, format!("must have at most {max} characters"));
+                    None
+                } else if t.chars().any(|c| c.is_control()) {
+                    self.err(ptr, "must not contain control characters");
+                    None
+                } else {
+                    Some(t.to_string())
+                }
+            }
+            Some(_) => {
+                self.err(ptr, "must be a string");
+                None
+            }
+        }
+    }
+
+    fn int(&mut self, parent: &Map<String, Value>, key: &str, ptr: &str) -> Option<i64> {
+        match parent.get(key) {
+            None | Some(Value::Null) => {
+                self.err(ptr, "is required");
+                None
+            }
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(i) => Some(i),
+                None => {
+                    self.err(ptr, "must be an integer amount in minor units");
+                    None
+                }
+            },
+            Some(_) => {
+                self.err(ptr, "must be an integer amount in minor units");
+                None
+            }
+        }
+    }
+
+    fn country(&mut self, parent: &Map<String, Value>, key: &str, ptr: &str) -> Option<String> {
+        let c = self.string(parent, key, ptr, 1, 8)?.to_uppercase();
+        if SUPPORTED_COUNTRIES.contains(&c.as_str()) {
+            Some(c)
+        } else {
+            self.err(ptr, format!("unsupported country {c:?}: must be one of {}", SUPPORTED_COUNTRIES.join(", ")));
+            None
+        }
+    }
+}
+
+/// Validate a parsed request body. Nothing is partially accepted: any error rejects the sale.
+pub fn validate_sale(body: &Value) -> Result<NewSale, Vec<FieldError>> {
+    let mut v = V { errors: Vec::new(), _p: std::marker::PhantomData };
+    let Some(root) = body.as_object() else {
+        return Err(vec![FieldError::new("", "request body must be a JSON object")]);
+    };
+
+    // customer
+    let customer = v.obj(root, "customer", "/customer").map(|c| {
+        let full_name = v.string(c, "full_name", "/customer/full_name", 2, 200);
+        let email = v.string(c, "email", "/customer/email", 3, 254).map(|e| e.to_lowercase()).and_then(|e| {
+            if is_email(&e) {
+                Some(e)
+            } else {
+                v.err("/customer/email", "must be a valid e-mail address");
+                None
+            }
+        });
+        let phone = v.string(c, "phone", "/customer/phone", 1, 32).and_then(|p| {
+            let n = normalize_phone(&p);
+            if n.is_none() {
+                v.err("/customer/phone", "must be an international number like +34600111222 (E.164)");
+            }
+            n
+        });
+        let national_id = v.string(c, "national_id", "/customer/national_id", 1, 32).and_then(|n| {
+            let n: String = n.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_uppercase();
+            if (5..=20).contains(&n.len()) && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                Some(n)
+            } else {
+                v.err("/customer/national_id", "must be 5 to 20 letters, digits or hyphens");
+                None
+            }
+        });
+        (full_name, email, phone, national_id)
+    });
+
+    // delivery address
+    let address = v.obj(root, "delivery_address", "/delivery_address").map(|a| {
+        let line1 = v.string(a, "line1", "/delivery_address/line1", 1, 200);
+        let line2 = match a.get("line2") {
+            None | Some(Value::Null) => Some(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Some(None),
+            Some(_) => v.string(a, "line2", "/delivery_address/line2", 1, 200).map(Some),
+        };
+        let city = v.string(a, "city", "/delivery_address/city", 1, 100);
+        let postal_code = v.string(a, "postal_code", "/delivery_address/postal_code", 1, 12).and_then(|p| {
+            if p.len() >= 3 && p.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-') {
+                Some(p.to_uppercase())
+            } else {
+                v.err("/delivery_address/postal_code", "must be 3 to 12 letters, digits, spaces or hyphens");
+                None
+            }
+        });
+        let country = v.country(a, "country", "/delivery_address/country");
+        (line1, line2, city, postal_code, country)
+    });
+
+    let country = v.country(root, "country", "/country");
+    let model = v.string(root, "model", "/model", 1, 64).and_then(|m| {
+        if is_code(&m) {
+            Some(m)
+        } else {
+            v.err("/model", "must be a model code of letters, digits, '-', '_' or '.'");
+            None
+        }
+    });
+
+    let plan_options = match root.get("plan_options") {
+        None | Some(Value::Null) => Some(Vec::new()),
+        Some(Value::Array(items)) => {
+            let mut out: Vec<String> = Vec::new();
+            let mut ok = true;
+            if items.len() > 100 {
+                v.err("/plan_options", "must have at most 100 options");
+                ok = false;
+            }
+            for (i, item) in items.iter().enumerate().take(100) {
+                let ptr = format!("/plan_options/{i}");
+                match item.as_str().map(str::trim) {
+                    Some(code) if is_code(code) => {
+                        if out.iter().any(|o| o == code) {
+                            v.err(&ptr, format!("duplicate option {code:?}"));
+                            ok = false;
+                        } else {
+                            out.push(code.to_string());
+                        }
+                    }
+                    Some(_) => {
+                        v.err(&ptr, "must be an option code of letters, digits, '-', '_' or '.'");
+                        ok = false;
+                    }
+                    None => {
+                        v.err(&ptr, "must be a string");
+                        ok = false;
+                    }
+                }
+            }
+            ok.then_some(out)
+        }
+        Some(_) => {
+            v.err("/plan_options", "must be an array of option codes");
+            None
+        }
+    };
+
+    let prices = v.obj(root, "prices", "/prices").map(|p| {
+        let price = v.int(p, "vehicle_price_minor", "/prices/vehicle_price_minor").and_then(|x| {
+            if x > 0 {
+                Some(x)
+            } else {
+                v.err("/prices/vehicle_price_minor", "must be greater than 0");
+                None
+            }
+        });
+        let deposit = v.int(p, "deposit_minor", "/prices/deposit_minor").and_then(|x| {
+            if x > 0 {
+                Some(x)
+            } else {
+                v.err("/prices/deposit_minor", "must be greater than 0");
+                None
+            }
+        });
+        if let (Some(pr), Some(d)) = (price, deposit) {
+            if d >= pr {
+                v.err("/prices/deposit_minor", "must be less than the vehicle price");
+            }
+        }
+        let currency = v.string(p, "currency", "/prices/currency", 3, 3).map(|c| c.to_uppercase());
+        (price, deposit, currency)
+    });
+    // Currency must be the registration country's.
+    if let (Some(c), Some((_, _, Some(cur)))) = (&country, &prices) {
+        if currency_for_country(c) != Some(cur.as_str()) {
+            v.err("/prices/currency", format!("must be {} for {c}", currency_for_country(c).unwrap_or("?")));
+        }
+    }
+
+    if !v.errors.is_empty() {
+        return Err(v.errors);
+    }
+    // No errors recorded means every required part parsed.
+    let build = || -> Option<NewSale> {
+        let (full_name, email, phone, national_id) = customer?;
+        let (line1, line2, city, postal_code, dcountry) = address?;
+        let (price, deposit, currency) = prices?;
+        Some(NewSale {
+            customer: NewCustomer { full_name: full_name?, email: email?, phone: phone?, national_id: national_id? },
+            delivery_address: Address { line1: line1?, line2: line2?, city: city?, postal_code: postal_code?, country: dcountry? },
+            country: country?,
+            model: model?,
+            plan_options: plan_options?,
+            prices: Prices { vehicle_price_minor: price?, deposit_minor: deposit?, currency: currency? },
+        })
+    };
+    build().ok_or_else(|| vec![FieldError::new("", "invalid request")])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub fn valid() -> Value {
+        json!({
+            "customer": {"full_name": "Ana García", "email": "Ana.Garcia@Example.com", "phone": "+34 600 111 222", "national_id": "12345678z"},
+            "delivery_address": {"line1": "Calle Mayor 1", "city": "Madrid", "postal_code": "28013", "country": "ES"},
+            "country": "ES",
+            "model": "CAAS-S1",
+            "plan_options": ["autopilot", "heated-seats"],
+            "prices": {"vehicle_price_minor": 3_500_000, "deposit_minor": 100_000, "currency": "EUR"}
+        })
+    }
+
+    fn pointers(body: &Value) -> Vec<String> {
+        validate_sale(body).unwrap_err().into_iter().map(|e| e.pointer).collect()
+    }
+
+    #[test]
+    fn valid_sale_is_normalized() {
+        let s = validate_sale(&valid()).unwrap();
+        assert_eq!(s.customer.email, "ana.garcia@example.com");
+        assert_eq!(s.customer.phone, "+34600111222");
+        assert_eq!(s.customer.national_id, "12345678Z");
+        assert_eq!(s.country, "ES");
+        assert_eq!(s.plan_options, vec!["autopilot", "heated-seats"]);
+        assert_eq!(s.deposit().amount_minor, 100_000);
+        assert_eq!(s.delivery_address.line2, None);
+    }
+
+    #[test]
+    fn unknown_country_is_a_field_error() {
+        let mut b = valid();
+        b["country"] = json!("IT");
+        assert_eq!(pointers(&b), vec!["/country"]);
+        b["delivery_address"]["country"] = json!("XX");
+        assert_eq!(pointers(&b), vec!["/delivery_address/country", "/country"]);
+    }
+
+    #[test]
+    fn every_field_reports_its_pointer() {
+        let b = json!({
+            "customer": {"full_name": "", "email": "nope", "phone": "600111222", "national_id": "!"},
+            "delivery_address": {"line1": 5, "city": "M", "postal_code": "$", "country": "ES"},
+            "country": "FR",
+            "model": "bad model",
+            "plan_options": ["ok", "ok", 3],
+            "prices": {"vehicle_price_minor": 100, "deposit_minor": 100, "currency": "USD"}
+        });
+        let p = pointers(&b);
+        for expected in [
+            "/customer/full_name", "/customer/email", "/customer/phone", "/customer/national_id",
+            "/delivery_address/line1", "/delivery_address/postal_code", "/model", "/plan_options/1",
+            "/plan_options/2", "/prices/deposit_minor", "/prices/currency",
+        ] {
+            assert!(p.contains(&expected.to_string()), "missing {expected} in {p:?}");
+        }
+        assert!(!p.contains(&"/delivery_address/city".to_string()));
+    }
+
+    #[test]
+    fn missing_and_wrong_types() {
+        assert_eq!(pointers(&json!({})), vec!["/customer", "/delivery_address", "/country", "/model", "/prices"]);
+        assert_eq!(pointers(&json!([])), vec![""]);
+        let mut b = valid();
+        b["prices"]["deposit_minor"] = json!(1.5);
+        b["prices"]["vehicle_price_minor"] = json!("1000");
+        assert_eq!(pointers(&b), vec!["/prices/vehicle_price_minor", "/prices/deposit_minor"]);
+        let mut b = valid();
+        b["prices"]["deposit_minor"] = json!(0);
+        assert_eq!(pointers(&b), vec!["/prices/deposit_minor"]);
+        let mut b = valid();
+        b["plan_options"] = json!("x");
+        assert_eq!(pointers(&b), vec!["/plan_options"]);
+        let mut b = valid();
+        b.as_object_mut().unwrap().remove("plan_options");
+        assert!(validate_sale(&b).unwrap().plan_options.is_empty());
+    }
+
+    #[test]
+    fn helpers() {
+        assert!(is_email("a@b.co"));
+        assert!(!is_email("a@b"));
+        assert!(!is_email("a b@c.de"));
+        assert!(!is_email("a@@c.de"));
+        assert_eq!(normalize_phone("+49 (30) 1234-5678"), Some("+493012345678".into()));
+        assert_eq!(normalize_phone("0049301234"), None);
+        assert_eq!(normalize_phone("+12"), None);
+        assert_eq!(currency_for_country("DE"), Some("EUR"));
+        assert_eq!(currency_for_country("US"), None);
+    }
+}
