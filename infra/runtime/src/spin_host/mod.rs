@@ -1,8 +1,41 @@
-//! Spin host interfaces (spin:key-value, spin:sqlite, spin:variables).
-//! STUB written by the runtime core; the runtime-host helper replaces the internals.
+//! Spin host interfaces: `spin:key-value/key-value@3.0.0`, `spin:sqlite/sqlite@3.1.0`
+//! and `spin:variables/variables@3.0.0`, as imported by spin-sdk 7 components.
+//!
+//! - [`SpinHostShared`] is app-wide: the state directory, the key-value backend
+//!   (`<state_dir>/kv.db`, pooled connections) and the SQLite database path
+//!   (`<state_dir>/sqlite_db.db`).
+//! - [`SpinHostState`] is per instance: the component's [`Grants`] and its own
+//!   `ResourceTable` holding the `store` / `connection` resources it opened.
+//!   Every `connection` owns its own SQLite connection, so a guest can run
+//!   `BEGIN` .. `COMMIT` across `execute` calls; dropping the resource (or the
+//!   whole instance) with a transaction still open rolls it back.
+//!
+//! All SQLite work runs on tokio's blocking pool, never on the async executor.
+//! WIT `async func`s are bound as `HostXxxWithStore<T>` methods on the
+//! [`SpinHostData`] marker (they get an `&Accessor<T, SpinHostData>`); plain
+//! `func`s are `HostXxx` methods on [`SpinHostState`].
+pub mod bindings;
+mod kv;
+mod sql;
+mod variables;
+
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use anyhow::Context as _;
+use wasmtime::component::{HasData, ResourceTable};
+
+pub use kv::KvStore;
+pub use sql::SqlConnection;
+
+/// Key-value store labels this runtime provides.
+pub const KNOWN_KV_STORES: &[&str] = &["default"];
+/// SQLite database names this runtime provides.
+pub const KNOWN_SQLITE_DATABASES: &[&str] = &["default"];
 
 /// What one component may use (from its manifest entry), with its variables resolved.
 #[derive(Debug, Clone, Default)]
@@ -15,27 +48,50 @@ pub struct Grants {
 
 /// App-wide state: storage paths, open DB/KV handles, pools.
 pub struct SpinHostShared {
-    #[allow(dead_code)]
     state_dir: PathBuf,
+    kv: kv::KvBackend,
+    sqlite_path: PathBuf,
 }
 
 impl SpinHostShared {
+    /// Opens (creating when missing) `<state_dir>/kv.db` and `<state_dir>/sqlite_db.db`.
     pub fn new(state_dir: &Path) -> anyhow::Result<Arc<Self>> {
-        Ok(Arc::new(Self { state_dir: state_dir.to_path_buf() }))
+        std::fs::create_dir_all(state_dir)
+            .with_context(|| format!("creating state dir {}", state_dir.display()))?;
+        let kv = kv::KvBackend::open(&state_dir.join("kv.db"), KNOWN_KV_STORES)?;
+        let sqlite_path = state_dir.join("sqlite_db.db");
+        sql::init_database(&sqlite_path)?;
+        Ok(Arc::new(Self {
+            state_dir: state_dir.to_path_buf(),
+            kv,
+            sqlite_path,
+        }))
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// Path of the SQLite file behind the `default` database.
+    pub fn sqlite_path(&self) -> &Path {
+        &self.sqlite_path
     }
 }
 
 /// Per request/instance state: owns its own ResourceTable for spin resources.
 pub struct SpinHostState {
-    #[allow(dead_code)]
     shared: Arc<SpinHostShared>,
-    #[allow(dead_code)]
     grants: Arc<Grants>,
+    table: ResourceTable,
 }
 
 impl SpinHostState {
     pub fn new(shared: Arc<SpinHostShared>, grants: Arc<Grants>) -> Self {
-        Self { shared, grants }
+        Self {
+            shared,
+            grants,
+            table: ResourceTable::new(),
+        }
     }
 }
 
@@ -43,7 +99,28 @@ pub trait HasSpinHost: Send + 'static {
     fn spin_host(&mut self) -> &mut SpinHostState;
 }
 
-pub fn add_to_linker<T: HasSpinHost>(_linker: &mut wasmtime::component::Linker<T>) -> anyhow::Result<()> {
-    // Stub: no spin:* interfaces yet.
+/// `HasData` marker projecting a store's data onto its [`SpinHostState`].
+pub struct SpinHostData;
+
+impl HasData for SpinHostData {
+    type Data<'a> = &'a mut SpinHostState;
+}
+
+/// Adds `spin:key-value`, `spin:sqlite` and `spin:variables` to `linker`.
+/// The engine must have component-model-async (concurrency support) enabled.
+pub fn add_to_linker<T: HasSpinHost>(
+    linker: &mut wasmtime::component::Linker<T>,
+) -> anyhow::Result<()> {
+    use bindings::spin;
+    spin::key_value::key_value::add_to_linker::<T, SpinHostData>(linker, T::spin_host)?;
+    spin::sqlite::sqlite::add_to_linker::<T, SpinHostData>(linker, T::spin_host)?;
+    spin::variables::variables::add_to_linker::<T, SpinHostData>(linker, T::spin_host)?;
     Ok(())
+}
+
+/// Runs blocking (SQLite) work off the async executor.
+async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| format!("host task failed: {e}"))
 }

@@ -1,0 +1,236 @@
+//! `spin:key-value/key-value@3.0.0` on one SQLite file (`<state_dir>/kv.db`),
+//! one table per store label (`kv_<label>`: key TEXT PRIMARY KEY, value BLOB).
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rusqlite::{Connection, OptionalExtension, params};
+use wasmtime::component::{Accessor, FutureReader, Resource, StreamReader};
+
+use super::bindings::spin::key_value::key_value::{Error, HostStore, HostStoreWithStore};
+use super::{KNOWN_KV_STORES, SpinHostData, SpinHostShared, SpinHostState, blocking};
+
+/// Idle connections kept for reuse.
+const POOL_MAX_IDLE: usize = 4;
+
+/// The `store` resource: an opened, granted store label.
+pub struct KvStore {
+    label: String,
+}
+
+/// App-wide key-value backend: the database path and a small connection pool.
+pub(crate) struct KvBackend {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+fn table_name(label: &str) -> String {
+    // Labels are checked against KNOWN_KV_STORES before reaching SQL; keep only
+    // identifier characters anyway.
+    let clean: String = label
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("kv_{clean}")
+}
+
+impl KvBackend {
+    pub(crate) fn open(path: &Path, labels: &[&str]) -> anyhow::Result<Self> {
+        let backend = Self {
+            path: path.to_path_buf(),
+            idle: Mutex::new(Vec::new()),
+        };
+        let conn = backend
+            .connect()
+            .with_context(|| format!("opening key-value database {}", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        for label in labels {
+            conn.execute_batch(&format!(
+                "CREATE TABLE IF NOT EXISTS \"{}\" (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL)",
+                table_name(label)
+            ))?;
+        }
+        backend.idle.lock().unwrap().push(conn);
+        Ok(backend)
+    }
+
+    fn connect(&self) -> rusqlite::Result<Connection> {
+        let conn = Connection::open(&self.path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(conn)
+    }
+
+    /// Runs `f` on a pooled connection (blocking; call from the blocking pool).
+    fn with_conn<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R, Error> {
+        let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => self.connect().map_err(other)?,
+        };
+        let result = f(&conn).map_err(other);
+        if conn.is_autocommit() {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < POOL_MAX_IDLE {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+
+    pub(crate) fn get(&self, label: &str, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        let sql = format!("SELECT value FROM \"{}\" WHERE key = ?1", table_name(label));
+        self.with_conn(|c| {
+            c.prepare_cached(&sql)?
+                .query_row(params![key], |r| r.get::<_, Vec<u8>>(0))
+                .optional()
+        })
+    }
+
+    pub(crate) fn set(&self, label: &str, key: &str, value: &[u8]) -> Result<(), Error> {
+        let sql = format!(
+            "INSERT INTO \"{}\" (key, value) VALUES (?1, ?2) \
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            table_name(label)
+        );
+        self.with_conn(|c| c.prepare_cached(&sql)?.execute(params![key, value]).map(drop))
+    }
+
+    pub(crate) fn delete(&self, label: &str, key: &str) -> Result<(), Error> {
+        let sql = format!("DELETE FROM \"{}\" WHERE key = ?1", table_name(label));
+        self.with_conn(|c| c.prepare_cached(&sql)?.execute(params![key]).map(drop))
+    }
+
+    pub(crate) fn exists(&self, label: &str, key: &str) -> Result<bool, Error> {
+        let sql = format!("SELECT 1 FROM \"{}\" WHERE key = ?1", table_name(label));
+        self.with_conn(|c| c.prepare_cached(&sql)?.exists(params![key]))
+    }
+
+    pub(crate) fn keys(&self, label: &str) -> Result<Vec<String>, Error> {
+        let sql = format!("SELECT key FROM \"{}\" ORDER BY key", table_name(label));
+        self.with_conn(|c| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let keys = stmt
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(keys)
+        })
+    }
+}
+
+fn other(e: impl std::fmt::Display) -> Error {
+    Error::Other(e.to_string())
+}
+
+/// Access check for `store.open`: granted first, then known.
+pub(crate) fn check_open(grants: &super::Grants, label: &str) -> Result<(), Error> {
+    if !grants.key_value_stores.iter().any(|l| l == label) {
+        return Err(Error::AccessDenied);
+    }
+    if !KNOWN_KV_STORES.contains(&label) {
+        return Err(Error::NoSuchStore);
+    }
+    Ok(())
+}
+
+/// Clones what a blocking operation needs out of the store.
+fn lookup<T>(
+    accessor: &Accessor<T, SpinHostData>,
+    store: &Resource<KvStore>,
+) -> wasmtime::Result<(Arc<SpinHostShared>, String)> {
+    accessor.with(|mut access| {
+        let state: &mut SpinHostState = access.get();
+        let label = state.table.get(store)?.label.clone();
+        Ok((state.shared.clone(), label))
+    })
+}
+
+async fn run<R: Send + 'static>(
+    shared: Arc<SpinHostShared>,
+    f: impl FnOnce(&KvBackend) -> Result<R, Error> + Send + 'static,
+) -> Result<R, Error> {
+    blocking(move || f(&shared.kv)).await.map_err(Error::Other)?
+}
+
+impl<T> HostStoreWithStore<T> for SpinHostData {
+    async fn open(
+        accessor: &Accessor<T, Self>,
+        label: String,
+    ) -> wasmtime::Result<Result<Resource<KvStore>, Error>> {
+        accessor.with(|mut access| {
+            let state: &mut SpinHostState = access.get();
+            if let Err(e) = check_open(&state.grants, &label) {
+                return Ok(Err(e));
+            }
+            Ok(match state.table.push(KvStore { label }) {
+                Ok(r) => Ok(r),
+                Err(_) => Err(Error::StoreTableFull),
+            })
+        })
+    }
+
+    async fn get(
+        accessor: &Accessor<T, Self>,
+        store: Resource<KvStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+        let (shared, label) = lookup(accessor, &store)?;
+        Ok(run(shared, move |kv| kv.get(&label, &key)).await)
+    }
+
+    async fn set(
+        accessor: &Accessor<T, Self>,
+        store: Resource<KvStore>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        let (shared, label) = lookup(accessor, &store)?;
+        Ok(run(shared, move |kv| kv.set(&label, &key, &value)).await)
+    }
+
+    async fn delete(
+        accessor: &Accessor<T, Self>,
+        store: Resource<KvStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        let (shared, label) = lookup(accessor, &store)?;
+        Ok(run(shared, move |kv| kv.delete(&label, &key)).await)
+    }
+
+    async fn exists(
+        accessor: &Accessor<T, Self>,
+        store: Resource<KvStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, Error>> {
+        let (shared, label) = lookup(accessor, &store)?;
+        Ok(run(shared, move |kv| kv.exists(&label, &key)).await)
+    }
+
+    async fn get_keys(
+        accessor: &Accessor<T, Self>,
+        store: Resource<KvStore>,
+    ) -> wasmtime::Result<(StreamReader<String>, FutureReader<Result<(), Error>>)> {
+        let (shared, label) = lookup(accessor, &store)?;
+        // The listing is read eagerly (it is small); the stream then hands the
+        // keys out and the future reports how the listing went.
+        let (keys, outcome) = match run(shared, move |kv| kv.keys(&label)).await {
+            Ok(keys) => (keys, Ok(())),
+            Err(e) => (Vec::new(), Err(e)),
+        };
+        accessor.with(|mut access| {
+            let stream = StreamReader::new(&mut access, keys)?;
+            let done = FutureReader::new(&mut access, async move { wasmtime::Ok(outcome) })?;
+            Ok((stream, done))
+        })
+    }
+}
+
+impl HostStore for SpinHostState {
+    fn drop(&mut self, store: Resource<KvStore>) -> wasmtime::Result<()> {
+        self.table.delete(store)?;
+        Ok(())
+    }
+}
+
+impl super::bindings::spin::key_value::key_value::Host for SpinHostState {}
