@@ -1,1 +1,228 @@
+//! caas-runtime: a local Spin-compatible runtime on wasmtime.
+//!
+//! Serves a Spin manifest v2 app (spin.toml) like `spin up`: HTTP triggers routed with Spin
+//! semantics, one fresh component instance per request, `wasi:http@0.3` (p3) handlers from
+//! spin-sdk 7, WASI 0.2/0.3, the `spin:*` host interfaces (see [`spin_host`]), variables,
+//! `allowed_outbound_hosts`, a virtual wall clock for tests, and timer ticks.
+pub mod body;
+pub mod clock;
+mod engine;
+pub mod manifest;
+pub mod outbound;
+pub mod router;
+mod server;
+pub mod spin_host;
+mod state;
+pub mod template;
+pub mod ticks;
 
+pub use clock::Clock;
+pub use state::ReqState;
+
+use anyhow::{Context, Result, anyhow, bail};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// Runtime configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// spin.toml; component `source` paths are relative to its directory.
+    pub manifest: PathBuf,
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    pub listen: SocketAddr,
+    /// Embedded storage files (like Spin's `.spin/`): KV + SQLite "default" live here.
+    pub state_dir: PathBuf,
+    /// Overrides of the app `[variables]`.
+    pub variables: BTreeMap<String, String>,
+    pub clock: Clock,
+    /// infra/schedules.toml; `None` = no timer firing.
+    pub schedules: Option<PathBuf>,
+    /// Compiled-code cache directory (`None` = no disk cache).
+    pub cache_dir: Option<PathBuf>,
+    /// One stderr line per request.
+    pub log_requests: bool,
+}
+
+impl Config {
+    pub fn new(manifest: impl Into<PathBuf>) -> Self {
+        let manifest = manifest.into();
+        let dir = match manifest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            state_dir: dir.join(".spin"),
+            variables: BTreeMap::new(),
+            clock: Clock::system(),
+            schedules: None,
+            cache_dir: Some(dir.join("target").join("caas-runtime-cache")),
+            log_requests: true,
+            manifest,
+        }
+    }
+}
+
+/// Writes one preformatted line to stderr with a single write.
+pub(crate) fn log_line(line: &str) {
+    let stderr = std::io::stderr();
+    let mut l = stderr.lock();
+    let _ = l.write_all(line.as_bytes());
+}
+
+/// A running application.
+pub struct App {
+    addr: SocketAddr,
+    clock: Clock,
+    shutdown_tx: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    conns_rx: Option<mpsc::Receiver<()>>,
+}
+
+impl App {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn clock(&self) -> Clock {
+        self.clock.clone()
+    }
+
+    /// Stops accepting, lets open connections finish their current request (up to 5 s), stops ticks.
+    pub async fn shutdown(mut self) {
+        _ = self.shutdown_tx.send(true);
+        for t in self.tasks.drain(..) {
+            _ = t.await;
+        }
+        if let Some(mut rx) = self.conns_rx.take() {
+            // Every connection task holds a sender; recv() yields None once all are gone.
+            _ = tokio::time::timeout(Duration::from_secs(6), rx.recv()).await;
+        }
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        _ = self.shutdown_tx.send(true);
+    }
+}
+
+/// Loads and validates the manifest, compiles every component, binds, and starts serving.
+/// Returns once the listener is bound.
+pub async fn serve(config: Config) -> Result<App> {
+    let manifest_path = config.manifest.clone();
+    let variables = config.variables.clone();
+    let app = tokio::task::spawn_blocking(move || manifest::load(&manifest_path, &variables, true))
+        .await
+        .map_err(|e| anyhow!("manifest loader panicked: {e}"))??;
+
+    let ticks = match &config.schedules {
+        None => Vec::new(),
+        Some(p) => {
+            let ticks = ticks::load_schedules(p)?;
+            for t in &ticks {
+                if app.router.route(&t.route).is_none() {
+                    bail!(
+                        "schedules {}: tick '{}' route {} matches no [[trigger.http]] route in {}",
+                        p.display(),
+                        t.name,
+                        t.route,
+                        config.manifest.display()
+                    );
+                }
+            }
+            ticks
+        }
+    };
+    let tick_secret = if ticks.is_empty() {
+        String::new()
+    } else {
+        app.variables
+            .get("tick_secret")
+            .cloned()
+            .ok_or_else(|| anyhow!("schedules need the application variable `tick_secret`"))?
+    };
+
+    std::fs::create_dir_all(&config.state_dir)
+        .with_context(|| format!("cannot create state dir {}", config.state_dir.display()))?;
+    let spin_shared = spin_host::SpinHostShared::new(&config.state_dir)?;
+
+    // Compile (or load precompiled) components off the async threads.
+    let cache_dir = config.cache_dir.clone();
+    let app2 = app.clone();
+    let (engine, components) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let engine = engine::engine()?;
+        let linker = engine::base_linker(&engine)?;
+        let mut out = Vec::new();
+        for c in &app2.components {
+            let started = std::time::Instant::now();
+            let component = engine::load_component(&engine, &c.source, cache_dir.as_deref())
+                .with_context(|| format!("[component.{}]", c.id))?;
+            let mut l = linker.clone();
+            // Imports the runtime doesn't provide trap when called instead of failing startup.
+            let ty = l.substituted_component_type(&component);
+            if ty.is_err() {
+                l.define_unknown_imports_as_traps(&component).map_err(|e| anyhow!("{e:#}"))?;
+                log_line(&format!(
+                    "caas-runtime: warning: component '{}' imports interfaces this runtime does not provide; calls to them trap\n",
+                    c.id
+                ));
+            }
+            let pre = l
+                .instantiate_pre(&component)
+                .map_err(|e| anyhow!("{e:#}"))
+                .with_context(|| format!("[component.{}]: cannot link", c.id))?;
+            let pre = wasmtime_wasi_http::p3::bindings::ServicePre::new(pre)
+                .map_err(|e| anyhow!("{e:#}"))
+                .with_context(|| {
+                    format!("[component.{}]: not an HTTP component (must export wasi:http/handler@0.3.0)", c.id)
+                })?;
+            let _ = started;
+            out.push(Arc::new(server::CompiledComponent { id: c.id.as_str().into(), resolved: c.clone(), pre }));
+        }
+        Ok((engine, out))
+    })
+    .await
+    .map_err(|e| anyhow!("compiler task panicked: {e}"))??;
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+
+    let rt = Arc::new(server::Runtime {
+        app,
+        components,
+        engine,
+        clock: config.clock.clone(),
+        spin_shared,
+        log_requests: config.log_requests,
+        local_addr: addr,
+    });
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (conns_tx, conns_rx) = mpsc::channel(1);
+    let mut tasks = vec![tokio::spawn(server::serve_listener(rt.clone(), listener, shutdown_rx.clone(), conns_tx))];
+    if !ticks.is_empty() {
+        tasks.push(tokio::spawn(ticks::run(rt.clone(), ticks, tick_secret, shutdown_rx)));
+    }
+    if config.log_requests {
+        log_line(&format!(
+            "caas-runtime: serving '{}' on http://{addr} ({} routes)\n",
+            rt.app.name,
+            rt.app.router.routes().count()
+        ));
+    }
+    Ok(App { addr, clock: config.clock, shutdown_tx, tasks, conns_rx: Some(conns_rx) })
+}

@@ -1,0 +1,124 @@
+//! `caas-runtime up [--manifest spin.toml] [--listen 127.0.0.1:3000] [--state-dir .spin]
+//!                  [--schedules infra/schedules.toml] [--variable name=value]... [--cache-dir DIR]
+//!                  [--no-cache] [--quiet]`
+//! Application variables may also be set with `SPIN_VARIABLE_<NAME>` (like Spin).
+use anyhow::{Context, Result, bail};
+use caas_runtime::{Clock, Config};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+const USAGE: &str = "usage: caas-runtime up [--manifest spin.toml] [--listen 127.0.0.1:3000] [--state-dir DIR]
+                        [--schedules infra/schedules.toml] [--variable name=value]...
+                        [--cache-dir DIR | --no-cache] [--quiet]
+Application variables can also be set with SPIN_VARIABLE_<NAME>=value.";
+
+fn parse_args(args: Vec<String>) -> Result<Config> {
+    let mut it = args.into_iter();
+    match it.next().as_deref() {
+        Some("up") => {}
+        Some("-h") | Some("--help") | Some("help") | None => {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        Some(other) => bail!("unknown command {other:?}\n{USAGE}"),
+    }
+    let mut manifest = PathBuf::from("spin.toml");
+    let mut listen = None;
+    let mut state_dir = None;
+    let mut schedules = None;
+    let mut cache_dir: Option<Option<PathBuf>> = None;
+    let mut quiet = false;
+    let mut vars = BTreeMap::new();
+    // Env first; --variable overrides.
+    for (k, v) in std::env::vars() {
+        if let Some(name) = k.strip_prefix("SPIN_VARIABLE_") {
+            vars.insert(name.to_ascii_lowercase(), v);
+        }
+    }
+    while let Some(a) = it.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (a.clone(), None),
+        };
+        let mut value = |name: &str| -> Result<String> {
+            match inline.clone() {
+                Some(v) => Ok(v),
+                None => it.next().with_context(|| format!("{name} needs a value")),
+            }
+        };
+        match flag.as_str() {
+            "--manifest" | "-f" | "--from" => manifest = PathBuf::from(value(&flag)?),
+            "--listen" => listen = Some(value(&flag)?.parse().context("--listen: expected host:port")?),
+            "--state-dir" => state_dir = Some(PathBuf::from(value(&flag)?)),
+            "--schedules" => schedules = Some(PathBuf::from(value(&flag)?)),
+            "--cache-dir" => cache_dir = Some(Some(PathBuf::from(value(&flag)?))),
+            "--no-cache" => cache_dir = Some(None),
+            "--quiet" | "-q" => quiet = true,
+            "--variable" | "--var" => {
+                let kv = value(&flag)?;
+                let Some((k, v)) = kv.split_once('=') else { bail!("--variable expects name=value, got {kv:?}") };
+                vars.insert(k.trim().to_string(), v.to_string());
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown option {other:?}\n{USAGE}"),
+        }
+    }
+    let mut cfg = Config::new(manifest);
+    if let Some(l) = listen {
+        cfg.listen = l;
+    }
+    if let Some(s) = state_dir {
+        cfg.state_dir = s;
+    }
+    if let Some(c) = cache_dir {
+        cfg.cache_dir = c;
+    }
+    cfg.schedules = schedules;
+    cfg.variables = vars;
+    cfg.clock = Clock::system();
+    cfg.log_requests = !quiet;
+    Ok(cfg)
+}
+
+fn main() {
+    let cfg = match parse_args(std::env::args().skip(1).collect()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("caas-runtime: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let code = rt.block_on(async move {
+        let app = match caas_runtime::serve(cfg).await {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("caas-runtime: {e:#}");
+                return 1;
+            }
+        };
+        eprintln!("caas-runtime: listening on {} (Ctrl-C to stop)", app.url());
+        let stop = async {
+            #[cfg(unix)]
+            {
+                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                _ = tokio::signal::ctrl_c().await;
+            }
+        };
+        stop.await;
+        eprintln!("caas-runtime: shutting down");
+        app.shutdown().await;
+        0
+    });
+    std::process::exit(code);
+}

@@ -1,0 +1,294 @@
+//! Request dispatch (routing + Spin headers), component execution, and the hyper server.
+use crate::body::RespBody;
+use crate::clock::Clock;
+use crate::manifest::{ResolvedApp, ResolvedComponent};
+use crate::router::RouteMatch;
+use crate::spin_host::{SpinHostShared, SpinHostState};
+use crate::state::ReqState;
+use anyhow::{Result, anyhow};
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use wasmtime::Store;
+use wasmtime_wasi_http::WasiBody;
+use wasmtime_wasi_http::p3::bindings::ServicePre;
+
+/// How long the runtime waits for a component's whole body before streaming it instead.
+const FULL_BODY_WINDOW: Duration = Duration::from_millis(100);
+/// Above this many buffered bytes the body is streamed.
+const FULL_BODY_MAX: usize = 4 << 20;
+/// How long a store may keep running after its response is complete (background work).
+const POST_RESPONSE_GRACE: Duration = Duration::from_secs(30);
+
+pub(crate) struct CompiledComponent {
+    pub id: Arc<str>,
+    pub resolved: ResolvedComponent,
+    pub pre: ServicePre<ReqState>,
+}
+
+/// Everything a request needs; shared by the server, the tick scheduler and the App handle.
+pub(crate) struct Runtime {
+    pub app: ResolvedApp,
+    pub components: Vec<Arc<CompiledComponent>>,
+    pub engine: wasmtime::Engine,
+    pub clock: Clock,
+    pub spin_shared: Arc<SpinHostShared>,
+    pub log_requests: bool,
+    pub local_addr: SocketAddr,
+}
+
+fn text_response(status: StatusCode, body: &'static str) -> Response<RespBody> {
+    let mut r = Response::new(RespBody::full(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}
+
+fn add_header(req: &mut Request<WasiBody>, name: &str, value: &str) {
+    if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+        req.headers_mut().insert(n, v);
+    }
+}
+
+impl Runtime {
+    /// Sets the headers Spin gives a component (see Spin's trigger-http `compute_default_headers`).
+    fn set_spin_headers(&self, req: &mut Request<WasiBody>, m: &RouteMatch<'_>, client: SocketAddr) {
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost")
+            .to_string();
+        let pq = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+        add_header(req, "spin-full-url", &format!("http://{host}{pq}"));
+        add_header(req, "spin-path-info", &m.path_info);
+        add_header(req, "spin-matched-route", &m.route.based);
+        add_header(req, "spin-base-path", &self.app.base);
+        add_header(req, "spin-raw-component-route", &m.route.raw);
+        add_header(req, "spin-component-route", &m.route.raw_or_prefix());
+        add_header(req, "spin-client-addr", &client.to_string());
+        for (name, value) in &m.captures {
+            let h = format!("spin-path-match-{}", name.to_ascii_lowercase().replace('_', "-"));
+            add_header(req, &h, value);
+        }
+    }
+
+    /// Routes and executes one request; always produces a response. Logs one line.
+    pub(crate) async fn dispatch(self: &Arc<Self>, mut req: Request<WasiBody>, client: SocketAddr) -> Response<RespBody> {
+        let start = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let (name, resp): (Arc<str>, Response<RespBody>) = match self.app.router.route(&path) {
+            None => ("-".into(), text_response(StatusCode::NOT_FOUND, "Not Found")),
+            Some(m) => {
+                let comp = self.components[m.target].clone();
+                self.set_spin_headers(&mut req, &m, client);
+                // URI as the component sees it: scheme + authority (from Host) + path.
+                let authority = req
+                    .headers()
+                    .get(http::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .and_then(|h| h.parse::<http::uri::Authority>().ok());
+                if let Some(a) = authority {
+                    let mut parts = req.uri().clone().into_parts();
+                    parts.scheme = Some(http::uri::Scheme::HTTP);
+                    parts.authority = Some(a);
+                    if parts.path_and_query.is_none() {
+                        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+                    }
+                    if let Ok(u) = http::Uri::from_parts(parts) {
+                        *req.uri_mut() = u;
+                    }
+                }
+                let resp = match self.execute(&comp, req).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        crate::log_line(&format!("{} {method} {path}: component error: {e:#}\n", comp.id));
+                        text_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+                    }
+                };
+                (comp.id.clone(), resp)
+            }
+        };
+        if self.log_requests {
+            crate::log_line(&format!(
+                "{name} {method} {path} {} {:.2}ms\n",
+                resp.status().as_u16(),
+                start.elapsed().as_secs_f64() * 1000.0
+            ));
+        }
+        resp
+    }
+
+    /// Runs `req` in a fresh instance of `comp` (in its own task, which keeps the store alive
+    /// while a streamed body is sent and while the guest finishes background work).
+    async fn execute(self: &Arc<Self>, comp: &Arc<CompiledComponent>, req: Request<WasiBody>) -> Result<Response<RespBody>> {
+        let (tx, rx) = oneshot::channel();
+        let rt = self.clone();
+        let comp = comp.clone();
+        tokio::spawn(async move {
+            let mut tx = Some(tx);
+            let r = run_instance(&rt, &comp, req, &mut tx).await;
+            match (r, tx.take()) {
+                (Err(e), Some(tx)) => _ = tx.send(Err(e)),
+                (Err(e), None) => crate::log_line(&format!("{}: error after the response was sent: {e:#}\n", comp.id)),
+                (Ok(()), Some(tx)) => _ = tx.send(Err(anyhow!("component produced no response"))),
+                (Ok(()), None) => {}
+            }
+        });
+        rx.await.map_err(|_| anyhow!("component task panicked"))?
+    }
+}
+
+type RespTx = Option<oneshot::Sender<Result<Response<RespBody>>>>;
+
+async fn run_instance(rt: &Runtime, comp: &CompiledComponent, req: Request<WasiBody>, tx: &mut RespTx) -> Result<()> {
+    let spin = SpinHostState::new(rt.spin_shared.clone(), comp.resolved.grants.clone());
+    let state = ReqState::new(
+        comp.id.clone(),
+        comp.resolved.allowed_outbound_hosts.clone(),
+        &comp.resolved.environment,
+        &rt.clock,
+        spin,
+    );
+    let mut store = Store::new(&rt.engine, state);
+    let service = comp.pre.instantiate_async(&mut store).await.map_err(|e| anyhow!("instantiation failed: {e:#}"))?;
+    let (wreq, req_io) = wasmtime_wasi_http::p3::Request::from_http(&mut store.data_mut().hooks, req);
+    store
+        .run_concurrent(async |acc| -> wasmtime::Result<()> {
+            let res = match service.handle(acc, wreq).await? {
+                Ok(r) => r,
+                Err(code) => wasmtime::bail!("component returned wasi:http error-code {code:?}"),
+            };
+            let res = acc.with(|mut s| res.into_http(&mut s, req_io))?;
+            let (mut parts, mut body) = res.into_parts();
+
+            // Collect the body if it completes quickly; otherwise switch to streaming.
+            let deadline = tokio::time::Instant::now() + FULL_BODY_WINDOW;
+            let mut chunks: VecDeque<Bytes> = VecDeque::new();
+            let mut total = 0usize;
+            let mut complete = false;
+            while total <= FULL_BODY_MAX {
+                match tokio::time::timeout_at(deadline, body.frame()).await {
+                    Err(_elapsed) => break,
+                    Ok(None) => {
+                        complete = true;
+                        break;
+                    }
+                    Ok(Some(Err(e))) => wasmtime::bail!("error reading the component's response body: {e}"),
+                    Ok(Some(Ok(frame))) => {
+                        if let Ok(data) = frame.into_data() {
+                            total += data.len();
+                            if !data.is_empty() {
+                                chunks.push_back(data);
+                            }
+                        } // trailers are dropped (HTTP/1 responses here carry none)
+                    }
+                }
+            }
+            if complete {
+                let full = match chunks.len() {
+                    0 => Bytes::new(),
+                    1 => chunks.pop_front().unwrap(),
+                    _ => {
+                        let mut v = Vec::with_capacity(total);
+                        for c in &chunks {
+                            v.extend_from_slice(c);
+                        }
+                        Bytes::from(v)
+                    }
+                };
+                parts.headers.remove(http::header::CONTENT_LENGTH);
+                parts.headers.remove(http::header::TRANSFER_ENCODING);
+                if let Some(tx) = tx.take() {
+                    _ = tx.send(Ok(Response::from_parts(parts, RespBody::full(full))));
+                }
+            } else {
+                let (btx, brx) = mpsc::channel(8);
+                parts.headers.remove(http::header::TRANSFER_ENCODING);
+                if let Some(tx) = tx.take() {
+                    _ = tx.send(Ok(Response::from_parts(parts, RespBody::Stream { prefix: chunks, rx: brx })));
+                }
+                loop {
+                    match body.frame().await {
+                        None => break,
+                        Some(Ok(frame)) => {
+                            if frame.is_data() && btx.send(Ok(frame)).await.is_err() {
+                                break; // client went away
+                            }
+                        }
+                        Some(Err(e)) => {
+                            let msg = e.to_string();
+                            _ = btx.send(Err(msg.clone().into())).await;
+                            wasmtime::bail!("error streaming the component's response body: {msg}");
+                        }
+                    }
+                }
+            }
+            drop(body);
+            // Let the guest finish any work it does after responding (bounded).
+            let idle = std::future::poll_fn(|cx| acc.poll_no_interesting_tasks(cx));
+            if tokio::time::timeout(POST_RESPONSE_GRACE, idle).await.is_err() {
+                crate::log_line("component still busy 30 s after its response; dropping the instance\n");
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| anyhow!("{e:?}"))?
+        .map_err(|e| anyhow!("{e:?}"))?;
+    Ok(())
+}
+
+/// Accept loop: one task per connection, HTTP/1.1 with keep-alive, TCP_NODELAY.
+pub(crate) async fn serve_listener(
+    rt: Arc<Runtime>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+    conns: mpsc::Sender<()>,
+) {
+    loop {
+        let (sock, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    crate::log_line(&format!("caas-runtime: accept error: {e}\n"));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        _ = sock.set_nodelay(true);
+        let rt = rt.clone();
+        let mut shutdown = shutdown.clone();
+        let guard = conns.clone();
+        tokio::spawn(async move {
+            let _guard = guard;
+            let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                let rt = rt.clone();
+                async move {
+                    let req = req.map(|b| b.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
+                    Ok::<_, Infallible>(rt.dispatch(req, peer).await)
+                }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(wasmtime_wasi_http::io::TokioIo::new(sock), svc);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = shutdown.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    _ = tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await;
+                }
+            }
+        });
+    }
+}
