@@ -1,1 +1,15 @@
+//! caas-platform: the one adapter layer over spin-sdk 7 (WASI 0.3). Components stay thin:
+//! parse → decide (`caas_domain`) → persist/emit (here) → respond (here).
+pub mod auth;
+pub mod clock;
+pub mod db;
+pub mod http_out;
+pub mod kv;
+pub mod queue;
+pub mod rand;
+pub mod req;
+pub mod resp;
+pub mod vars;
 
+pub use caas_domain::{FieldError, Problem};
+pub use resp::{Resp, guard};

@@ -1,0 +1,45 @@
+//! Key-value store ("default"): sessions stored under SHA-256 of the opaque token.
+use caas_domain::Problem;
+use caas_domain::auth::{Role, SessionData, TOKEN_RANDOM_BYTES, make_token};
+use caas_domain::idempotency::sha256_hex;
+use spin_sdk::key_value::Store;
+
+fn session_key(token: &str) -> String {
+    format!("session:{}", sha256_hex(token.as_bytes()))
+}
+
+fn unavailable(e: impl std::fmt::Debug) -> Problem {
+    Problem::unavailable(format!("session store unavailable: {e:?}"))
+}
+
+async fn store() -> Result<Store, Problem> {
+    Store::open_default().await.map_err(unavailable)
+}
+
+/// Create a session; returns (token, data). The raw token is never stored.
+pub async fn create_session(subject: &str, role: Role, expires_at: i64) -> Result<(String, SessionData), Problem> {
+    let token = make_token(&crate::rand::bytes::<TOKEN_RANDOM_BYTES>());
+    let data = SessionData { subject: subject.to_string(), role, expires_at };
+    let json = serde_json::to_vec(&data).map_err(unavailable)?;
+    store().await?.set(session_key(&token), json).await.map_err(unavailable)?;
+    Ok((token, data))
+}
+
+/// The live session of `token`, if any (expired sessions are deleted and ignored).
+pub async fn get_session(token: &str, now_ms: i64) -> Result<Option<SessionData>, Problem> {
+    let s = store().await?;
+    let key = session_key(token);
+    let Some(bytes) = s.get(&key).await.map_err(unavailable)? else { return Ok(None) };
+    match serde_json::from_slice::<SessionData>(&bytes) {
+        Ok(d) if d.is_valid_at(now_ms) => Ok(Some(d)),
+        _ => {
+            let _ = s.delete(&key).await;
+            Ok(None)
+        }
+    }
+}
+
+/// Revoke (delete) a session.
+pub async fn revoke_session(token: &str) -> Result<(), Problem> {
+    store().await?.delete(session_key(token)).await.map_err(unavailable)
+}

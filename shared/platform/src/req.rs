@@ -1,0 +1,39 @@
+//! Incoming request helpers: JSON bodies, headers, path segments.
+use caas_domain::Problem;
+use spin_sdk::http::Request;
+use spin_sdk::http::body::IncomingBodyExt;
+
+/// Largest JSON body we accept.
+pub const MAX_BODY: usize = 64 * 1024;
+
+pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+pub fn path(req: &Request) -> String {
+    let p = req.uri().path();
+    if p.len() > 1 { p.trim_end_matches('/').to_string() } else { p.to_string() }
+}
+
+/// Read the body and parse it as JSON (400 on syntax errors, 413 when too large,
+/// 415 when a non-JSON content type is declared).
+pub async fn json_body(req: Request) -> Result<serde_json::Value, Problem> {
+    if let Some(ct) = header(&req, "content-type") {
+        let ct = ct.to_ascii_lowercase();
+        if !(ct.starts_with("application/json") || ct.contains("+json")) {
+            return Err(Problem::unsupported_media_type("request body must be application/json"));
+        }
+    }
+    let bytes = req
+        .into_body()
+        .bytes()
+        .await
+        .map_err(|e| Problem::bad_request(format!("could not read request body: {e:?}")))?;
+    if bytes.len() > MAX_BODY {
+        return Err(Problem::payload_too_large(format!("request body exceeds {MAX_BODY} bytes")));
+    }
+    if bytes.is_empty() {
+        return Err(Problem::bad_request("request body is empty; a JSON object is required"));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| Problem::bad_request(format!("request body is not valid JSON: {e}")))
+}

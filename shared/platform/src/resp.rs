@@ -1,0 +1,68 @@
+//! Responses: JSON, problem+json, and the top-level guard.
+use caas_domain::Problem;
+use serde::Serialize;
+use std::future::Future;
+
+pub type Resp = http::Response<String>;
+
+fn build(status: u16, content_type: &str, body: String) -> Resp {
+    let mut r = http::Response::new(body);
+    *r.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+    if let Ok(v) = http::HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    r.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    r
+}
+
+pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Resp {
+    match serde_json::to_string(value) {
+        Ok(body) => build(status, "application/json", body),
+        Err(e) => problem(&Problem::unavailable(format!("response encoding failed: {e}"))),
+    }
+}
+
+/// A pre-encoded JSON body (idempotent replays).
+pub fn json_raw(status: u16, body: String) -> Resp {
+    build(status, "application/json", body)
+}
+
+pub fn text(status: u16, content_type: &str, body: String) -> Resp {
+    build(status, content_type, body)
+}
+
+pub fn no_content() -> Resp {
+    let mut r = http::Response::new(String::new());
+    *r.status_mut() = http::StatusCode::NO_CONTENT;
+    r
+}
+
+pub fn problem(p: &Problem) -> Resp {
+    let mut r = build(p.status, "application/problem+json", serde_json::to_string(p).unwrap_or_default());
+    if p.status == 503 {
+        r.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+    }
+    if p.status == 401 {
+        r.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+    }
+    r
+}
+
+/// Build a problem response from fields.
+pub fn problem_of(status: u16, title: &str, detail: &str, errors: Vec<caas_domain::FieldError>) -> Resp {
+    let slug = title.to_lowercase().replace(' ', "-");
+    problem(&Problem::new(status, &slug, title, detail).with_errors(errors))
+}
+
+/// Top-level guard: every handler returns `Result<Resp, Problem>`; errors become problem+json.
+/// Handlers map bad input to 4xx; the only 5xx is 503 for storage/config outages.
+pub async fn guard(fut: impl Future<Output = Result<Resp, Problem>>) -> Resp {
+    match fut.await {
+        Ok(r) => r,
+        Err(p) => {
+            // Never leak a non-503 5xx.
+            let p = if p.status >= 500 && p.status != 503 { Problem::unavailable(p.detail) } else { p };
+            problem(&p)
+        }
+    }
+}
