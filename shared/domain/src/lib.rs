@@ -11,6 +11,7 @@ pub mod problem;
 pub mod retry;
 pub mod routing;
 pub mod sale;
+pub mod services;
 pub mod wire;
 pub mod wit;
 

@@ -55,6 +55,37 @@ pub fn channels(kind: NotificationKind, sms_opt_in: bool) -> Vec<Channel> {
     }
 }
 
+
+/// Placeholder stored instead of a delivered (or abandoned) secret.
+pub const REDACTED: &str = "[redacted]";
+
+/// The credentials e-mail of a newly registered customer (routing: e-mail only).
+pub fn credentials_notification(message_id: &str, customer_id: &str, email: &str, full_name: &str, password: &str) -> crate::wit::Notification {
+    crate::wit::Notification {
+        message_id: message_id.to_string(),
+        channel: channels(NotificationKind::CredentialsSent, false)[0],
+        recipient: email.to_string(),
+        template: NotificationKind::CredentialsSent.template().to_string(),
+        subject: "Your CaaS access credentials".to_string(),
+        body: format!(
+            "Hello {full_name},\n\nYour CaaS account is ready. Sign in to the web platform or the mobile app with:\n\n  e-mail: {email}\n  password: {password}\n\nYou will be asked to change this password at your first sign-in."
+        ),
+        customer_id: Some(customer_id.to_string()),
+    }
+}
+
+/// The job with secrets removed (credentials bodies), for storage after delivery/escalation.
+pub fn redact(job: &crate::wit::Job) -> crate::wit::Job {
+    match job {
+        crate::wit::Job::Notify(n) if n.template == NotificationKind::CredentialsSent.template() => {
+            let mut n = n.clone();
+            n.body = REDACTED.to_string();
+            crate::wit::Job::Notify(n)
+        }
+        other => other.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +103,23 @@ mod tests {
         assert_eq!(channels(NotificationKind::MaintenanceDue, false), vec![Email, Push, VehicleDisplay]);
         assert_eq!(channels(NotificationKind::MaintenanceDue, true).len(), 4);
         assert_eq!(NotificationKind::CredentialsSent.template(), "credentials");
+    }
+
+    #[test]
+    fn credentials_mail_and_redaction() {
+        let n = credentials_notification("msg_1", "cus_1", "a@b.example", "Ana", "Abcd-efgh-2345-jkmn");
+        assert_eq!(n.channel, Channel::Email);
+        assert_eq!(n.template, "credentials");
+        assert!(n.body.contains("a@b.example") && n.body.contains("Abcd-efgh-2345-jkmn"));
+        let job = crate::wit::Job::Notify(n);
+        match redact(&job) {
+            crate::wit::Job::Notify(r) => {
+                assert!(!r.body.contains("Abcd-efgh-2345-jkmn"));
+                assert_eq!(r.message_id, "msg_1");
+            }
+            _ => panic!(),
+        }
+        let other = crate::wit::Job::PlaceFactoryOrder("ord_1".into());
+        assert_eq!(redact(&other), other);
     }
 }

@@ -12,4 +12,5 @@ pub mod resp;
 pub mod vars;
 
 pub use caas_domain::{FieldError, Problem};
+pub use futures::future::join_all;
 pub use resp::{Resp, guard};

@@ -501,6 +501,35 @@ pub fn needs_maintenance_check(catalog: &Catalog) -> bool {
     catalog.offered().any(|o| o.requires_maintenance)
 }
 
+/// What to record and do for an allowed purchase.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PurchasePlan {
+    /// Frozen option terms (price included) stored with the instance.
+    pub snapshot: PurchaseSnapshot,
+    /// `pending-payment` (one-time) or `pending-activation` (subscription).
+    pub initial_state: ServiceState,
+    /// Amount to initiate at the gateway now (`None` for subscriptions: billed in arrears).
+    /// Gateway down or refusing → `payment-refused`: nothing activated, nothing charged.
+    /// Initiated → `payment-initiated` and the activation command is queued at once,
+    /// before settlement.
+    pub upfront_charge: Option<Money>,
+    /// Recorded with the purchase (incl. "VSS unavailable, assumed current").
+    pub maintenance: MaintenanceDecision,
+}
+
+/// Purchase rule: [`availability`] must say available; the plan snapshots the option.
+pub fn plan_purchase(option: &ServiceOption, ctx: &AvailabilityContext<'_>) -> Result<PurchasePlan, BlockReason> {
+    match availability(option, ctx) {
+        Availability::Blocked { reason_code, .. } => Err(reason_code),
+        Availability::Available { maintenance } => Ok(PurchasePlan {
+            snapshot: PurchaseSnapshot::of(option),
+            initial_state: super::lifecycle::initial_state(&option.kind),
+            upfront_charge: option.kind.is_one_time().then(|| option.price.clone()),
+            maintenance,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -696,5 +725,24 @@ mod tests {
         assert_eq!(MaintenanceStatus::from_vss("??"), MaintenanceStatus::Unknown);
         assert_eq!(BlockReason::MaintenanceOverdue.http_status(), 422);
         assert_eq!(BlockReason::AlreadyActive.http_status(), 409);
+    }
+
+    #[test]
+    fn purchase_plans() {
+        let c = seed_catalog();
+        let ctx = |m| AvailabilityContext { owned_by_customer: true, vehicle_operational: true, maintenance: m, existing: &[] };
+        let auto = c.get("highway-autopilot").unwrap();
+        let plan = plan_purchase(auto, &ctx(MaintenanceStatus::Unknown)).unwrap();
+        assert_eq!(plan.maintenance, MaintenanceDecision::AssumedCurrentVssUnavailable);
+        assert_eq!(plan.initial_state, ServiceState::PendingPayment);
+        assert_eq!(plan.upfront_charge, Some(auto.price.clone()));
+        assert_eq!(plan.snapshot, PurchaseSnapshot::of(auto));
+        assert_eq!(plan_purchase(auto, &ctx(MaintenanceStatus::Overdue)), Err(BlockReason::MaintenanceOverdue));
+        let sub = c.options.iter().find(|o| o.kind == OptionKind::Subscription).unwrap();
+        let plan = plan_purchase(sub, &ctx(MaintenanceStatus::Overdue)).unwrap();
+        assert_eq!(plan.initial_state, ServiceState::PendingActivation);
+        assert_eq!(plan.upfront_charge, None);
+        assert_eq!(plan.maintenance, MaintenanceDecision::NotRequired);
+        assert_eq!(MaintenanceDecision::AssumedCurrentVssUnavailable.as_str(), "assumed-current-vss-unavailable");
     }
 }

@@ -1,0 +1,13 @@
+//! `GET /openapi.yaml`: the API description (docs/openapi.yaml, embedded at build time).
+use spin_sdk::http::{IntoResponse, Request};
+use spin_sdk::http_service;
+
+const SPEC: &str = include_str!("../../../docs/openapi.yaml");
+
+#[http_service]
+async fn handle(req: Request) -> impl IntoResponse {
+    match req.method().as_str() {
+        "GET" | "HEAD" => caas_platform::resp::text(200, "application/yaml", SPEC.to_string()),
+        _ => caas_platform::resp::problem(&caas_platform::Problem::method_not_allowed("only GET is allowed on /openapi.yaml")),
+    }
+}

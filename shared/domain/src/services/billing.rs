@@ -1,0 +1,554 @@
+//! Subscription billing in arrears (mes vencido), settlement handling, dunning.
+//!
+//! Source: customer-journey.md "Journey Variant: Subscription Services", architecture.md
+//! "Subscription and Billing Architecture" and "Payment Integration", and the issue
+//! ("Subscriptions", "Settlement"). Where they differ the issue wins: the first, partial month
+//! is charged pro rata (the spec's "no pro-rata" is about refunds of a used month).
+//!
+//! * Billing periods are UTC calendar months ([`Period`], key `"2026-11"`).
+//! * A subscription is billable from its activation instant (not its purchase) until its
+//!   `billing_ends_at` (cancellation effective time), if any.
+//! * At each month end the billing tick charges every active subscription for the month just
+//!   consumed: [`due_periods`] lists every completed, not yet billed period (catch-up if the tick
+//!   was late; never the current unfinished month). Exactly once per (subscription, period)
+//!   whatever the tick timing is guaranteed by the watermark `last_billed` plus the idempotency
+//!   key [`charge_key`] (unique in the store and sent to the gateway): a tick that runs twice or
+//!   re-runs after crashing half-way recomputes the same periods and keys, and the store/gateway
+//!   turn the repeats into no-ops.
+//! * Pro rata: `price × active_ms ÷ period_ms`, integer math, rounded DOWN (in the customer's
+//!   favour). A full month is exactly `price`.
+//! * Customer cancellation takes effect at the end of the current period, which is then billed
+//!   in full ([`cancellation_effective_at`]).
+//! * A failed charge is retried on a schedule ([`DunningPolicy`], default +1, +3, +7 days after
+//!   the first failure), the customer notified each time; after the last failure the
+//!   subscription is cancelled and the feature deactivated by OTA.
+//! * One-time purchases: settlement confirmed → invoice; settlement failed after delivery →
+//!   charge at risk, handed to collections, service NOT switched off ([`on_settlement`]).
+use super::calendar::{MS_PER_DAY, date_of, days_in_month, midnight_ms};
+use super::lifecycle::ServiceState;
+use crate::wit::Money;
+use std::fmt;
+
+/// A billing period: one UTC calendar month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Period {
+    year: i32,
+    month: u32,
+}
+
+impl Period {
+    /// `None` unless `month` is 1..=12 and the year is in 1970..=9999.
+    pub fn new(year: i32, month: u32) -> Option<Period> {
+        ((1..=12).contains(&month) && (1970..=9999).contains(&year)).then_some(Period { year, month })
+    }
+    /// The period containing instant `ms`.
+    pub fn containing(ms: i64) -> Period {
+        let d = date_of(ms);
+        Period { year: d.year, month: d.month }
+    }
+    pub fn year(self) -> i32 {
+        self.year
+    }
+    pub fn month(self) -> u32 {
+        self.month
+    }
+    /// First instant of the period (00:00 UTC on the 1st).
+    pub fn start_ms(self) -> i64 {
+        midnight_ms(self.year, self.month, 1)
+    }
+    /// First instant after the period (= start of the next one). The period is `[start, end)`.
+    pub fn end_ms(self) -> i64 {
+        self.next().start_ms()
+    }
+    /// Length in ms (28, 29, 30 or 31 days).
+    pub fn len_ms(self) -> i64 {
+        days_in_month(self.year, self.month) as i64 * MS_PER_DAY
+    }
+    pub fn next(self) -> Period {
+        if self.month == 12 { Period { year: self.year + 1, month: 1 } } else { Period { year: self.year, month: self.month + 1 } }
+    }
+    pub fn prev(self) -> Period {
+        if self.month == 1 { Period { year: self.year - 1, month: 12 } } else { Period { year: self.year, month: self.month - 1 } }
+    }
+    /// `"YYYY-MM"`.
+    pub fn key(self) -> String {
+        self.to_string()
+    }
+    /// Parses `"YYYY-MM"` (exactly that shape).
+    pub fn parse(s: &str) -> Option<Period> {
+        let b = s.as_bytes();
+        if b.len() != 7 || b[4] != b'-' || !b.iter().enumerate().all(|(i, c)| i == 4 || c.is_ascii_digit()) {
+            return None;
+        }
+        Period::new(s[..4].parse().ok()?, s[5..].parse().ok()?)
+    }
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+/// The periods to bill now, oldest first: every period that
+/// * has completed (`end <= now`) — never the current, unfinished month;
+/// * overlaps the billable span `[activated_at, billing_ends_at)`;
+/// * comes after `last_billed` (the newest period a charge was already *recorded* for,
+///   whatever its outcome — a failed charge is the dunning schedule's business, not re-billed).
+pub fn due_periods(activated_at: i64, billing_ends_at: Option<i64>, last_billed: Option<Period>, now: i64) -> Vec<Period> {
+    let mut out = Vec::new();
+    if let Some(end) = billing_ends_at
+        && end <= activated_at
+    {
+        return out;
+    }
+    let mut p = Period::containing(activated_at);
+    if let Some(lb) = last_billed
+        && lb >= p
+    {
+        p = lb.next();
+    }
+    while p.end_ms() <= now && billing_ends_at.is_none_or(|end| p.start_ms() < end) {
+        out.push(p);
+        p = p.next();
+    }
+    out
+}
+
+/// Billable ms of `period` within `[activated_at, billing_ends_at)`.
+pub fn active_ms(period: Period, activated_at: i64, billing_ends_at: Option<i64>) -> i64 {
+    let from = period.start_ms().max(activated_at);
+    let to = billing_ends_at.map_or(period.end_ms(), |e| e.min(period.end_ms()));
+    (to - from).max(0)
+}
+
+/// `price × active_ms ÷ period_ms`, rounded down (customer's favour); exactly `price` for a full
+/// month. i128 intermediate: no overflow for any valid price.
+pub fn prorate(price: &Money, active_ms: i64, period: Period) -> Money {
+    let len = period.len_ms();
+    let active = active_ms.clamp(0, len);
+    let amount = (price.amount_minor as i128 * active as i128).div_euclid(len as i128) as i64;
+    Money { amount_minor: amount, currency: price.currency.clone() }
+}
+
+/// Idempotency key of the charge for (subscription, period): `bill_<subscription id>_<YYYY-MM>`.
+/// Unique constraint in the store, and `Idempotency-Key` at the gateway.
+pub fn charge_key(subscription_id: &str, period: Period) -> String {
+    format!("bill_{subscription_id}_{period}")
+}
+
+/// What billing needs to know about one subscription (from its purchase snapshot and row).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionTerms<'a> {
+    pub subscription_id: &'a str,
+    /// Monthly price from the purchase snapshot (catalog repricing does not affect it).
+    pub price: &'a Money,
+    pub activated_at: i64,
+    pub billing_ends_at: Option<i64>,
+    pub last_billed: Option<Period>,
+}
+
+/// One charge to make.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeriodCharge {
+    pub period: Period,
+    pub amount: Money,
+    pub idempotency_key: String,
+    /// Less than the full month (first or last partial month).
+    pub prorated: bool,
+}
+
+impl PeriodCharge {
+    /// Zero amount (e.g. activated in the last instant of a month): record the period as billed
+    /// (advance the watermark) without calling the gateway; report it as skipped.
+    pub fn is_zero(&self) -> bool {
+        self.amount.amount_minor == 0
+    }
+}
+
+/// The charges a billing tick must make for one subscription at `now`, oldest first.
+/// Deterministic: the same inputs always give the same periods, amounts and keys.
+pub fn charges_due(t: &SubscriptionTerms<'_>, now: i64) -> Vec<PeriodCharge> {
+    due_periods(t.activated_at, t.billing_ends_at, t.last_billed, now)
+        .into_iter()
+        .map(|period| {
+            let ms = active_ms(period, t.activated_at, t.billing_ends_at);
+            PeriodCharge {
+                period,
+                amount: prorate(t.price, ms, period),
+                idempotency_key: charge_key(t.subscription_id, period),
+                prorated: ms < period.len_ms(),
+            }
+        })
+        .collect()
+}
+
+/// When a customer's cancellation takes effect: at the end of the current period (which is then
+/// billed in full). A subscription not yet activated has consumed nothing: it ends at once
+/// (`activated_at == None` → `now`).
+pub fn cancellation_effective_at(activated_at: Option<i64>, now: i64) -> i64 {
+    match activated_at {
+        None => now,
+        Some(_) => Period::containing(now).end_ms(),
+    }
+}
+
+/// Billing end for an immediate stop with "no further charges" (theft, dunning exhausted,
+/// desistimiento): the start of the current period, so the unfinished month is not billed and
+/// completed months still are; never before activation.
+pub fn stop_billing_now(activated_at: i64, now: i64) -> i64 {
+    Period::containing(now).start_ms().max(activated_at)
+}
+
+/// Outcome of one subscription in a billing batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChargeResult {
+    /// A charge was made (accepted by the gateway).
+    Billed,
+    /// Nothing to do: nothing due, already billed (idempotent replay) or zero amount.
+    Skipped,
+    /// The gateway refused / was unreachable: dunning starts.
+    Failed,
+}
+
+/// Batch report of a billing tick. Counters only (flat memory whatever the batch size: the tick
+/// pages through subscriptions by id and folds each result in).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BillingReport {
+    pub billed: u64,
+    pub skipped: u64,
+    pub failed: u64,
+}
+
+impl BillingReport {
+    pub fn record(&mut self, r: ChargeResult) {
+        match r {
+            ChargeResult::Billed => self.billed += 1,
+            ChargeResult::Skipped => self.skipped += 1,
+            ChargeResult::Failed => self.failed += 1,
+        }
+    }
+    pub fn merge(&mut self, other: BillingReport) {
+        self.billed += other.billed;
+        self.skipped += other.skipped;
+        self.failed += other.failed;
+    }
+    pub fn total(&self) -> u64 {
+        self.billed + self.skipped + self.failed
+    }
+}
+
+/// Retry schedule for a failed subscription charge: offsets from the FIRST failure of that charge.
+/// Configurable; default `[1 day, 3 days, 7 days]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DunningPolicy {
+    pub retry_offsets_ms: Vec<i64>,
+}
+
+impl Default for DunningPolicy {
+    fn default() -> Self {
+        DunningPolicy { retry_offsets_ms: vec![MS_PER_DAY, 3 * MS_PER_DAY, 7 * MS_PER_DAY] }
+    }
+}
+
+/// Decision after a failed subscription charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DunningDecision {
+    /// Retry the same charge (same idempotency key) at `at`; notify the customer now with
+    /// `template` ("subscription-payment-failed"), mentioning the retry date.
+    RetryAt { at: i64, retry_number: u32, template: &'static str },
+    /// Last retry failed: cancel the subscription now (no further charges: billing ends at
+    /// [`stop_billing_now`]), deactivate by OTA, notify the customer
+    /// ("subscription-cancelled-payment-failed"). The unpaid, delivered period stays a debt
+    /// handed to collections.
+    Cancel { template: &'static str },
+}
+
+/// After the `failures`-th failure (1 = the original charge) of a charge first failed at
+/// `first_failed_at`. Deterministic, so a duplicated tick reschedules identically.
+pub fn after_failed_charge(policy: &DunningPolicy, failures: u32, first_failed_at: i64) -> DunningDecision {
+    let idx = failures.max(1) as usize - 1;
+    match policy.retry_offsets_ms.get(idx) {
+        Some(off) => DunningDecision::RetryAt {
+            at: first_failed_at.saturating_add(*off),
+            retry_number: failures.max(1),
+            template: "subscription-payment-failed",
+        },
+        None => DunningDecision::Cancel { template: "subscription-cancelled-payment-failed" },
+    }
+}
+
+/// What to do when the gateway reports the settlement of a one-time purchase payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettlementAction {
+    /// Confirmed: issue the invoice (also while activation is still pending: the money is in;
+    /// if activation later gives up, the escalation refunds it).
+    IssueInvoice,
+    /// Confirmed, but the service was never delivered (failed/aborted): refund in full
+    /// (the void lost the race with settlement). The customer is never charged.
+    RefundUndelivered,
+    /// Failed after delivery: mark the charge at risk and hand it to collections (a visible
+    /// record); the service is NOT switched off.
+    MarkAtRiskAndCollect,
+    /// Failed before delivery: stop the activation (cancel-before-activation); nothing was
+    /// collected, nothing is delivered; tell the customer.
+    CancelActivation,
+    /// Nothing to do (e.g. failed for a service never delivered or already refunded).
+    Ignore,
+}
+
+/// Settlement rule (architecture.md "Payment Integration"; issue "Settlement").
+pub fn on_settlement(settled: bool, state: ServiceState) -> SettlementAction {
+    use ServiceState as S;
+    match (settled, state) {
+        (true, S::Failed | S::Aborted | S::Refused) => SettlementAction::RefundUndelivered,
+        (true, _) => SettlementAction::IssueInvoice,
+        (false, S::PendingPayment | S::PendingActivation) => SettlementAction::CancelActivation,
+        (false, S::Withdrawn | S::Deactivating(super::lifecycle::Ending::Withdrawn)) => SettlementAction::Ignore,
+        (false, s) if s.was_delivered() => SettlementAction::MarkAtRiskAndCollect,
+        (false, _) => SettlementAction::Ignore,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eur(n: i64) -> Money {
+        Money { amount_minor: n, currency: "EUR".into() }
+    }
+    fn p(y: i32, m: u32) -> Period {
+        Period::new(y, m).unwrap()
+    }
+    fn at(y: i32, m: u32, d: u32, h: i64) -> i64 {
+        midnight_ms(y, m, d) + h * 3_600_000
+    }
+
+    #[test]
+    fn periods() {
+        let table: &[(Period, &str, u32)] = &[
+            (p(2026, 11), "2026-11", 30),
+            (p(2026, 12), "2026-12", 31),
+            (p(2026, 2), "2026-02", 28),
+            (p(2028, 2), "2028-02", 29),
+            (p(2100, 2), "2100-02", 28),
+            (p(2000, 2), "2000-02", 29),
+        ];
+        for &(per, key, days) in table {
+            assert_eq!(per.key(), key);
+            assert_eq!(Period::parse(key), Some(per));
+            assert_eq!(per.len_ms(), days as i64 * MS_PER_DAY);
+            assert_eq!(per.end_ms() - per.start_ms(), per.len_ms());
+            assert_eq!(Period::containing(per.start_ms()), per);
+            assert_eq!(Period::containing(per.end_ms() - 1), per);
+            assert_eq!(Period::containing(per.end_ms()), per.next());
+            assert_eq!(per.next().prev(), per);
+        }
+        assert_eq!(p(2026, 12).next(), p(2027, 1));
+        assert_eq!(p(2027, 1).prev(), p(2026, 12));
+        assert_eq!(p(2026, 12).end_ms(), midnight_ms(2027, 1, 1));
+        for bad in ["2026-13", "2026-00", "2026-1", "26-11", "2026/11", "2026-11-01", "abcd-ef", "", "+026-11"] {
+            assert_eq!(Period::parse(bad), None, "{bad}");
+        }
+        assert!(Period::new(2026, 0).is_none() && Period::new(1969, 5).is_none());
+        assert!(p(2026, 11) < p(2026, 12) && p(2026, 12) < p(2027, 1));
+    }
+
+    #[test]
+    fn due_periods_table() {
+        let act = at(2026, 11, 21, 10);
+        type Row = (i64, Option<i64>, Option<Period>, i64, Vec<Period>);
+        let table: Vec<Row> = vec![
+            // Current month never billed.
+            (act, None, None, at(2026, 11, 30, 23), vec![]),
+            // At the exact month end, November is due.
+            (act, None, None, midnight_ms(2026, 12, 1), vec![p(2026, 11)]),
+            (act, None, None, at(2026, 12, 1, 0) - 1, vec![]),
+            // Tick twice: after billing November, nothing more in December.
+            (act, None, Some(p(2026, 11)), at(2026, 12, 1, 5), vec![]),
+            // Late tick: catch up every completed month, oldest first.
+            (act, None, None, at(2027, 3, 2, 0), vec![p(2026, 11), p(2026, 12), p(2027, 1), p(2027, 2)]),
+            // Crashed half-way: Nov and Dec recorded, re-run bills the rest only.
+            (act, None, Some(p(2026, 12)), at(2027, 3, 2, 0), vec![p(2027, 1), p(2027, 2)]),
+            // Cancellation effective at end of January: January is the last period.
+            (act, Some(midnight_ms(2027, 2, 1)), Some(p(2026, 12)), at(2027, 6, 1, 0), vec![p(2027, 1)]),
+            // Cancellation at end of the activation month (cancel in first month).
+            (act, Some(midnight_ms(2026, 12, 1)), None, at(2027, 6, 1, 0), vec![p(2026, 11)]),
+            // Billing ended before/at activation: nothing ever.
+            (act, Some(act), None, at(2027, 6, 1, 0), vec![]),
+            // Theft mid-December (billing stops at Dec 1): November (completed) only.
+            (act, Some(midnight_ms(2026, 12, 1)), None, at(2026, 12, 20, 0), vec![p(2026, 11)]),
+            // Watermark older than activation (bogus) is ignored.
+            (act, None, Some(p(2026, 1)), midnight_ms(2026, 12, 1), vec![p(2026, 11)]),
+            // Activated exactly at a month start.
+            (midnight_ms(2027, 2, 1), None, None, midnight_ms(2027, 3, 1), vec![p(2027, 2)]),
+        ];
+        for (i, (a, end, lb, now, want)) in table.into_iter().enumerate() {
+            assert_eq!(due_periods(a, end, lb, now), want, "row {i}");
+        }
+    }
+
+    #[test]
+    fn pro_rata_rounds_down_and_full_month_is_exact() {
+        let price = eur(999);
+        // Full months of every length are exactly the price.
+        for per in [p(2026, 2), p(2028, 2), p(2026, 4), p(2026, 12)] {
+            assert_eq!(prorate(&price, per.len_ms(), per), price);
+        }
+        // Nov 21 10:00 → Dec 1: 9 days 14 h of 30 days = 230/720 → 999*230/720 = 319.125 → 319.
+        let act = at(2026, 11, 21, 10);
+        let ms = active_ms(p(2026, 11), act, None);
+        assert_eq!(ms, 230 * 3_600_000);
+        assert_eq!(prorate(&price, ms, p(2026, 11)), eur(319));
+        // Half of February (non-leap, 14 days of 28) = half the price exactly; leap: 14/29 down.
+        assert_eq!(prorate(&eur(1000), 14 * MS_PER_DAY, p(2026, 2)), eur(500));
+        assert_eq!(prorate(&eur(1000), 14 * MS_PER_DAY, p(2028, 2)), eur(482)); // 482.75 → 482
+        // 1 ms of use costs nothing; huge prices do not overflow.
+        assert_eq!(prorate(&eur(999), 1, p(2026, 11)), eur(0));
+        assert_eq!(prorate(&eur(i64::MAX), p(2026, 11).len_ms(), p(2026, 11)).amount_minor, i64::MAX);
+        // Out-of-range active time is clamped.
+        assert_eq!(prorate(&price, -5, p(2026, 11)), eur(0));
+        assert_eq!(prorate(&price, i64::MAX, p(2026, 11)), price);
+        // Billing end inside the period.
+        assert_eq!(active_ms(p(2026, 12), act, Some(midnight_ms(2026, 12, 11))), 10 * MS_PER_DAY);
+        assert_eq!(active_ms(p(2026, 12), act, Some(midnight_ms(2026, 11, 30))), 0);
+    }
+
+    #[test]
+    fn charges_due_are_deterministic_with_keys() {
+        let price = eur(999);
+        let t = SubscriptionTerms {
+            subscription_id: "svc_9",
+            price: &price,
+            activated_at: at(2026, 11, 21, 10),
+            billing_ends_at: None,
+            last_billed: None,
+        };
+        let now = at(2027, 1, 1, 3);
+        let c = charges_due(&t, now);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].period, p(2026, 11));
+        assert_eq!(c[0].amount, eur(319));
+        assert!(c[0].prorated);
+        assert_eq!(c[0].idempotency_key, "bill_svc_9_2026-11");
+        assert_eq!(c[1].amount, price);
+        assert!(!c[1].prorated);
+        assert_eq!(c[1].idempotency_key, "bill_svc_9_2026-12");
+        assert_eq!(charges_due(&t, now), c, "same tick twice → same charges and keys");
+        // Simulated ticks at arbitrary times never charge a period twice or skip one.
+        let ticks = [
+            at(2026, 11, 25, 0),
+            at(2026, 12, 1, 0),
+            at(2026, 12, 1, 0),
+            at(2026, 12, 15, 0),
+            at(2027, 2, 3, 0),
+            at(2027, 2, 3, 1),
+            at(2027, 5, 1, 0),
+        ];
+        let mut last = None;
+        let mut billed: Vec<String> = Vec::new();
+        for now in ticks {
+            let t = SubscriptionTerms { last_billed: last, ..t.clone() };
+            for ch in charges_due(&t, now) {
+                assert!(!billed.contains(&ch.idempotency_key));
+                billed.push(ch.idempotency_key.clone());
+                last = Some(ch.period);
+            }
+        }
+        assert_eq!(
+            billed,
+            ["2026-11", "2026-12", "2027-01", "2027-02", "2027-03", "2027-04"].map(|k| format!("bill_svc_9_{k}"))
+        );
+        // Zero-amount first period.
+        let t0 = SubscriptionTerms { activated_at: midnight_ms(2026, 12, 1) - 1, ..t.clone() };
+        let c0 = charges_due(&t0, midnight_ms(2026, 12, 1));
+        assert_eq!(c0.len(), 1);
+        assert!(c0[0].is_zero());
+    }
+
+    #[test]
+    fn cancellation_effective_at_end_of_current_period() {
+        let act = Some(at(2026, 11, 3, 0));
+        assert_eq!(cancellation_effective_at(act, at(2026, 11, 21, 8)), midnight_ms(2026, 12, 1));
+        assert_eq!(cancellation_effective_at(act, midnight_ms(2026, 12, 1)), midnight_ms(2027, 1, 1));
+        assert_eq!(cancellation_effective_at(act, midnight_ms(2027, 1, 1) - 1), midnight_ms(2027, 1, 1));
+        assert_eq!(cancellation_effective_at(None, 42), 42);
+        // The period cancelled in is billed in full.
+        let price = eur(999);
+        let t = SubscriptionTerms {
+            subscription_id: "s",
+            price: &price,
+            activated_at: at(2026, 10, 3, 0),
+            billing_ends_at: Some(cancellation_effective_at(act, at(2026, 11, 21, 8))),
+            last_billed: Some(p(2026, 10)),
+        };
+        let c = charges_due(&t, at(2027, 3, 1, 0));
+        assert_eq!(c.len(), 1);
+        assert_eq!((c[0].period, c[0].amount.clone(), c[0].prorated), (p(2026, 11), price.clone(), false));
+        // Stop now: completed months billed, current month not.
+        let act2 = at(2026, 10, 3, 0);
+        assert_eq!(stop_billing_now(act2, at(2026, 11, 21, 8)), midnight_ms(2026, 11, 1));
+        let act3 = at(2026, 11, 20, 0);
+        assert_eq!(stop_billing_now(act3, at(2026, 11, 21, 8)), act3);
+    }
+
+    #[test]
+    fn dunning_schedule() {
+        let pol = DunningPolicy::default();
+        let f0 = midnight_ms(2026, 12, 1);
+        let table: &[(u32, DunningDecision)] = &[
+            (1, DunningDecision::RetryAt { at: f0 + MS_PER_DAY, retry_number: 1, template: "subscription-payment-failed" }),
+            (2, DunningDecision::RetryAt { at: f0 + 3 * MS_PER_DAY, retry_number: 2, template: "subscription-payment-failed" }),
+            (3, DunningDecision::RetryAt { at: f0 + 7 * MS_PER_DAY, retry_number: 3, template: "subscription-payment-failed" }),
+            (4, DunningDecision::Cancel { template: "subscription-cancelled-payment-failed" }),
+            (9, DunningDecision::Cancel { template: "subscription-cancelled-payment-failed" }),
+        ];
+        for (n, want) in table {
+            assert_eq!(after_failed_charge(&pol, *n, f0), *want, "failure {n}");
+        }
+        assert_eq!(after_failed_charge(&pol, 0, f0), after_failed_charge(&pol, 1, f0));
+        let none = DunningPolicy { retry_offsets_ms: vec![] };
+        assert!(matches!(after_failed_charge(&none, 1, f0), DunningDecision::Cancel { .. }));
+    }
+
+    #[test]
+    fn report_counts() {
+        let mut r = BillingReport::default();
+        for x in [ChargeResult::Billed, ChargeResult::Skipped, ChargeResult::Skipped, ChargeResult::Failed] {
+            r.record(x);
+        }
+        let mut total = BillingReport::default();
+        total.merge(r);
+        total.merge(r);
+        assert_eq!(total, BillingReport { billed: 2, skipped: 4, failed: 2 });
+        assert_eq!(total.total(), 8);
+    }
+
+    #[test]
+    fn settlement_rules() {
+        use super::super::lifecycle::Ending;
+        use SettlementAction as A;
+        use ServiceState as S;
+        let table: &[(bool, S, A)] = &[
+            (true, S::PendingActivation, A::IssueInvoice),
+            (true, S::Active, A::IssueInvoice),
+            (true, S::Expired, A::IssueInvoice),
+            (true, S::Failed, A::RefundUndelivered),
+            (true, S::Aborted, A::RefundUndelivered),
+            (true, S::Withdrawn, A::IssueInvoice),
+            (false, S::Active, A::MarkAtRiskAndCollect),
+            (false, S::Expired, A::MarkAtRiskAndCollect),
+            (false, S::Cancelled, A::MarkAtRiskAndCollect),
+            (false, S::Deactivating(Ending::Expired), A::MarkAtRiskAndCollect),
+            (false, S::PendingActivation, A::CancelActivation),
+            (false, S::PendingPayment, A::CancelActivation),
+            (false, S::Failed, A::Ignore),
+            (false, S::Aborted, A::Ignore),
+            (false, S::Withdrawn, A::Ignore),
+            (false, S::Deactivating(Ending::Withdrawn), A::Ignore),
+        ];
+        for (ok, s, want) in table {
+            assert_eq!(on_settlement(*ok, *s), *want, "{ok} {}", s.as_str());
+        }
+    }
+}
