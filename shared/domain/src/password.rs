@@ -132,6 +132,20 @@ mod tests {
         assert!(!verify_password("", DUMMY_PHC));
     }
 
+    /// The demo staff hashes in spin.toml's `seed_employees` default.
+    #[test]
+    fn demo_hashes_verify() {
+        let manifest = include_str!("../../../spin.toml");
+        let (seeds, bad) = crate::auth::parse_seed_employees(
+            manifest.lines().find(|l| l.starts_with("seed_employees")).and_then(|l| l.split('"').nth(1)).unwrap_or(""),
+        );
+        assert!(bad.is_empty());
+        assert_eq!(seeds.len(), 2);
+        assert!(verify_password("demo-employee-pass", &seeds[0].password_hash));
+        assert!(verify_password("demo-admin-pass", &seeds[1].password_hash));
+        assert_eq!(seeds[1].role, crate::auth::Role::Admin);
+    }
+
     /// Prints PHC strings for the demo users (`cargo test -p caas-domain -- --ignored --nocapture print_demo_hashes`).
     #[test]
     #[ignore]
