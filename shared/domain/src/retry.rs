@@ -38,13 +38,18 @@ impl RetryPolicy {
         self.base_ms.saturating_mul(exp).min(self.cap_ms)
     }
 
-    /// Full jitter: a delay in [0, ceiling) chosen by `jitter` ∈ [0,1) (clamped).
+    /// Floor of any delay, so a failed job is never immediately due again (no hot loop).
+    pub const MIN_DELAY_MS: u64 = 1_000;
+
+    /// Full jitter: a delay in [0, ceiling) chosen by `jitter` ∈ [0,1) (clamped), floored at
+    /// min(MIN_DELAY_MS, ceiling/2) (so it stays below the ceiling).
     pub fn delay_ms(&self, attempt: u32, jitter: f64) -> u64 {
         let j = if jitter.is_finite() { jitter.clamp(0.0, 0.999_999_999) } else { 0.0 };
         let ceiling = self.ceiling_ms(attempt);
         // Integer math on a 2^32 fixed point to stay exact and deterministic.
         let fixed = (j * 4_294_967_296.0) as u64; // < 2^32
-        ((ceiling as u128 * fixed as u128) >> 32) as u64
+        let d = ((ceiling as u128 * fixed as u128) >> 32) as u64;
+        d.max(Self::MIN_DELAY_MS.min(ceiling / 2))
     }
 
     /// Decide after the `attempts`-th failed attempt (attempts counts this one, 1-based).
@@ -83,13 +88,15 @@ mod tests {
     #[test]
     fn full_jitter_is_deterministic_and_bounded() {
         let p = p();
-        assert_eq!(p.delay_ms(3, 0.0), 0);
+        assert_eq!(p.delay_ms(3, 0.0), 1_000);
         assert_eq!(p.delay_ms(3, 0.5), 60_000);
         assert!(p.delay_ms(3, 0.999_999) < 120_000);
         assert_eq!(p.delay_ms(3, 0.25), p.delay_ms(3, 0.25));
-        assert_eq!(p.delay_ms(3, f64::NAN), 0);
+        assert_eq!(p.delay_ms(3, f64::NAN), 1_000);
         assert!(p.delay_ms(3, 7.0) < 120_000);
-        assert_eq!(p.delay_ms(3, -1.0), 0);
+        assert_eq!(p.delay_ms(3, -1.0), 1_000);
+        let tiny = RetryPolicy { base_ms: 10, cap_ms: 10, max_attempts: 3 };
+        assert_eq!(tiny.delay_ms(1, 0.0), 5);
     }
 
     #[test]
