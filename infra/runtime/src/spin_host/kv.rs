@@ -220,7 +220,7 @@ impl<T> HostStoreWithStore<T> for SpinHostData {
         };
         accessor.with(|mut access| {
             let stream = StreamReader::new(&mut access, keys)?;
-            let done = FutureReader::new(&mut access, async move { wasmtime::Ok(outcome) })?;
+            let done = FutureReader::new(&mut access, async move { Ok::<_, wasmtime::Error>(outcome) })?;
             Ok((stream, done))
         })
     }

@@ -214,7 +214,7 @@ impl<T> HostConnectionWithStore<T> for SpinHostData {
         };
         accessor.with(|mut access| {
             let rows = StreamReader::new(&mut access, rows)?;
-            let done = FutureReader::new(&mut access, async { wasmtime::Ok(Ok(())) })?;
+            let done = FutureReader::new(&mut access, async { Ok::<_, wasmtime::Error>(Ok(())) })?;
             Ok(Ok((columns, rows, done)))
         })
     }
@@ -280,3 +280,14 @@ impl HostConnection for SpinHostState {
 }
 
 impl super::bindings::spin::sqlite::sqlite::Host for SpinHostState {}
+
+#[cfg(test)]
+impl SqlConnection {
+    pub(crate) fn for_test(inner: Arc<ConnInner>) -> Self {
+        Self { inner: Some(inner) }
+    }
+
+    pub(crate) fn inner_for_test(&self) -> Arc<ConnInner> {
+        self.inner.clone().unwrap()
+    }
+}
