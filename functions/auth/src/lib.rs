@@ -34,6 +34,10 @@ async fn seed_employees(db: &Db) -> Result<(), Problem> {
     let spec = vars::get("seed_employees").await.unwrap_or_default();
     let (seeds, _invalid) = parse_seed_employees(&spec);
     for s in seeds {
+        // Read first: the common case (already seeded) takes no write lock.
+        if db.query_one("SELECT 1 AS x FROM employees WHERE email = ?", vec![text(&s.email)]).await?.is_some() {
+            continue;
+        }
         db.exec(
             "INSERT INTO employees(id, email, password_hash, role, created_at) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT(email) DO NOTHING",

@@ -4,7 +4,8 @@
 //! `Serialize` value into a `serde_json::Value` with WIT naming: struct fields
 //! `snake_case` → `kebab-case`, enum variants `CamelCase` → `kebab-case`
 //! (unit variants as strings, payload variants externally tagged `{"notify": {...}}`).
-//! It is used for the notification sink's body (`POST {notify_url}/messages`).
+//! [`from_kebab_json`] is the inverse. Used for `jobs.payload` and the notification sink's body
+//! (`POST {notify_url}/messages`).
 use serde::ser::{self, Serialize};
 use serde_json::{Map, Value};
 
@@ -191,6 +192,167 @@ impl ser::SerializeMap for MapSer {
 }
 
 
+
+// ------------------------------------------------------------------------------------------
+// Deserialization: kebab-case JSON → generated types. Type-guided: struct field names and
+// enum variant names come from serde's `deserialize_struct` / `deserialize_enum` hints.
+
+use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visitor};
+
+/// Parse a value produced by [`to_kebab_json`] (or written by hand in WIT naming).
+pub fn from_kebab_json<T: DeserializeOwned>(v: Value) -> Result<T, serde_json::Error> {
+    T::deserialize(KDe(v))
+}
+
+struct KDe(Value);
+
+fn field_name(fields: &'static [&'static str], key: String) -> String {
+    fields.iter().find(|f| snake_to_kebab(f) == key).map(|f| f.to_string()).unwrap_or(key)
+}
+
+fn variant_name(variants: &'static [&'static str], key: &str) -> Option<&'static str> {
+    variants.iter().copied().find(|v| camel_to_kebab(v) == key || *v == key)
+}
+
+struct KMap {
+    iter: serde_json::map::IntoIter,
+    value: Option<Value>,
+    fields: Option<&'static [&'static str]>,
+}
+
+impl<'de> de::MapAccess<'de> for KMap {
+    type Error = E;
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, E> {
+        match self.iter.next() {
+            Some((k, v)) => {
+                self.value = Some(v);
+                let k = match self.fields {
+                    Some(f) => field_name(f, k),
+                    None => k,
+                };
+                seed.deserialize(Value::String(k)).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, E> {
+        let v = self.value.take().ok_or_else(|| de::Error::custom("value without key"))?;
+        seed.deserialize(KDe(v))
+    }
+}
+
+struct KSeq(std::vec::IntoIter<Value>);
+
+impl<'de> de::SeqAccess<'de> for KSeq {
+    type Error = E;
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, E> {
+        match self.0.next() {
+            Some(v) => seed.deserialize(KDe(v)).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+struct KEnum {
+    variant: &'static str,
+    value: Option<Value>,
+}
+
+impl<'de> de::EnumAccess<'de> for KEnum {
+    type Error = E;
+    type Variant = KVariant;
+    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, KVariant), E> {
+        let v = seed.deserialize(self.variant.into_deserializer())?;
+        Ok((v, KVariant(self.value)))
+    }
+}
+
+struct KVariant(Option<Value>);
+
+impl<'de> de::VariantAccess<'de> for KVariant {
+    type Error = E;
+    fn unit_variant(self) -> Result<(), E> {
+        match self.0 {
+            None | Some(Value::Null) => Ok(()),
+            Some(_) => Err(de::Error::custom("unexpected payload for a unit variant")),
+        }
+    }
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, E> {
+        seed.deserialize(KDe(self.0.unwrap_or(Value::Null)))
+    }
+    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, E> {
+        de::Deserializer::deserialize_seq(KDe(self.0.unwrap_or(Value::Null)), visitor)
+    }
+    fn struct_variant<V: Visitor<'de>>(self, fields: &'static [&'static str], visitor: V) -> Result<V::Value, E> {
+        de::Deserializer::deserialize_struct(KDe(self.0.unwrap_or(Value::Null)), "", fields, visitor)
+    }
+}
+
+impl<'de> de::Deserializer<'de> for KDe {
+    type Error = E;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        match self.0 {
+            Value::Object(m) => visitor.visit_map(KMap { iter: m.into_iter(), value: None, fields: None }),
+            Value::Array(a) => visitor.visit_seq(KSeq(a.into_iter())),
+            other => de::Deserializer::deserialize_any(other, visitor),
+        }
+    }
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        match self.0 {
+            Value::Null => visitor.visit_none(),
+            other => visitor.visit_some(KDe(other)),
+        }
+    }
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, E> {
+        visitor.visit_newtype_struct(self)
+    }
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, E> {
+        match self.0 {
+            Value::Object(m) => visitor.visit_map(KMap { iter: m.into_iter(), value: None, fields: Some(fields) }),
+            other => Err(de::Error::invalid_type(unexpected(&other), &"a JSON object")),
+        }
+    }
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, E> {
+        let (key, value) = match self.0 {
+            Value::String(s) => (s, None),
+            Value::Object(m) if m.len() == 1 => {
+                let (k, v) = m.into_iter().next().expect("one entry");
+                (k, Some(v))
+            }
+            other => return Err(de::Error::invalid_type(unexpected(&other), &"a variant name or {variant: payload}")),
+        };
+        let variant = variant_name(variants, &key).ok_or_else(|| de::Error::unknown_variant(&key, variants))?;
+        visitor.visit_enum(KEnum { variant, value })
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map identifier ignored_any
+    }
+}
+
+fn unexpected(v: &Value) -> de::Unexpected<'_> {
+    match v {
+        Value::Null => de::Unexpected::Unit,
+        Value::Bool(b) => de::Unexpected::Bool(*b),
+        Value::Number(_) => de::Unexpected::Other("number"),
+        Value::String(s) => de::Unexpected::Str(s),
+        Value::Array(_) => de::Unexpected::Seq,
+        Value::Object(_) => de::Unexpected::Map,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,5 +386,32 @@ mod tests {
     fn case_helpers() {
         assert_eq!(camel_to_kebab("PlaceFactoryOrder"), "place-factory-order");
         assert_eq!(snake_to_kebab("amount_minor"), "amount-minor");
+    }
+
+    #[test]
+    fn kebab_round_trips() {
+        let n = Notification {
+            message_id: "msg_1".into(),
+            channel: Channel::VehicleDisplay,
+            recipient: "VIN_1".into(),
+            template: "order-status".into(),
+            subject: "S".into(),
+            body: "b".into(),
+            customer_id: Some("cus_1".into()),
+        };
+        for job in [Job::Notify(n.clone()), Job::PlaceFactoryOrder("ord_1".into())] {
+            let v = to_kebab_json(&job).unwrap();
+            let back: Job = from_kebab_json(v).unwrap();
+            assert_eq!(back, job);
+        }
+        let mut v = to_kebab_json(&n).unwrap();
+        v.as_object_mut().unwrap().remove("customer-id");
+        let back: Notification = from_kebab_json(v).unwrap();
+        assert_eq!(back.customer_id, None);
+        let m: crate::wit::Money = from_kebab_json(json!({"amount-minor": 5, "currency": "EUR"})).unwrap();
+        assert_eq!(m.amount_minor, 5);
+        assert!(from_kebab_json::<Job>(json!({"nope": 1})).is_err());
+        assert!(from_kebab_json::<Job>(json!([1])).is_err());
+        assert!(from_kebab_json::<Notification>(json!({"message-id": 1})).is_err());
     }
 }
