@@ -155,7 +155,8 @@ mod tests {
     #[test]
     fn add_months_clamps_to_month_end_and_keeps_time() {
         let t = |y, m, d| midnight_ms(y, m, d) + 13 * 3_600_000 + 5; // 13:00:00.005
-        let table: &[((i32, u32, u32), u32, (i32, u32, u32))] = &[
+        type Ymd = (i32, u32, u32);
+        let table: &[(Ymd, u32, Ymd)] = &[
             ((2026, 1, 31), 1, (2026, 2, 28)),
             ((2028, 1, 31), 1, (2028, 2, 29)),
             ((2026, 1, 15), 1, (2026, 2, 15)),

@@ -16,6 +16,7 @@
 //!    (no charge without delivery). While an activation is in flight the caller's `delivered`
 //!    predicate decides whether "not yet" counts (answer `true` for in-flight instances to
 //!    check only settled outcomes);
+//!
 //! plus: amounts strictly positive, one currency per reference, idempotency keys unique.
 use super::billing::Period;
 use crate::wit::Money;
@@ -186,7 +187,8 @@ mod tests {
     #[test]
     fn each_violation_is_detected() {
         let all_delivered = |_: &str| true;
-        let table: Vec<(Vec<LedgerEntry>, &dyn Fn(&str) -> bool, Violation)> = vec![
+        type Row<'a> = (Vec<LedgerEntry>, &'a dyn Fn(&str) -> bool, Violation);
+        let table: Vec<Row> = vec![
             (
                 vec![e(Charge, "k1", "svc_a", 100), e(Charge, "k2", "svc_a", 100)],
                 &all_delivered,

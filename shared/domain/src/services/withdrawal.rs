@@ -29,11 +29,12 @@
 //!   immediately with no further charges (the unfinished current month is not billed; completed
 //!   months still are); delivered services are not refunded unless the desistimiento rule
 //!   applies (in which case it is applied: full refund). Theft is an insurance matter otherwise.
-//! * Services already ending (deactivating) or ended cannot be cancelled.
+//! * Services already ending (deactivating) or ended — including a temporary service whose end
+//!   time has passed but which the expiry tick has not processed yet — cannot be cancelled.
 use super::billing::{cancellation_effective_at, stop_billing_now};
 use super::calendar::MS_PER_DAY;
 use super::catalog::{Duration, OptionKind};
-use super::lifecycle::{ServiceEvent, ServiceState};
+use super::lifecycle::{ServiceEvent, ServiceState, is_expired, service_end};
 use crate::wit::Money;
 
 /// Legal withdrawal window: 14 days from purchase.
@@ -179,6 +180,13 @@ pub fn decide_cancellation(f: &ServiceFacts<'_>, now: i64) -> CancellationDecisi
         S::Active | S::CancellationScheduled => {}
         _ => return CancellationDecision::nothing(CancellationRule::NotCancellable, &f.paid.currency),
     }
+    // A temporary service whose end time has passed has run its course (the expiry tick just
+    // has not processed it yet): nothing left to cancel or refund.
+    if let Some(activated) = f.activated_at
+        && is_expired(service_end(&f.kind, activated), now)
+    {
+        return CancellationDecision::nothing(CancellationRule::NotCancellable, &f.paid.currency);
+    }
     match service_length(&f.kind) {
         ServiceLength::Short => full_refund(f, CancellationRule::ShortServiceFullRefund),
         ServiceLength::Long if within_withdrawal_window(f.purchased_at, now) => {
@@ -279,9 +287,13 @@ mod tests {
             (OptionKind::Permanent, S::Active, 13 * DAY, R::WithdrawalFullRefund, 4900, Some(ServiceEvent::Withdraw), true),
             (OptionKind::Permanent, S::Active, 400 * DAY, R::NoRefundRunsToEnd, 0, None, false),
             (temp_days(15), S::Active, 15 * DAY - 1, R::NoRefundRunsToEnd, 0, None, false),
-            // Short: any time while running, full refund.
-            (temp_days(14), S::Active, 14 * DAY + 3_600_000, R::ShortServiceFullRefund, 4900, Some(ServiceEvent::Withdraw), true),
+            // Short: any time while running (even past the 14-day window), full refund.
+            (temp_days(14), S::Active, 14 * DAY + 30_000, R::ShortServiceFullRefund, 4900, Some(ServiceEvent::Withdraw), true),
             (temp_days(7), S::Active, DAY, R::ShortServiceFullRefund, 4900, Some(ServiceEvent::Withdraw), true),
+            // Activated 1 min after purchase: last refundable instant is 1 ms before the end.
+            (temp_days(7), S::Active, 7 * DAY + 60_000 - 1, R::ShortServiceFullRefund, 4900, Some(ServiceEvent::Withdraw), true),
+            (temp_days(7), S::Active, 7 * DAY + 60_000, R::NotCancellable, 0, None, false),
+            (month, S::Active, 40 * DAY, R::NotCancellable, 0, None, false),
             // Pending: aborted, everything returned, no deactivation needed.
             (OptionKind::Permanent, S::PendingActivation, 20 * DAY, R::NotActivatedYet, 4900, Some(ServiceEvent::CancelBeforeActivation), false),
             (month, S::PendingPayment, 0, R::NotActivatedYet, 4900, Some(ServiceEvent::CancelBeforeActivation), false),
@@ -363,8 +375,12 @@ mod tests {
         let f = facts(OptionKind::Permanent, S::Active, now - 3 * DAY, &paid);
         assert_eq!(decide_theft(&f, now).rule, R::WithdrawalFullRefund);
         // Short service: refundable any time (desistimiento rule for short services).
-        let f = facts(temp_days(7), S::Active, now - 20 * DAY, &paid);
+        // (purchased 20 days ago, activation delayed: activated 2 days ago.)
+        let f = ServiceFacts { activated_at: Some(now - 2 * DAY), ..facts(temp_days(7), S::Active, now - 20 * DAY, &paid) };
         assert_eq!(decide_theft(&f, now).rule, R::ShortServiceFullRefund);
+        // Once run out, nothing to refund.
+        let f = facts(temp_days(7), S::Active, now - 20 * DAY, &paid);
+        assert_eq!(decide_theft(&f, now).rule, R::NotCancellable);
         // Ended subscription: nothing.
         let f = facts(OptionKind::Subscription, S::Cancelled, purchased, &paid);
         assert_eq!(decide_theft(&f, now).rule, R::NotCancellable);
