@@ -115,6 +115,17 @@ pub fn due_periods(activated_at: i64, billing_ends_at: Option<i64>, last_billed:
     out
 }
 
+/// Every period this subscription will ever owe has been billed: it has a billing end and the
+/// period containing its last billable instant is at or before `last_billed`. The billing tick
+/// can stop visiting it. (Always `false` for open-ended subscriptions.)
+pub fn billing_complete(activated_at: i64, billing_ends_at: Option<i64>, last_billed: Option<Period>) -> bool {
+    match billing_ends_at {
+        None => false,
+        Some(end) if end <= activated_at => true,
+        Some(end) => last_billed.is_some_and(|lb| lb >= Period::containing(end - 1)),
+    }
+}
+
 /// Billable ms of `period` within `[activated_at, billing_ends_at)`.
 pub fn active_ms(period: Period, activated_at: i64, billing_ends_at: Option<i64>) -> i64 {
     let from = period.start_ms().max(activated_at);
@@ -385,6 +396,23 @@ mod tests {
         ];
         for (i, (a, end, lb, now, want)) in table.into_iter().enumerate() {
             assert_eq!(due_periods(a, end, lb, now), want, "row {i}");
+        }
+    }
+
+    #[test]
+    fn billing_completion() {
+        let act = at(2026, 11, 21, 10);
+        assert!(!billing_complete(act, None, Some(p(2030, 1))));
+        assert!(billing_complete(act, Some(act), None));
+        let end = midnight_ms(2027, 2, 1);
+        assert!(!billing_complete(act, Some(end), None));
+        assert!(!billing_complete(act, Some(end), Some(p(2026, 12))));
+        assert!(billing_complete(act, Some(end), Some(p(2027, 1))));
+        assert!(!billing_complete(act, Some(end + 1), Some(p(2027, 1))));
+        // Consistent with due_periods: complete ⇔ nothing will ever be due again.
+        for lb in [None, Some(p(2026, 11)), Some(p(2026, 12)), Some(p(2027, 1))] {
+            let never_again = due_periods(act, Some(end), lb, i64::MAX / 4).is_empty();
+            assert_eq!(billing_complete(act, Some(end), lb), never_again, "{lb:?}");
         }
     }
 

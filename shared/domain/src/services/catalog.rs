@@ -370,8 +370,11 @@ pub enum BlockReason {
     MaintenanceOverdue,
     /// The same option is already active on this vehicle.
     AlreadyActive,
-    /// A purchase (or deactivation) of the same option is in flight.
+    /// A purchase of the same option is in flight.
     AlreadyPending,
+    /// A previous instance of the option is being switched off (its deactivation command is in
+    /// flight); buy again once it has ended.
+    DeactivationInProgress,
 }
 
 impl BlockReason {
@@ -384,6 +387,7 @@ impl BlockReason {
             BlockReason::MaintenanceOverdue => "maintenance-overdue",
             BlockReason::AlreadyActive => "already-active",
             BlockReason::AlreadyPending => "already-pending",
+            BlockReason::DeactivationInProgress => "deactivation-in-progress",
         }
     }
     /// Customer-facing explanation.
@@ -397,13 +401,16 @@ impl BlockReason {
             }
             BlockReason::AlreadyActive => "This option is already active on your vehicle.",
             BlockReason::AlreadyPending => "A purchase of this option is already in progress.",
+            BlockReason::DeactivationInProgress => {
+                "This option is being switched off on your vehicle. You can buy it again once that has finished."
+            }
         }
     }
     /// HTTP status a purchase attempt blocked for this reason maps to.
     pub fn http_status(self) -> u16 {
         match self {
             BlockReason::NotOwner => 404,
-            BlockReason::AlreadyActive | BlockReason::AlreadyPending => 409,
+            BlockReason::AlreadyActive | BlockReason::AlreadyPending | BlockReason::DeactivationInProgress => 409,
             _ => 422,
         }
     }
@@ -437,7 +444,8 @@ pub struct AvailabilityContext<'a> {
 
 /// May the customer buy `option` now? Checks, in order (the first failing one is reported):
 /// ownership, vehicle operational, option offered, no live or pending instance of the same option
-/// (issue: "a second purchase of an option already active or pending is refused"), and — only for
+/// (issue: "a second purchase of an option already active or pending is refused"; an instance
+/// still being deactivated also blocks, so two OTA commands for one feature never race), and — only for
 /// maintenance-dependent options — maintenance: `Current` → allowed, `Overdue` → blocked,
 /// `Unknown` → allowed with [`MaintenanceDecision::AssumedCurrentVssUnavailable`].
 /// Options that do not require maintenance are never blocked by it (selective blocking).
@@ -454,8 +462,11 @@ pub fn availability(option: &ServiceOption, ctx: &AvailabilityContext<'_>) -> Av
     if ctx.existing.iter().any(|s| s.is_live()) {
         return Availability::blocked(BlockReason::AlreadyActive);
     }
-    if ctx.existing.iter().any(|s| s.is_pending()) {
+    if ctx.existing.iter().any(|s| matches!(s, ServiceState::PendingPayment | ServiceState::PendingActivation)) {
         return Availability::blocked(BlockReason::AlreadyPending);
+    }
+    if ctx.existing.iter().any(|s| matches!(s, ServiceState::Deactivating(_))) {
+        return Availability::blocked(BlockReason::DeactivationInProgress);
     }
     if !option.requires_maintenance {
         return Availability::Available { maintenance: MaintenanceDecision::NotRequired };
@@ -687,7 +698,7 @@ mod tests {
             (&free, true, true, Current, vec![S::Expired, S::CancellationScheduled], blocked(BlockReason::AlreadyActive)),
             (&free, true, true, Current, vec![S::PendingPayment], blocked(BlockReason::AlreadyPending)),
             (&free, true, true, Current, vec![S::PendingActivation], blocked(BlockReason::AlreadyPending)),
-            (&free, true, true, Current, vec![S::Deactivating(super::super::lifecycle::Ending::Expired)], blocked(BlockReason::AlreadyPending)),
+            (&free, true, true, Current, vec![S::Deactivating(super::super::lifecycle::Ending::Expired)], blocked(BlockReason::DeactivationInProgress)),
             // Ended instances do not block a new purchase.
             (
                 &dep,

@@ -290,6 +290,18 @@ pub fn is_expired(ends_at: Option<i64>, now: i64) -> bool {
     matches!(ends_at, Some(end) if now >= end)
 }
 
+/// The expiry tick must expire this instance now: an active temporary service whose end time
+/// has been reached. (Only `active`: a subscription or permanent option never expires.)
+pub fn expiry_due(state: ServiceState, ends_at: Option<i64>, now: i64) -> bool {
+    state == ServiceState::Active && is_expired(ends_at, now)
+}
+
+/// A scheduled subscription cancellation takes effect now (`cancellation-effective`, then the
+/// deactivation command): `now >= billing_ends_at`.
+pub fn cancellation_due(state: ServiceState, billing_ends_at: Option<i64>, now: i64) -> bool {
+    state == ServiceState::CancellationScheduled && is_expired(billing_ends_at, now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::calendar::midnight_ms;
@@ -410,5 +422,12 @@ mod tests {
         assert!(!is_expired(Some(end), end - 1));
         assert!(is_expired(Some(end), end));
         assert!(!is_expired(None, i64::MAX));
+        assert!(expiry_due(S::Active, Some(end), end));
+        assert!(!expiry_due(S::Active, Some(end), end - 1));
+        assert!(!expiry_due(S::Deactivating(Ending::Expired), Some(end), end), "already expiring: no second command");
+        assert!(!expiry_due(S::Active, None, end));
+        assert!(cancellation_due(S::CancellationScheduled, Some(end), end));
+        assert!(!cancellation_due(S::CancellationScheduled, Some(end), end - 1));
+        assert!(!cancellation_due(S::Active, Some(end), end));
     }
 }
