@@ -9,7 +9,10 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration { version: 1, name: "initial", sql: V1 }];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "initial", sql: V1 },
+    Migration { version: 2, name: "purchase-journey-payments-factory", sql: V2 },
+];
 
 /// The version a fully migrated database is at.
 pub fn latest_version() -> i64 {
@@ -121,6 +124,58 @@ CREATE TABLE ledger (
 );
 "#;
 
+/// Purchase journey (issue 3): payments, webhook dedupe, vehicles, factory/registration/deadline
+/// fields on orders.
+const V2: &str = r#"
+ALTER TABLE orders ADD COLUMN factory_order_id TEXT;
+ALTER TABLE orders ADD COLUMN estimated_date TEXT;
+ALTER TABLE orders ADD COLUMN vin TEXT;
+ALTER TABLE orders ADD COLUMN from_stock INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE orders ADD COLUMN available_at INTEGER;
+ALTER TABLE orders ADD COLUMN final_payment_due_at INTEGER;
+ALTER TABLE orders ADD COLUMN plate TEXT;
+ALTER TABLE orders ADD COLUMN registration_id TEXT;
+CREATE INDEX orders_deadline ON orders(status, final_payment_due_at);
+CREATE INDEX orders_factory ON orders(factory_order_id);
+CREATE TABLE payments (
+    id TEXT PRIMARY KEY,
+    order_id TEXT,
+    customer_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    amount_minor INTEGER NOT NULL CHECK (amount_minor > 0),
+    currency TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending','settled','failed','declined')),
+    idempotency_key TEXT NOT NULL,
+    failure_reason TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX payments_order ON payments(order_id, kind);
+CREATE INDEX payments_customer ON payments(customer_id);
+CREATE TABLE webhook_events (
+    source TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    subject TEXT,
+    outcome TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    PRIMARY KEY (source, event_id)
+);
+CREATE TABLE vehicles (
+    vin TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    status TEXT NOT NULL,
+    order_id TEXT,
+    factory_order_id TEXT,
+    plate TEXT,
+    country TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX vehicles_order ON vehicles(order_id);
+CREATE INDEX vehicles_status ON vehicles(status)
+"#;
+
 /// Split a migration into single statements (the SQLite interface executes one at a time).
 /// Statements are separated by `;` at end of line; our DDL has no `;` inside literals.
 pub fn statements(sql: &str) -> Vec<String> {
@@ -141,7 +196,7 @@ mod tests {
         for w in MIGRATIONS.windows(2) {
             assert!(w[1].version > w[0].version);
         }
-        assert_eq!(latest_version(), 1);
+        assert!(latest_version() >= 2);
         assert_eq!(pending(0).count(), MIGRATIONS.len());
         assert_eq!(pending(latest_version()).count(), 0);
     }
@@ -154,5 +209,15 @@ mod tests {
         }
         assert!(stmts.iter().all(|s| !s.contains(";")));
         assert_eq!(stmts.iter().filter(|s| s.starts_with("CREATE")).count(), stmts.len());
+    }
+
+    #[test]
+    fn v2_journey_tables() {
+        let stmts = statements(V2);
+        for t in ["payments", "webhook_events", "vehicles"] {
+            assert!(stmts.iter().any(|s| s.starts_with(&format!("CREATE TABLE {t} ("))), "{t}");
+        }
+        assert!(stmts.iter().all(|s| !s.contains(';')));
+        assert_eq!(stmts.iter().filter(|s| s.starts_with("ALTER TABLE orders ADD COLUMN")).count(), 8);
     }
 }
