@@ -33,6 +33,7 @@ impl Job {
         match self {
             Job::Notify(_) => "notify",
             Job::PlaceFactoryOrder(_) => "place-factory-order",
+            Job::RegisterVehicle(_) => "register-vehicle",
         }
     }
 
