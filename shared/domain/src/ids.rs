@@ -13,6 +13,7 @@ pub enum IdKind {
     Escalation,
     Ledger,
     Event,
+    Service,
 }
 
 impl IdKind {
@@ -27,6 +28,7 @@ impl IdKind {
             IdKind::Escalation => "esc",
             IdKind::Ledger => "led",
             IdKind::Event => "evt",
+            IdKind::Service => "svc",
         }
     }
 }

@@ -13,7 +13,7 @@ wit_bindgen::generate!({
     generate_unused_types: true,
 });
 
-pub use caas::platform::types::{Channel, Event, Job, Money, Notification};
+pub use caas::platform::types::{Channel, Event, Job, Money, Notification, OtaCommand};
 
 impl Channel {
     /// The WIT (kebab-case) name of the channel, as used on the wire.
@@ -34,6 +34,7 @@ impl Job {
             Job::Notify(_) => "notify",
             Job::PlaceFactoryOrder(_) => "place-factory-order",
             Job::RegisterVehicle(_) => "register-vehicle",
+            Job::Ota(_) => "ota",
         }
     }
 
@@ -75,5 +76,16 @@ mod tests {
         let j2 = Job::PlaceFactoryOrder("ord_1".into());
         assert_eq!(Job::from_payload(&j2.to_payload()).unwrap(), j2);
         assert!(Job::from_payload("{").is_err());
+        let j3 = Job::Ota(OtaCommand {
+            command_id: "cmd_svc_1_activate_0".into(),
+            service_id: "svc_1".into(),
+            vin: "WCA00000000000001".into(),
+            feature: "heated-seats".into(),
+            action: "activate".into(),
+        });
+        let s3 = j3.to_payload();
+        assert!(s3.contains("\"ota\"") && s3.contains("\"command-id\""), "{s3}");
+        assert_eq!(Job::from_payload(&s3).unwrap(), j3);
+        assert_eq!(j3.kind(), "ota");
     }
 }
