@@ -9,6 +9,7 @@ pub mod queue;
 pub mod rand;
 pub mod req;
 pub mod resp;
+pub mod services;
 pub mod vars;
 
 pub use caas_domain::{FieldError, Problem};

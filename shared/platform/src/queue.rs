@@ -146,3 +146,41 @@ pub async fn fail(
     }
     Ok(decision)
 }
+
+/// Reschedule a claimed job to `at` (a schedule decided by the caller, e.g. the OTA engine's
+/// deterministic backoff), recording the error. Attempts are not reset.
+pub async fn reschedule(db: &Db, id: &str, at: i64, error: &str, now: i64) -> Result<(), DbError> {
+    let error: String = error.chars().take(2000).collect();
+    db.exec(
+        "UPDATE jobs SET status = 'pending', next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
+        vec![int(at), text(&error), int(now), text(id)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Mark a claimed job escalated (inside the caller's transaction) with an `escalations` row,
+/// when the caller has already carried out its own give-up procedure.
+pub async fn mark_escalated(tx: &Db, claimed: &Claimed, error: &str, now: i64) -> Result<(), DbError> {
+    let error: String = error.chars().take(2000).collect();
+    let changed = tx
+        .exec(
+            "UPDATE jobs SET status = 'escalated', last_error = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
+            vec![text(&error), int(now), text(&claimed.id)],
+        )
+        .await?;
+    if changed == 1 {
+        tx.exec(
+            "INSERT INTO escalations(id, job_id, kind, detail, created_at) VALUES (?, ?, ?, ?, ?)",
+            vec![
+                text(crate::rand::id(IdKind::Escalation)),
+                text(&claimed.id),
+                text(&claimed.kind),
+                text(format!("gave up after {} attempt(s): {error}", claimed.attempts)),
+                int(now),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,544 @@
+//! `POST /internal/ticks/ota`: the OTA activation engine (tick secret; every 10 s).
+//!
+//! 1. Endings due: active temporary services past `ends_at` (→ `deactivating-expired`) and
+//!    scheduled subscription cancellations past `billing_ends_at` (→ `deactivating-cancelled`)
+//!    get a deactivation command queued through the same engine.
+//! 2. Works due `ota` jobs in batches: `POST {iot_url}/vehicles/{vin}/commands`
+//!    `{command-id, feature, action}` with the deterministic command id
+//!    (`caas_domain::services::ota::command_id`; the IoT API applies an id at most once).
+//!    * acknowledged → activation: service `active` from now (temporary: ends at start +
+//!      duration), customer told by push + vehicle display + e-mail (routing "service
+//!      activated"), timeline row; deactivation: the ending state (`expired`, `cancelled`, …);
+//!    * failed → retried with exponential backoff + deterministic jitter
+//!      (`ota::after_failure`) up to `retry_max_attempts`; after the last one the give-up plan
+//!      runs: vehicle status queried, support ticket recorded, payment voided (not settled) or
+//!      refunded (settled) with a ledger row — the customer is never charged —, customer told
+//!      (routing "OTA failure"), service `failed`. Every step is idempotent; if the gateway
+//!      cannot be reached the give-up is retried on the next tick.
+//!
+//! Report: `{endings_queued, processed, applied, retried, escalated, skipped, pending_money}`.
+use caas_domain::Problem;
+use caas_domain::retry::RetryPolicy;
+use caas_domain::routing::NotificationKind;
+use caas_domain::services::calendar::format_date;
+use caas_domain::services::catalog::Catalog;
+use caas_domain::services::lifecycle::{self, Ending, ServiceEvent, ServiceState};
+use caas_domain::services::ota::{self, AttemptDecision, CommandOutcome, EscalationPlan, EscalationStep, FailedAttempt, OtaAction, PaymentStatus};
+use caas_domain::wit::{Job, OtaCommand};
+use caas_platform::db::{Db, DbError, int, text};
+use caas_platform::http_out::{self, DEFAULT_TIMEOUT};
+use caas_platform::queue::{self, Claimed};
+use caas_platform::services::{self as svc, ServiceRow};
+use caas_platform::{Resp, auth, clock, req, resp, vars};
+use serde_json::{Value, json};
+use spin_sdk::http::{IntoResponse, Request};
+use spin_sdk::http_service;
+
+const BATCH: u32 = 50;
+const ENDINGS_BATCH: i64 = 200;
+
+#[http_service]
+async fn handle(req: Request) -> impl IntoResponse {
+    caas_platform::guard(route(req)).await
+}
+
+async fn route(req: Request) -> Result<Resp, Problem> {
+    if req::path(&req) != "/internal/ticks/ota" {
+        return Err(Problem::not_found("no such tick"));
+    }
+    if req.method().as_str() != "POST" {
+        return Err(Problem::method_not_allowed("ticks are fired with POST"));
+    }
+    auth::require_tick(&req).await?;
+    tick().await
+}
+
+struct Cfg {
+    iot_url: String,
+    payment_url: String,
+    policy: RetryPolicy,
+}
+
+#[derive(Default)]
+struct Report {
+    endings_queued: u32,
+    processed: u32,
+    applied: u32,
+    retried: u32,
+    escalated: u32,
+    skipped: u32,
+    pending_money: u32,
+}
+
+async fn tick() -> Result<Resp, Problem> {
+    let cfg = Cfg {
+        iot_url: vars::base_url("iot_url").await?,
+        payment_url: vars::base_url("payment_url").await?,
+        policy: RetryPolicy::from_config(
+            vars::u64_or("retry_base_seconds", 30).await,
+            vars::u64_or("retry_max_attempts", 6).await.min(u32::MAX as u64) as u32,
+        ),
+    };
+    let db = Db::open_for_request().await?;
+    let now = clock::now_ms();
+    let mut report = Report { endings_queued: queue_endings(&db, now).await?, ..Report::default() };
+
+    let claimed = queue::claim_due(&db, now, BATCH, &["ota"]).await?;
+    report.processed = claimed.len() as u32;
+    // Load the services first (sequential), then send the commands concurrently.
+    let mut work: Vec<(Claimed, Option<(OtaCommand, ServiceRow)>)> = Vec::new();
+    for c in claimed {
+        let item = match &c.job {
+            Ok(Job::Ota(cmd)) => svc::load_service(&db, &cmd.service_id).await?.map(|s| (cmd.clone(), s)),
+            _ => None,
+        };
+        work.push((c, item));
+    }
+    let sends = work.iter().map(|(_, item)| async {
+        match item {
+            Some((cmd, s)) if still_wanted(cmd, s) => Some(send_command(&cfg.iot_url, cmd).await),
+            _ => None,
+        }
+    });
+    let results = caas_platform::join_all(sends).await;
+
+    let catalog = svc::load_catalog(&db).await.ok();
+    for ((c, item), result) in work.into_iter().zip(results) {
+        let done_at = clock::now_ms();
+        match (item, result) {
+            (Some((cmd, s)), Some(Ok(()))) => {
+                applied(&db, &c, &cmd, &s, catalog.as_ref(), done_at).await?;
+                report.applied += 1;
+            }
+            (Some((cmd, s)), Some(Err((outcome, error)))) => {
+                match failed(&db, &cfg, &c, &cmd, &s, outcome, &error, done_at).await? {
+                    Failure::Retried => report.retried += 1,
+                    Failure::Escalated => report.escalated += 1,
+                    Failure::MoneyPending => report.pending_money += 1,
+                }
+            }
+            _ => {
+                // Undecodable payload, unknown service, or a command no longer wanted (the
+                // service was aborted, or already moved on): nothing to send.
+                let why = match &c.job {
+                    Err(e) => e.clone(),
+                    Ok(_) => "no service waits for this command any more".to_string(),
+                };
+                if c.job.is_err() {
+                    db.transaction(async |tx: &Db| -> Result<(), DbError> { queue::mark_escalated(tx, &c, &why, done_at).await })
+                        .await?;
+                } else {
+                    queue::complete(&db, &c.id, None, done_at).await?;
+                }
+                report.skipped += 1;
+            }
+        }
+    }
+    Ok(resp::json(
+        200,
+        &json!({
+            "endings_queued": report.endings_queued,
+            "processed": report.processed,
+            "applied": report.applied,
+            "retried": report.retried,
+            "escalated": report.escalated,
+            "skipped": report.skipped,
+            "pending_money": report.pending_money,
+        }),
+    ))
+}
+
+/// Is the service still waiting for this command?
+fn still_wanted(cmd: &OtaCommand, s: &ServiceRow) -> bool {
+    match (OtaAction::parse(&cmd.action), s.state()) {
+        (Some(OtaAction::Activate), Some(ServiceState::PendingActivation)) => true,
+        (Some(OtaAction::Deactivate), Some(ServiceState::Deactivating(_))) => true,
+        _ => false,
+    }
+}
+
+async fn send_command(iot_url: &str, cmd: &OtaCommand) -> Result<(), (CommandOutcome, String)> {
+    let body = json!({
+        "command-id": cmd.command_id,
+        "feature": cmd.feature,
+        "action": cmd.action,
+        "service-id": cmd.service_id,
+    });
+    let url = format!("{iot_url}/vehicles/{}/commands", cmd.vin);
+    match http_out::post_json(&url, &body, &[], DEFAULT_TIMEOUT).await {
+        Ok(r) => match ota::classify_iot_status(Some(r.status)) {
+            CommandOutcome::Applied => Ok(()),
+            o => Err((o, format!("IoT API answered {}: {}", r.status, r.body.chars().take(300).collect::<String>()))),
+        },
+        Err(e) => Err((ota::classify_iot_status(None), e)),
+    }
+}
+
+fn service_name(s: &ServiceRow, catalog: Option<&Catalog>) -> String {
+    s.snapshot
+        .as_ref()
+        .map(|x| x.name.clone())
+        .or_else(|| catalog.and_then(|c| c.get(&s.option_code).or_else(|| c.get(&s.option_code.to_ascii_lowercase()))).map(|o| o.name.clone()))
+        .unwrap_or_else(|| s.option_code.clone())
+}
+
+/// The command was acknowledged: apply the lifecycle event (idempotently) and tell the customer.
+async fn applied(db: &Db, c: &Claimed, cmd: &OtaCommand, s: &ServiceRow, catalog: Option<&Catalog>, now: i64) -> Result<(), DbError> {
+    let action = OtaAction::parse(&cmd.action).unwrap_or(OtaAction::Activate);
+    let name = service_name(s, catalog);
+    let kind = s.option_kind(catalog);
+    db.transaction(async |tx: &Db| -> Result<(), DbError> {
+        let Some(cur) = svc::load_service(tx, &s.id).await? else { return queue::complete(tx, &c.id, None, now).await };
+        let Some(from) = cur.state() else { return queue::complete(tx, &c.id, None, now).await };
+        let Ok((to, changed)) = from.apply_idempotent(ota::success_event(action)) else {
+            return queue::complete(tx, &c.id, None, now).await;
+        };
+        if changed {
+            match action {
+                OtaAction::Activate => {
+                    let ends_at = lifecycle::service_end(&kind, now);
+                    tx.exec(
+                        "UPDATE services SET state = ?, activated_at = ?, ends_at = ?, last_error = NULL, updated_at = ? WHERE id = ? AND state = ?",
+                        vec![text(to.as_str()), int(now), opt_int(ends_at), int(now), text(&s.id), text(from.as_str())],
+                    )
+                    .await?;
+                    let until = ends_at.map(|e| format!(" until {}", format_date(e))).unwrap_or_default();
+                    svc::timeline(
+                        tx,
+                        cur.order_id.as_deref(),
+                        now,
+                        "service-activated",
+                        format!("{name} ({}) active on {}{until}; command {}", s.id, s.vin, cmd.command_id),
+                    )
+                    .await?;
+                    svc::notify(
+                        tx,
+                        &s.customer_id,
+                        &s.vin,
+                        &format!("svc-active:{}", s.id),
+                        NotificationKind::ServiceActivated,
+                        &format!("{name} is active"),
+                        &format!("{name} has been activated on your vehicle {}{until}. Enjoy!", s.vin),
+                        now,
+                    )
+                    .await?;
+                }
+                OtaAction::Deactivate => {
+                    svc::set_state(tx, &s.id, from, to, now).await?;
+                    svc::timeline(
+                        tx,
+                        cur.order_id.as_deref(),
+                        now,
+                        &format!("service-{}", to.as_str()),
+                        format!("{name} ({}) switched off on {}; command {}", s.id, s.vin, cmd.command_id),
+                    )
+                    .await?;
+                }
+            }
+        }
+        queue::complete(tx, &c.id, None, now).await
+    })
+    .await
+}
+
+fn opt_int(v: Option<i64>) -> caas_platform::db::Value {
+    v.map(int).unwrap_or(caas_platform::db::Value::Null)
+}
+
+enum Failure {
+    Retried,
+    Escalated,
+    /// Retries exhausted but the money step could not be completed yet: tried again next tick.
+    MoneyPending,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn failed(
+    db: &Db,
+    cfg: &Cfg,
+    c: &Claimed,
+    cmd: &OtaCommand,
+    s: &ServiceRow,
+    outcome: CommandOutcome,
+    error: &str,
+    now: i64,
+) -> Result<Failure, DbError> {
+    let action = OtaAction::parse(&cmd.action).unwrap_or(OtaAction::Activate);
+    let f = FailedAttempt {
+        service_id: &s.id,
+        vin: &s.vin,
+        feature: &s.feature,
+        action,
+        command_id: &cmd.command_id,
+        attempts: c.attempts,
+        last_error: error,
+    };
+    let give_up = match outcome {
+        CommandOutcome::Permanent => true,
+        _ => match ota::after_failure(&cfg.policy, &f, PaymentStatus::NoPayment, now) {
+            AttemptDecision::RetryAt { at, .. } => {
+                queue::reschedule(db, &c.id, at, error, now).await?;
+                db.exec("UPDATE services SET last_error = ?, updated_at = ? WHERE id = ?", vec![text(error), int(now), text(&s.id)]).await?;
+                return Ok(Failure::Retried);
+            }
+            AttemptDecision::GiveUp(_) => true,
+        },
+    };
+    debug_assert!(give_up);
+    let payment = payment_status(cfg, s).await;
+    let plan = ota::escalation_plan(&f, payment);
+    escalate(db, cfg, c, cmd, s, &plan, error, now).await
+}
+
+/// The up-front payment's state at the gateway (the source of truth for void vs refund).
+/// Unknown (gateway unreachable) → `Pending`: the void is tried, and a 409 turns it into a refund.
+async fn payment_status(cfg: &Cfg, s: &ServiceRow) -> PaymentStatus {
+    let Some(pid) = &s.payment_id else { return PaymentStatus::NoPayment };
+    match http_out::get_json(&format!("{}/payments/{pid}", cfg.payment_url), &[], DEFAULT_TIMEOUT).await {
+        Ok(r) if r.is_success() => serde_json::from_str::<Value>(&r.body)
+            .ok()
+            .and_then(|v| v.get("status").and_then(Value::as_str).and_then(PaymentStatus::from_gateway))
+            .unwrap_or(PaymentStatus::Pending),
+        _ => PaymentStatus::Pending,
+    }
+}
+
+enum Money {
+    Voided,
+    Refunded,
+    NotCollected,
+}
+
+async fn void_payment(cfg: &Cfg, pid: &str) -> Result<Option<Money>, String> {
+    match http_out::post_json(&format!("{}/payments/{pid}/void", cfg.payment_url), &json!({}), &[], DEFAULT_TIMEOUT).await {
+        Ok(r) if r.is_success() => Ok(Some(Money::Voided)),
+        Ok(r) if r.status == 409 => Ok(None), // settled (or failed) meanwhile: refund instead
+        Ok(r) => Err(format!("void answered {}: {}", r.status, r.body.chars().take(200).collect::<String>())),
+        Err(e) => Err(format!("void failed: {e}")),
+    }
+}
+
+async fn refund_payment(cfg: &Cfg, pid: &str, service_id: &str, amount_minor: i64) -> Result<Money, String> {
+    let key = format!("refund:{service_id}");
+    match http_out::post_json(
+        &format!("{}/payments/{pid}/refunds", cfg.payment_url),
+        &json!({"amount-minor": amount_minor, "reason": "ota-activation-failed"}),
+        &[("idempotency-key", key.as_str())],
+        DEFAULT_TIMEOUT,
+    )
+    .await
+    {
+        Ok(r) if r.is_success() => Ok(Money::Refunded),
+        // Already refunded in full (a re-run after a crash): nothing left to return.
+        Ok(r) if r.status == 422 => Ok(Money::Refunded),
+        // Not refundable: the payment failed / was declined or voided — no money moved.
+        Ok(r) if r.status == 409 => Ok(Money::NotCollected),
+        Ok(r) => Err(format!("refund answered {}: {}", r.status, r.body.chars().take(200).collect::<String>())),
+        Err(e) => Err(format!("refund failed: {e}")),
+    }
+}
+
+/// Retries exhausted (or a permanent error): run the give-up plan. Every step is idempotent
+/// (ticket id, gateway idempotency, ledger keys, message ids), so a crash or a gateway outage
+/// half-way is repaired by the next tick running it again.
+#[allow(clippy::too_many_arguments)]
+async fn escalate(
+    db: &Db,
+    cfg: &Cfg,
+    c: &Claimed,
+    cmd: &OtaCommand,
+    s: &ServiceRow,
+    plan: &EscalationPlan,
+    error: &str,
+    now: i64,
+) -> Result<Failure, DbError> {
+    let mut vehicle_status = String::new();
+    let mut ticket: Option<(String, String)> = None;
+    let mut money: Option<Money> = None;
+    let mut money_error: Option<String> = None;
+    let mut notify_template: Option<&'static str> = None;
+    for step in &plan.steps {
+        match step {
+            EscalationStep::QueryVehicleStatus => {
+                vehicle_status = match http_out::get_json(&format!("{}/vehicles/{}/status", cfg.iot_url, s.vin), &[], DEFAULT_TIMEOUT).await {
+                    Ok(r) => format!("{} {}", r.status, r.body.chars().take(1000).collect::<String>()),
+                    Err(e) => format!("status query failed: {e}"),
+                };
+            }
+            EscalationStep::OpenSupportTicket { ticket_id, summary } => ticket = Some((ticket_id.clone(), summary.clone())),
+            EscalationStep::VoidPayment | EscalationStep::RefundPayment => {
+                let Some(pid) = &s.payment_id else { continue };
+                let amount = s.price.as_ref().map(|p| p.amount_minor).unwrap_or(0);
+                let r = if matches!(step, EscalationStep::VoidPayment) {
+                    match void_payment(cfg, pid).await {
+                        Ok(Some(m)) => Ok(m),
+                        Ok(None) => refund_payment(cfg, pid, &s.id, amount).await,
+                        Err(e) => Err(e),
+                    }
+                } else {
+                    refund_payment(cfg, pid, &s.id, amount).await
+                };
+                match r {
+                    Ok(m) => money = Some(m),
+                    Err(e) => money_error = Some(e),
+                }
+            }
+            EscalationStep::NotifyCustomer { template } => notify_template = Some(template),
+        }
+    }
+    let name = s.snapshot.as_ref().map(|x| x.name.clone()).unwrap_or_else(|| s.option_code.clone());
+    let action = OtaAction::parse(&cmd.action).unwrap_or(OtaAction::Activate);
+    db.transaction(async |tx: &Db| -> Result<Failure, DbError> {
+        if let Some((id, summary)) = &ticket {
+            tx.exec(
+                "INSERT INTO support_tickets(id, service_id, vin, command_id, action, summary, last_error, vehicle_status, status, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?) ON CONFLICT(id) DO NOTHING",
+                vec![
+                    text(id),
+                    text(&s.id),
+                    text(&s.vin),
+                    text(&cmd.command_id),
+                    text(action.as_str()),
+                    text(summary),
+                    text(error),
+                    text(&vehicle_status),
+                    int(now),
+                ],
+            )
+            .await?;
+        }
+        // The reversal of the charge, in the ledger (idempotent keys).
+        if let (Some(m), Some(price)) = (&money, &s.price) {
+            let (key, kind, status) = match m {
+                Money::Voided => (format!("void:{}", s.id), "void", "voided"),
+                Money::Refunded => (format!("refund:{}", s.id), "refund", "refunded"),
+                Money::NotCollected => (format!("void:{}", s.id), "void", "not-collected"),
+            };
+            let has_charge = tx
+                .query_one("SELECT 1 AS x FROM ledger WHERE idempotency_key = ?", vec![text(format!("charge:{}", s.id))])
+                .await?
+                .is_some();
+            let reversed = tx
+                .query_one(
+                    "SELECT 1 AS x FROM ledger WHERE reference = ? AND kind IN ('void','refund')",
+                    vec![text(&s.id)],
+                )
+                .await?
+                .is_some();
+            if has_charge && !reversed {
+                svc::ledger(tx, &key, kind, price, s.order_id.as_deref(), &s.id, now).await?;
+            }
+            tx.exec("UPDATE services SET payment_status = ?, updated_at = ? WHERE id = ?", vec![text(status), int(now), text(&s.id)])
+                .await?;
+        }
+        if let Some(e) = &money_error {
+            // Not done: the customer must never stay charged. Try the give-up again soon.
+            let at = now.saturating_add(cfg.policy.base_ms.min(i64::MAX as u64) as i64);
+            queue::reschedule(tx, &c.id, at, &format!("{error}; escalation pending: {e}"), now).await?;
+            tx.exec("UPDATE services SET last_error = ?, updated_at = ? WHERE id = ?", vec![text(e), int(now), text(&s.id)]).await?;
+            return Ok(Failure::MoneyPending);
+        }
+        let Some(cur) = svc::load_service(tx, &s.id).await? else {
+            queue::mark_escalated(tx, c, error, now).await?;
+            return Ok(Failure::Escalated);
+        };
+        if let Some(from) = cur.state()
+            && let Ok((to, true)) = from.apply_idempotent(plan.event)
+        {
+            tx.exec(
+                "UPDATE services SET state = ?, last_error = ?, updated_at = ? WHERE id = ? AND state = ?",
+                vec![text(to.as_str()), text(error), int(now), text(&s.id), text(from.as_str())],
+            )
+            .await?;
+            let (kind, detail) = match plan.event {
+                ServiceEvent::ActivationGaveUp => (
+                    "service-activation-failed",
+                    format!(
+                        "{name} ({}) could not be activated on {} after {} attempts; support ticket {}; not charged",
+                        s.id,
+                        s.vin,
+                        c.attempts,
+                        ticket.as_ref().map(|t| t.0.as_str()).unwrap_or("-")
+                    ),
+                ),
+                _ => (
+                    "service-deactivation-escalated",
+                    format!("{name} ({}) deactivation on {} escalated to support; ended as {}", s.id, s.vin, to.as_str()),
+                ),
+            };
+            svc::timeline(tx, cur.order_id.as_deref(), now, kind, detail).await?;
+        }
+        if notify_template.is_some() {
+            svc::notify(
+                tx,
+                &s.customer_id,
+                &s.vin,
+                &format!("svc-failed:{}", s.id),
+                NotificationKind::OtaFailure,
+                &format!("{name} could not be activated"),
+                &format!(
+                    "We could not activate {name} on your vehicle {}. Our technical support team is looking into it. You have not been charged for it.",
+                    s.vin
+                ),
+                now,
+            )
+            .await?;
+        }
+        queue::mark_escalated(tx, c, error, now).await?;
+        Ok(Failure::Escalated)
+    })
+    .await
+}
+
+/// Queue the deactivation of every service whose end is due (expiry of temporary services,
+/// scheduled subscription cancellations). Returns how many were queued.
+async fn queue_endings(db: &Db, now: i64) -> Result<u32, DbError> {
+    let rows = db
+        .query(
+            "SELECT * FROM services WHERE (state = 'active' AND ends_at IS NOT NULL AND ends_at <= ?)
+                OR (state = 'cancellation-scheduled' AND billing_ends_at IS NOT NULL AND billing_ends_at <= ?)
+             ORDER BY id LIMIT ?",
+            vec![int(now), int(now), int(ENDINGS_BATCH)],
+        )
+        .await?;
+    let mut queued = 0;
+    for r in rows {
+        let s = ServiceRow::from_row(&r);
+        let Some(from) = s.state() else { continue };
+        let event = if lifecycle::expiry_due(from, s.ends_at, now) {
+            ServiceEvent::Expire
+        } else if lifecycle::cancellation_due(from, s.billing_ends_at, now) {
+            ServiceEvent::CancellationEffective
+        } else {
+            continue;
+        };
+        let Ok(to) = from.transition(event) else { continue };
+        let cmd = OtaCommand {
+            command_id: ota::command_id(&s.id, OtaAction::Deactivate, s.command_generation),
+            service_id: s.id.clone(),
+            vin: s.vin.clone(),
+            feature: s.feature.clone(),
+            action: OtaAction::Deactivate.as_str().to_string(),
+        };
+        let moved = db
+            .transaction(async |tx: &Db| -> Result<bool, DbError> {
+                if !svc::set_state(tx, &s.id, from, to, now).await? {
+                    return Ok(false);
+                }
+                tx.exec("UPDATE services SET command_id = ? WHERE id = ?", vec![text(&cmd.command_id), text(&s.id)]).await?;
+                queue::enqueue(tx, &Job::Ota(cmd.clone()), &cmd.command_id, now).await?;
+                let why = match to {
+                    ServiceState::Deactivating(Ending::Expired) => "expired",
+                    _ => "cancellation took effect",
+                };
+                svc::timeline(tx, s.order_id.as_deref(), now, "service-ending", format!("{} ({}) {why}; deactivation queued as {}", s.option_code, s.id, cmd.command_id))
+                    .await?;
+                Ok(true)
+            })
+            .await?;
+        if moved {
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}

@@ -1,0 +1,392 @@
+//! `/api/services/...`: a customer buys an option for their own operational vehicle, and reads
+//! their services.
+//!
+//! `POST /api/services {vin, option_code}` (header `Idempotency-Key`):
+//! 1. own vehicle (else 404), operational (else 409), option offered, no instance of the same
+//!    option active or pending (409); maintenance-dependent options ask VSS: overdue → 422 with
+//!    the reason, unreachable → allowed and the decision recorded on the service row;
+//! 2. one-time options: the payment is initiated at the gateway (`kind: service`, Idempotency-Key
+//!    = the service id, derived from the request so a retry reuses it). Gateway down → 503,
+//!    declined → 402: nothing is stored, nothing activated, nothing charged. Subscriptions are
+//!    billed in arrears: no upfront charge;
+//! 3. ONE transaction: service row `pending-activation` + payment row + ledger charge + the OTA
+//!    activation job (dedupe key = command id) + timeline; answer 202.
+//!
+//! `GET /api/services[?vin=]` and `GET /api/services/{id}` (own only, else 404).
+use caas_domain::Problem;
+use caas_domain::auth::Role;
+use caas_domain::idempotency::{self, Replay};
+use caas_domain::ids::{IdKind, is_id, make_id};
+use caas_domain::services::catalog::{self, AvailabilityContext, BlockReason, MaintenanceStatus};
+use caas_domain::services::lifecycle::ServiceEvent;
+use caas_domain::services::ota::{OtaAction, command_id};
+use caas_domain::vehicle::normalize_vin;
+use caas_domain::wit::{Job, OtaCommand};
+use caas_domain::FieldError;
+use caas_platform::db::{Db, DbError, int, opt_text, text};
+use caas_platform::http_out::{self, DEFAULT_TIMEOUT};
+use caas_platform::services::{self as svc, ServiceRow};
+use caas_platform::{Resp, auth, clock, queue, req, resp, vars};
+use serde_json::{Value, json};
+use spin_sdk::http::{IntoResponse, Request};
+use spin_sdk::http_service;
+
+#[http_service]
+async fn handle(req: Request) -> impl IntoResponse {
+    caas_platform::guard(route(req)).await
+}
+
+async fn route(req: Request) -> Result<Resp, Problem> {
+    let path = req::path(&req);
+    let method = req.method().as_str().to_string();
+    let rest = path.strip_prefix("/api/services").unwrap_or("/");
+    let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    match (method.as_str(), segs.as_slice()) {
+        ("POST", []) => purchase(req).await,
+        ("GET", []) => list(req).await,
+        ("GET", [id]) => {
+            let id = id.to_string();
+            get_one(req, &id).await
+        }
+        (_, [] | [_]) => Err(Problem::method_not_allowed(format!("{method} is not allowed on {path}"))),
+        _ => Err(Problem::not_found(format!("no route {path}"))),
+    }
+}
+
+fn block_problem(r: BlockReason) -> Problem {
+    match r {
+        BlockReason::NotOwner => Problem::not_found("no such vehicle on your account"),
+        _ => {
+            let title = match r.http_status() {
+                409 => "Conflict",
+                _ => "Option not available",
+            };
+            Problem::new(r.http_status(), r.code(), title, r.message())
+        }
+    }
+}
+
+fn key_reused() -> Problem {
+    Problem::unprocessable("idempotency-key-reused", "this Idempotency-Key was already used with a different request body")
+}
+
+/// The service id of a purchase request: derived from (customer, key, body) so that a client
+/// retry after a gateway failure reuses the same id — and so the same gateway Idempotency-Key.
+fn derived_service_id(scope: &str, key: &str, request_hash: &str) -> String {
+    let h = idempotency::sha256_hex(format!("{scope}\n{key}\n{request_hash}").as_bytes());
+    let mut b = [0u8; 16];
+    for (i, byte) in b.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(h.get(2 * i..2 * i + 2).unwrap_or("00"), 16).unwrap_or(0);
+    }
+    make_id(IdKind::Service, &b)
+}
+
+struct PurchaseInput {
+    vin: String,
+    option_code: String,
+}
+
+fn parse_input(body: &Value) -> Result<PurchaseInput, Vec<FieldError>> {
+    let mut errs = Vec::new();
+    let vin = match body.get("vin").and_then(Value::as_str).map(normalize_vin) {
+        Some(Some(v)) => v,
+        _ => {
+            errs.push(FieldError::new("/vin", "is required: a 17-character VIN"));
+            String::new()
+        }
+    };
+    let option_code = match body.get("option_code").and_then(Value::as_str) {
+        Some(c) if catalog::is_valid_code(c) => c.to_string(),
+        _ => {
+            errs.push(FieldError::new("/option_code", "is required: a catalog option code"));
+            String::new()
+        }
+    };
+    if errs.is_empty() { Ok(PurchaseInput { vin, option_code }) } else { Err(errs) }
+}
+
+async fn stored_idempotency(db: &Db, scope: &str, key: &str, hash: &str) -> Result<Replay, DbError> {
+    let row = db
+        .query_one(
+            "SELECT request_hash, status_code, response_body FROM idempotency WHERE scope = ? AND key = ?",
+            vec![text(scope), text(key)],
+        )
+        .await?;
+    Ok(idempotency::decide(
+        row.map(|r| (r.str("request_hash"), r.i64("status_code").clamp(100, 599) as u16, r.str("response_body"))),
+        hash,
+    ))
+}
+
+/// Result of initiating the upfront payment at the gateway.
+struct Initiated {
+    payment_id: String,
+}
+
+async fn initiate_payment(payment_url: &str, service_id: &str, customer_id: &str, amount: &caas_domain::wit::Money) -> Result<Initiated, Problem> {
+    let body = json!({
+        "amount-minor": amount.amount_minor,
+        "currency": amount.currency,
+        "reference": service_id,
+        "kind": "service",
+        "customer-id": customer_id,
+        "method": "card",
+    });
+    let reply = http_out::post_json(&format!("{payment_url}/payments"), &body, &[("idempotency-key", service_id)], DEFAULT_TIMEOUT).await;
+    match reply {
+        Ok(r) if r.status == 201 || r.status == 200 => {
+            let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+            match v.get("payment-id").and_then(Value::as_str) {
+                Some(id) if !id.is_empty() => Ok(Initiated { payment_id: id.to_string() }),
+                _ => Err(Problem::unavailable("the payment gateway gave an unusable answer; nothing was charged, try again")),
+            }
+        }
+        Ok(r) if r.status == 402 => Err(Problem::new(
+            402,
+            "payment-declined",
+            "Payment declined",
+            "the payment was declined by your bank; nothing was charged and nothing activated",
+        )),
+        Ok(r) if r.status == 409 => Err(key_reused()),
+        Ok(r) => Err(Problem::unavailable(format!(
+            "the payment gateway is unavailable (answered {}); nothing was charged and nothing activated, try again later",
+            r.status
+        ))),
+        Err(e) => Err(Problem::unavailable(format!(
+            "the payment gateway is unreachable ({e}); nothing was charged and nothing activated, try again later"
+        ))),
+    }
+}
+
+/// Best effort: void a payment we initiated but could not record (lost race). The customer is
+/// never charged for a purchase that was not recorded.
+async fn void_best_effort(payment_url: &str, payment_id: &str) {
+    let _ = http_out::post_json(&format!("{payment_url}/payments/{payment_id}/void"), &json!({}), &[], DEFAULT_TIMEOUT).await;
+}
+
+enum Stored {
+    Created(Value),
+    Replayed(u16, String),
+    KeyReused,
+    Blocked(BlockReason),
+}
+
+async fn purchase(req: Request) -> Result<Resp, Problem> {
+    let principal = auth::require(&req, &[Role::Customer]).await?;
+    let key = match req::header(&req, "idempotency-key") {
+        None | Some("") => return Err(Problem::bad_request("the Idempotency-Key header is required")),
+        Some(k) if !idempotency::is_valid_key(k) => {
+            return Err(Problem::bad_request("the Idempotency-Key header must be 1-200 visible ASCII characters"));
+        }
+        Some(k) => k.to_string(),
+    };
+    let body = req::json_body(req).await?;
+    let input = parse_input(&body).map_err(Problem::validation)?;
+    let request_hash = idempotency::request_hash(&body);
+    let customer_id = principal.subject_id.clone();
+    let scope = format!("services:{customer_id}");
+
+    let db = Db::open_for_request().await?;
+    match stored_idempotency(&db, &scope, &key, &request_hash).await? {
+        Replay::Replay { status, body } => return Ok(resp::json_raw(status, body)),
+        Replay::Mismatch => return Err(key_reused()),
+        Replay::Fresh => {}
+    }
+
+    let Some(vehicle) = svc::owned_vehicle(&db, &customer_id, &input.vin).await? else {
+        return Err(block_problem(BlockReason::NotOwner));
+    };
+    if !vehicle.operational {
+        return Err(Problem::conflict("vehicle-not-operational", BlockReason::VehicleNotOperational.message()));
+    }
+    let cat = svc::load_catalog(&db).await?;
+    let Some(option) = cat.get(&input.option_code).cloned() else {
+        return Err(Problem::not_found(format!("no option {} in the catalog", input.option_code)));
+    };
+    let existing = svc::existing_states(&db, &vehicle.vin, &option.code).await?;
+    // Cheap checks first: no VSS call for a purchase refused anyway.
+    let pre = AvailabilityContext { owned_by_customer: true, vehicle_operational: true, maintenance: MaintenanceStatus::Current, existing: &existing };
+    if let Err(r) = catalog::plan_purchase(&option, &pre) {
+        return Err(block_problem(r));
+    }
+    let (maintenance, maintenance_note) = if option.requires_maintenance {
+        let vss_url = vars::base_url("vss_url").await?;
+        svc::vss_maintenance(&vss_url, &vehicle.vin).await
+    } else {
+        (MaintenanceStatus::Unknown, "not required".to_string())
+    };
+    let ctx = AvailabilityContext { maintenance, ..pre };
+    let plan = catalog::plan_purchase(&option, &ctx).map_err(block_problem)?;
+
+    let service_id = derived_service_id(&scope, &key, &request_hash);
+    let payment_url = vars::base_url("payment_url").await?;
+    let payment = match &plan.upfront_charge {
+        Some(amount) => Some(initiate_payment(&payment_url, &service_id, &customer_id, amount).await?),
+        None => None,
+    };
+
+    let now = clock::now_ms();
+    let mut state = plan.initial_state;
+    if payment.is_some() {
+        state = state.transition(ServiceEvent::PaymentInitiated).map_err(|e| Problem::unavailable(e.to_string()))?;
+    }
+    let cmd = OtaCommand {
+        command_id: command_id(&service_id, OtaAction::Activate, 0),
+        service_id: service_id.clone(),
+        vin: vehicle.vin.clone(),
+        feature: option.feature.clone(),
+        action: OtaAction::Activate.as_str().to_string(),
+    };
+    let snapshot = serde_json::to_string(&plan.snapshot).unwrap_or_default();
+    let decision = plan.maintenance.as_str();
+    let payment_id = payment.as_ref().map(|p| p.payment_id.clone());
+
+    let stored = db
+        .transaction(async |tx: &Db| -> Result<Stored, DbError> {
+            match stored_idempotency(tx, &scope, &key, &request_hash).await? {
+                Replay::Replay { status, body } => return Ok(Stored::Replayed(status, body)),
+                Replay::Mismatch => return Ok(Stored::KeyReused),
+                Replay::Fresh => {}
+            }
+            // Re-check under the write lock: a concurrent purchase of the same option.
+            let existing = svc::existing_states(tx, &vehicle.vin, &option.code).await?;
+            if let Err(r) = catalog::plan_purchase(&option, &AvailabilityContext { existing: &existing, ..ctx }) {
+                return Ok(Stored::Blocked(r));
+            }
+            let inserted = tx
+                .exec(
+                    "INSERT INTO services(id, order_id, customer_id, vin, option_code, feature, kind, source, state, command_id,
+                       activated_at, ends_at, created_at, updated_at, snapshot, price_minor, currency, purchased_at,
+                       billing_ends_at, payment_id, payment_status, command_generation, maintenance_decision, last_error)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, 'purchase', ?, ?, NULL, NULL, ?, ?, ?, ?, ?, ?, NULL, ?, ?, 0, ?, NULL)",
+                    vec![
+                        text(&service_id),
+                        opt_text(Some(vehicle.order_id.clone()).filter(|o| !o.is_empty())),
+                        text(&customer_id),
+                        text(&vehicle.vin),
+                        text(&option.code),
+                        text(&option.feature),
+                        text(option.kind.as_str()),
+                        text(state.as_str()),
+                        text(&cmd.command_id),
+                        int(now),
+                        int(now),
+                        text(&snapshot),
+                        int(plan.snapshot.price.amount_minor),
+                        text(&plan.snapshot.price.currency),
+                        int(now),
+                        opt_text(payment_id.clone()),
+                        opt_text(payment_id.as_ref().map(|_| "pending")),
+                        text(decision),
+                    ],
+                )
+                .await;
+            match inserted {
+                Err(e) if e.is_unique_violation() => return Ok(Stored::Blocked(BlockReason::AlreadyPending)),
+                Err(e) => return Err(e),
+                Ok(_) => {}
+            }
+            if let (Some(pid), Some(amount)) = (&payment_id, &plan.upfront_charge) {
+                tx.exec(
+                    "INSERT INTO payments(id, order_id, customer_id, kind, amount_minor, currency, status, idempotency_key, created_at, updated_at)
+                     VALUES (?, NULL, ?, 'service', ?, ?, 'pending', ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                    vec![text(pid), text(&customer_id), int(amount.amount_minor), text(&amount.currency), text(&service_id), int(now), int(now)],
+                )
+                .await?;
+                svc::ledger(tx, &format!("charge:{service_id}"), "charge", amount, Some(&vehicle.order_id), &service_id, now).await?;
+            }
+            queue::enqueue(tx, &Job::Ota(cmd.clone()), &cmd.command_id, now).await?;
+            svc::timeline(
+                tx,
+                Some(&vehicle.order_id),
+                now,
+                "service-purchased",
+                format!(
+                    "{} ({}) bought as {}; maintenance: {} ({}); activation queued as {}",
+                    option.name, option.code, service_id, decision, maintenance_note, cmd.command_id
+                ),
+            )
+            .await?;
+            let row = svc::load_service(tx, &service_id).await?;
+            let body = row.map(|r| r.to_json()).unwrap_or_else(|| json!({"id": service_id, "state": state.as_str()}));
+            tx.exec(
+                "INSERT INTO idempotency(scope, key, request_hash, status_code, response_body, created_at) VALUES (?, ?, ?, 202, ?, ?)",
+                vec![text(&scope), text(&key), text(&request_hash), text(body.to_string()), int(now)],
+            )
+            .await?;
+            Ok(Stored::Created(body))
+        })
+        .await;
+    match stored {
+        Ok(Stored::Created(v)) => Ok(resp::json(202, &v)),
+        Ok(Stored::Replayed(status, body)) => Ok(resp::json_raw(status, body)),
+        Ok(Stored::KeyReused) => {
+            if let Some(pid) = &payment_id {
+                void_best_effort(&payment_url, pid).await;
+            }
+            Err(key_reused())
+        }
+        Ok(Stored::Blocked(r)) => {
+            if let Some(pid) = &payment_id {
+                void_best_effort(&payment_url, pid).await;
+            }
+            Err(block_problem(r))
+        }
+        Err(e) => {
+            // Nothing was recorded: the initiated payment must not stay.
+            if let Some(pid) = &payment_id {
+                void_best_effort(&payment_url, pid).await;
+            }
+            Err(e.into())
+        }
+    }
+}
+
+async fn list(req: Request) -> Result<Resp, Problem> {
+    let principal = auth::require(&req, &[Role::Customer]).await?;
+    let vin = match req::query(&req, "vin").filter(|v| !v.trim().is_empty()) {
+        None => None,
+        Some(v) => Some(normalize_vin(&v).ok_or_else(|| Problem::validation(vec![FieldError::new("/vin", "must be a 17-character VIN")]))?),
+    };
+    let db = Db::open_for_request().await?;
+    let rows = match &vin {
+        Some(v) => {
+            db.query(
+                "SELECT * FROM services WHERE customer_id = ? AND vin = ? ORDER BY created_at DESC, id",
+                vec![text(&principal.subject_id), text(v)],
+            )
+            .await?
+        }
+        None => {
+            db.query("SELECT * FROM services WHERE customer_id = ? ORDER BY created_at DESC, id", vec![text(&principal.subject_id)])
+                .await?
+        }
+    };
+    let services: Vec<Value> = rows.iter().map(|r| ServiceRow::from_row(r).to_json()).collect();
+    Ok(resp::json(200, &json!({"services": services})))
+}
+
+async fn get_one(req: Request, id: &str) -> Result<Resp, Problem> {
+    let principal = auth::require(&req, &[Role::Customer]).await?;
+    if !is_id(IdKind::Service, id) {
+        return Err(Problem::not_found(format!("no service {id}")));
+    }
+    let db = Db::open_for_request().await?;
+    match svc::load_service(&db, id).await? {
+        Some(s) if s.customer_id == principal.subject_id => {
+            let mut v = s.to_json();
+            let history: Vec<Value> = db
+                .query(
+                    "SELECT kind, amount_minor, currency, created_at FROM ledger WHERE reference = ? ORDER BY created_at, id",
+                    vec![text(id)],
+                )
+                .await?
+                .iter()
+                .map(|r| json!({"kind": r.str("kind"), "amount_minor": r.i64("amount_minor"), "currency": r.str("currency"), "at": r.i64("created_at")}))
+                .collect();
+            v["ledger"] = json!(history);
+            Ok(resp::json(200, &v))
+        }
+        _ => Err(Problem::not_found(format!("no service {id}"))),
+    }
+}

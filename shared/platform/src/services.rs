@@ -1,0 +1,375 @@
+//! Service lifecycle storage (issue 4): the catalog table (seeded from
+//! `caas_domain::services::catalog::seed_catalog` on first use), service instance rows, and the
+//! customer notifications / timeline of service events. Rules live in `caas_domain::services`.
+use crate::db::{Db, DbError, Row, int, opt_text, text};
+use caas_domain::routing::{NotificationKind, channels};
+use caas_domain::services::catalog::{self, Catalog, OptionKind, OptionStatus, PurchaseSnapshot, ServiceOption};
+use caas_domain::services::lifecycle::ServiceState;
+use caas_domain::wit::{Channel, Job, Money, Notification};
+use serde_json::{Value, json};
+
+// ------------------------------------------------------------------------------------ catalog
+
+fn option_from_row(r: &Row) -> Option<ServiceOption> {
+    Some(ServiceOption {
+        code: r.str("code"),
+        feature: r.str("feature"),
+        name: r.str("name"),
+        description: r.str("description"),
+        price: Money { amount_minor: r.i64("price_minor"), currency: r.str("currency") },
+        kind: serde_json::from_str(&r.str("kind")).ok()?,
+        requires_maintenance: r.bool("requires_maintenance"),
+        status: if r.str("status") == "retired" { OptionStatus::Retired } else { OptionStatus::Active },
+    })
+}
+
+async fn read_catalog(db: &Db) -> Result<Vec<Row>, DbError> {
+    db.query("SELECT * FROM catalog_options ORDER BY position, code", vec![]).await
+}
+
+/// The catalog; seeds the table from the shipped seed data when it is empty (idempotent:
+/// concurrent first users insert with ON CONFLICT DO NOTHING).
+pub async fn load_catalog(db: &Db) -> Result<Catalog, DbError> {
+    let mut rows = read_catalog(db).await?;
+    if rows.is_empty() {
+        let now = crate::clock::now_ms();
+        db.transaction(async |tx: &Db| -> Result<(), DbError> {
+            let n = tx.query_one("SELECT COUNT(*) AS n FROM catalog_options", vec![]).await?.map(|r| r.i64("n")).unwrap_or(0);
+            if n == 0 {
+                for (i, o) in catalog::seed_catalog().options.iter().enumerate() {
+                    insert_option(tx, o, i as i64, now).await?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        rows = read_catalog(db).await?;
+    }
+    Ok(Catalog { options: rows.iter().filter_map(option_from_row).collect() })
+}
+
+/// Insert one option (no-op if the code exists).
+pub async fn insert_option(tx: &Db, o: &ServiceOption, position: i64, now: i64) -> Result<(), DbError> {
+    tx.exec(
+        "INSERT INTO catalog_options(code, position, feature, name, description, price_minor, currency, kind,
+           requires_maintenance, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(code) DO NOTHING",
+        vec![
+            text(&o.code),
+            int(position),
+            text(&o.feature),
+            text(&o.name),
+            text(&o.description),
+            int(o.price.amount_minor),
+            text(&o.price.currency),
+            text(serde_json::to_string(&o.kind).unwrap_or_default()),
+            int(o.requires_maintenance as i64),
+            text(if o.status == OptionStatus::Retired { "retired" } else { "active" }),
+            int(now),
+            int(now),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Persist the price and status of an existing option (admin reprice/retire).
+pub async fn update_option(tx: &Db, o: &ServiceOption, now: i64) -> Result<(), DbError> {
+    tx.exec(
+        "UPDATE catalog_options SET price_minor = ?, currency = ?, status = ?, updated_at = ? WHERE code = ?",
+        vec![
+            int(o.price.amount_minor),
+            text(&o.price.currency),
+            text(if o.status == OptionStatus::Retired { "retired" } else { "active" }),
+            int(now),
+            text(&o.code),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Catalog option as API JSON (snake_case fields like the rest of the API).
+pub fn option_json(o: &ServiceOption) -> Value {
+    let (duration_days, duration_months) = match o.kind {
+        OptionKind::Temporary { duration: catalog::Duration::Days(d) } => (Some(d), None),
+        OptionKind::Temporary { duration: catalog::Duration::Months(m) } => (None, Some(m)),
+        _ => (None, None),
+    };
+    json!({
+        "code": o.code,
+        "feature": o.feature,
+        "name": o.name,
+        "description": o.description,
+        "price": {"amount_minor": o.price.amount_minor, "currency": o.price.currency},
+        "kind": o.kind.as_str(),
+        "duration_days": duration_days,
+        "duration_months": duration_months,
+        "billing": if o.kind.is_one_time() { "one-time" } else { "monthly-in-arrears" },
+        "requires_maintenance": o.requires_maintenance,
+        "status": if o.status == OptionStatus::Retired { "retired" } else { "active" },
+    })
+}
+
+// ------------------------------------------------------------------------------------ vehicles
+
+/// The customer's vehicle as seen by the service components.
+#[derive(Debug, Clone)]
+pub struct OwnedVehicle {
+    pub vin: String,
+    pub order_id: String,
+    pub customer_id: String,
+    pub operational: bool,
+}
+
+/// The vehicle `vin` if it is linked to `customer_id` (else None: callers answer 404 without
+/// revealing whether the vehicle exists).
+pub async fn owned_vehicle(db: &Db, customer_id: &str, vin: &str) -> Result<Option<OwnedVehicle>, DbError> {
+    let row = db
+        .query_one(
+            "SELECT l.vin, l.order_id, l.customer_id, o.status AS order_status
+             FROM vehicle_links l LEFT JOIN orders o ON o.id = l.order_id
+             WHERE l.vin = ? AND l.customer_id = ?",
+            vec![text(vin), text(customer_id)],
+        )
+        .await?;
+    Ok(row.map(|r| OwnedVehicle {
+        vin: r.str("vin"),
+        order_id: r.str("order_id"),
+        customer_id: r.str("customer_id"),
+        // Linking the app makes the order operational (vehicle-purchase.md); a link row without
+        // an order status (legacy) counts as operational.
+        operational: matches!(r.opt_str("order_status").as_deref(), None | Some("operational")),
+    }))
+}
+
+/// States of every instance of `option_code` on `vin` (any age).
+pub async fn existing_states(db: &Db, vin: &str, option_code: &str) -> Result<Vec<ServiceState>, DbError> {
+    Ok(db
+        .query("SELECT state FROM services WHERE vin = ? AND option_code = ?", vec![text(vin), text(option_code)])
+        .await?
+        .iter()
+        .filter_map(|r| ServiceState::parse(&r.str("state")))
+        .collect())
+}
+
+// ------------------------------------------------------------------------------------ services
+
+/// One service instance row.
+#[derive(Debug, Clone)]
+pub struct ServiceRow {
+    pub id: String,
+    pub order_id: Option<String>,
+    pub customer_id: String,
+    pub vin: String,
+    pub option_code: String,
+    pub feature: String,
+    pub kind: String,
+    pub source: String,
+    pub state_raw: String,
+    pub snapshot: Option<PurchaseSnapshot>,
+    pub price: Option<Money>,
+    pub purchased_at: Option<i64>,
+    pub activated_at: Option<i64>,
+    pub ends_at: Option<i64>,
+    pub billing_ends_at: Option<i64>,
+    pub payment_id: Option<String>,
+    pub payment_status: Option<String>,
+    pub command_generation: u32,
+    pub maintenance_decision: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl ServiceRow {
+    pub fn from_row(r: &Row) -> ServiceRow {
+        let price = match (r.opt_i64("price_minor"), r.opt_str("currency")) {
+            (Some(a), Some(c)) => Some(Money { amount_minor: a, currency: c }),
+            _ => None,
+        };
+        ServiceRow {
+            id: r.str("id"),
+            order_id: r.opt_str("order_id"),
+            customer_id: r.str("customer_id"),
+            vin: r.str("vin"),
+            option_code: r.str("option_code"),
+            feature: r.str("feature"),
+            kind: r.str("kind"),
+            source: r.str("source"),
+            state_raw: r.str("state"),
+            snapshot: r.opt_str("snapshot").and_then(|s| serde_json::from_str(&s).ok()),
+            price,
+            purchased_at: r.opt_i64("purchased_at"),
+            activated_at: r.opt_i64("activated_at"),
+            ends_at: r.opt_i64("ends_at"),
+            billing_ends_at: r.opt_i64("billing_ends_at"),
+            payment_id: r.opt_str("payment_id"),
+            payment_status: r.opt_str("payment_status"),
+            command_generation: r.opt_i64("command_generation").unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
+            maintenance_decision: r.opt_str("maintenance_decision"),
+            last_error: r.opt_str("last_error"),
+            created_at: r.i64("created_at"),
+            updated_at: r.i64("updated_at"),
+        }
+    }
+
+    pub fn state(&self) -> Option<ServiceState> {
+        ServiceState::parse(&self.state_raw)
+    }
+
+    /// The commercial kind: the purchase snapshot, else the catalog entry of the option
+    /// (plan comercial services created at link time), else permanent (sold with the car).
+    pub fn option_kind(&self, catalog: Option<&Catalog>) -> OptionKind {
+        if let Some(s) = &self.snapshot {
+            return s.kind;
+        }
+        catalog
+            .and_then(|c| c.get(&self.option_code).or_else(|| c.get(&self.option_code.to_ascii_lowercase())))
+            .map(|o| o.kind)
+            .unwrap_or(OptionKind::Permanent)
+    }
+
+    /// Customer-facing JSON.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "vin": self.vin,
+            "option_code": self.option_code,
+            "name": self.snapshot.as_ref().map(|s| s.name.clone()),
+            "feature": self.feature,
+            "kind": self.kind,
+            "source": self.source,
+            "state": self.state_raw,
+            "price": self.price.as_ref().map(|p| json!({"amount_minor": p.amount_minor, "currency": p.currency})),
+            "purchased_at": self.purchased_at,
+            "activated_at": self.activated_at,
+            "ends_at": self.ends_at,
+            "billing_ends_at": self.billing_ends_at,
+            "payment_id": self.payment_id,
+            "payment_status": self.payment_status,
+            "maintenance_decision": self.maintenance_decision,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        })
+    }
+}
+
+pub async fn load_service(db: &Db, id: &str) -> Result<Option<ServiceRow>, DbError> {
+    Ok(db.query_one("SELECT * FROM services WHERE id = ?", vec![text(id)]).await?.as_ref().map(ServiceRow::from_row))
+}
+
+/// Compare-and-set of the state (plus `updated_at`); returns whether the row moved.
+pub async fn set_state(tx: &Db, id: &str, from: ServiceState, to: ServiceState, now: i64) -> Result<bool, DbError> {
+    let changed = tx
+        .exec(
+            "UPDATE services SET state = ?, updated_at = ? WHERE id = ? AND state = ?",
+            vec![text(to.as_str()), int(now), text(id), text(from.as_str())],
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
+/// Append to the order timeline (the expediente shows it), when the service belongs to an order.
+pub async fn timeline(tx: &Db, order_id: Option<&str>, now: i64, kind: &str, detail: impl Into<String>) -> Result<(), DbError> {
+    let Some(order_id) = order_id.filter(|o| !o.is_empty()) else { return Ok(()) };
+    let detail: String = detail.into().chars().take(2000).collect();
+    tx.exec(
+        "INSERT INTO order_events(order_id, at, kind, detail) VALUES (?, ?, ?, ?)",
+        vec![text(order_id), int(now), text(kind), text(detail)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Append a ledger row (idempotent by `key`): returns whether it was new.
+#[allow(clippy::too_many_arguments)]
+pub async fn ledger(tx: &Db, key: &str, kind: &str, amount: &Money, order_id: Option<&str>, reference: &str, now: i64) -> Result<bool, DbError> {
+    let changed = tx
+        .exec(
+            "INSERT INTO ledger(id, idempotency_key, kind, amount_minor, currency, order_id, reference, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO NOTHING",
+            vec![
+                text(crate::rand::id(caas_domain::ids::IdKind::Ledger)),
+                text(key),
+                text(kind),
+                int(amount.amount_minor),
+                text(&amount.currency),
+                opt_text(order_id),
+                text(reference),
+                int(now),
+            ],
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
+/// Queue the customer's notifications of a service event: one job per channel of the routing
+/// table, message ids `<key>:<channel>` (the sink dedupes, the queue dedupes).
+#[allow(clippy::too_many_arguments)]
+pub async fn notify(
+    tx: &Db,
+    customer_id: &str,
+    vin: &str,
+    key: &str,
+    kind: NotificationKind,
+    subject: &str,
+    body: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    let Some(c) = tx.query_one("SELECT email, phone FROM customers WHERE id = ?", vec![text(customer_id)]).await? else {
+        return Ok(());
+    };
+    for ch in channels(kind, false) {
+        let recipient = match ch {
+            Channel::Email => c.str("email"),
+            Channel::Sms => c.str("phone"),
+            Channel::Push => customer_id.to_string(),
+            Channel::VehicleDisplay => vin.to_string(),
+        };
+        if recipient.is_empty() {
+            continue;
+        }
+        let message_id = format!("{key}:{}", ch.as_str());
+        let n = Notification {
+            message_id: message_id.clone(),
+            channel: ch,
+            recipient,
+            template: kind.template().to_string(),
+            subject: subject.to_string(),
+            body: body.to_string(),
+            customer_id: Some(customer_id.to_string()),
+        };
+        crate::queue::enqueue(tx, &Job::Notify(n), &format!("notify:{message_id}"), now).await?;
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------ VSS
+
+/// How long the VSS may take before the answer counts as "unreachable".
+pub const VSS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Official maintenance status from VSS `GET {vss_url}/vehicles/{vin}/maintenance`.
+/// Unreachable, timed out, non-2xx or unusable → `Unknown` (callers allow and record it).
+/// Returns the status and a short note of what happened (for the records).
+pub async fn vss_maintenance(vss_url: &str, vin: &str) -> (catalog::MaintenanceStatus, String) {
+    let url = format!("{vss_url}/vehicles/{vin}/maintenance");
+    match crate::http_out::get_json(&url, &[], VSS_TIMEOUT).await {
+        Ok(r) if r.is_success() => {
+            let status = serde_json::from_str::<Value>(&r.body)
+                .ok()
+                .and_then(|v| v.get("status").and_then(Value::as_str).map(str::to_string))
+                .unwrap_or_default();
+            let m = catalog::MaintenanceStatus::from_vss(&status);
+            let note = if m == catalog::MaintenanceStatus::Unknown {
+                format!("VSS answered an unusable status {status:?}")
+            } else {
+                format!("VSS status {status}")
+            };
+            (m, note)
+        }
+        Ok(r) => (catalog::MaintenanceStatus::Unknown, format!("VSS answered {}", r.status)),
+        Err(e) => (catalog::MaintenanceStatus::Unknown, format!("VSS unreachable: {e}")),
+    }
+}
