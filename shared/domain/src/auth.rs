@@ -45,6 +45,9 @@ pub struct SessionData {
     pub role: Role,
     /// Unix ms.
     pub expires_at: i64,
+    /// A customer still on the e-mailed password: only the password change is allowed.
+    #[serde(default)]
+    pub must_change_password: bool,
 }
 
 impl SessionData {
@@ -118,11 +121,14 @@ mod tests {
     fn tokens_and_sessions() {
         let t = make_token(&[0xab; 32]);
         assert_eq!(t.len(), 64);
-        let s = SessionData { subject: "cus_1".into(), role: Role::Customer, expires_at: 10 };
+        let s = SessionData { subject: "cus_1".into(), role: Role::Customer, expires_at: 10, must_change_password: false };
         assert!(s.is_valid_at(9));
         assert!(!s.is_valid_at(10));
         let j = serde_json::to_string(&s).unwrap();
         assert!(j.contains("\"role\":\"customer\""));
         assert!(Role::Admin.is_staff() && !Role::Customer.is_staff());
+        // Sessions stored before the flag existed still decode.
+        let old: SessionData = serde_json::from_str(r#"{"subject":"c","role":"customer","expires_at":1}"#).unwrap();
+        assert!(!old.must_change_password);
     }
 }

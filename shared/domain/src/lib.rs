@@ -1,6 +1,9 @@
 //! CaaS domain: pure business rules, no I/O. Natively unit-tested; also compiled into every
 //! component (wasm32-wasip2). Randomness and time are inputs supplied by `caas-platform`.
+pub mod account;
 pub mod auth;
+pub mod delivery;
+pub mod expediente;
 pub mod idempotency;
 pub mod ids;
 pub mod migrations;
@@ -12,6 +15,7 @@ pub mod retry;
 pub mod routing;
 pub mod sale;
 pub mod services;
+pub mod vehicle;
 pub mod wire;
 pub mod wit;
 

@@ -12,6 +12,7 @@ pub struct Migration {
 pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "initial", sql: V1 },
     Migration { version: 2, name: "purchase-journey-payments-factory", sql: V2 },
+    Migration { version: 3, name: "accounts-delivery-app-link", sql: V3 },
 ];
 
 /// The version a fully migrated database is at.
@@ -176,6 +177,56 @@ CREATE INDEX vehicles_order ON vehicles(order_id);
 CREATE INDEX vehicles_status ON vehicles(status)
 "#;
 
+/// Issue 3, accounts/delivery/app link: login throttling, delivery state, vehicle ↔ account
+/// links and service instances (plan comercial options queued for OTA activation).
+const V3: &str = r#"
+CREATE TABLE login_failures (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    scope TEXT NOT NULL CHECK (scope IN ('account','client')),
+    key TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX login_failures_key ON login_failures(scope, key, at);
+CREATE TABLE deliveries (
+    order_id TEXT PRIMARY KEY REFERENCES orders(id),
+    state TEXT NOT NULL CHECK (state IN ('scheduled','absent','returned','delivered')),
+    planned_at INTEGER,
+    address TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    updated_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX deliveries_state ON deliveries(state);
+CREATE TABLE vehicle_links (
+    vin TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL REFERENCES customers(id),
+    order_id TEXT NOT NULL UNIQUE REFERENCES orders(id),
+    linked_at INTEGER NOT NULL
+);
+CREATE INDEX vehicle_links_customer ON vehicle_links(customer_id);
+CREATE TABLE services (
+    id TEXT PRIMARY KEY,
+    order_id TEXT REFERENCES orders(id),
+    customer_id TEXT NOT NULL,
+    vin TEXT NOT NULL,
+    option_code TEXT NOT NULL,
+    feature TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('plan','purchase')),
+    state TEXT NOT NULL,
+    command_id TEXT,
+    job_id TEXT,
+    activated_at INTEGER,
+    ends_at INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX services_customer ON services(customer_id);
+CREATE INDEX services_vin ON services(vin, state);
+CREATE UNIQUE INDEX services_plan_option ON services(order_id, option_code) WHERE source = 'plan'
+"#;
+
 /// Split a migration into single statements (the SQLite interface executes one at a time).
 /// Statements are separated by `;` at end of line; our DDL has no `;` inside literals.
 pub fn statements(sql: &str) -> Vec<String> {
@@ -219,5 +270,15 @@ mod tests {
         }
         assert!(stmts.iter().all(|s| !s.contains(';')));
         assert_eq!(stmts.iter().filter(|s| s.starts_with("ALTER TABLE orders ADD COLUMN")).count(), 8);
+    }
+
+    #[test]
+    fn v3_accounts_delivery_link_tables() {
+        let stmts = statements(V3);
+        for t in ["login_failures", "deliveries", "vehicle_links", "services"] {
+            assert!(stmts.iter().any(|s| s.starts_with(&format!("CREATE TABLE {t} ("))), "{t}");
+        }
+        assert!(stmts.iter().all(|s| !s.contains(';')));
+        assert_eq!(stmts.len(), 10);
     }
 }

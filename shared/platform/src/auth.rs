@@ -1,6 +1,6 @@
 //! Authentication: bearer sessions and the tick secret.
 use caas_domain::Problem;
-use caas_domain::auth::{Principal, Role};
+use caas_domain::auth::{Principal, Role, SessionData};
 use spin_sdk::http::Request;
 
 /// `Authorization: Bearer <token>` → token.
@@ -13,18 +13,33 @@ pub fn bearer(req: &Request) -> Option<String> {
 
 /// The caller's principal from a live session, or None.
 pub async fn authenticate(req: &Request) -> Result<Option<Principal>, Problem> {
-    let Some(token) = bearer(req) else { return Ok(None) };
-    Ok(crate::kv::get_session(&token, crate::clock::now_ms())
-        .await?
-        .map(|s| Principal { subject_id: s.subject, role: s.role }))
+    Ok(session(req).await?.map(|(_, s)| Principal { subject_id: s.subject, role: s.role }))
 }
 
-/// 401 without a valid session; 403 when the role is not allowed.
+/// The caller's live session (token, data), or None.
+pub async fn session(req: &Request) -> Result<Option<(String, SessionData)>, Problem> {
+    let Some(token) = bearer(req) else { return Ok(None) };
+    Ok(crate::kv::get_session(&token, crate::clock::now_ms()).await?.map(|s| (token, s)))
+}
+
+/// 403 for a session still restricted to the forced password change.
+pub fn password_change_required() -> Problem {
+    Problem::new(
+        403,
+        "password-change-required",
+        "Password change required",
+        "you are still using the password you received by e-mail: change it with POST /api/auth/password first",
+    )
+}
+
+/// 401 without a valid session; 403 when the role is not allowed, or while the session is
+/// restricted to the forced password change (only `POST /api/auth/password` is open then).
 pub async fn require(req: &Request, allowed: &[Role]) -> Result<Principal, Problem> {
-    match authenticate(req).await? {
+    match session(req).await? {
         None => Err(Problem::unauthorized("a valid bearer token is required")),
-        Some(p) if allowed.contains(&p.role) => Ok(p),
-        Some(p) => Err(Problem::forbidden(format!("role {} may not use this endpoint", p.role.as_str()))),
+        Some((_, s)) if s.must_change_password => Err(password_change_required()),
+        Some((_, s)) if allowed.contains(&s.role) => Ok(Principal { subject_id: s.subject, role: s.role }),
+        Some((_, s)) => Err(Problem::forbidden(format!("role {} may not use this endpoint", s.role.as_str()))),
     }
 }
 

@@ -18,11 +18,21 @@ async fn store() -> Result<Store, Problem> {
 
 /// Create a session; returns (token, data). The raw token is never stored.
 pub async fn create_session(subject: &str, role: Role, expires_at: i64) -> Result<(String, SessionData), Problem> {
+    create_session_with(subject, role, expires_at, false).await
+}
+
+/// Create a session that may be restricted to the password change (`must_change_password`).
+pub async fn create_session_with(subject: &str, role: Role, expires_at: i64, must_change_password: bool) -> Result<(String, SessionData), Problem> {
     let token = make_token(&crate::rand::bytes::<TOKEN_RANDOM_BYTES>());
-    let data = SessionData { subject: subject.to_string(), role, expires_at };
-    let json = serde_json::to_vec(&data).map_err(unavailable)?;
-    store().await?.set(session_key(&token), json).await.map_err(unavailable)?;
+    let data = SessionData { subject: subject.to_string(), role, expires_at, must_change_password };
+    put_session(&token, &data).await?;
     Ok((token, data))
+}
+
+/// Overwrite the data of an existing session (e.g. lift the password-change restriction).
+pub async fn put_session(token: &str, data: &SessionData) -> Result<(), Problem> {
+    let json = serde_json::to_vec(data).map_err(unavailable)?;
+    store().await?.set(session_key(token), json).await.map_err(unavailable)
 }
 
 /// The live session of `token`, if any (expired sessions are deleted and ignored).

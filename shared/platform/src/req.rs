@@ -37,3 +37,14 @@ pub async fn json_body(req: Request) -> Result<serde_json::Value, Problem> {
     }
     serde_json::from_slice(&bytes).map_err(|e| Problem::bad_request(format!("request body is not valid JSON: {e}")))
 }
+
+/// A query-string parameter (percent-decoded), if present.
+pub fn query(req: &Request, name: &str) -> Option<String> {
+    caas_domain::expediente::query_param(req.uri().query(), name)
+}
+
+/// `?cursor=&limit=` of a paged list (400 problem on malformed values).
+pub fn page(req: &Request) -> Result<caas_domain::expediente::PageRequest, Problem> {
+    caas_domain::expediente::page_request(query(req, "cursor").as_deref(), query(req, "limit").as_deref())
+        .map_err(|e| Problem::validation(e))
+}

@@ -48,6 +48,15 @@ pub fn problem(p: &Problem) -> Resp {
     r
 }
 
+/// A problem response with a `Retry-After: <seconds>` header (429 throttling, 503).
+pub fn problem_retry_after(p: &Problem, seconds: u64) -> Resp {
+    let mut r = problem(p);
+    if let Ok(v) = http::HeaderValue::from_str(&seconds.max(1).to_string()) {
+        r.headers_mut().insert(http::header::RETRY_AFTER, v);
+    }
+    r
+}
+
 /// Build a problem response from fields.
 pub fn problem_of(status: u16, title: &str, detail: &str, errors: Vec<caas_domain::FieldError>) -> Resp {
     let slug = title.to_lowercase().replace(' ', "-");

@@ -1,0 +1,179 @@
+//! App ↔ vehicle link (vehicle-purchase.md "Mobile Application Linking").
+//!
+//! **Link code.** The car shows a 6-character code on its display (and on the delivery papers).
+//! It is not stored anywhere: it is derived from the VIN with a server secret,
+//! `link_code(secret, vin)` = the first 30 bits of HMAC-SHA256(`link_code_secret`, `"link:" + VIN`)
+//! as 6 Crockford base-32 characters (upper case, no I/L/O/U). Knowing a VIN (printed on the
+//! windscreen) is not enough to link a car; the code is only readable inside it. Codes are
+//! compared ignoring case, spaces and dashes, in constant time.
+//!
+//! **Linking** (the delivered order's own customer only; one vehicle ↔ one account) makes the
+//! order `operational`, the base platform active, and queues the activation of every optional
+//! service of the plan comercial ([`plan_services`]); those were paid with the vehicle, so they
+//! start in `pending-activation` with one OTA command each.
+use crate::services::catalog::Catalog;
+use crate::services::lifecycle::ServiceState;
+use crate::services::ota::{OtaAction, command_id};
+use sha2::{Digest, Sha256};
+
+/// VIN: 17 characters, digits and upper-case letters except I, O, Q (ISO 3779).
+pub fn normalize_vin(s: &str) -> Option<String> {
+    let v = s.trim().to_ascii_uppercase();
+    (v.len() == 17 && v.bytes().all(|b| b.is_ascii_digit() || (b.is_ascii_uppercase() && !matches!(b, b'I' | b'O' | b'Q'))))
+        .then_some(v)
+}
+
+/// HMAC-SHA256 (RFC 2104).
+pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    const B: usize = 64;
+    let mut k = [0u8; B];
+    if key.len() > B {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(k.map(|b| b ^ 0x36));
+    inner.update(msg);
+    let ih = inner.finalize();
+    let mut outer = Sha256::new();
+    outer.update(k.map(|b| b ^ 0x5c));
+    outer.update(ih);
+    outer.finalize().into()
+}
+
+const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+pub const LINK_CODE_LEN: usize = 6;
+
+/// The link code the vehicle with `vin` displays (see module docs).
+pub fn link_code(secret: &str, vin: &str) -> String {
+    let mac = hmac_sha256(secret.as_bytes(), format!("link:{vin}").as_bytes());
+    let n = u32::from_be_bytes([mac[0], mac[1], mac[2], mac[3]]);
+    (0..LINK_CODE_LEN).map(|i| CODE_ALPHABET[((n >> (27 - 5 * i)) & 0x1f) as usize] as char).collect()
+}
+
+/// Canonical form of a typed code (upper case, no spaces/dashes; O→0, I/L→1 as people misread).
+pub fn normalize_code(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        })
+        .take(32)
+        .collect()
+}
+
+/// Constant-time check of a typed code against the vehicle's.
+pub fn code_matches(secret: &str, vin: &str, typed: &str) -> bool {
+    let want = link_code(secret, vin);
+    let got = normalize_code(typed);
+    want.len() == got.len() && want.bytes().zip(got.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+/// One optional service of the plan comercial to create at link time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedService {
+    pub option_code: String,
+    /// IoT feature key.
+    pub feature: String,
+    /// Catalog kind (`temporary`/`permanent`/`subscription`), or `plan` for a code the catalog
+    /// does not know (sold with the car; activated as its own feature).
+    pub kind: String,
+    pub state: ServiceState,
+}
+
+/// Feature key for an option code unknown to the catalog: lower case, `[a-z0-9-]`.
+fn feature_key(code: &str) -> String {
+    let s: String = code
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    s.trim_matches('-').to_string()
+}
+
+/// The services a link creates: one per plan option (deduplicated, order kept), each
+/// `pending-activation` (paid with the vehicle).
+pub fn plan_services(plan_options: &[String], catalog: &Catalog) -> Vec<PlannedService> {
+    let mut out: Vec<PlannedService> = Vec::new();
+    for code in plan_options {
+        let lower = code.to_ascii_lowercase();
+        let (feature, kind) = match catalog.get(&lower).or_else(|| catalog.get(code)) {
+            Some(o) => (o.feature.clone(), o.kind.as_str().to_string()),
+            None => (feature_key(code), "plan".to_string()),
+        };
+        if feature.is_empty() || out.iter().any(|p| p.option_code == *code) {
+            continue;
+        }
+        out.push(PlannedService { option_code: code.clone(), feature, kind, state: ServiceState::PendingActivation });
+    }
+    out
+}
+
+/// The OTA job that activates a planned service (generation 0: the first activation).
+pub fn activation_command(service_id: &str, vin: &str, feature: &str) -> crate::wit::OtaCommand {
+    crate::wit::OtaCommand {
+        command_id: command_id(service_id, OtaAction::Activate, 0),
+        service_id: service_id.to_string(),
+        vin: vin.to_string(),
+        feature: feature.to_string(),
+        action: OtaAction::Activate.as_str().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_rfc4231_case_2() {
+        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(hex::encode(mac), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        // Long keys are hashed first (RFC 4231 case 6).
+        let mac = hmac_sha256(&[0xaa; 131], b"Test Using Larger Than Block-Size Key - Hash Key First");
+        assert_eq!(hex::encode(mac), "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    }
+
+    #[test]
+    fn vins() {
+        assert_eq!(normalize_vin(" wca1234567890abcd ").as_deref(), Some("WCA1234567890ABCD"));
+        assert_eq!(normalize_vin("WCA1234567890ABCI"), None);
+        assert_eq!(normalize_vin("SHORT"), None);
+        assert_eq!(normalize_vin("WCA1234567890ABC!"), None);
+    }
+
+    #[test]
+    fn link_codes_are_deterministic_and_secret_bound() {
+        let c = link_code("s3cret", "WCA1234567890ABCD");
+        assert_eq!(c.len(), 6);
+        assert!(c.bytes().all(|b| CODE_ALPHABET.contains(&b)));
+        assert_eq!(c, link_code("s3cret", "WCA1234567890ABCD"));
+        assert_ne!(c, link_code("other", "WCA1234567890ABCD"));
+        assert_ne!(c, link_code("s3cret", "WCA1234567890ABCE"));
+        assert!(code_matches("s3cret", "WCA1234567890ABCD", &c));
+        let typed = format!("{}-{}", &c[..3].to_lowercase(), &c[3..]);
+        assert!(code_matches("s3cret", "WCA1234567890ABCD", &typed));
+        assert!(!code_matches("s3cret", "WCA1234567890ABCD", "000000"));
+        assert!(!code_matches("s3cret", "WCA1234567890ABCD", ""));
+    }
+
+    #[test]
+    fn plan_services_map_the_catalog() {
+        let cat = crate::services::catalog::seed_catalog();
+        let plan = plan_services(
+            &["heated-seats".into(), "AUTOPILOT-HWY".into(), "heated-seats".into(), "---".into()],
+            &cat,
+        );
+        assert_eq!(plan.len(), 2);
+        assert_eq!(plan[0].feature, "heated-seats");
+        assert_eq!(plan[0].kind, "permanent");
+        assert_eq!(plan[1].feature, "autopilot-hwy");
+        assert_eq!(plan[1].kind, "plan");
+        assert!(plan.iter().all(|p| p.state == ServiceState::PendingActivation));
+        let cmd = activation_command("svc_1", "WCA1234567890ABCD", "heated-seats");
+        assert_eq!(cmd.command_id, "cmd_svc_1_activate_0");
+        assert_eq!(cmd.action, "activate");
+    }
+}
