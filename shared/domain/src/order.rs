@@ -118,6 +118,8 @@ pub fn can_transition(from: OrderStatus, to: OrderStatus) -> bool {
         (from, to),
         (ReservationPending, Reserved)
             | (Reserved, FactoryOrdered)
+            // Resale of a stock ("sin asignar") vehicle: no factory order, already at the dealership.
+            | (Reserved, VehicleAvailable)
             | (VehicleAvailable, FullyPaid)
             | (VehicleAvailable, Unassigned)
             | (FullyPaid, Registering)
@@ -170,6 +172,7 @@ mod tests {
         }
         assert!(can_transition(InTransit, Delivered));
         assert!(can_transition(VehicleAvailable, Unassigned));
+        assert!(can_transition(Reserved, VehicleAvailable));
     }
 
     #[test]

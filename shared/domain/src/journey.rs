@@ -1,0 +1,448 @@
+//! Purchase journey rules (issue 3, phases 1–3): payment kinds and when they may be started,
+//! what a settlement/failure does to the order, the factory status ladder (never backwards),
+//! the final-payment deadline, and the customer notifications of each step.
+//!
+//! Pure: components supply the facts (current status, time) and persist the decisions.
+use crate::order::OrderStatus::{self, *};
+use crate::routing::{NotificationKind, channels};
+use crate::wit::{Channel, Notification};
+
+// ------------------------------------------------------------------------------------ payments
+
+/// What a payment pays for. Reservation and final belong to an order; the later kinds
+/// (services, subscriptions) arrive through the same webhook and are dispatched by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentKind {
+    /// The señal (deposit).
+    Reservation,
+    /// Vehicle price minus deposit.
+    Final,
+    /// A one-time service purchase (service-lifecycle issue).
+    Service,
+    /// A subscription period charge (service-lifecycle issue).
+    Subscription,
+}
+
+impl PaymentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentKind::Reservation => "reservation",
+            PaymentKind::Final => "final",
+            PaymentKind::Service => "service",
+            PaymentKind::Subscription => "subscription",
+        }
+    }
+    pub fn parse(s: &str) -> Option<PaymentKind> {
+        [PaymentKind::Reservation, PaymentKind::Final, PaymentKind::Service, PaymentKind::Subscription]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+    /// The only order state in which a customer may start this payment.
+    pub fn required_status(self) -> Option<OrderStatus> {
+        match self {
+            PaymentKind::Reservation => Some(ReservationPending),
+            PaymentKind::Final => Some(VehicleAvailable),
+            _ => None,
+        }
+    }
+}
+
+/// Amount to charge for an order payment: the deposit, or the rest of the price.
+pub fn order_payment_amount(kind: PaymentKind, vehicle_price_minor: i64, deposit_minor: i64) -> Option<i64> {
+    let a = match kind {
+        PaymentKind::Reservation => deposit_minor,
+        PaymentKind::Final => vehicle_price_minor.checked_sub(deposit_minor)?,
+        _ => return None,
+    };
+    (a > 0).then_some(a)
+}
+
+/// May the customer start `kind` now? Err = 409 problem naming the state.
+pub fn check_initiation(kind: PaymentKind, status: OrderStatus) -> Result<(), crate::Problem> {
+    match kind.required_status() {
+        Some(s) if s == status => Ok(()),
+        Some(s) => Err(crate::Problem::conflict(
+            "payment-not-allowed",
+            format!("the {} payment can only be made when the order is {s}; it is {status}", kind.as_str()),
+        )),
+        None => Err(crate::Problem::conflict("payment-not-allowed", format!("{} payments are not made on orders", kind.as_str()))),
+    }
+}
+
+/// Idempotency-Key sent to the gateway: derived from the order, the kind and the attempt number
+/// (attempts after a declined/failed payment get a new key; retries of the same attempt reuse it,
+/// so a retry never charges twice).
+pub fn gateway_idempotency_key(order_id: &str, kind: PaymentKind, attempt: u32) -> String {
+    format!("{order_id}:{}:{attempt}", kind.as_str())
+}
+
+/// Idempotency key of the ledger movement recorded for a settled payment.
+pub fn ledger_key_settled(payment_id: &str) -> String {
+    format!("payment:{payment_id}:settled")
+}
+
+/// What a settled/failed order payment does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentEffect {
+    /// Reservation settled: order → reserved; place the factory order.
+    ReserveAndOrderFromFactory,
+    /// Reservation settled for an order that took a stock vehicle: reserved → vehicle-available.
+    ReserveFromStock,
+    /// Reservation failed: the order stays reservation-pending (the customer may try again).
+    ReservationFailed,
+    /// Final payment settled: vehicle-available → fully-paid; register the vehicle.
+    FullyPaid,
+    /// Final payment failed: vehicle "sin asignar" (stock), reservation and deposit forfeited.
+    Unassign,
+    /// Nothing to do in this state (recorded only), with the reason.
+    NoEffect(String),
+}
+
+pub fn payment_effect(kind: PaymentKind, settled: bool, status: OrderStatus, from_stock: bool) -> PaymentEffect {
+    match (kind, settled, status) {
+        (PaymentKind::Reservation, true, ReservationPending) if from_stock => PaymentEffect::ReserveFromStock,
+        (PaymentKind::Reservation, true, ReservationPending) => PaymentEffect::ReserveAndOrderFromFactory,
+        (PaymentKind::Reservation, false, ReservationPending) => PaymentEffect::ReservationFailed,
+        (PaymentKind::Final, true, VehicleAvailable) => PaymentEffect::FullyPaid,
+        (PaymentKind::Final, false, VehicleAvailable) => PaymentEffect::Unassign,
+        (k, s, st) => PaymentEffect::NoEffect(format!(
+            "{} payment {} while the order is {st}: no change",
+            k.as_str(),
+            if s { "settled" } else { "failed" }
+        )),
+    }
+}
+
+// ------------------------------------------------------------------------------------ factory
+
+/// A factory webhook status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactoryStatus {
+    Confirmed,
+    InProduction,
+    QualityControl,
+    ReadyToShip,
+    Shipped,
+    AvailableAtDealership,
+    Delayed,
+}
+
+impl FactoryStatus {
+    pub fn parse(s: &str) -> Option<FactoryStatus> {
+        Some(match s {
+            "confirmed" => FactoryStatus::Confirmed,
+            "in-production" => FactoryStatus::InProduction,
+            "quality-control" => FactoryStatus::QualityControl,
+            "ready-to-ship" => FactoryStatus::ReadyToShip,
+            "shipped" => FactoryStatus::Shipped,
+            "available-at-dealership" => FactoryStatus::AvailableAtDealership,
+            "delayed" => FactoryStatus::Delayed,
+            _ => return None,
+        })
+    }
+    /// The order state this status moves to (None for `delayed`).
+    pub fn target(self) -> Option<OrderStatus> {
+        Some(match self {
+            FactoryStatus::Confirmed => FactoryOrdered,
+            FactoryStatus::InProduction => InProduction,
+            FactoryStatus::QualityControl => QualityControl,
+            FactoryStatus::ReadyToShip => ReadyToShip,
+            FactoryStatus::Shipped => Shipped,
+            FactoryStatus::AvailableAtDealership => VehicleAvailable,
+            FactoryStatus::Delayed => return None,
+        })
+    }
+}
+
+/// What a factory status does to an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FactoryDecision {
+    /// Move forward to `to` (from reserved: the factory has the order even if our call's answer was lost).
+    Advance { to: OrderStatus },
+    /// Same or older than the current state: recorded in the timeline, state unchanged.
+    Stale,
+    /// The order is not in the manufacturing phase (not reserved yet, or past it): recorded only.
+    NotApplicable,
+}
+
+pub fn factory_decision(current: OrderStatus, status: FactoryStatus) -> FactoryDecision {
+    let Some(to) = status.target() else { return FactoryDecision::NotApplicable };
+    let ladder = [Reserved, FactoryOrdered, InProduction, QualityControl, ReadyToShip, Shipped, VehicleAvailable];
+    let (Some(i), Some(j)) = (ladder.iter().position(|s| *s == current), ladder.iter().position(|s| *s == to)) else {
+        return if matches!(current, ReservationPending | Unassigned) { FactoryDecision::NotApplicable } else { FactoryDecision::Stale };
+    };
+    if j > i { FactoryDecision::Advance { to } } else { FactoryDecision::Stale }
+}
+
+// ------------------------------------------------------------------------------------ deadline
+
+pub const MS_PER_DAY: i64 = 86_400_000;
+/// Default days the customer has to pay the rest once the vehicle is available.
+pub const DEFAULT_FINAL_PAYMENT_DAYS: u64 = 15;
+
+/// When the final payment is due: `days` after the vehicle became available.
+pub fn final_payment_due_at(available_at_ms: i64, days: u64) -> i64 {
+    available_at_ms.saturating_add((days.min(3650) as i64).saturating_mul(MS_PER_DAY))
+}
+
+pub fn is_overdue(status: OrderStatus, due_at_ms: Option<i64>, now_ms: i64) -> bool {
+    status == VehicleAvailable && due_at_ms.is_some_and(|d| now_ms >= d)
+}
+
+// ------------------------------------------------------------------------------------ notifications
+
+/// The customer, as notifications need them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub customer_id: String,
+    pub email: String,
+    pub phone: String,
+}
+
+/// A customer-facing journey message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JourneyMessage {
+    pub kind: NotificationKind,
+    pub template: &'static str,
+    pub subject: String,
+    pub body: String,
+}
+
+/// One notification per channel of the routing table. `key` makes the message ids
+/// deterministic (`<order>:<key>:<channel>`), so re-queuing the same event is deduped.
+pub fn notifications(order_id: &str, key: &str, to: &Recipient, m: &JourneyMessage) -> Vec<Notification> {
+    channels(m.kind, false)
+        .into_iter()
+        .map(|ch| Notification {
+            message_id: format!("{order_id}:{key}:{}", ch.as_str()),
+            recipient: match ch {
+                Channel::Email => to.email.clone(),
+                Channel::Sms => to.phone.clone(),
+                // Push goes to the customer's app account.
+                _ => to.customer_id.clone(),
+            },
+            channel: ch,
+            template: m.template.to_string(),
+            subject: m.subject.clone(),
+            body: m.body.clone(),
+            customer_id: Some(to.customer_id.clone()),
+        })
+        .collect()
+}
+
+fn msg(kind: NotificationKind, template: &'static str, subject: &str, body: String) -> JourneyMessage {
+    JourneyMessage { kind, template, subject: subject.to_string(), body }
+}
+
+pub fn msg_reservation_confirmed(order_id: &str) -> JourneyMessage {
+    msg(
+        NotificationKind::PaymentConfirmation,
+        "reservation-confirmed",
+        "Your reservation is confirmed",
+        format!("We received your reservation payment for order {order_id}. We are placing your order with the factory."),
+    )
+}
+
+pub fn msg_payment_failed(order_id: &str, kind: PaymentKind) -> JourneyMessage {
+    msg(
+        NotificationKind::PaymentConfirmation,
+        "payment-failed",
+        "Your payment did not go through",
+        format!("The {} payment for order {order_id} failed. Nothing was charged.", kind.as_str()),
+    )
+}
+
+pub fn msg_factory_ordered(order_id: &str, factory_order_id: &str, eta: Option<&str>) -> JourneyMessage {
+    msg(
+        NotificationKind::ManufacturingStatus,
+        "factory-order-placed",
+        "Your car has been ordered from the factory",
+        format!(
+            "Order {order_id} is now with the factory (factory order {factory_order_id}){}.",
+            eta.map(|d| format!(", estimated completion {d}")).unwrap_or_default()
+        ),
+    )
+}
+
+pub fn msg_factory_delay(order_id: &str) -> JourneyMessage {
+    msg(
+        NotificationKind::ManufacturingStatus,
+        "factory-order-delayed",
+        "Your factory order is taking longer than expected",
+        format!("We could not yet place order {order_id} with the factory. Our staff is on it; your reservation is kept."),
+    )
+}
+
+pub fn msg_manufacturing(order_id: &str, status: OrderStatus, eta: Option<&str>) -> JourneyMessage {
+    let what = match status {
+        FactoryOrdered => "The factory confirmed your order and scheduled production",
+        InProduction => "Your car is being built",
+        QualityControl => "Your car is in final quality control",
+        ReadyToShip => "Your car is finished and ready to ship",
+        Shipped => "Your car is on its way to the dealership",
+        _ => "Your order was updated",
+    };
+    msg(
+        NotificationKind::ManufacturingStatus,
+        "manufacturing-status",
+        what,
+        format!("{what} (order {order_id}){}.", eta.map(|d| format!("; estimated date {d}")).unwrap_or_default()),
+    )
+}
+
+pub fn msg_delayed(order_id: &str, new_date: Option<&str>) -> JourneyMessage {
+    msg(
+        NotificationKind::ManufacturingStatus,
+        "manufacturing-delayed",
+        "New estimated date for your car",
+        format!(
+            "The factory has revised the schedule of order {order_id}{}. Your reservation is kept.",
+            new_date.map(|d| format!(": new estimated date {d}")).unwrap_or_default()
+        ),
+    )
+}
+
+pub fn msg_vehicle_ready(order_id: &str, due_at_ms: i64) -> JourneyMessage {
+    msg(
+        NotificationKind::VehicleReady,
+        "vehicle-ready",
+        "Your car is at the dealership",
+        format!(
+            "Your car (order {order_id}) is available at the dealership. Please complete the final payment by {} to keep it.",
+            crate::services::calendar::format_date(due_at_ms)
+        ),
+    )
+}
+
+pub fn msg_fully_paid(order_id: &str) -> JourneyMessage {
+    msg(
+        NotificationKind::PaymentConfirmation,
+        "final-payment-confirmed",
+        "Payment complete",
+        format!("We received your final payment for order {order_id}. We are registering your car."),
+    )
+}
+
+pub fn msg_unassigned(order_id: &str, reason: &str) -> JourneyMessage {
+    msg(
+        NotificationKind::VehicleReady,
+        "reservation-lost",
+        "Your reservation has been cancelled",
+        format!(
+            "The final payment for order {order_id} was not completed ({reason}). The vehicle is no longer reserved for you and the reservation deposit is not refundable."
+        ),
+    )
+}
+
+pub fn msg_matriculated(order_id: &str, plate: &str) -> JourneyMessage {
+    msg(
+        NotificationKind::PaymentConfirmation,
+        "vehicle-registered",
+        "Your car is registered",
+        format!("Your car (order {order_id}) is registered with plate {plate}. We will now schedule the delivery."),
+    )
+}
+
+pub fn msg_registration_delay(order_id: &str) -> JourneyMessage {
+    msg(
+        NotificationKind::PaymentConfirmation,
+        "registration-delayed",
+        "Your car's registration is taking longer than expected",
+        format!("The registration of order {order_id} is delayed. Our staff is handling it."),
+    )
+}
+
+/// Staff e-mail about an escalated job (one per staff member).
+pub fn staff_escalation(message_id: &str, staff_email: &str, job_kind: &str, subject_id: &str, detail: &str) -> Notification {
+    Notification {
+        message_id: message_id.to_string(),
+        channel: Channel::Email,
+        recipient: staff_email.to_string(),
+        template: "escalation".to_string(),
+        subject: format!("Action needed: {job_kind} for {subject_id}"),
+        body: format!("The automatic {job_kind} for {subject_id} gave up after its last retry: {detail}. Please handle it manually."),
+        customer_id: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payments_only_in_the_right_state() {
+        assert!(check_initiation(PaymentKind::Reservation, ReservationPending).is_ok());
+        assert_eq!(check_initiation(PaymentKind::Reservation, Reserved).unwrap_err().status, 409);
+        assert!(check_initiation(PaymentKind::Final, VehicleAvailable).is_ok());
+        assert_eq!(check_initiation(PaymentKind::Final, Shipped).unwrap_err().status, 409);
+        assert_eq!(check_initiation(PaymentKind::Service, VehicleAvailable).unwrap_err().status, 409);
+        assert_eq!(order_payment_amount(PaymentKind::Reservation, 1000, 100), Some(100));
+        assert_eq!(order_payment_amount(PaymentKind::Final, 1000, 100), Some(900));
+        assert_eq!(order_payment_amount(PaymentKind::Final, 100, 100), None);
+        assert_eq!(gateway_idempotency_key("ord_1", PaymentKind::Final, 1), "ord_1:final:1");
+        for k in ["reservation", "final", "service", "subscription"] {
+            assert_eq!(PaymentKind::parse(k).unwrap().as_str(), k);
+        }
+    }
+
+    #[test]
+    fn settlement_effects() {
+        use PaymentEffect::*;
+        assert_eq!(payment_effect(PaymentKind::Reservation, true, ReservationPending, false), ReserveAndOrderFromFactory);
+        assert_eq!(payment_effect(PaymentKind::Reservation, true, ReservationPending, true), ReserveFromStock);
+        assert_eq!(payment_effect(PaymentKind::Reservation, false, ReservationPending, false), ReservationFailed);
+        assert_eq!(payment_effect(PaymentKind::Final, true, VehicleAvailable, false), FullyPaid);
+        assert_eq!(payment_effect(PaymentKind::Final, false, VehicleAvailable, false), Unassign);
+        assert!(matches!(payment_effect(PaymentKind::Final, false, Unassigned, false), NoEffect(_)));
+        assert!(matches!(payment_effect(PaymentKind::Reservation, true, Reserved, false), NoEffect(_)));
+    }
+
+    #[test]
+    fn factory_never_goes_backwards() {
+        use FactoryDecision::*;
+        let st = |s| FactoryStatus::parse(s).unwrap();
+        assert_eq!(factory_decision(Reserved, st("confirmed")), Advance { to: FactoryOrdered });
+        assert_eq!(factory_decision(Reserved, st("in-production")), Advance { to: InProduction });
+        assert_eq!(factory_decision(FactoryOrdered, st("shipped")), Advance { to: Shipped });
+        assert_eq!(factory_decision(Shipped, st("in-production")), Stale);
+        assert_eq!(factory_decision(Shipped, st("shipped")), Stale);
+        assert_eq!(factory_decision(Shipped, st("available-at-dealership")), Advance { to: VehicleAvailable });
+        assert_eq!(factory_decision(FullyPaid, st("shipped")), Stale);
+        assert_eq!(factory_decision(ReservationPending, st("confirmed")), NotApplicable);
+        assert_eq!(factory_decision(Shipped, st("delayed")), NotApplicable);
+        assert!(FactoryStatus::parse("teleported").is_none());
+        // Every advance is a legal transition of the order machine (from reserved via factory-ordered).
+        for cur in [FactoryOrdered, InProduction, QualityControl, ReadyToShip, Shipped] {
+            for s in ["confirmed", "in-production", "quality-control", "ready-to-ship", "shipped", "available-at-dealership"] {
+                if let Advance { to } = factory_decision(cur, st(s)) {
+                    assert!(crate::order::can_transition(cur, to), "{cur} -> {to}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn deadline() {
+        let due = final_payment_due_at(1_000, 15);
+        assert_eq!(due, 1_000 + 15 * MS_PER_DAY);
+        assert!(!is_overdue(VehicleAvailable, Some(due), due - 1));
+        assert!(is_overdue(VehicleAvailable, Some(due), due));
+        assert!(!is_overdue(FullyPaid, Some(due), due + 1));
+        assert!(!is_overdue(VehicleAvailable, None, i64::MAX));
+    }
+
+    #[test]
+    fn notifications_follow_the_routing_table() {
+        let to = Recipient { customer_id: "cus_1".into(), email: "a@b.example".into(), phone: "+34600111222".into() };
+        let n = notifications("ord_1", "status-shipped", &to, &msg_manufacturing("ord_1", Shipped, None));
+        assert_eq!(n.iter().map(|x| x.channel).collect::<Vec<_>>(), vec![Channel::Email, Channel::Push]);
+        assert_eq!(n[0].recipient, "a@b.example");
+        assert_eq!(n[1].recipient, "cus_1");
+        assert_eq!(n[0].message_id, "ord_1:status-shipped:email");
+        let n = notifications("ord_1", "available", &to, &msg_vehicle_ready("ord_1", 0));
+        assert_eq!(n.len(), 3);
+        assert_eq!(n[2].channel, Channel::Sms);
+        assert_eq!(n[2].recipient, "+34600111222");
+        assert!(n[0].body.contains("1970-01-01"), "{}", n[0].body);
+    }
+}
