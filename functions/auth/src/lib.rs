@@ -1,9 +1,16 @@
 //! `/api/auth/...`: login (employees seeded from `seed_employees`, customers with their
-//! e-mailed credentials), logout (revocation), me.
+//! e-mailed credentials), forced password change, logout (revocation), me.
+//!
+//! Failed logins are throttled per account (e-mail) and per client address
+//! (`caas_domain::account`): past the limit inside the window the answer is 429 with
+//! `Retry-After`, before the password is even checked. Customers still on the e-mailed password
+//! get a session restricted to `POST /api/auth/password` (`caas_platform::auth::require` answers
+//! 403 "password change required" everywhere else).
 use caas_domain::Problem;
+use caas_domain::account::{self, SCOPE_ACCOUNT, SCOPE_CLIENT, WINDOW_MS};
 use caas_domain::auth::{Role, parse_seed_employees};
 use caas_domain::ids::IdKind;
-use caas_domain::password::{DUMMY_PHC, verify_password};
+use caas_domain::password::{DUMMY_PHC, SALT_BYTES, hash_password, verify_password};
 use caas_platform::db::{Db, int, text};
 use caas_platform::{Resp, auth, clock, kv, rand, req, resp, vars};
 use serde_json::json;
@@ -22,7 +29,8 @@ async fn route(req: Request) -> Result<Resp, Problem> {
         ("POST", "/api/auth/login") => login(req).await,
         ("POST", "/api/auth/logout") => logout(req).await,
         ("GET", "/api/auth/me") => me(req).await,
-        (_, "/api/auth/login" | "/api/auth/logout" | "/api/auth/me") => {
+        ("POST", "/api/auth/password") => change_password(req).await,
+        (_, "/api/auth/login" | "/api/auth/logout" | "/api/auth/me" | "/api/auth/password") => {
             Err(Problem::method_not_allowed(format!("{method} is not allowed on {path}")))
         }
         _ => Err(Problem::not_found(format!("no route {path}"))),
@@ -48,8 +56,43 @@ async fn seed_employees(db: &Db) -> Result<(), Problem> {
     Ok(())
 }
 
-/// Hook for login throttling (a later issue): per-e-mail/per-client attempt limits.
-async fn login_allowed(_email: &str) -> Result<(), Problem> {
+async fn failures(db: &Db, scope: &str, key: &str, now: i64) -> Result<Vec<i64>, Problem> {
+    Ok(db
+        .query(
+            "SELECT at FROM login_failures WHERE scope = ? AND key = ? AND at > ? ORDER BY at DESC LIMIT 100",
+            vec![text(scope), text(key), int(now - WINDOW_MS)],
+        )
+        .await?
+        .iter()
+        .map(|r| r.i64("at"))
+        .collect())
+}
+
+/// `Some(429 response)` while the account or the client is throttled.
+async fn throttled(db: &Db, email: &str, client: &str, now: i64) -> Result<Option<Resp>, Problem> {
+    let a = failures(db, SCOPE_ACCOUNT, email, now).await?;
+    let c = failures(db, SCOPE_CLIENT, client, now).await?;
+    let Some(secs) = account::login_throttle(&a, &c, now) else { return Ok(None) };
+    let p = Problem::new(
+        429,
+        "too-many-login-attempts",
+        "Too many login attempts",
+        format!("too many failed logins for this account or from this address; try again in {secs} s"),
+    );
+    Ok(Some(resp::problem_retry_after(&p, secs)))
+}
+
+/// Count a failed login against the account and the client (and prune their expired rows).
+async fn record_failure(db: &Db, email: &str, client: &str, now: i64) -> Result<(), Problem> {
+    db.transaction(async |tx: &Db| -> Result<(), caas_platform::db::DbError> {
+        for (scope, key) in [(SCOPE_ACCOUNT, email), (SCOPE_CLIENT, client)] {
+            tx.exec("DELETE FROM login_failures WHERE scope = ? AND key = ? AND at <= ?", vec![text(scope), text(key), int(now - WINDOW_MS)])
+                .await?;
+            tx.exec("INSERT INTO login_failures(scope, key, at) VALUES (?, ?, ?)", vec![text(scope), text(key), int(now)]).await?;
+        }
+        Ok(())
+    })
+    .await?;
     Ok(())
 }
 
@@ -84,6 +127,7 @@ async fn find_account(db: &Db, email: &str) -> Result<Option<Account>, Problem> 
 }
 
 async fn login(req: Request) -> Result<Resp, Problem> {
+    let req_client = req::header(&req, "spin-client-addr").map(str::to_string);
     let body = req::json_body(req).await?;
     let mut errors = Vec::new();
     let email = body.get("email").and_then(|v| v.as_str()).map(|s| s.trim().to_lowercase());
@@ -101,9 +145,12 @@ async fn login(req: Request) -> Result<Resp, Problem> {
     if password.len() > 1024 {
         return Err(Problem::unauthorized("invalid e-mail or password"));
     }
-    login_allowed(&email).await?;
-
     let db = Db::open_for_request().await?;
+    let client = account::client_key(req_client.as_deref());
+    let now = clock::now_ms();
+    if let Some(r) = throttled(&db, &email, &client, now).await? {
+        return Ok(r);
+    }
     seed_employees(&db).await?;
     let account = find_account(&db, &email).await?;
     // Verify even for unknown users so timing does not reveal which e-mails exist.
@@ -115,10 +162,14 @@ async fn login(req: Request) -> Result<Resp, Problem> {
         }
     };
     let Some(account) = account.filter(|_| ok) else {
+        record_failure(&db, &email, &client, now).await?;
         return Err(Problem::unauthorized("invalid e-mail or password"));
     };
+    // A success clears the account's failures (not the client's).
+    db.exec("DELETE FROM login_failures WHERE scope = ? AND key = ?", vec![text(SCOPE_ACCOUNT), text(&email)]).await?;
     let ttl_ms = vars::u64_or("session_ttl_seconds", 86_400).await.clamp(60, 30 * 86_400) as i64 * 1000;
-    let (token, data) = kv::create_session(&account.id, account.role, clock::now_ms() + ttl_ms).await?;
+    let (token, data) =
+        kv::create_session_with(&account.id, account.role, clock::now_ms() + ttl_ms, account.must_change_password).await?;
     Ok(resp::json(
         200,
         &json!({
@@ -173,4 +224,39 @@ async fn me(req: Request) -> Result<Resp, Problem> {
             "expires_at": s.expires_at,
         }),
     ))
+}
+
+/// `POST /api/auth/password` `{current_password, new_password}`: the only route open to a
+/// session restricted by the forced password change. Lifts the restriction of this session.
+async fn change_password(req: Request) -> Result<Resp, Problem> {
+    let Some((token, mut session)) = auth::session(&req).await? else {
+        return Err(Problem::unauthorized("a valid bearer token is required"));
+    };
+    let body = req::json_body(req).await?;
+    let db = Db::open_for_request().await?;
+    let table = if session.role == Role::Customer { "customers" } else { "employees" };
+    let Some(row) = db.query_one(&format!("SELECT email, password_hash FROM {table} WHERE id = ?"), vec![text(&session.subject)]).await? else {
+        kv::revoke_session(&token).await?;
+        return Err(Problem::unauthorized("the account of this session no longer exists"));
+    };
+    let (current, new) = account::validate_password_change(
+        body.get("current_password").and_then(|v| v.as_str()),
+        body.get("new_password").and_then(|v| v.as_str()),
+        &row.str("email"),
+    )
+    .map_err(Problem::validation)?;
+    if !verify_password(&current, &row.str("password_hash")) {
+        return Err(Problem::validation(vec![caas_domain::FieldError::new("/current_password", "is not your current password")]));
+    }
+    let hash = hash_password(&new, &rand::bytes::<SALT_BYTES>())
+        .map_err(|e| Problem::unavailable(format!("credential hashing failed: {e}")))?;
+    let sql = if session.role == Role::Customer {
+        "UPDATE customers SET password_hash = ?, must_change_password = 0 WHERE id = ?"
+    } else {
+        "UPDATE employees SET password_hash = ? WHERE id = ?"
+    };
+    db.exec(sql, vec![text(&hash), text(&session.subject)]).await?;
+    session.must_change_password = false;
+    kv::put_session(&token, &session).await?;
+    Ok(resp::json(200, &json!({"subject_id": session.subject, "must_change_password": false})))
 }

@@ -1,0 +1,228 @@
+//! Accounts and access (issue 3): forced password change, throttled logins on the virtual clock,
+//! logout revocation, roles (customer / employee / admin), customers never see each other's data.
+
+mod journey_common;
+
+use std::time::Duration;
+
+use caas_tests::*;
+use journey_common::*;
+use serde_json::json;
+
+const WASM: &[&str] = &["fn_auth.wasm", "fn_sales.wasm", "fn_retry_tick.wasm", "fn_admin.wasm", "fn_expediente.wasm", "fn_delivery.wasm", "fn_vehicles.wasm"];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn first_login_forces_a_password_change() {
+    require_wasm(WASM).unwrap();
+    let t = start().await;
+    let (order_id, _cid, email, password) = register_sale(&t, 1).await;
+
+    let login = t.post_json("/api/auth/login", &json!({"email": email, "password": password}), None, None).await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    assert_eq!(login.json()["must_change_password"], true);
+    let token = login.json()["token"].as_str().unwrap().to_string();
+
+    // Everything but the password change is closed to this session.
+    let r = t.get("/api/expediente", Some(&token)).await;
+    assert_problem(&r, 403);
+    assert!(r.json()["title"].as_str().unwrap().to_lowercase().contains("password change required"), "{}", r.text);
+    assert_problem(&t.get("/api/vehicles", Some(&token)).await, 403);
+    // /me still answers (the app needs to know it must ask for a new password).
+    let me = t.get("/api/auth/me", Some(&token)).await;
+    assert_eq!(me.status, 200, "{}", me.text);
+    assert_eq!(me.json()["must_change_password"], true);
+
+    // Policy and current password are checked; nothing changes on a refusal.
+    let weak = t.post_json("/api/auth/password", &json!({"current_password": password, "new_password": "short"}), Some(&token), None).await;
+    assert_problem(&weak, 400);
+    assert!(weak.text.contains("/new_password"), "{}", weak.text);
+    let wrong = t
+        .post_json("/api/auth/password", &json!({"current_password": "not-it-at-all", "new_password": NEW_PASSWORD}), Some(&token), None)
+        .await;
+    assert_problem(&wrong, 400);
+    assert!(wrong.text.contains("/current_password"), "{}", wrong.text);
+    let same = t.post_json("/api/auth/password", &json!({"current_password": password, "new_password": password}), Some(&token), None).await;
+    assert_problem(&same, 400);
+    assert_problem(&t.post_json("/api/auth/password", &json!({"current_password": password}), None, None).await, 401);
+
+    let ok = t
+        .post_json("/api/auth/password", &json!({"current_password": password, "new_password": NEW_PASSWORD}), Some(&token), None)
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(ok.json()["must_change_password"], false);
+
+    // The same session is now a normal customer session.
+    let r = t.get("/api/expediente", Some(&token)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["orders"][0]["order_id"], order_id.as_str());
+    // The old password is gone; the new one works and is not forced to change again.
+    let old = t.post_json("/api/auth/login", &json!({"email": email, "password": password}), None, None).await;
+    assert_problem(&old, 401);
+    let again = t.post_json("/api/auth/login", &json!({"email": email, "password": NEW_PASSWORD}), None, None).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.json()["must_change_password"], false);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_logins_are_throttled_per_account_until_the_window_passes() {
+    require_wasm(WASM).unwrap();
+    let t = start().await;
+    let c = customer(&t, 2).await;
+
+    for i in 0..5 {
+        let r = t.post_json("/api/auth/login", &json!({"email": c.email, "password": format!("wrong-{i}")}), None, None).await;
+        assert_problem(&r, 401);
+    }
+    // Sixth try: refused before the password is checked, even the right one.
+    let r = t.post_json("/api/auth/login", &json!({"email": c.email, "password": NEW_PASSWORD}), None, None).await;
+    assert_problem(&r, 429);
+    let retry_after: u64 = r.headers.get("retry-after").expect("Retry-After").to_str().unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
+    // Other accounts are not affected by this account's failures.
+    assert_eq!(
+        t.post_json("/api/auth/login", &json!({"email": EMPLOYEE_EMAIL, "password": EMPLOYEE_PASSWORD}), None, None).await.status,
+        200
+    );
+
+    // Still throttled just before the window ends; allowed after it (virtual clock).
+    t.advance(Duration::from_secs(retry_after.saturating_sub(5)));
+    assert_problem(&t.post_json("/api/auth/login", &json!({"email": c.email, "password": NEW_PASSWORD}), None, None).await, 429);
+    t.advance(Duration::from_secs(10));
+    let r = t.post_json("/api/auth/login", &json!({"email": c.email, "password": NEW_PASSWORD}), None, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // A success resets the account's count: four more failures do not throttle.
+    for i in 0..4 {
+        assert_problem(&t.post_json("/api/auth/login", &json!({"email": c.email, "password": format!("again-{i}")}), None, None).await, 401);
+    }
+    assert_eq!(t.post_json("/api/auth/login", &json!({"email": c.email, "password": NEW_PASSWORD}), None, None).await.status, 200);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_logins_are_throttled_per_client_address() {
+    require_wasm(WASM).unwrap();
+    let t = start().await;
+    // Spraying many accounts from one address: after 20 failures in the window, 429 for any e-mail.
+    for i in 0..20 {
+        let r = t
+            .post_json("/api/auth/login", &json!({"email": format!("nobody{i}@example.com"), "password": "guess-guess"}), None, None)
+            .await;
+        assert_problem(&r, 401);
+    }
+    let r = t.post_json("/api/auth/login", &json!({"email": EMPLOYEE_EMAIL, "password": EMPLOYEE_PASSWORD}), None, None).await;
+    assert_problem(&r, 429);
+    assert!(r.headers.get("retry-after").is_some());
+    t.advance(Duration::from_secs(15 * 60 + 1));
+    assert_eq!(t.post_json("/api/auth/login", &json!({"email": EMPLOYEE_EMAIL, "password": EMPLOYEE_PASSWORD}), None, None).await.status, 200);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logout_revokes_the_session() {
+    require_wasm(WASM).unwrap();
+    let t = start().await;
+    let c = customer(&t, 3).await;
+    assert_eq!(t.get("/api/expediente", Some(&c.token)).await.status, 200);
+    let r = t.send(t.client.post(t.url("/api/auth/logout")).bearer_auth(&c.token)).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_problem(&t.get("/api/expediente", Some(&c.token)).await, 401);
+    assert_problem(&t.get("/api/auth/me", Some(&c.token)).await, 401);
+    // Logging out twice: the token is dead.
+    assert_problem(&t.send(t.client.post(t.url("/api/auth/logout")).bearer_auth(&c.token)).await, 401);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn roles_are_enforced_on_every_route() {
+    require_wasm(WASM).unwrap();
+    let t = start().await;
+    let a = customer(&t, 4).await;
+    let staff = t.employee_token().await;
+    let admin = admin(&t).await;
+
+    // Employee-only: delivery events. Customers and admins are refused; nothing is written.
+    let body = json!({"event": "scheduled", "at": "2026-12-01T10:00Z"});
+    assert_problem(&delivery_event(&t, &a.token, &a.order_id, body.clone()).await, 403);
+    assert_problem(&delivery_event(&t, &admin, &a.order_id, body.clone()).await, 403);
+    // The employee is allowed to try, but the order is not matriculated: 409, nothing half-applied.
+    let r = delivery_event(&t, &staff, &a.order_id, body.clone()).await;
+    assert_problem(&r, 409);
+    assert!(r.text.contains("reservation-pending"), "{}", r.text);
+    let d = t.get(&format!("/api/delivery/{}", a.order_id), Some(&staff)).await;
+    assert_eq!(d.status, 200, "{}", d.text);
+    assert!(d.json()["delivery"].is_null(), "{}", d.text);
+    assert_eq!(d.json()["history"].as_array().unwrap().len(), 0);
+    assert_problem(&t.get(&format!("/api/delivery/{}", a.order_id), Some(&a.token)).await, 403);
+    // Sales registration is staff-only.
+    assert_problem(&t.post_json("/api/sales", &sale_body(40), Some(&a.token), Some("k40")).await, 403);
+
+    // Admin-only: read-all.
+    assert_problem(&t.get("/api/admin/orders", Some(&a.token)).await, 403);
+    assert_problem(&t.get("/api/admin/orders", Some(&staff)).await, 403);
+    assert_problem(&t.get("/api/admin/escalations", Some(&staff)).await, 403);
+    assert_problem(&t.get("/api/admin/orders", None).await, 401);
+    let r = t.get("/api/admin/orders?limit=10", Some(&admin)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["items"][0]["order_id"], a.order_id.as_str());
+    assert_problem(&t.get("/api/admin/orders?limit=0", Some(&admin)).await, 400);
+    assert_problem(&t.get("/api/admin/orders?status=flying", Some(&admin)).await, 400);
+    assert_problem(&t.send(t.client.delete(t.url("/api/admin/orders")).bearer_auth(&admin)).await, 405);
+
+    // Customer-only: the app link and the expediente.
+    assert_problem(&t.post_json("/api/vehicles/link", &json!({"vin": test_vin(4), "link_code": "ABCDEF"}), Some(&staff), None).await, 403);
+    assert_problem(&t.get("/api/expediente", Some(&admin)).await, 403);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn customers_never_see_each_others_data() {
+    require_wasm(WASM).unwrap();
+    let t = start().await;
+    let a = customer(&t, 5).await;
+    let b = customer(&t, 6).await;
+
+    let mine = t.get("/api/expediente", Some(&a.token)).await;
+    assert_eq!(mine.status, 200, "{}", mine.text);
+    let v = mine.json();
+    assert_eq!(v["profile"]["email"], a.email.as_str());
+    assert_eq!(v["orders"].as_array().unwrap().len(), 1);
+    assert_eq!(v["orders"][0]["order_id"], a.order_id.as_str());
+    assert!(!mine.text.contains(&b.order_id) && !mine.text.contains(&b.email), "{}", mine.text);
+    assert_eq!(v["orders"][0]["documents"].as_array().unwrap().len(), 4);
+    // The customer's own notification history has the credentials e-mail, without the password.
+    let n = &v["notifications"]["items"];
+    assert_eq!(n.as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(n[0]["template"], "credentials");
+    assert_eq!(n[0]["status"], "sent");
+    assert!(!n[0]["body"].as_str().unwrap().contains("password:"), "{}", n[0]["body"]);
+
+    // B's order through A's session: 404, never B's data.
+    let r = t.get(&format!("/api/expediente/orders/{}", b.order_id), Some(&a.token)).await;
+    assert_problem(&r, 404);
+    assert!(!r.text.contains(&b.email));
+    let r = t.get(&format!("/api/expediente/orders/{}", a.order_id), Some(&a.token)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_problem(&t.get("/api/expediente/orders/not-an-id", Some(&a.token)).await, 404);
+    assert_problem(&t.get(&format!("/api/vehicles/{}", test_vin(6)), Some(&a.token)).await, 404);
+
+    // Paged histories: only A's rows, cursors walk the whole list.
+    let p1 = t.get("/api/expediente/timeline?limit=1", Some(&a.token)).await;
+    assert_eq!(p1.status, 200, "{}", p1.text);
+    let p1 = p1.json();
+    assert_eq!(p1["items"].as_array().unwrap().len(), 1);
+    assert!(p1["items"].as_array().unwrap().iter().all(|e| e["order_id"] == a.order_id.as_str()));
+    let cursor = p1["next_cursor"].as_str().expect("more pages").to_string();
+    let p2 = t.get(&format!("/api/expediente/timeline?limit=100&cursor={cursor}"), Some(&a.token)).await.json();
+    assert!(!p2["items"].as_array().unwrap().is_empty());
+    assert!(p2["items"].as_array().unwrap().iter().all(|e| e["order_id"] == a.order_id.as_str()));
+    assert!(p2["next_cursor"].is_null());
+    assert_problem(&t.get("/api/expediente/timeline?cursor=bogus", Some(&a.token)).await, 400);
+    let pays = t.get("/api/expediente/payments", Some(&a.token)).await;
+    assert_eq!(pays.status, 200, "{}", pays.text);
+    assert_eq!(pays.json()["items"].as_array().unwrap().len(), 0);
+    let notes = t.get("/api/expediente/notifications?limit=5", Some(&b.token)).await.json();
+    assert!(notes["items"].as_array().unwrap().iter().all(|m| m["recipient"] == b.email.as_str()), "{notes}");
+    t.stop().await;
+}

@@ -1,0 +1,112 @@
+//! Helpers shared by the journey_* tests (issue 3: accounts, delivery, app link, expediente).
+#![allow(dead_code)]
+
+use caas_tests::*;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+/// The password test customers switch to at their first sign-in.
+pub const NEW_PASSWORD: &str = "Journey-Test-Passw0rd-2026";
+/// spin.toml's default `link_code_secret` (the harness does not override it).
+pub const LINK_CODE_SECRET: &str = "dev-link-code-secret";
+
+/// The root spin.toml restricted to the components whose Wasm exists (blocks delimited by the
+/// `# ---` comment lines), so a test runs while unrelated components are still being written.
+pub fn built_manifest() -> PathBuf {
+    let root = repo_root();
+    let text = std::fs::read_to_string(root.join("spin.toml")).expect("read spin.toml");
+    let mut blocks: Vec<String> = vec![String::new()];
+    for line in text.lines() {
+        if line.starts_with("# ---") {
+            blocks.push(String::new());
+        }
+        let b = blocks.last_mut().unwrap();
+        b.push_str(line);
+        b.push('\n');
+    }
+    let mut out = String::new();
+    for (i, b) in blocks.iter().enumerate() {
+        let source = b
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("source = \"").and_then(|r| r.strip_suffix('"')).map(str::to_string));
+        match source {
+            Some(src) if i > 0 => {
+                if root.join(&src).exists() {
+                    out.push_str(&b.replace("source = \"target/", "source = \"../../target/"));
+                }
+            }
+            _ => out.push_str(b),
+        }
+    }
+    let dir = root.join("target/caas-test-manifests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("journey-{}.toml", std::process::id()));
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+pub async fn start() -> TestApp {
+    let variables = std::collections::BTreeMap::from([("seed_employees".to_string(), seed_employees())]);
+    TestApp::start_with(Options { manifest: built_manifest(), variables }).await.expect("start the app")
+}
+
+/// The generated password in the credentials e-mail of `email` (after the retry tick ran).
+pub fn emailed_password(t: &TestApp, email: &str) -> String {
+    let mails = t.sims.notify().messages_to(email);
+    let mail = mails
+        .iter()
+        .find(|m| m["template"] == "credentials")
+        .unwrap_or_else(|| panic!("no credentials e-mail for {email}: {mails:?}"));
+    let body = mail["body"].as_str().unwrap_or("");
+    body.lines()
+        .find(|l| l.to_lowercase().contains("password:"))
+        .and_then(|l| l.rsplit(':').next())
+        .map(|p| p.trim().to_string())
+        .unwrap_or_else(|| panic!("no password in: {body}"))
+}
+
+pub struct Customer {
+    pub email: String,
+    pub token: String,
+    pub order_id: String,
+    pub customer_id: String,
+}
+
+/// Sale `n` registered by the employee, credentials delivered by the retry tick; not signed in.
+/// Returns (order id, customer id, e-mail, e-mailed password).
+pub async fn register_sale(t: &TestApp, n: u32) -> (String, String, String, String) {
+    let staff = t.employee_token().await;
+    let r = t.post_json("/api/sales", &sale_body(n), Some(&staff), Some(&format!("journey-sale-{n}"))).await;
+    assert_eq!(r.status, 201, "sale {n}: {}", r.text);
+    let order_id = r.json()["order_id"].as_str().unwrap().to_string();
+    let customer_id = r.json()["customer_id"].as_str().unwrap().to_string();
+    let email = format!("lucia.{n}@example.com");
+    t.tick("retry").await;
+    let password = emailed_password(t, &email);
+    (order_id, customer_id, email, password)
+}
+
+/// A customer of sale `n` signed in, past the forced password change.
+pub async fn customer(t: &TestApp, n: u32) -> Customer {
+    let (order_id, customer_id, email, password) = register_sale(t, n).await;
+    let token = t.login(&email, &password).await;
+    let r = t
+        .post_json("/api/auth/password", &json!({"current_password": password, "new_password": NEW_PASSWORD}), Some(&token), None)
+        .await;
+    assert_eq!(r.status, 200, "password change: {}", r.text);
+    Customer { email, token, order_id, customer_id }
+}
+
+pub async fn admin(t: &TestApp) -> String {
+    t.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+}
+
+pub async fn delivery_event(t: &TestApp, staff: &str, order_id: &str, body: Value) -> Resp {
+    t.post_json(&format!("/api/delivery/{order_id}/events"), &body, Some(staff), None).await
+}
+
+pub fn assert_problem(r: &Resp, status: u16) {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert!(r.is_problem(), "not problem+json: {} {}", r.content_type, r.text);
+    assert_eq!(r.json()["status"], status);
+}
