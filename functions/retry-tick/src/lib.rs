@@ -2,16 +2,25 @@
 //!
 //! Claims up to `BATCH` due jobs (conditional UPDATE, so concurrent/duplicate ticks never
 //! run a job twice), performs them concurrently, then records each outcome:
-//! done (secrets redacted) | rescheduled with backoff + full jitter | escalated.
-//! Handled kinds: `notify`. `place-factory-order` jobs are not claimed by this tick yet:
-//! they stay `pending`, untouched (attempts not counted), until the factory issue adds them.
+//! done (secrets redacted) | rescheduled with backoff + full jitter | escalated (plus the
+//! kind's escalation hook: staff e-mail, customer told about the delay).
+//!
+//! One file per job kind; add a kind by adding its module, its name to [`HANDLED_KINDS`] and
+//! one arm in [`perform`] / [`on_escalated`]:
+//! * `notify`              — [`notify`]: deliver to the notification sink.
+//! * `place-factory-order` — [`factory`]: place the factory order of a reserved order.
+//! * `register-vehicle`    — [`registration`]: matriculate a fully paid order's vehicle.
+//!
+//! Kinds not listed (e.g. `ota`) are not claimed: they stay `pending`, untouched.
+mod factory;
+mod notify;
+mod registration;
+
 use caas_domain::Problem;
 use caas_domain::retry::{RetryDecision, RetryPolicy};
 use caas_domain::routing::redact;
-use caas_domain::wire::to_kebab_json;
 use caas_domain::wit::Job;
 use caas_platform::db::Db;
-use caas_platform::http_out::{self, DEFAULT_TIMEOUT};
 use caas_platform::queue::{self, Claimed};
 use caas_platform::{Resp, auth, clock, req, resp, vars};
 use serde_json::json;
@@ -19,7 +28,7 @@ use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
 
 const BATCH: u32 = 50;
-const HANDLED_KINDS: &[&str] = &["notify"];
+const HANDLED_KINDS: &[&str] = &["notify", "place-factory-order", "register-vehicle"];
 
 #[http_service]
 async fn handle(req: Request) -> impl IntoResponse {
@@ -37,34 +46,47 @@ async fn route(req: Request) -> Result<Resp, Problem> {
     tick().await
 }
 
-enum Outcome {
+pub(crate) enum Outcome {
     Done,
     /// Retryable failure.
     Failed(String),
-    /// Will never succeed (undecodable payload): escalate now.
+    /// Will never succeed (undecodable payload, refused request): escalate now.
     Permanent(String),
 }
 
-async fn perform(c: &Claimed, notify_url: &str) -> Outcome {
+/// Endpoints of the external systems (a missing one fails only the jobs that need it).
+pub(crate) struct Ctx {
+    pub notify_url: Option<String>,
+    pub factory_url: Option<String>,
+    pub registry_url: Option<String>,
+}
+
+async fn perform(c: &Claimed, cx: &Ctx) -> Outcome {
     match &c.job {
         Err(e) => Outcome::Permanent(e.clone()),
-        Ok(Job::Notify(n)) => {
-            let body = match to_kebab_json(n) {
-                Ok(b) => b,
-                Err(e) => return Outcome::Permanent(format!("cannot encode notification: {e}")),
-            };
-            match http_out::post_json(&format!("{notify_url}/messages"), &body, &[], DEFAULT_TIMEOUT).await {
-                Ok(r) if r.is_success() => Outcome::Done,
-                Ok(r) => Outcome::Failed(format!("notify answered {}: {}", r.status, r.body.chars().take(300).collect::<String>())),
-                Err(e) => Outcome::Failed(e),
-            }
-        }
+        Ok(Job::Notify(n)) => notify::perform(n, cx).await,
+        Ok(Job::PlaceFactoryOrder(order_id)) => factory::perform(order_id, cx).await,
+        Ok(Job::RegisterVehicle(order_id)) => registration::perform(order_id, cx).await,
         Ok(other) => Outcome::Failed(format!("job kind {} is not handled by the retry tick yet", other.kind())),
     }
 }
 
+/// Side effects of giving up on a job (run after the escalation is recorded).
+async fn on_escalated(db: &Db, c: &Claimed, error: &str, now: i64) -> Result<(), Problem> {
+    match &c.job {
+        Ok(Job::PlaceFactoryOrder(order_id)) => factory::on_escalated(db, &c.id, order_id, error, now).await?,
+        Ok(Job::RegisterVehicle(order_id)) => registration::on_escalated(db, &c.id, order_id, error, now).await?,
+        _ => {}
+    }
+    Ok(())
+}
+
 async fn tick() -> Result<Resp, Problem> {
-    let notify_url = vars::base_url("notify_url").await?;
+    let cx = Ctx {
+        notify_url: vars::base_url("notify_url").await.ok(),
+        factory_url: vars::base_url("factory_url").await.ok(),
+        registry_url: vars::base_url("registry_url").await.ok(),
+    };
     let policy = RetryPolicy::from_config(
         vars::u64_or("retry_base_seconds", 30).await,
         vars::u64_or("retry_max_attempts", 6).await.min(u32::MAX as u64) as u32,
@@ -73,7 +95,7 @@ async fn tick() -> Result<Resp, Problem> {
     let now = clock::now_ms();
     let claimed = queue::claim_due(&db, now, BATCH, HANDLED_KINDS).await?;
 
-    let outcomes = futures_join(&claimed, &notify_url).await;
+    let outcomes = caas_platform::join_all(claimed.iter().map(|c| perform(c, &cx))).await;
 
     let (mut succeeded, mut failed, mut escalated) = (0u32, 0u32, 0u32);
     let done_at = clock::now_ms();
@@ -84,15 +106,17 @@ async fn tick() -> Result<Resp, Problem> {
                 queue::complete(&db, &c.id, redacted.as_ref(), done_at).await?;
                 succeeded += 1;
             }
-            Outcome::Failed(e) => {
-                match queue::fail(&db, c, &e, done_at, &policy, redacted.as_ref(), false).await? {
-                    RetryDecision::Escalate => escalated += 1,
-                    RetryDecision::Retry { .. } => failed += 1,
+            Outcome::Failed(e) => match queue::fail(&db, c, &e, done_at, &policy, redacted.as_ref(), false).await? {
+                RetryDecision::Escalate => {
+                    escalated += 1;
+                    on_escalated(&db, c, &e, done_at).await?;
                 }
-            }
+                RetryDecision::Retry { .. } => failed += 1,
+            },
             Outcome::Permanent(e) => {
                 queue::fail(&db, c, &e, done_at, &policy, redacted.as_ref(), true).await?;
                 escalated += 1;
+                on_escalated(&db, c, &e, done_at).await?;
             }
         }
     }
@@ -100,10 +124,4 @@ async fn tick() -> Result<Resp, Problem> {
         200,
         &json!({"processed": claimed.len(), "succeeded": succeeded, "failed": failed, "escalated": escalated}),
     ))
-}
-
-/// Perform the claimed jobs concurrently (each bounded by its HTTP timeout).
-async fn futures_join(claimed: &[Claimed], notify_url: &str) -> Vec<Outcome> {
-    let futs = claimed.iter().map(|c| perform(c, notify_url));
-    caas_platform::join_all(futs).await
 }

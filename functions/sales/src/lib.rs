@@ -47,6 +47,8 @@ enum Outcome {
 enum TxError {
     Db(DbError),
     EmailTaken,
+    /// The named stock vehicle cannot be sold (not in stock / other model): rolls back.
+    VehicleUnavailable(String),
 }
 impl From<DbError> for TxError {
     fn from(e: DbError) -> Self {
@@ -69,6 +71,7 @@ async fn register(req: Request) -> Result<Resp, Problem> {
     };
     let body = req::json_body(req).await?;
     let sale = validate_sale(&body).map_err(Problem::validation)?;
+    let stock_vin = stock_vin(&body)?;
     let request_hash = idempotency::request_hash(&body);
     let scope = format!("sales:{}", principal.subject_id);
 
@@ -88,13 +91,30 @@ async fn register(req: Request) -> Result<Resp, Problem> {
     let password_hash = hash_password(&password, &rand::bytes::<SALT_BYTES>())
         .map_err(|e| Problem::unavailable(format!("credential hashing failed: {e}")))?;
 
-    let outcome = persist(&db, &principal, &sale, &key, &scope, &request_hash, &password, &password_hash).await;
+    let outcome = persist(&db, &principal, &sale, stock_vin.as_deref(), &key, &scope, &request_hash, &password, &password_hash).await;
     match outcome {
         Ok(Outcome::Created(v)) => Ok(resp::json(201, &v)),
         Ok(Outcome::Replayed(status, body)) => Ok(resp::json_raw(status, body)),
         Ok(Outcome::KeyReused) => Err(key_reused()),
         Ok(Outcome::EmailTaken) | Err(TxError::EmailTaken) => Err(email_taken(&sale.customer.email)),
+        Err(TxError::VehicleUnavailable(why)) => Err(Problem::conflict("vehicle-not-in-stock", why)),
         Err(TxError::Db(e)) => Err(e.into()),
+    }
+}
+
+/// Optional `stock_vin`: resell a "sin asignar" dealership stock vehicle with this sale.
+fn stock_vin(body: &Value) -> Result<Option<String>, Problem> {
+    match body.get("stock_vin") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => {
+            let v = s.trim().to_ascii_uppercase();
+            if v.len() == 17 && v.bytes().all(|b| b.is_ascii_digit() || (b.is_ascii_uppercase() && !matches!(b, b'I' | b'O' | b'Q'))) {
+                Ok(Some(v))
+            } else {
+                Err(Problem::validation(vec![caas_domain::FieldError::new("/stock_vin", "must be a 17-character VIN")]))
+            }
+        }
+        Some(_) => Err(Problem::validation(vec![caas_domain::FieldError::new("/stock_vin", "must be a string")])),
     }
 }
 
@@ -124,6 +144,7 @@ async fn persist(
     db: &Db,
     principal: &Principal,
     sale: &NewSale,
+    stock_vin: Option<&str>,
     key: &str,
     scope: &str,
     request_hash: &str,
@@ -148,6 +169,19 @@ async fn persist(
         if customer_exists(tx, &c.email).await? {
             return Ok(Outcome::EmailTaken);
         }
+        if let Some(vin) = stock_vin {
+            match tx.query_one("SELECT model, status FROM vehicles WHERE vin = ?", vec![text(vin)]).await? {
+                Some(v) if v.str("status") == "stock" && v.str("model") == sale.model => {}
+                Some(v) if v.str("status") == "stock" => {
+                    return Err(TxError::VehicleUnavailable(format!(
+                        "stock vehicle {vin} is a {}, not a {}",
+                        v.str("model"),
+                        sale.model
+                    )));
+                }
+                _ => return Err(TxError::VehicleUnavailable(format!("vehicle {vin} is not in dealership stock"))),
+            }
+        }
         tx.exec(
             "INSERT INTO customers(id, email, full_name, phone, national_id, address_line1, address_line2, address_city,
                address_postal_code, address_country, country, password_hash, must_change_password, created_at)
@@ -170,6 +204,23 @@ async fn persist(
             ],
         )
         .await?;
+        if let Some(vin) = stock_vin {
+            let taken = tx
+                .exec(
+                    "UPDATE vehicles SET status = 'assigned', order_id = ?, updated_at = ? WHERE vin = ? AND status = 'stock'",
+                    vec![text(&order_id), int(now), text(vin)],
+                )
+                .await?;
+            if taken != 1 {
+                return Err(TxError::VehicleUnavailable(format!("vehicle {vin} is not in dealership stock")));
+            }
+            tx.exec("UPDATE orders SET vin = ?, from_stock = 1 WHERE id = ?", vec![text(vin), text(&order_id)]).await?;
+            tx.exec(
+                "INSERT INTO order_events(order_id, at, kind, detail) VALUES (?, ?, 'stock-vehicle-assigned', ?)",
+                vec![text(&order_id), int(now), text(format!("dealership stock vehicle {vin} assigned to this sale"))],
+            )
+            .await?;
+        }
         for opt in &sale.plan_options {
             tx.exec("INSERT INTO plan_options(order_id, option_code) VALUES (?, ?)", vec![text(&order_id), text(opt)]).await?;
         }

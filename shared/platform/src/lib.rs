@@ -4,6 +4,7 @@ pub mod auth;
 pub mod clock;
 pub mod db;
 pub mod http_out;
+pub mod journey;
 pub mod kv;
 pub mod queue;
 pub mod rand;
@@ -11,6 +12,7 @@ pub mod req;
 pub mod resp;
 pub mod services;
 pub mod vars;
+pub mod webhook;
 
 pub use caas_domain::{FieldError, Problem};
 pub use futures::future::join_all;

@@ -1,0 +1,232 @@
+//! `POST /webhooks/payment`: the payment gateway's signed settlement/failure events.
+//!
+//! verify signature (401, nothing written) → parse (400) → ONE transaction: claim the event id
+//! (replay → 200, no effect), update the payment, write the ledger movement (idempotency key),
+//! apply the order effect and queue its jobs → commit → 200. Only then, for a settled
+//! reservation, one synchronous factory attempt (short timeout); on failure the queued job
+//! stays for the retry tick.
+//!
+//! Dispatch by payment kind: `reservation` and `final` act on orders; `service` and
+//! `subscription` belong to the service-lifecycle components (see [`dispatch`]).
+use caas_domain::Problem;
+use caas_domain::ids::IdKind;
+use caas_domain::journey::{self, PaymentEffect, PaymentKind};
+use caas_domain::wit::Job;
+use caas_platform::db::{Db, DbError, Row, int, opt_text, text};
+use caas_platform::journey::{self as j, SYNC_FACTORY_TIMEOUT};
+use caas_platform::{Resp, clock, queue, rand, req, resp, vars, webhook};
+use serde_json::{Value, json};
+use spin_sdk::http::{IntoResponse, Request};
+use spin_sdk::http_service;
+
+mod service_payment;
+
+const SOURCE: &str = "payment";
+
+#[http_service]
+async fn handle(req: Request) -> impl IntoResponse {
+    caas_platform::guard(route(req)).await
+}
+
+async fn route(req: Request) -> Result<Resp, Problem> {
+    if req::path(&req) != "/webhooks/payment" {
+        return Err(Problem::not_found("no such webhook"));
+    }
+    if req.method().as_str() != "POST" {
+        return Err(Problem::method_not_allowed("webhooks are delivered with POST"));
+    }
+    let body = webhook::verified_body(req, "payment_webhook_secret").await?;
+    let ev = parse(&body)?;
+    process(ev, String::from_utf8_lossy(&body).into_owned()).await
+}
+
+struct PaymentEvent {
+    event_id: String,
+    payment_id: String,
+    settled: bool,
+    failure_reason: Option<String>,
+    amount_minor: Option<i64>,
+}
+
+fn parse(body: &[u8]) -> Result<PaymentEvent, Problem> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| Problem::bad_request(format!("body is not valid JSON: {e}")))?;
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty() && s.len() <= 200).map(str::to_string);
+    let mut errors = Vec::new();
+    let event_id = s("event-id");
+    let payment_id = s("payment-id");
+    let status = s("status");
+    if event_id.is_none() {
+        errors.push(caas_domain::FieldError::new("/event-id", "is required"));
+    }
+    if payment_id.is_none() {
+        errors.push(caas_domain::FieldError::new("/payment-id", "is required"));
+    }
+    let settled = match status.as_deref() {
+        Some("settled") => true,
+        Some("failed") => false,
+        _ => {
+            errors.push(caas_domain::FieldError::new("/status", "must be settled or failed"));
+            false
+        }
+    };
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
+    Ok(PaymentEvent {
+        event_id: event_id.unwrap_or_default(),
+        payment_id: payment_id.unwrap_or_default(),
+        settled,
+        failure_reason: s("failure-reason"),
+        amount_minor: v.get("amount-minor").and_then(Value::as_i64),
+    })
+}
+
+/// What the transaction decided, for the answer and the after-commit step.
+struct Decision {
+    outcome: String,
+    /// Order whose factory order should be tried synchronously now.
+    place_factory_for: Option<String>,
+}
+
+async fn process(ev: PaymentEvent, raw: String) -> Result<Resp, Problem> {
+    let db = Db::open_for_request().await?;
+    let final_days = vars::u64_or("final_payment_days", journey::DEFAULT_FINAL_PAYMENT_DAYS).await;
+    let now = clock::now_ms();
+    let decided = db
+        .transaction(async |tx: &Db| -> Result<Option<Decision>, DbError> {
+            if !webhook::claim_event(tx, SOURCE, &ev.event_id, &ev.payment_id, &raw, now).await? {
+                return Ok(None);
+            }
+            let d = dispatch(tx, &ev, now, final_days).await?;
+            webhook::set_outcome(tx, SOURCE, &ev.event_id, &d.outcome).await?;
+            Ok(Some(d))
+        })
+        .await
+        .map_err(Problem::from)?;
+    let Some(d) = decided else {
+        let prior = webhook::outcome_of(&db, SOURCE, &ev.event_id).await?.unwrap_or_default();
+        return Ok(resp::json(200, &json!({"status": "duplicate", "event_id": ev.event_id, "outcome": prior})));
+    };
+    let mut factory = Value::Null;
+    if let Some(order_id) = d.place_factory_for {
+        // After commit: one synchronous try; failures stay queued for the retry tick.
+        factory = match vars::base_url("factory_url").await {
+            Ok(url) => match j::place_factory_order(&db, &url, &order_id, SYNC_FACTORY_TIMEOUT).await {
+                Ok(j::Attempt::Done) => json!("placed"),
+                Ok(j::Attempt::Retry(e) | j::Attempt::Permanent(e)) => json!(format!("queued for retry: {e}")),
+                Err(e) => json!(format!("queued for retry: {e}")),
+            },
+            Err(p) => json!(format!("queued for retry: {}", p.detail)),
+        };
+    }
+    Ok(resp::json(200, &json!({"status": "processed", "event_id": ev.event_id, "outcome": d.outcome, "factory": factory})))
+}
+
+/// The dispatch point by payment kind.
+async fn dispatch(tx: &Db, ev: &PaymentEvent, now: i64, final_days: u64) -> Result<Decision, DbError> {
+    let Some(p) = tx.query_one("SELECT * FROM payments WHERE id = ?", vec![text(&ev.payment_id)]).await? else {
+        return Ok(Decision { outcome: format!("ignored: unknown payment {}", ev.payment_id), place_factory_for: None });
+    };
+    match PaymentKind::parse(&p.str("kind")) {
+        Some(k @ (PaymentKind::Reservation | PaymentKind::Final)) => order_payment(tx, ev, &p, k, now, final_days).await,
+        // One-time service purchases (issue 4): invoice / collections / cancel before delivery.
+        Some(PaymentKind::Service) => {
+            let outcome = service_payment::handle(tx, &p, ev.settled, ev.failure_reason.as_deref(), now).await?;
+            Ok(Decision { outcome, place_factory_for: None })
+        }
+        // Subscription charges: handled by the billing components when they exist;
+        // recorded (and acknowledged) until then.
+        Some(PaymentKind::Subscription) | None => {
+            Ok(Decision { outcome: format!("ignored: no handler for {} payments yet", p.str("kind")), place_factory_for: None })
+        }
+    }
+}
+
+async fn order_payment(tx: &Db, ev: &PaymentEvent, p: &Row, kind: PaymentKind, now: i64, final_days: u64) -> Result<Decision, DbError> {
+    let pid = p.str("id");
+    let status = p.str("status");
+    if status != "pending" {
+        return Ok(Decision { outcome: format!("no effect: payment {pid} is already {status}"), place_factory_for: None });
+    }
+    let amount = p.i64("amount_minor");
+    if let Some(a) = ev.amount_minor
+        && a != amount
+    {
+        return Ok(Decision { outcome: format!("ignored: amount {a} does not match payment {pid} ({amount})"), place_factory_for: None });
+    }
+    let currency = p.str("currency");
+    let order_id = p.str("order_id");
+    tx.exec(
+        "UPDATE payments SET status = ?, failure_reason = ?, updated_at = ? WHERE id = ?",
+        vec![
+            text(if ev.settled { "settled" } else { "failed" }),
+            opt_text(if ev.settled { None } else { Some(ev.failure_reason.clone().unwrap_or_else(|| "failed".into())) }),
+            int(now),
+            text(&pid),
+        ],
+    )
+    .await?;
+    if ev.settled {
+        tx.exec(
+            "INSERT INTO ledger(id, idempotency_key, kind, amount_minor, currency, order_id, reference, created_at)
+             VALUES (?, ?, 'charge', ?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO NOTHING",
+            vec![
+                text(rand::id(IdKind::Ledger)),
+                text(journey::ledger_key_settled(&pid)),
+                int(amount),
+                text(&currency),
+                text(&order_id),
+                text(&pid),
+                int(now),
+            ],
+        )
+        .await?;
+    }
+    let Some(order) = j::load_order(tx, &order_id).await? else {
+        return Ok(Decision { outcome: format!("payment {pid} recorded; its order {order_id} does not exist"), place_factory_for: None });
+    };
+    j::event(
+        tx,
+        &order_id,
+        now,
+        if ev.settled { "payment-settled" } else { "payment-failed" },
+        format!("{} payment {pid} {}", kind.as_str(), if ev.settled { "settled".to_string() } else { format!("failed: {}", ev.failure_reason.as_deref().unwrap_or("failed")) }),
+    )
+    .await?;
+    let effect = journey::payment_effect(kind, ev.settled, order.status, order.from_stock);
+    let mut place_factory_for = None;
+    let c = &order.customer_id;
+    let outcome = match effect {
+        PaymentEffect::ReserveAndOrderFromFactory => {
+            j::set_status(tx, &order_id, order.status, caas_domain::order::OrderStatus::Reserved, now, "reservation paid").await?;
+            queue::enqueue(tx, &Job::PlaceFactoryOrder(order_id.clone()), &j::factory_job_key(&order_id), now).await?;
+            j::notify_customer(tx, &order_id, c, "reserved", &journey::msg_reservation_confirmed(&order_id), now).await?;
+            place_factory_for = Some(order_id.clone());
+            "order reserved; factory order queued".to_string()
+        }
+        PaymentEffect::ReserveFromStock => {
+            use caas_domain::order::OrderStatus::*;
+            j::set_status(tx, &order_id, order.status, Reserved, now, "reservation paid (stock vehicle)").await?;
+            j::notify_customer(tx, &order_id, c, "reserved", &journey::msg_reservation_confirmed(&order_id), now).await?;
+            j::make_available(tx, &order, Reserved, now, final_days, "stock vehicle already at the dealership").await?;
+            "order reserved with a stock vehicle; vehicle available".to_string()
+        }
+        PaymentEffect::ReservationFailed => {
+            j::notify_customer(tx, &order_id, c, &format!("payment-failed-{pid}"), &journey::msg_payment_failed(&order_id, kind), now).await?;
+            "reservation payment failed; order still waiting for the reservation".to_string()
+        }
+        PaymentEffect::FullyPaid => {
+            j::set_status(tx, &order_id, order.status, caas_domain::order::OrderStatus::FullyPaid, now, "final payment settled").await?;
+            queue::enqueue(tx, &Job::RegisterVehicle(order_id.clone()), &j::registration_job_key(&order_id), now).await?;
+            j::notify_customer(tx, &order_id, c, "fully-paid", &journey::msg_fully_paid(&order_id), now).await?;
+            "order fully paid; registration queued".to_string()
+        }
+        PaymentEffect::Unassign => {
+            let reason = format!("final payment failed ({})", ev.failure_reason.as_deref().unwrap_or("failed"));
+            j::unassign(tx, &order, &reason, now).await?;
+            "final payment failed; order unassigned (sin asignar), vehicle back to stock".to_string()
+        }
+        PaymentEffect::NoEffect(why) => format!("recorded; {why}"),
+    };
+    Ok(Decision { outcome, place_factory_for })
+}
