@@ -12,7 +12,10 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn probe_wasm() -> PathBuf {
@@ -86,7 +89,9 @@ async fn start(dir: &Path) -> App {
 }
 
 async fn call(app: &App, method: &str, path: &str, body: impl Into<Bytes>) -> (u16, Vec<u8>) {
-    let stream = tokio::net::TcpStream::connect(app.local_addr()).await.unwrap();
+    let stream = tokio::net::TcpStream::connect(app.local_addr())
+        .await
+        .unwrap();
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .unwrap();
@@ -99,14 +104,24 @@ async fn call(app: &App, method: &str, path: &str, body: impl Into<Bytes>) -> (u
         .unwrap();
     let resp = sender.send_request(req).await.unwrap();
     let status = resp.status().as_u16();
-    let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
     (status, body)
 }
 
 async fn call_json(app: &App, method: &str, path: &str, body: Value) -> (u16, Value) {
     let (status, body) = call(app, method, path, body.to_string()).await;
-    let v = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| panic!("{method} {path}: not JSON ({status}): {}", String::from_utf8_lossy(&body)));
+    let v = serde_json::from_slice(&body).unwrap_or_else(|_| {
+        panic!(
+            "{method} {path}: not JSON ({status}): {}",
+            String::from_utf8_lossy(&body)
+        )
+    });
     (status, v)
 }
 
@@ -167,7 +182,10 @@ async fn spin_host_sqlite_through_guest() {
     let (s, v) = sql(&app, json!({"sql": "SELECT id, vin, price, photo, note FROM cars WHERE vin = ?", "params": ["VIN1"]})).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["columns"], json!(["id", "vin", "price", "photo", "note"]));
-    assert_eq!(v["rows"], json!([[1, "VIN1", 19999.5, {"blob": [0, 1, 254]}, null]]));
+    assert_eq!(
+        v["rows"],
+        json!([[1, "VIN1", 19999.5, {"blob": [0, 1, 254]}, null]])
+    );
 
     // A statement error comes back as io(<sqlite message>).
     let (s, v) = sql(&app, json!({"sql": "SELEC nonsense"})).await;
@@ -223,7 +241,10 @@ async fn spin_host_variables_through_guest() {
     let dir = temp_dir("var");
     let app = start(&dir).await;
     let (s, b) = call(&app, "GET", "/probe/var/notify_url", "").await;
-    assert_eq!((s, String::from_utf8_lossy(&b).as_ref()), (200, "http://127.0.0.1:9/notify"));
+    assert_eq!(
+        (s, String::from_utf8_lossy(&b).as_ref()),
+        (200, "http://127.0.0.1:9/notify")
+    );
     // An app variable the component did not declare is undefined for it.
     let (s, v) = call_json(&app, "GET", "/probe/var/payment_url", Value::Null).await;
     assert_eq!(s, 404);

@@ -94,7 +94,11 @@ impl KvBackend {
              ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             table_name(label)
         );
-        self.with_conn(|c| c.prepare_cached(&sql)?.execute(params![key, value]).map(drop))
+        self.with_conn(|c| {
+            c.prepare_cached(&sql)?
+                .execute(params![key, value])
+                .map(drop)
+        })
     }
 
     pub(crate) fn delete(&self, label: &str, key: &str) -> Result<(), Error> {
@@ -150,7 +154,9 @@ async fn run<R: Send + 'static>(
     shared: Arc<SpinHostShared>,
     f: impl FnOnce(&KvBackend) -> Result<R, Error> + Send + 'static,
 ) -> Result<R, Error> {
-    blocking(move || f(&shared.kv)).await.map_err(Error::Other)?
+    blocking(move || f(&shared.kv))
+        .await
+        .map_err(Error::Other)?
 }
 
 impl<T> HostStoreWithStore<T> for SpinHostData {
@@ -220,7 +226,10 @@ impl<T> HostStoreWithStore<T> for SpinHostData {
         };
         accessor.with(|mut access| {
             let stream = StreamReader::new(&mut access, keys)?;
-            let done = FutureReader::new(&mut access, async move { Ok::<_, wasmtime::Error>(outcome) })?;
+            let done = FutureReader::new(
+                &mut access,
+                async move { Ok::<_, wasmtime::Error>(outcome) },
+            )?;
             Ok((stream, done))
         })
     }

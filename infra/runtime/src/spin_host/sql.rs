@@ -150,7 +150,10 @@ fn run_statement(
     Ok((columns, out))
 }
 
-fn get_inner(table: &wasmtime::component::ResourceTable, conn: &Resource<SqlConnection>) -> wasmtime::Result<Option<Arc<ConnInner>>> {
+fn get_inner(
+    table: &wasmtime::component::ResourceTable,
+    conn: &Resource<SqlConnection>,
+) -> wasmtime::Result<Option<Arc<ConnInner>>> {
     Ok(table.get(conn)?.inner.clone())
 }
 
@@ -180,8 +183,7 @@ impl<T> HostConnectionWithStore<T> for SpinHostData {
     ) -> wasmtime::Result<Result<Resource<SqlConnection>, Error>> {
         let checked = accessor.with(|mut access| {
             let state: &mut SpinHostState = access.get();
-            check_open(&state.grants, &database)
-                .map(|()| state.shared.sqlite_path.clone())
+            check_open(&state.grants, &database).map(|()| state.shared.sqlite_path.clone())
         });
         let path = match checked {
             Ok(v) => v,
@@ -203,7 +205,14 @@ impl<T> HostConnectionWithStore<T> for SpinHostData {
         statement: String,
         parameters: Vec<Value>,
     ) -> wasmtime::Result<
-        Result<(Vec<String>, StreamReader<RowResult>, FutureReader<Result<(), Error>>), Error>,
+        Result<
+            (
+                Vec<String>,
+                StreamReader<RowResult>,
+                FutureReader<Result<(), Error>>,
+            ),
+            Error,
+        >,
     > {
         let inner = accessor.with(|mut access| get_inner(&access.get().table, &conn))?;
         // The statement runs to completion here, so its effects do not depend on

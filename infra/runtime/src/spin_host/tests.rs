@@ -42,13 +42,20 @@ fn grants() -> Grants {
     }
 }
 
-fn exec(c: &ConnInner, sql: &str, params: Vec<Value>) -> Result<(Vec<String>, Vec<Vec<Value>>), SqlError> {
+fn exec(
+    c: &ConnInner,
+    sql: &str,
+    params: Vec<Value>,
+) -> Result<(Vec<String>, Vec<Vec<Value>>), SqlError> {
     c.execute(sql, params)
         .map(|(cols, rows)| (cols, rows.into_iter().map(|r| r.values).collect()))
 }
 
 fn count(c: &ConnInner, table: &str) -> i64 {
-    match &exec(c, &format!("SELECT COUNT(*) FROM {table}"), vec![]).unwrap().1[0][0] {
+    match &exec(c, &format!("SELECT COUNT(*) FROM {table}"), vec![])
+        .unwrap()
+        .1[0][0]
+    {
         Value::Integer(n) => *n,
         other => panic!("unexpected {other:?}"),
     }
@@ -65,7 +72,10 @@ fn spin_host_kv_roundtrip_and_persistence() {
         kv.set("default", "a", b"one").unwrap();
         kv.set("default", "b", b"").unwrap();
         kv.set("default", "a", b"two").unwrap(); // overwrite
-        assert_eq!(kv.get("default", "a").unwrap().as_deref(), Some(&b"two"[..]));
+        assert_eq!(
+            kv.get("default", "a").unwrap().as_deref(),
+            Some(&b"two"[..])
+        );
         assert_eq!(kv.get("default", "b").unwrap().as_deref(), Some(&b""[..]));
         assert!(kv.exists("default", "b").unwrap());
         assert_eq!(kv.keys("default").unwrap(), vec!["a", "b"]);
@@ -75,7 +85,10 @@ fn spin_host_kv_roundtrip_and_persistence() {
     }
     // A new runtime over the same state dir sees the data.
     let shared = SpinHostShared::new(&dir.0).unwrap();
-    assert_eq!(shared.kv.get("default", "a").unwrap().as_deref(), Some(&b"two"[..]));
+    assert_eq!(
+        shared.kv.get("default", "a").unwrap().as_deref(),
+        Some(&b"two"[..])
+    );
     assert!(dir.0.join("kv.db").exists());
 }
 
@@ -83,17 +96,41 @@ fn spin_host_kv_roundtrip_and_persistence() {
 fn spin_host_open_access_checks() {
     let g = grants();
     assert!(kv::check_open(&g, "default").is_ok());
-    assert!(matches!(kv::check_open(&g, "other"), Err(KvError::AccessDenied)));
-    let g2 = Grants { key_value_stores: vec!["default".into(), "other".into()], ..grants() };
-    assert!(matches!(kv::check_open(&g2, "other"), Err(KvError::NoSuchStore)));
+    assert!(matches!(
+        kv::check_open(&g, "other"),
+        Err(KvError::AccessDenied)
+    ));
+    let g2 = Grants {
+        key_value_stores: vec!["default".into(), "other".into()],
+        ..grants()
+    };
+    assert!(matches!(
+        kv::check_open(&g2, "other"),
+        Err(KvError::NoSuchStore)
+    ));
     let none = Grants::default();
-    assert!(matches!(kv::check_open(&none, "default"), Err(KvError::AccessDenied)));
+    assert!(matches!(
+        kv::check_open(&none, "default"),
+        Err(KvError::AccessDenied)
+    ));
 
     assert!(sql::check_open(&g, "default").is_ok());
-    assert!(matches!(sql::check_open(&g, "x"), Err(SqlError::AccessDenied)));
-    let g3 = Grants { sqlite_databases: vec!["default".into(), "x".into()], ..grants() };
-    assert!(matches!(sql::check_open(&g3, "x"), Err(SqlError::NoSuchDatabase)));
-    assert!(matches!(sql::check_open(&none, "default"), Err(SqlError::AccessDenied)));
+    assert!(matches!(
+        sql::check_open(&g, "x"),
+        Err(SqlError::AccessDenied)
+    ));
+    let g3 = Grants {
+        sqlite_databases: vec!["default".into(), "x".into()],
+        ..grants()
+    };
+    assert!(matches!(
+        sql::check_open(&g3, "x"),
+        Err(SqlError::NoSuchDatabase)
+    ));
+    assert!(matches!(
+        sql::check_open(&none, "default"),
+        Err(SqlError::AccessDenied)
+    ));
 }
 
 #[test]
@@ -101,7 +138,12 @@ fn spin_host_sql_value_mapping_and_counters() {
     let dir = TempDir::new("sql");
     let shared = SpinHostShared::new(&dir.0).unwrap();
     let c = ConnInner::open(shared.sqlite_path()).unwrap();
-    exec(&c, "CREATE TABLE t (id INTEGER PRIMARY KEY, i INTEGER, r REAL, s TEXT, b BLOB, n TEXT)", vec![]).unwrap();
+    exec(
+        &c,
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, i INTEGER, r REAL, s TEXT, b BLOB, n TEXT)",
+        vec![],
+    )
+    .unwrap();
     assert_eq!(c.last_insert_rowid(), 0);
     exec(
         &c,
@@ -117,10 +159,20 @@ fn spin_host_sql_value_mapping_and_counters() {
     .unwrap();
     assert_eq!(c.last_insert_rowid(), 1);
     assert_eq!(c.changes(), 1);
-    exec(&c, "INSERT INTO t (i) VALUES (?1), (?1)", vec![Value::Integer(9)]).unwrap();
+    exec(
+        &c,
+        "INSERT INTO t (i) VALUES (?1), (?1)",
+        vec![Value::Integer(9)],
+    )
+    .unwrap();
     assert_eq!(c.last_insert_rowid(), 3);
     assert_eq!(c.changes(), 2);
-    let (cols, rows) = exec(&c, "SELECT i, r, s, b, n FROM t WHERE id = ?", vec![Value::Integer(1)]).unwrap();
+    let (cols, rows) = exec(
+        &c,
+        "SELECT i, r, s, b, n FROM t WHERE id = ?",
+        vec![Value::Integer(1)],
+    )
+    .unwrap();
     assert_eq!(cols, vec!["i", "r", "s", "b", "n"]);
     assert_eq!(rows.len(), 1);
     let row = &rows[0];
@@ -152,13 +204,22 @@ fn spin_host_sql_errors_map_to_io() {
         other => panic!("unexpected {other:?}"),
     }
     exec(&c, "CREATE TABLE p (id INTEGER PRIMARY KEY)", vec![]).unwrap();
-    exec(&c, "CREATE TABLE ch (p INTEGER NOT NULL REFERENCES p(id))", vec![]).unwrap();
+    exec(
+        &c,
+        "CREATE TABLE ch (p INTEGER NOT NULL REFERENCES p(id))",
+        vec![],
+    )
+    .unwrap();
     // foreign_keys is ON for every connection.
     match exec(&c, "INSERT INTO ch (p) VALUES (42)", vec![]) {
         Err(SqlError::Io(msg)) => assert!(msg.contains("FOREIGN KEY"), "{msg}"),
         other => panic!("unexpected {other:?}"),
     }
-    match exec(&c, "INSERT INTO p (id) VALUES (1); INSERT INTO p (id) VALUES (2)", vec![]) {
+    match exec(
+        &c,
+        "INSERT INTO p (id) VALUES (1); INSERT INTO p (id) VALUES (2)",
+        vec![],
+    ) {
         Err(SqlError::Io(_)) => {}
         other => panic!("multiple statements must be rejected: {other:?}"),
     }
@@ -170,7 +231,12 @@ fn spin_host_sql_transaction_spans_calls_and_rolls_back_on_drop() {
     let shared = SpinHostShared::new(&dir.0).unwrap();
     let path = shared.sqlite_path().to_path_buf();
     let setup = ConnInner::open(&path).unwrap();
-    exec(&setup, "CREATE TABLE acc (id TEXT PRIMARY KEY, bal INTEGER NOT NULL CHECK (bal >= 0))", vec![]).unwrap();
+    exec(
+        &setup,
+        "CREATE TABLE acc (id TEXT PRIMARY KEY, bal INTEGER NOT NULL CHECK (bal >= 0))",
+        vec![],
+    )
+    .unwrap();
     exec(&setup, "INSERT INTO acc VALUES ('a', 10)", vec![]).unwrap();
 
     // Committed transaction across several execute calls on one connection.
@@ -178,7 +244,11 @@ fn spin_host_sql_transaction_spans_calls_and_rolls_back_on_drop() {
     exec(&c1, "BEGIN IMMEDIATE", vec![]).unwrap();
     exec(&c1, "INSERT INTO acc VALUES ('b', 5)", vec![]).unwrap();
     exec(&c1, "UPDATE acc SET bal = bal - 5 WHERE id = 'a'", vec![]).unwrap();
-    assert_eq!(count(&setup, "acc"), 1, "uncommitted rows are invisible to others");
+    assert_eq!(
+        count(&setup, "acc"),
+        1,
+        "uncommitted rows are invisible to others"
+    );
     exec(&c1, "COMMIT", vec![]).unwrap();
     assert_eq!(count(&setup, "acc"), 2);
 
@@ -242,10 +312,19 @@ async fn spin_host_sql_drop_inside_runtime_rolls_back_off_thread() {
 #[test]
 fn spin_host_variables() {
     let g = grants();
-    assert_eq!(variables::lookup(&g, "notify_url").unwrap(), "http://127.0.0.1:9/n");
-    assert!(matches!(variables::lookup(&g, "payment_url"), Err(VarError::Undefined(_))));
+    assert_eq!(
+        variables::lookup(&g, "notify_url").unwrap(),
+        "http://127.0.0.1:9/n"
+    );
+    assert!(matches!(
+        variables::lookup(&g, "payment_url"),
+        Err(VarError::Undefined(_))
+    ));
     for bad in ["", "Notify_url", "notify-url", "1abc", "a b", "ünï"] {
-        assert!(matches!(variables::lookup(&g, bad), Err(VarError::InvalidName(_))), "{bad:?}");
+        assert!(
+            matches!(variables::lookup(&g, bad), Err(VarError::InvalidName(_))),
+            "{bad:?}"
+        );
     }
     assert!(variables::valid_name("a1_b"));
 }

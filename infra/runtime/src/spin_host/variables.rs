@@ -27,7 +27,10 @@ pub(crate) fn lookup(grants: &Grants, name: &str) -> Result<String, Error> {
 }
 
 impl<T> HostWithStore<T> for SpinHostData {
-    async fn get(accessor: &Accessor<T, Self>, name: String) -> wasmtime::Result<Result<String, Error>> {
+    async fn get(
+        accessor: &Accessor<T, Self>,
+        name: String,
+    ) -> wasmtime::Result<Result<String, Error>> {
         Ok(accessor.with(|mut access| {
             let state: &mut SpinHostState = access.get();
             lookup(&state.grants, &name)

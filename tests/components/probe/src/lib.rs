@@ -1,7 +1,8 @@
 //! Test-only Spin HTTP component that exposes the Spin host interfaces over HTTP,
 //! so caas-runtime tests can exercise them through a real spin-sdk 7 guest.
 //!
-//! Routes (path from `spin-path-info`, else the request URI):
+//! Routes (path = `spin-path-info` when it starts with `/probe`, else the request URI
+//! from its first `/probe`; so mount it at `/probe/...` or at `/<x>/...` and call `/<x>/probe/...`):
 //! - `GET /probe/kv/<key>` value or 404; `PUT` stores the body; `DELETE` removes; `GET /probe/kv` JSON key list
 //! - `POST /probe/sql` `{"sql","params"}` or `{"batch":[{sql,params}..],"tx":bool}` -> `{columns,rows}` (last statement)
 //! - `GET /probe/var/<name>` value or 404 with the error text
@@ -38,7 +39,11 @@ async fn handle(req: Request) -> impl IntoResponse {
         .and_then(|v| v.to_str().ok())
         .filter(|p| p.starts_with("/probe"))
         .map(str::to_string)
-        .unwrap_or_else(|| req.uri().path().to_string());
+        .unwrap_or_else(|| {
+            // Mounted elsewhere: dispatch on the URI from its first `/probe` segment.
+            let uri = req.uri().path();
+            uri.find("/probe").map_or(uri, |i| &uri[i..]).to_string()
+        });
     let method = req.method().clone();
     let route_headers: serde_json::Map<String, Json> = req
         .headers()
@@ -105,7 +110,10 @@ async fn kv(method: Method, key: &str, body: Vec<u8>) -> Reply {
         _ => return json_reply(405, json!({"error": "method"})),
     };
     match res {
-        Ok(()) => json_reply(200, json!({"ok": true, "exists": store.exists(key).await.ok()})),
+        Ok(()) => json_reply(
+            200,
+            json!({"ok": true, "exists": store.exists(key).await.ok()}),
+        ),
         Err(e) => json_reply(500, json!({"error": format!("{e:?}")})),
     }
 }
@@ -142,7 +150,12 @@ fn to_param(v: &Json) -> Value {
         Json::Object(o) => Value::Blob(
             o.get("blob")
                 .and_then(|b| b.as_array())
-                .map(|a| a.iter().filter_map(|x| x.as_u64()).map(|x| x as u8).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_u64())
+                        .map(|x| x as u8)
+                        .collect()
+                })
                 .unwrap_or_default(),
         ),
         Json::Array(_) => Value::Text(v.to_string()),
@@ -161,7 +174,10 @@ fn from_value(v: &Value) -> Json {
 
 async fn run(db: &Connection, st: &Stmt) -> Result<Json, String> {
     let params: Vec<Value> = st.params.iter().map(to_param).collect();
-    let qr = db.execute(&st.sql, params).await.map_err(|e| format!("{e:?}"))?;
+    let qr = db
+        .execute(&st.sql, params)
+        .await
+        .map_err(|e| format!("{e:?}"))?;
     let columns = qr.columns().to_vec();
     let rows = qr.collect().await.map_err(|e| format!("{e:?}"))?;
     let rows: Vec<Json> = rows
@@ -183,14 +199,28 @@ async fn sql(body: &[u8]) -> Reply {
     };
     let mut stmts = req.batch;
     if let Some(sql) = req.sql {
-        stmts.insert(0, Stmt { sql, params: req.params });
+        stmts.insert(
+            0,
+            Stmt {
+                sql,
+                params: req.params,
+            },
+        );
     }
     let db = match Connection::open_default().await {
         Ok(c) => c,
         Err(e) => return json_reply(500, json!({"error": format!("{e:?}")})),
     };
     if req.tx {
-        if let Err(e) = run(&db, &Stmt { sql: "BEGIN IMMEDIATE".into(), params: vec![] }).await {
+        if let Err(e) = run(
+            &db,
+            &Stmt {
+                sql: "BEGIN IMMEDIATE".into(),
+                params: vec![],
+            },
+        )
+        .await
+        {
             return json_reply(500, json!({"error": e}));
         }
     }
@@ -206,7 +236,15 @@ async fn sql(body: &[u8]) -> Reply {
         }
     }
     if req.tx {
-        if let Err(e) = run(&db, &Stmt { sql: "COMMIT".into(), params: vec![] }).await {
+        if let Err(e) = run(
+            &db,
+            &Stmt {
+                sql: "COMMIT".into(),
+                params: vec![],
+            },
+        )
+        .await
+        {
             return json_reply(500, json!({"error": e}));
         }
     }
