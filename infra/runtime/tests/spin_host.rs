@@ -258,3 +258,48 @@ async fn spin_host_variables_through_guest() {
     app.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spin_host_sqlite_concurrent_transactions_serialize() {
+    let dir = temp_dir("sqlconc");
+    let app = std::sync::Arc::new(start(&dir).await);
+    let (s, v) = sql(
+        &app,
+        json!({"batch": [
+            {"sql": "CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)"},
+            {"sql": "INSERT INTO counter VALUES (1, 0)"}
+        ]}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    // Read-modify-write in one transaction per request, 12 requests at once: the
+    // writers queue on the database lock (busy timeout) instead of failing or
+    // losing updates, and the executor keeps serving while they wait.
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            sql(
+                &app,
+                json!({"tx": true, "batch": [
+                    {"sql": "SELECT n FROM counter WHERE id = 1"},
+                    {"sql": "UPDATE counter SET n = (SELECT n FROM counter WHERE id = 1) + 1 WHERE id = 1"}
+                ]}),
+            )
+            .await
+        }));
+    }
+    for t in tasks {
+        let (s, v) = t.await.unwrap();
+        assert_eq!(s, 200, "{v}");
+    }
+    let (s, v) = sql(&app, json!({"sql": "SELECT n FROM counter"})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["rows"], json!([[12]]));
+    std::sync::Arc::try_unwrap(app)
+        .ok()
+        .unwrap()
+        .shutdown()
+        .await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
