@@ -1,0 +1,251 @@
+//! Issue 4 — OTA dispatch: retries with backoff until the IoT API acknowledges (one applied
+//! command), escalation after the last attempt (support ticket, payment voided or refunded,
+//! customer told, no net charge), expiry of temporary services through the same engine.
+//! Harness policy: retry_base_seconds = 30, retry_max_attempts = 4.
+
+use caas_tests::caas_sim::System;
+use caas_tests::*;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const WASM: &[&str] = &["fn_auth.wasm", "fn_sales.wasm", "fn_retry_tick.wasm", "fn_catalog.wasm", "fn_purchase.wasm", "fn_ota_dispatch.wasm"];
+
+async fn buy(t: &TestApp, token: &str, vin: &str, code: &str) -> Value {
+    let r = t.post_json("/api/services", &json!({"vin": vin, "option_code": code}), Some(token), Some(&format!("buy-{code}"))).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    r.json()
+}
+
+async fn service(t: &TestApp, token: &str, id: &str) -> Value {
+    let r = t.get(&format!("/api/services/{id}"), Some(token)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json()
+}
+
+fn customer_of(t: &TestApp, vin: &str) -> (String, String) {
+    t.db()
+        .query_row(
+            "SELECT c.id, c.email FROM vehicle_links l JOIN customers c ON c.id = l.customer_id WHERE l.vin = ?1",
+            [vin],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+}
+
+fn templates(msgs: &[Value]) -> Vec<(String, String)> {
+    msgs.iter().map(|m| (m["template"].as_str().unwrap_or("").to_string(), m["channel"].as_str().unwrap_or("").to_string())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn iot_failing_twice_then_succeeding_activates_exactly_once() {
+    require_wasm(WASM).unwrap();
+    let t = TestApp::start_built().await;
+    let (token, vin) = operational_vehicle(&t, 501).await;
+    let s = buy(&t, &token, &vin, "heated-seats").await;
+    let id = s["id"].as_str().unwrap().to_string();
+
+    t.sims.faults(System::Iot).fail_next(2, 503);
+    let r1 = t.tick("ota").await;
+    assert_eq!((r1["processed"].as_u64(), r1["retried"].as_u64()), (Some(1), Some(1)), "{r1}");
+    // Not due again before its backoff.
+    let r = t.tick("ota").await;
+    assert_eq!(r["processed"], 0, "{r}");
+    t.advance(Duration::from_secs(31));
+    let r2 = t.tick("ota").await;
+    assert_eq!(r2["retried"], 1, "{r2}");
+    assert_eq!(service(&t, &token, &id).await["state"], "pending-activation");
+    t.advance(Duration::from_secs(61));
+    let r3 = t.tick("ota").await;
+    assert_eq!(r3["applied"], 1, "{r3}");
+
+    let got = service(&t, &token, &id).await;
+    assert_eq!(got["state"], "active");
+    assert!(got["activated_at"].as_i64().unwrap() > 0);
+    assert_eq!(got["ends_at"], Value::Null, "permanent");
+    let cmds = t.sims.iot().commands_for(&vin);
+    assert_eq!(cmds.len(), 1, "exactly one applied command: {cmds:?}");
+    assert_eq!(cmds[0]["command-id"], format!("cmd_{id}_activate_0"));
+    assert_eq!(t.sims.iot().feature_state(&vin, "heated-seats").as_deref(), Some("active"));
+    let posts = t.sims.faults(System::Iot).requests().iter().filter(|c| c["method"] == "POST").count();
+    assert_eq!(posts, 3, "two failures + one success, same command id");
+
+    // Customer told on push + vehicle display + e-mail (through the outbox).
+    t.tick("retry").await;
+    let (customer_id, email) = customer_of(&t, &vin);
+    let msgs: Vec<Value> = t.sims.notify().messages().into_iter().filter(|m| m["template"] == "service-activated").collect();
+    let mut got = templates(&msgs);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("service-activated".to_string(), "email".to_string()),
+            ("service-activated".to_string(), "push".to_string()),
+            ("service-activated".to_string(), "vehicle-display".to_string())
+        ],
+        "{msgs:?}"
+    );
+    assert!(msgs.iter().any(|m| m["recipient"] == email.as_str()));
+    assert!(msgs.iter().any(|m| m["recipient"] == customer_id.as_str()));
+    assert!(msgs.iter().any(|m| m["recipient"] == vin.as_str()));
+    // Expediente timeline.
+    let n: i64 = t.db().query_row("SELECT COUNT(*) FROM order_events WHERE kind = 'service-activated'", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 1);
+
+    // Ticks again: nothing more is sent.
+    t.advance(Duration::from_secs(3600));
+    let r = t.tick("ota").await;
+    assert_eq!(r["processed"], 0, "{r}");
+    assert_eq!(t.sims.iot().commands_for(&vin).len(), 1);
+    assert_eq!(ledger_net(&t, &id), 29900);
+    assert_ledger_invariants(&t);
+    t.stop().await;
+}
+
+/// Fires the OTA tick through the whole retry schedule (4 attempts) and returns the last report.
+async fn exhaust_attempts(t: &TestApp) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..4 {
+        last = t.tick("ota").await;
+        t.advance(Duration::from_secs(3600));
+    }
+    last
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn iot_always_failing_escalates_voids_the_payment_and_tells_the_customer() {
+    require_wasm(WASM).unwrap();
+    let t = TestApp::start_built().await;
+    let (token, vin) = operational_vehicle(&t, 511).await;
+    let s = buy(&t, &token, &vin, "highway-autopilot").await;
+    let id = s["id"].as_str().unwrap().to_string();
+    let pid = s["payment_id"].as_str().unwrap().to_string();
+
+    t.sims.faults(System::Iot).fail_rate(1.0);
+    let last = exhaust_attempts(&t).await;
+    assert_eq!(last["escalated"], 1, "{last}");
+
+    let got = service(&t, &token, &id).await;
+    assert_eq!(got["state"], "failed", "{got}");
+    assert_eq!(got["payment_status"], "voided");
+    assert_eq!(t.sims.payment().payment(&pid).unwrap()["status"], "voided");
+    assert!(t.sims.iot().commands_for(&vin).is_empty());
+    // Support ticket with the error details and the vehicle status.
+    let (tid, summary, err, status): (String, String, String, String) = t
+        .db()
+        .query_row("SELECT id, summary, last_error, vehicle_status FROM support_tickets WHERE service_id = ?1", [&id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .unwrap();
+    assert_eq!(tid, format!("tkt_cmd_{id}_activate_0"));
+    assert!(summary.contains("after 4 attempts"), "{summary}");
+    assert!(err.contains("503"), "{err}");
+    assert!(status.contains("firmware") || status.contains("503"), "{status}");
+    // No net charge.
+    assert_eq!(ledger_net(&t, &id), 0);
+    assert_ledger_invariants(&t);
+    // The customer is told (OTA failure routing).
+    t.tick("retry").await;
+    let msgs: Vec<Value> = t.sims.notify().messages().into_iter().filter(|m| m["template"] == "ota-failure").collect();
+    assert!(msgs.iter().any(|m| m["channel"] == "email"), "{msgs:?}");
+    assert!(msgs.iter().any(|m| m["channel"] == "push"), "{msgs:?}");
+    assert!(msgs.iter().all(|m| m["body"].as_str().unwrap().contains("not been charged")));
+    // Done: later ticks do nothing, the option can be bought again.
+    t.sims.faults(System::Iot).reset();
+    let r = t.tick("ota").await;
+    assert_eq!(r["processed"], 0, "{r}");
+    let r = t.post_json("/api/services", &json!({"vin": vin, "option_code": "highway-autopilot"}), Some(&token), Some("again-1")).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn escalation_refunds_a_payment_that_already_settled() {
+    require_wasm(WASM).unwrap();
+    let t = TestApp::start_built().await;
+    let (token, vin) = operational_vehicle(&t, 521).await;
+    let s = buy(&t, &token, &vin, "parking-assist").await;
+    let id = s["id"].as_str().unwrap().to_string();
+    let pid = s["payment_id"].as_str().unwrap().to_string();
+    // Settlement arrives before the activation gave up (the webhook's answer does not matter here).
+    let _ = t.sims.payment().settle(&pid, true).await;
+    assert_eq!(t.sims.payment().payment(&pid).unwrap()["status"], "settled");
+
+    t.sims.faults(System::Iot).fail_rate(1.0);
+    exhaust_attempts(&t).await;
+    let got = service(&t, &token, &id).await;
+    assert_eq!(got["state"], "failed");
+    assert_eq!(got["payment_status"], "refunded");
+    let p = t.sims.payment().payment(&pid).unwrap();
+    assert_eq!(p["refunded-minor"], 59900, "{p}");
+    assert_eq!(ledger_net(&t, &id), 0);
+    // Re-running the give-up never refunds twice.
+    let refunds = t.sims.payment().refunds().len();
+    t.tick("ota").await;
+    assert_eq!(t.sims.payment().refunds().len(), refunds);
+    assert_ledger_invariants(&t);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gateway_down_during_escalation_is_retried_until_the_money_is_returned() {
+    require_wasm(WASM).unwrap();
+    let t = TestApp::start_built().await;
+    let (token, vin) = operational_vehicle(&t, 531).await;
+    let s = buy(&t, &token, &vin, "heated-seats").await;
+    let id = s["id"].as_str().unwrap().to_string();
+
+    t.sims.faults(System::Iot).fail_rate(1.0);
+    t.sims.faults(System::Payment).down(true);
+    let last = exhaust_attempts(&t).await;
+    assert_eq!(last["pending_money"], 1, "{last}");
+    assert_eq!(service(&t, &token, &id).await["state"], "pending-activation");
+    t.sims.faults(System::Payment).down(false);
+    let r = t.tick("ota").await;
+    assert_eq!(r["escalated"], 1, "{r}");
+    let got = service(&t, &token, &id).await;
+    assert_eq!(got["state"], "failed");
+    assert_eq!(got["payment_status"], "voided");
+    assert_eq!(ledger_net(&t, &id), 0);
+    let tickets: i64 = t.db().query_row("SELECT COUNT(*) FROM support_tickets", [], |r| r.get(0)).unwrap();
+    assert_eq!(tickets, 1);
+    assert_ledger_invariants(&t);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn temporary_service_expires_through_a_deactivation_command() {
+    require_wasm(WASM).unwrap();
+    let t = TestApp::start_built().await;
+    let (token, vin) = operational_vehicle(&t, 541).await;
+    let s = buy(&t, &token, &vin, "off-road-mode-7d").await;
+    let id = s["id"].as_str().unwrap().to_string();
+    let r = t.tick("ota").await;
+    assert_eq!(r["applied"], 1, "{r}");
+    let got = service(&t, &token, &id).await;
+    assert_eq!(got["state"], "active");
+    let activated = got["activated_at"].as_i64().unwrap();
+    assert_eq!(got["ends_at"].as_i64().unwrap(), activated + 7 * 86_400_000);
+
+    // One day before the end: nothing happens.
+    t.advance(Duration::from_secs(6 * 86_400));
+    let r = t.tick("ota").await;
+    assert_eq!(r["endings_queued"], 0, "{r}");
+    // Past the end: the deactivation goes out through the same engine.
+    t.advance(Duration::from_secs(86_400 + 60));
+    let r = t.tick("ota").await;
+    assert_eq!((r["endings_queued"].as_u64(), r["applied"].as_u64()), (Some(1), Some(1)), "{r}");
+    // A week later the session has expired: sign in again.
+    let token = t.login("lucia.541@example.com", CUSTOMER_NEW_PASSWORD).await;
+    let got = service(&t, &token, &id).await;
+    assert_eq!(got["state"], "expired");
+    let cmds = t.sims.iot().commands_for(&vin);
+    assert_eq!(cmds.len(), 2, "{cmds:?}");
+    assert_eq!(cmds[1]["command-id"], format!("cmd_{id}_deactivate_0"));
+    assert_eq!(t.sims.iot().feature_state(&vin, "off-road-mode").as_deref(), Some("inactive"));
+    // Expired: can be bought again; a second tick does nothing.
+    let r = t.tick("ota").await;
+    assert_eq!(r["processed"], 0, "{r}");
+    assert_eq!(ledger_net(&t, &id), 1900);
+    assert_ledger_invariants(&t);
+    t.stop().await;
+}

@@ -1,0 +1,250 @@
+//! Issue 4 — catalog and purchase: maintenance gating (current / overdue / VSS down), payment
+//! initiation (gateway down → nothing activated, nothing charged), duplicate purchases, price
+//! snapshots, subscriptions without upfront charge. Real components, simulators, virtual clock.
+
+use caas_tests::caas_sim::System;
+use caas_tests::*;
+use serde_json::{Value, json};
+
+const WASM: &[&str] = &["fn_auth.wasm", "fn_sales.wasm", "fn_retry_tick.wasm", "fn_catalog.wasm", "fn_purchase.wasm", "fn_ota_dispatch.wasm"];
+
+async fn buy(t: &TestApp, token: &str, vin: &str, code: &str, key: &str) -> Resp {
+    t.post_json("/api/services", &json!({"vin": vin, "option_code": code}), Some(token), Some(key)).await
+}
+
+fn option<'a>(view: &'a Value, code: &str) -> &'a Value {
+    view["options"].as_array().unwrap().iter().find(|o| o["code"] == code).unwrap_or_else(|| panic!("{code} not in {view}"))
+}
+
+fn count(t: &TestApp, sql: &str) -> i64 {
+    t.db().query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn catalog_view_and_purchase_gated_by_maintenance() {
+    require_wasm(WASM).unwrap();
+    let t = TestApp::start_built().await;
+    let (token, vin) = operational_vehicle(&t, 401).await;
+
+    // Maintenance current: everything offered is available.
+    let r = t.get(&format!("/api/catalog?vin={vin}"), Some(&token)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let view = r.json();
+    assert_eq!(view["maintenance"]["status"], "current");
+    assert!(view["options"].as_array().unwrap().len() >= 8);
+    assert!(view["options"].as_array().unwrap().iter().all(|o| o["available"] == true), "{view}");
+    assert_eq!(option(&view, "highway-autopilot")["maintenance_decision"], "verified-current");
+    assert_eq!(option(&view, "heated-seats")["maintenance_decision"], "not-required");
+
+    // Overdue: only maintenance-dependent options are blocked, with the reason.
+    t.sims.vss().set_maintenance(&vin, "overdue");
+    let view = t.get(&format!("/api/catalog?vin={vin}"), Some(&token)).await.json();
+    assert_eq!(view["maintenance"]["status"], "overdue");
+    let auto = option(&view, "highway-autopilot");
+    assert_eq!(auto["available"], false);
+    assert_eq!(auto["blocked_reason"], "maintenance-overdue");
+    assert!(auto["blocked_message"].as_str().unwrap().contains("maintenance"));
+    assert_eq!(option(&view, "heated-seats")["available"], true);
+
+    let r = buy(&t, &token, &vin, "highway-autopilot", "buy-auto-1").await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.is_problem());
+    assert!(r.json()["type"].as_str().unwrap().ends_with("maintenance-overdue"), "{}", r.text);
+    assert!(t.sims.payment().payments().is_empty(), "nothing initiated for a refused purchase");
+
+    // A non-dependent option is never blocked by maintenance.
+    let r = buy(&t, &token, &vin, "heated-seats", "buy-seats-1").await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let s = r.json();
+    assert!(s["id"].as_str().unwrap().starts_with("svc_"));
+    assert_eq!(s["state"], "pending-activation");
+    assert_eq!(s["maintenance_decision"], "not-required");
+    assert_eq!(s["price"]["amount_minor"], 29900);
+    let pid = s["payment_id"].as_str().unwrap();
+    let p = t.sims.payment().payment(pid).expect("payment at the gateway");
+    assert_eq!(p["kind"], "service");
+    assert_eq!(p["amount-minor"], 29900);
+    assert_eq!(p["reference"], s["id"]);
+    // One transaction: service + ledger charge + OTA job.
+    let id = s["id"].as_str().unwrap();
+    assert_eq!(ledger_net(&t, id), 29900);
+    assert_eq!(count(&t, &format!("SELECT COUNT(*) FROM jobs WHERE kind = 'ota' AND dedupe_key = 'cmd_{id}_activate_0'")), 1);
+
+    // Maintenance done at the workshop: the dependent option can be bought again.
+    t.sims.vss().set_maintenance(&vin, "current");
+    let r = buy(&t, &token, &vin, "highway-autopilot", "buy-auto-2").await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(r.json()["maintenance_decision"], "verified-current");
+
+    // Somebody else's vehicle / unknown option / bad input.
+    let (other, _) = operational_vehicle(&t, 402).await;
+    let r = buy(&t, &other, &vin, "heated-seats", "steal-1").await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let r = t.get(&format!("/api/services/{id}"), Some(&other)).await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let r = t.get(&format!("/api/catalog?vin={vin}"), Some(&other)).await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let r = buy(&t, &token, &vin, "no-such-option", "nope-1").await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let r = t.post_json("/api/services", &json!({"vin": "short", "option_code": 7}), Some(&token), Some("bad-1")).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.json()["errors"].as_array().unwrap().len(), 2);
+    let r = t.post_json("/api/services", &json!({"vin": vin, "option_code": "heated-seats"}), Some(&token), None).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = t.post_json("/api/services", &json!({"vin": vin, "option_code": "heated-seats"}), None, Some("k")).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+
+    // The customer's list and one service.
+    let list = t.get("/api/services", Some(&token)).await.json();
+    assert_eq!(list["services"].as_array().unwrap().len(), 2, "{list}");
+    let one = t.get(&format!("/api/services/{id}"), Some(&token)).await;
+    assert_eq!(one.status, 200, "{}", one.text);
+    assert_eq!(one.json()["ledger"][0]["kind"], "charge");
+    assert_ledger_invariants(&t);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vss_down_allows_the_purchase_and_records_the_decision() {
+    require_wasm(WASM).unwrap();
+    let t = TestApp::start_built().await;
+    let (token, vin) = operational_vehicle(&t, 411).await;
+    t.sims.faults(System::Vss).down(true);
+
+    let view = t.get(&format!("/api/catalog?vin={vin}"), Some(&token)).await;
+    assert_eq!(view.status, 200, "{}", view.text);
+    let view = view.json();
+    assert_eq!(view["maintenance"]["status"], "unknown");
+    assert_eq!(view["maintenance"]["assumed_current"], true);
+    assert_eq!(option(&view, "power-boost-1m")["available"], true);
+    assert_eq!(option(&view, "power-boost-1m")["maintenance_decision"], "assumed-current-vss-unavailable");
+
+    let r = buy(&t, &token, &vin, "power-boost-1m", "boost-1").await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let s = r.json();
+    assert_eq!(s["maintenance_decision"], "assumed-current-vss-unavailable");
+    let id = s["id"].as_str().unwrap();
+    let stored: String = t.db().query_row("SELECT maintenance_decision FROM services WHERE id = ?1", [id], |r| r.get(0)).unwrap();
+    assert_eq!(stored, "assumed-current-vss-unavailable");
+    let timeline: String = t
+        .db()
+        .query_row("SELECT detail FROM order_events WHERE kind = 'service-purchased' ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    assert!(timeline.contains("VSS unreachable"), "{timeline}");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gateway_down_refuses_with_nothing_activated_or_charged() {
+    require_wasm(WASM).unwrap();
+    let t = TestApp::start_built().await;
+    let (token, vin) = operational_vehicle(&t, 421).await;
+
+    t.sims.faults(System::Payment).down(true);
+    let r = buy(&t, &token, &vin, "parking-assist", "park-1").await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert!(r.is_problem());
+    assert_eq!(count(&t, "SELECT COUNT(*) FROM services"), 0);
+    assert_eq!(count(&t, "SELECT COUNT(*) FROM ledger WHERE reference LIKE 'svc_%'"), 0);
+    assert_eq!(count(&t, "SELECT COUNT(*) FROM jobs WHERE kind = 'ota'"), 0);
+    let report = t.tick("ota").await;
+    assert_eq!(report["processed"], 0, "{report}");
+    assert!(t.sims.iot().commands_for(&vin).is_empty());
+
+    // Declined: 402, nothing stored either.
+    t.sims.faults(System::Payment).down(false);
+    let customer_id: String = t.db().query_row("SELECT customer_id FROM vehicle_links WHERE vin = ?1", [&vin], |r| r.get(0)).unwrap();
+    t.sims.payment().decline(&customer_id, 1);
+    let r = buy(&t, &token, &vin, "parking-assist", "park-2").await;
+    assert_eq!(r.status, 402, "{}", r.text);
+    assert_eq!(count(&t, "SELECT COUNT(*) FROM services"), 0);
+
+    // The gateway is back: the retry with the first key goes through, once.
+    let r = buy(&t, &token, &vin, "parking-assist", "park-1").await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let again = buy(&t, &token, &vin, "parking-assist", "park-1").await;
+    assert_eq!(again.status, 202);
+    assert_eq!(again.json()["id"], r.json()["id"], "idempotent replay");
+    assert_eq!(count(&t, "SELECT COUNT(*) FROM services"), 1);
+    assert_ledger_invariants(&t);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn second_purchase_of_a_pending_or_active_option_is_refused() {
+    require_wasm(WASM).unwrap();
+    let t = TestApp::start_built().await;
+    let (token, vin) = operational_vehicle(&t, 431).await;
+
+    let r = buy(&t, &token, &vin, "heated-seats", "seats-1").await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let r2 = buy(&t, &token, &vin, "heated-seats", "seats-2").await;
+    assert_eq!(r2.status, 409, "{}", r2.text);
+    assert!(r2.json()["type"].as_str().unwrap().ends_with("already-pending"), "{}", r2.text);
+
+    let report = t.tick("ota").await;
+    assert_eq!(report["applied"], 1, "{report}");
+    let r3 = buy(&t, &token, &vin, "heated-seats", "seats-3").await;
+    assert_eq!(r3.status, 409, "{}", r3.text);
+    assert!(r3.json()["type"].as_str().unwrap().ends_with("already-active"), "{}", r3.text);
+    // Already active even though maintenance lapsed later: still not switched off.
+    t.sims.vss().set_maintenance(&vin, "overdue");
+    let view = t.get(&format!("/api/catalog?vin={vin}"), Some(&token)).await.json();
+    assert_eq!(option(&view, "heated-seats")["blocked_reason"], "already-active");
+    assert_eq!(t.sims.payment().payments().len(), 1, "one payment only");
+    assert_eq!(count(&t, "SELECT COUNT(*) FROM services WHERE state = 'active'"), 1);
+    assert_ledger_invariants(&t);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscriptions_have_no_upfront_charge_and_prices_are_snapshotted() {
+    require_wasm(WASM).unwrap();
+    let t = TestApp::start_built().await;
+    let (token, vin) = operational_vehicle(&t, 441).await;
+    let admin = t.admin_token().await;
+
+    // Subscription: billed in arrears, nothing charged now.
+    let r = buy(&t, &token, &vin, "entertainment-plus", "ent-1").await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(r.json()["payment_id"], Value::Null);
+    assert!(t.sims.payment().payments().is_empty());
+    assert_eq!(ledger_net(&t, r.json()["id"].as_str().unwrap()), 0);
+
+    // Sold at 599.00; repriced afterwards: the sale keeps its price.
+    let r = buy(&t, &token, &vin, "parking-assist", "park-1").await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let sold = r.json();
+    let rp = t
+        .post_json("/api/catalog/admin/options/parking-assist/price", &json!({"amount_minor": 64900, "currency": "EUR"}), Some(&admin), None)
+        .await;
+    assert_eq!(rp.status, 200, "{}", rp.text);
+    assert_eq!(rp.json()["price"]["amount_minor"], 64900);
+    let got = t.get(&format!("/api/services/{}", sold["id"].as_str().unwrap()), Some(&token)).await.json();
+    assert_eq!(got["price"]["amount_minor"], 59900);
+    let view = t.get(&format!("/api/catalog?vin={vin}"), Some(&token)).await.json();
+    assert_eq!(option(&view, "parking-assist")["price"]["amount_minor"], 64900);
+
+    // Admin adds and retires; customers and bad input cannot.
+    let new = json!({"code": "track-mode-3d", "name": "Track Mode (3 days)", "description": "Launch control and track telemetry.",
+                     "price": {"amount_minor": 2500, "currency": "EUR"}, "kind": "temporary", "duration_days": 3, "requires_maintenance": true});
+    let r = t.post_json("/api/catalog/admin/options", &new, Some(&token), None).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = t.post_json("/api/catalog/admin/options", &new, Some(&admin), None).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = t.post_json("/api/catalog/admin/options", &new, Some(&admin), None).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    let r = t.post_json("/api/catalog/admin/options", &json!({"code": "X", "kind": "weekly", "price": {"amount_minor": -1}}), Some(&admin), None).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = t.post_json("/api/catalog/admin/options/snow-mode-14d/retire", &json!({}), Some(&admin), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let view = t.get(&format!("/api/catalog?vin={vin}"), Some(&token)).await.json();
+    assert!(view["options"].as_array().unwrap().iter().all(|o| o["code"] != "snow-mode-14d"));
+    assert_eq!(option(&view, "track-mode-3d")["available"], true);
+    let r = buy(&t, &token, &vin, "snow-mode-14d", "snow-1").await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let all = t.get("/api/catalog/admin/options", Some(&admin)).await.json();
+    assert_eq!(option(&all, "snow-mode-14d")["status"], "retired");
+    assert_ledger_invariants(&t);
+    t.stop().await;
+}
