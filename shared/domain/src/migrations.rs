@@ -13,6 +13,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "initial", sql: V1 },
     Migration { version: 2, name: "purchase-journey-payments-factory", sql: V2 },
     Migration { version: 3, name: "accounts-delivery-app-link", sql: V3 },
+    Migration { version: 4, name: "service-catalog-purchase-ota-settlement", sql: V4 },
 ];
 
 /// The version a fully migrated database is at.
@@ -227,6 +228,75 @@ CREATE INDEX services_vin ON services(vin, state);
 CREATE UNIQUE INDEX services_plan_option ON services(order_id, option_code) WHERE source = 'plan'
 "#;
 
+/// Issue 4, service lifecycle: the catalog (seeded from `data/catalog.json` on first use),
+/// purchase terms on `services` (price snapshot, maintenance decision, payment, OTA command
+/// generation), support tickets of given-up OTA commands, invoices and collections of service
+/// payments. At most one open (pending/live/deactivating) instance per vehicle and option.
+const V4: &str = r#"
+CREATE TABLE catalog_options (
+    code TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    feature TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    price_minor INTEGER NOT NULL CHECK (price_minor > 0),
+    currency TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    requires_maintenance INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL CHECK (status IN ('active','retired')),
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+ALTER TABLE services ADD COLUMN snapshot TEXT;
+ALTER TABLE services ADD COLUMN price_minor INTEGER;
+ALTER TABLE services ADD COLUMN currency TEXT;
+ALTER TABLE services ADD COLUMN purchased_at INTEGER;
+ALTER TABLE services ADD COLUMN billing_ends_at INTEGER;
+ALTER TABLE services ADD COLUMN payment_id TEXT;
+ALTER TABLE services ADD COLUMN payment_status TEXT;
+ALTER TABLE services ADD COLUMN command_generation INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE services ADD COLUMN maintenance_decision TEXT;
+ALTER TABLE services ADD COLUMN last_error TEXT;
+CREATE INDEX services_payment ON services(payment_id);
+CREATE INDEX services_expiry ON services(state, ends_at);
+CREATE UNIQUE INDEX services_one_open ON services(vin, option_code) WHERE state IN ('pending-payment','pending-activation','active','cancellation-scheduled','deactivating-expired','deactivating-cancelled','deactivating-withdrawn');
+CREATE TABLE support_tickets (
+    id TEXT PRIMARY KEY,
+    service_id TEXT NOT NULL,
+    vin TEXT NOT NULL,
+    command_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    last_error TEXT NOT NULL,
+    vehicle_status TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'open',
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX support_tickets_service ON support_tickets(service_id);
+CREATE TABLE invoices (
+    id TEXT PRIMARY KEY,
+    payment_id TEXT NOT NULL UNIQUE,
+    service_id TEXT,
+    customer_id TEXT NOT NULL,
+    amount_minor INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    issued_at INTEGER NOT NULL
+);
+CREATE INDEX invoices_customer ON invoices(customer_id);
+CREATE TABLE collections (
+    id TEXT PRIMARY KEY,
+    payment_id TEXT NOT NULL UNIQUE,
+    service_id TEXT,
+    customer_id TEXT NOT NULL,
+    amount_minor INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'open',
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX collections_customer ON collections(customer_id)
+"#;
+
 /// Split a migration into single statements (the SQLite interface executes one at a time).
 /// Statements are separated by `;` at end of line; our DDL has no `;` inside literals.
 pub fn statements(sql: &str) -> Vec<String> {
@@ -280,5 +350,15 @@ mod tests {
         }
         assert!(stmts.iter().all(|s| !s.contains(';')));
         assert_eq!(stmts.len(), 10);
+    }
+
+    #[test]
+    fn v4_service_lifecycle_tables() {
+        let stmts = statements(V4);
+        for t in ["catalog_options", "support_tickets", "invoices", "collections"] {
+            assert!(stmts.iter().any(|s| s.starts_with(&format!("CREATE TABLE {t} ("))), "{t}");
+        }
+        assert!(stmts.iter().all(|s| !s.contains(';')));
+        assert_eq!(stmts.iter().filter(|s| s.starts_with("ALTER TABLE services ADD COLUMN")).count(), 10);
     }
 }
