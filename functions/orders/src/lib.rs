@@ -103,8 +103,18 @@ async fn get_order(req: Request, id: &str) -> Result<Resp, Problem> {
         .iter()
         .map(|r| json!({"at": r.i64("at"), "kind": r.str("kind"), "detail": r.str("detail")}))
         .collect();
+    let ledger: Vec<Value> = db
+        .query("SELECT kind, amount_minor, currency, reference, created_at FROM ledger WHERE order_id = ? ORDER BY created_at, id", vec![text(id)])
+        .await?
+        .iter()
+        .map(|r| {
+            json!({"kind": r.str("kind"), "amount_minor": r.i64("amount_minor"), "currency": r.str("currency"),
+                   "reference": r.opt_str("reference"), "at": r.i64("created_at")})
+        })
+        .collect();
     let mut v = o.to_json();
     v["payments"] = json!(payments_of(&db, id).await?);
+    v["ledger"] = json!(ledger);
     v["timeline"] = json!(timeline);
     Ok(resp::json(200, &v))
 }
