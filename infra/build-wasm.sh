@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 pkgs=("$@")
 if [ ${#pkgs[@]} -eq 0 ]; then
   for d in functions/*/ tests/components/*/; do
-    [ -f "$d/Cargo.toml" ] || continue pkgs+=(-p "$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$d/Cargo.toml" | head -1)"); done
+    [ -f "$d/Cargo.toml" ] || continue
+    pkgs+=(-p "$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$d/Cargo.toml" | head -1)"); done
 fi
 route="${CAAS_WASM_ROUTE:-auto}"
 if [ "$route" != debian ] && command -v rustup >/dev/null 2>&1 && rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
