@@ -14,6 +14,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, name: "purchase-journey-payments-factory", sql: V2 },
     Migration { version: 3, name: "accounts-delivery-app-link", sql: V3 },
     Migration { version: 4, name: "service-catalog-purchase-ota-settlement", sql: V4 },
+    Migration { version: 5, name: "subscription-billing-cancellation-theft", sql: V5 },
 ];
 
 /// The version a fully migrated database is at.
@@ -297,6 +298,43 @@ CREATE TABLE collections (
 CREATE INDEX collections_customer ON collections(customer_id)
 "#;
 
+/// Issue 4, subscriptions billed in arrears, cancellation and theft: one row per subscription
+/// and period (UNIQUE: billed exactly once, written in the same transaction as its ledger row),
+/// with the dunning state of a failed charge; the billing watermark on `services`; theft reports.
+const V5: &str = r#"
+CREATE TABLE subscription_charges (
+    id TEXT PRIMARY KEY,
+    subscription_id TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    period TEXT NOT NULL,
+    amount_minor INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    attempt_key TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending','charged','failed','unpaid','cancelled','zero')),
+    payment_id TEXT,
+    failures INTEGER NOT NULL DEFAULT 0,
+    first_failed_at INTEGER,
+    next_attempt_at INTEGER,
+    last_error TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (subscription_id, period)
+);
+CREATE INDEX subscription_charges_status ON subscription_charges(status, next_attempt_at);
+ALTER TABLE services ADD COLUMN billed_through TEXT;
+ALTER TABLE services ADD COLUMN billing_complete INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX services_billing ON services(kind, billing_complete, id);
+CREATE TABLE theft_reports (
+    id TEXT PRIMARY KEY,
+    vin TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    reported_at INTEGER NOT NULL,
+    outcome TEXT NOT NULL
+);
+CREATE INDEX theft_reports_vin ON theft_reports(vin)
+"#;
+
 /// Split a migration into single statements (the SQLite interface executes one at a time).
 /// Statements are separated by `;` at end of line; our DDL has no `;` inside literals.
 pub fn statements(sql: &str) -> Vec<String> {
@@ -360,5 +398,14 @@ mod tests {
         }
         assert!(stmts.iter().all(|s| !s.contains(';')));
         assert_eq!(stmts.iter().filter(|s| s.starts_with("ALTER TABLE services ADD COLUMN")).count(), 10);
+    }
+
+    #[test]
+    fn v5_billing_theft_tables() {
+        let stmts = statements(V5);
+        for t in ["subscription_charges", "theft_reports"] {
+            assert!(stmts.iter().any(|s| s.starts_with(&format!("CREATE TABLE {t} ("))), "{t}");
+        }
+        assert!(stmts.iter().all(|s| !s.contains(';')));
     }
 }

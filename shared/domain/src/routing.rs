@@ -10,6 +10,17 @@ pub enum NotificationKind {
     ServiceActivated,
     OtaFailure,
     MaintenanceDue,
+    /// A subscription charge was declined; it will be retried (issue 4 dunning). Not in the
+    /// spec's table: a payment event, routed like "Payment Confirmation" plus SMS (urgent like
+    /// "OTA Failure": the customer must act before the service is cancelled).
+    SubscriptionPaymentFailed,
+    /// Subscription cancelled after the last failed retry (feature deactivated): as above.
+    SubscriptionCancelledPaymentFailed,
+    /// A service cancellation / withdrawal (refund) decided: a payment event, routed like
+    /// "Payment Confirmation" (e-mail + push).
+    ServiceCancelled,
+    /// Theft report acknowledged with its outcome: e-mail + push (never the stolen vehicle's display).
+    TheftReported,
 }
 
 impl NotificationKind {
@@ -23,6 +34,10 @@ impl NotificationKind {
             NotificationKind::ServiceActivated => "service-activated",
             NotificationKind::OtaFailure => "ota-failure",
             NotificationKind::MaintenanceDue => "maintenance-due",
+            NotificationKind::SubscriptionPaymentFailed => "subscription-payment-failed",
+            NotificationKind::SubscriptionCancelledPaymentFailed => "subscription-cancelled-payment-failed",
+            NotificationKind::ServiceCancelled => "service-cancelled",
+            NotificationKind::TheftReported => "theft-reported",
         }
     }
 }
@@ -52,6 +67,8 @@ pub fn channels(kind: NotificationKind, sms_opt_in: bool) -> Vec<Channel> {
             }
             v
         }
+        SubscriptionPaymentFailed | SubscriptionCancelledPaymentFailed => vec![Email, Push, Sms],
+        ServiceCancelled | TheftReported => vec![Email, Push],
     }
 }
 
