@@ -1,6 +1,7 @@
 //! caas-platform: the one adapter layer over spin-sdk 7 (WASI 0.3). Components stay thin:
 //! parse → decide (`caas_domain`) → persist/emit (here) → respond (here).
 pub mod auth;
+pub mod billing;
 pub mod clock;
 pub mod db;
 pub mod http_out;
