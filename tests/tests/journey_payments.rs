@@ -281,3 +281,24 @@ async fn gateway_down_is_503_and_nothing_is_charged() {
     assert_eq!(t.sims.payment().payment(&pid).unwrap()["status"], "pending");
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn final_payment_pending_at_the_deadline_gets_grace_then_a_late_settlement_is_escalated() {
+    let t = start().await;
+    let c = vehicle_available(&t, 12).await;
+    let pid = start_payment(&t, &c, "final").await;
+    t.advance(Duration::from_secs(15 * 86_400 + 3600));
+    assert_eq!(t.tick("deadlines").await["unassigned"], 0, "started in time, still pending: grace");
+    t.advance(Duration::from_secs(2 * 86_400));
+    assert_eq!(t.tick("deadlines").await["unassigned"], 1);
+    // The gateway settles it after all (back to real time so its signature is fresh).
+    t.clock.set(std::time::SystemTime::now());
+    assert_eq!(t.sims.payment().settle(&pid, true).await.unwrap(), 200);
+    let c = Customer { token: t.login(&c.email, NEW_PASSWORD).await, ..c };
+    let o = order(&t, &c).await;
+    assert_eq!(o["status"], "unassigned", "no resurrection: {o}");
+    assert!(o["timeline"].as_array().unwrap().iter().any(|e| e["kind"] == "payment-escalated"), "{o}");
+    t.tick("retry").await;
+    assert!(t.sims.notify().messages_to(EMPLOYEE_EMAIL).iter().any(|m| m["template"] == "escalation"));
+    t.stop().await;
+}

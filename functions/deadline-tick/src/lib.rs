@@ -3,7 +3,8 @@
 //! Orders still `vehicle-available` once `final_payment_days` (default 15) have passed since
 //! the vehicle became available lose their reservation: order → unassigned ("sin asignar"),
 //! vehicle → dealership stock, customer notified. Batch, idempotent (compare-and-set per
-//! order), safe to fire twice or late.
+//! order), safe to fire twice or late. A final payment started before the deadline and still
+//! pending at the gateway gets `journey::PENDING_FINAL_PAYMENT_GRACE_MS` more.
 use caas_domain::Problem;
 use caas_domain::journey;
 use caas_domain::order::OrderStatus;
@@ -48,11 +49,18 @@ async fn tick() -> Result<Resp, Problem> {
         let moved = db
             .transaction(async |tx: &Db| -> Result<bool, DbError> {
                 let Some(order) = j::load_order(tx, &id).await? else { return Ok(false) };
-                if !journey::is_overdue(order.status, order.final_payment_due_at, now) {
+                let pending_since = tx
+                    .query_one(
+                        "SELECT MIN(created_at) AS t FROM payments WHERE order_id = ? AND kind = 'final' AND status = 'pending'",
+                        vec![text(&id)],
+                    )
+                    .await?
+                    .and_then(|r| r.opt_i64("t"));
+                if !journey::deadline_passed(order.status, order.final_payment_due_at, now, pending_since) {
                     return Ok(false);
                 }
-                // A final payment already in flight is cancelled at the gateway by the next
-                // settlement landing on an unassigned order (recorded, no effect).
+                // A final payment settling after this lands on an unassigned order: the payment
+                // webhook records it and escalates it for a manual refund.
                 j::unassign(tx, &order, "final payment not received by the deadline", now).await
             })
             .await?;

@@ -226,6 +226,19 @@ async fn order_payment(tx: &Db, ev: &PaymentEvent, p: &Row, kind: PaymentKind, n
             j::unassign(tx, &order, &reason, now).await?;
             "final payment failed; order unassigned (sin asignar), vehicle back to stock".to_string()
         }
+        PaymentEffect::NoEffect(why) if ev.settled => {
+            // Money was taken but the order no longer wants it (e.g. the final payment settled
+            // after the deadline unassigned the order): visible escalation for a manual refund.
+            let detail = format!("payment {pid} ({amount} {currency}) settled with no effect: {why}; refund or reassign manually");
+            tx.exec(
+                "INSERT INTO escalations(id, job_id, kind, detail, created_at) VALUES (?, ?, 'payment-without-effect', ?, ?)",
+                vec![text(rand::id(IdKind::Escalation)), text(&pid), text(&detail), int(now)],
+            )
+            .await?;
+            j::event(tx, &order_id, now, "payment-escalated", &detail).await?;
+            j::notify_staff(tx, &pid, "settled payment without effect", &order_id, &detail, now).await?;
+            format!("recorded and escalated; {why}")
+        }
         PaymentEffect::NoEffect(why) => format!("recorded; {why}"),
     };
     Ok(Decision { outcome, place_factory_for })

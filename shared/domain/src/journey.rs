@@ -189,6 +189,22 @@ pub fn is_overdue(status: OrderStatus, due_at_ms: Option<i64>, now_ms: i64) -> b
     status == VehicleAvailable && due_at_ms.is_some_and(|d| now_ms >= d)
 }
 
+/// Grace after the deadline for a final payment the customer started in time and the gateway
+/// has not settled yet ("payment pending": the customer did pay by the deadline).
+pub const PENDING_FINAL_PAYMENT_GRACE_MS: i64 = 2 * MS_PER_DAY;
+
+/// Does the deadline unassign the order now? `pending_final_started_at`: creation time of a
+/// still-pending final payment, if any.
+pub fn deadline_passed(status: OrderStatus, due_at_ms: Option<i64>, now_ms: i64, pending_final_started_at: Option<i64>) -> bool {
+    if !is_overdue(status, due_at_ms, now_ms) {
+        return false;
+    }
+    match (pending_final_started_at, due_at_ms) {
+        (Some(started), Some(due)) if started <= due => now_ms >= due.saturating_add(PENDING_FINAL_PAYMENT_GRACE_MS),
+        _ => true,
+    }
+}
+
 // ------------------------------------------------------------------------------------ notifications
 
 /// The customer, as notifications need them.
@@ -429,6 +445,12 @@ mod tests {
         assert!(is_overdue(VehicleAvailable, Some(due), due));
         assert!(!is_overdue(FullyPaid, Some(due), due + 1));
         assert!(!is_overdue(VehicleAvailable, None, i64::MAX));
+        // A final payment started in time but not settled yet gets a grace period.
+        assert!(!deadline_passed(VehicleAvailable, Some(due), due + 1, Some(due - 10)));
+        assert!(deadline_passed(VehicleAvailable, Some(due), due + PENDING_FINAL_PAYMENT_GRACE_MS, Some(due - 10)));
+        assert!(deadline_passed(VehicleAvailable, Some(due), due + 1, Some(due + 1)));
+        assert!(deadline_passed(VehicleAvailable, Some(due), due, None));
+        assert!(!deadline_passed(FullyPaid, Some(due), due + PENDING_FINAL_PAYMENT_GRACE_MS, None));
     }
 
     #[test]
