@@ -375,14 +375,69 @@ pub async fn customer_with_sale(t: &TestApp, n: u32) -> (String, String, String)
     (token, order_id, customer_id)
 }
 
-/// An operational vehicle of a fresh customer `n`: (customer token, VIN).
+/// spin.toml's default `link_code_secret` (the harness does not override it).
+pub const DEFAULT_LINK_CODE_SECRET: &str = "dev-link-code-secret";
+
+/// The factory's status path from order to dealership.
+pub const FACTORY_STATUS_PATH: [&str; 6] =
+    ["confirmed", "in-production", "quality-control", "ready-to-ship", "shipped", "available-at-dealership"];
+
+/// An operational vehicle of a fresh customer `n`, through the real components: sale →
+/// credentials → reservation payment settled (webhook) → factory webhooks → final payment
+/// settled → registration (retry tick) → delivery (employee) → app link (customer, with the
+/// code the car shows). The plan comercial services the link creates are activated (OTA tick)
+/// and their notifications delivered (retry tick), so the vehicle starts quiet.
+/// Returns (customer token, VIN).
 ///
-/// The sale, the credentials and the sign-in go through the real components. The purchase
-/// journey between sale and app link (reservation and final payments, factory webhooks,
-/// registration, delivery, app link) belongs to the purchase-journey components; until those
-/// are all built this helper records its end state directly — order `operational`, vehicle row,
-/// app link — exactly as the app link leaves it (no plan-comercial services).
+/// Webhook signatures are checked against the app's clock (±300 s): when the virtual clock is
+/// far from the real time it is set to the real time first — call this before advancing it.
 pub async fn operational_vehicle(t: &TestApp, n: u32) -> (String, String) {
+    let real = SystemTime::now();
+    let virt = t.clock.now();
+    let skew = virt.duration_since(real).unwrap_or_else(|e| e.duration());
+    if skew > Duration::from_secs(120) {
+        t.clock.set(real);
+    }
+    let (token, order_id, _customer_id) = customer_with_sale(t, n).await;
+    let pay = async |kind: &str| {
+        let r = t.post_json(&format!("/api/orders/{order_id}/{kind}-payment"), &serde_json::json!({}), Some(&token), None).await;
+        assert_eq!(r.status, 201, "{kind} payment: {}", r.text);
+        let pid = r.json()["payment_id"].as_str().unwrap().to_string();
+        assert_eq!(t.sims.payment().settle(&pid, true).await.unwrap(), 200, "{kind} settlement webhook");
+    };
+    pay("reservation").await;
+    for s in FACTORY_STATUS_PATH {
+        assert_eq!(t.sims.factory().send_status(&order_id, s, Value::Null).await.unwrap(), 200, "factory {s}");
+    }
+    pay("final").await;
+    t.tick("retry").await; // registration with the authority
+    let o = t.get(&format!("/api/orders/{order_id}"), Some(&token)).await;
+    assert_eq!(o.status, 200, "{}", o.text);
+    let o = o.json();
+    assert_eq!(o["status"], "matriculated", "{o}");
+    let vin = o["vin"].as_str().expect("vin").to_string();
+
+    let staff = t.employee_token().await;
+    let now_ms = t.clock.now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+    for body in [
+        serde_json::json!({"event": "scheduled", "at": now_ms + 86_400_000}),
+        serde_json::json!({"event": "delivered"}),
+    ] {
+        let r = t.post_json(&format!("/api/delivery/{order_id}/events"), &body, Some(&staff), None).await;
+        assert!(r.status == 200 || r.status == 201, "delivery {body}: {} {}", r.status, r.text);
+    }
+    let code = caas_domain::vehicle::link_code(DEFAULT_LINK_CODE_SECRET, &vin);
+    let r = t.post_json("/api/vehicles/link", &serde_json::json!({"vin": vin, "link_code": code}), Some(&token), None).await;
+    assert!(r.status == 200 || r.status == 201, "app link: {} {}", r.status, r.text);
+    t.tick("ota").await;
+    t.tick("retry").await;
+    (token, vin)
+}
+
+/// As [`operational_vehicle`], but the steps between sale and app link are recorded straight
+/// into the database (order `operational`, vehicle row, app link; no plan services) — for
+/// tests that do not need the journey.
+pub async fn operational_vehicle_seeded(t: &TestApp, n: u32) -> (String, String) {
     let (token, order_id, customer_id) = customer_with_sale(t, n).await;
     let vin = test_vin(n);
     // Any component opening the database brings it to the latest schema.

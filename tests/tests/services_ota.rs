@@ -32,6 +32,11 @@ fn customer_of(t: &TestApp, vin: &str) -> (String, String) {
         .unwrap()
 }
 
+/// Commands applied to `vin` for service `id` (the plan comercial's own commands left out).
+fn commands_of(t: &TestApp, vin: &str, id: &str) -> Vec<Value> {
+    t.sims.iot().commands_for(vin).into_iter().filter(|c| c["command-id"].as_str().unwrap_or("").contains(id)).collect()
+}
+
 fn templates(msgs: &[Value]) -> Vec<(String, String)> {
     msgs.iter().map(|m| (m["template"].as_str().unwrap_or("").to_string(), m["channel"].as_str().unwrap_or("").to_string())).collect()
 }
@@ -41,7 +46,8 @@ async fn iot_failing_twice_then_succeeding_activates_exactly_once() {
     require_wasm(WASM).unwrap();
     let t = TestApp::start_built().await;
     let (token, vin) = operational_vehicle(&t, 501).await;
-    let s = buy(&t, &token, &vin, "heated-seats").await;
+    t.sims.faults(System::Iot).clear_calls();
+    let s = buy(&t, &token, &vin, "parking-assist").await;
     let id = s["id"].as_str().unwrap().to_string();
 
     t.sims.faults(System::Iot).fail_next(2, 503);
@@ -62,17 +68,23 @@ async fn iot_failing_twice_then_succeeding_activates_exactly_once() {
     assert_eq!(got["state"], "active");
     assert!(got["activated_at"].as_i64().unwrap() > 0);
     assert_eq!(got["ends_at"], Value::Null, "permanent");
-    let cmds = t.sims.iot().commands_for(&vin);
+    let cmds = commands_of(&t, &vin, &id);
     assert_eq!(cmds.len(), 1, "exactly one applied command: {cmds:?}");
     assert_eq!(cmds[0]["command-id"], format!("cmd_{id}_activate_0"));
-    assert_eq!(t.sims.iot().feature_state(&vin, "heated-seats").as_deref(), Some("active"));
+    assert_eq!(t.sims.iot().feature_state(&vin, "parking-assist").as_deref(), Some("active"));
     let posts = t.sims.faults(System::Iot).requests().iter().filter(|c| c["method"] == "POST").count();
     assert_eq!(posts, 3, "two failures + one success, same command id");
 
     // Customer told on push + vehicle display + e-mail (through the outbox).
     t.tick("retry").await;
     let (customer_id, email) = customer_of(&t, &vin);
-    let msgs: Vec<Value> = t.sims.notify().messages().into_iter().filter(|m| m["template"] == "service-activated").collect();
+    let msgs: Vec<Value> = t
+        .sims
+        .notify()
+        .messages()
+        .into_iter()
+        .filter(|m| m["template"] == "service-activated" && m["message-id"].as_str().unwrap_or("").contains(&id))
+        .collect();
     let mut got = templates(&msgs);
     got.sort();
     assert_eq!(
@@ -88,15 +100,18 @@ async fn iot_failing_twice_then_succeeding_activates_exactly_once() {
     assert!(msgs.iter().any(|m| m["recipient"] == customer_id.as_str()));
     assert!(msgs.iter().any(|m| m["recipient"] == vin.as_str()));
     // Expediente timeline.
-    let n: i64 = t.db().query_row("SELECT COUNT(*) FROM order_events WHERE kind = 'service-activated'", [], |r| r.get(0)).unwrap();
+    let n: i64 = t
+        .db()
+        .query_row("SELECT COUNT(*) FROM order_events WHERE kind = 'service-activated' AND detail LIKE '%' || ?1 || '%'", [&id], |r| r.get(0))
+        .unwrap();
     assert_eq!(n, 1);
 
     // Ticks again: nothing more is sent.
     t.advance(Duration::from_secs(3600));
     let r = t.tick("ota").await;
     assert_eq!(r["processed"], 0, "{r}");
-    assert_eq!(t.sims.iot().commands_for(&vin).len(), 1);
-    assert_eq!(ledger_net(&t, &id), 29900);
+    assert_eq!(commands_of(&t, &vin, &id).len(), 1);
+    assert_eq!(ledger_net(&t, &id), 59900);
     assert_ledger_invariants(&t);
     t.stop().await;
 }
@@ -128,7 +143,7 @@ async fn iot_always_failing_escalates_voids_the_payment_and_tells_the_customer()
     assert_eq!(got["state"], "failed", "{got}");
     assert_eq!(got["payment_status"], "voided");
     assert_eq!(t.sims.payment().payment(&pid).unwrap()["status"], "voided");
-    assert!(t.sims.iot().commands_for(&vin).is_empty());
+    assert!(commands_of(&t, &vin, &id).is_empty());
     // Support ticket with the error details and the vehicle status.
     let (tid, summary, err, status): (String, String, String, String) = t
         .db()
@@ -191,7 +206,7 @@ async fn gateway_down_during_escalation_is_retried_until_the_money_is_returned()
     require_wasm(WASM).unwrap();
     let t = TestApp::start_built().await;
     let (token, vin) = operational_vehicle(&t, 531).await;
-    let s = buy(&t, &token, &vin, "heated-seats").await;
+    let s = buy(&t, &token, &vin, "parking-assist").await;
     let id = s["id"].as_str().unwrap().to_string();
 
     t.sims.faults(System::Iot).fail_rate(1.0);
@@ -238,7 +253,7 @@ async fn temporary_service_expires_through_a_deactivation_command() {
     let token = t.login("lucia.541@example.com", CUSTOMER_NEW_PASSWORD).await;
     let got = service(&t, &token, &id).await;
     assert_eq!(got["state"], "expired");
-    let cmds = t.sims.iot().commands_for(&vin);
+    let cmds = commands_of(&t, &vin, &id);
     assert_eq!(cmds.len(), 2, "{cmds:?}");
     assert_eq!(cmds[1]["command-id"], format!("cmd_{id}_deactivate_0"));
     assert_eq!(t.sims.iot().feature_state(&vin, "off-road-mode").as_deref(), Some("inactive"));

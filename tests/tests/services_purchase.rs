@@ -26,15 +26,19 @@ async fn catalog_view_and_purchase_gated_by_maintenance() {
     let t = TestApp::start_built().await;
     let (token, vin) = operational_vehicle(&t, 401).await;
 
-    // Maintenance current: everything offered is available.
+    // Maintenance current: everything offered is available, except heated seats, already
+    // active from the plan comercial (sold as `HEATED-SEATS` with the car, activated at link).
     let r = t.get(&format!("/api/catalog?vin={vin}"), Some(&token)).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let view = r.json();
     assert_eq!(view["maintenance"]["status"], "current");
     assert!(view["options"].as_array().unwrap().len() >= 8);
-    assert!(view["options"].as_array().unwrap().iter().all(|o| o["available"] == true), "{view}");
+    assert!(view["options"].as_array().unwrap().iter().filter(|o| o["code"] != "heated-seats").all(|o| o["available"] == true), "{view}");
+    assert_eq!(option(&view, "heated-seats")["blocked_reason"], "already-active");
     assert_eq!(option(&view, "highway-autopilot")["maintenance_decision"], "verified-current");
-    assert_eq!(option(&view, "heated-seats")["maintenance_decision"], "not-required");
+    assert_eq!(option(&view, "parking-assist")["maintenance_decision"], "not-required");
+    let r = buy(&t, &token, &vin, "heated-seats", "buy-plan-seats").await;
+    assert_eq!(r.status, 409, "{}", r.text);
 
     // Overdue: only maintenance-dependent options are blocked, with the reason.
     t.sims.vss().set_maintenance(&vin, "overdue");
@@ -44,30 +48,30 @@ async fn catalog_view_and_purchase_gated_by_maintenance() {
     assert_eq!(auto["available"], false);
     assert_eq!(auto["blocked_reason"], "maintenance-overdue");
     assert!(auto["blocked_message"].as_str().unwrap().contains("maintenance"));
-    assert_eq!(option(&view, "heated-seats")["available"], true);
+    assert_eq!(option(&view, "parking-assist")["available"], true);
 
     let r = buy(&t, &token, &vin, "highway-autopilot", "buy-auto-1").await;
     assert_eq!(r.status, 422, "{}", r.text);
     assert!(r.is_problem());
     assert!(r.json()["type"].as_str().unwrap().ends_with("maintenance-overdue"), "{}", r.text);
-    assert!(t.sims.payment().payments().is_empty(), "nothing initiated for a refused purchase");
+    assert!(t.sims.payment().payments().iter().all(|p| p["kind"] != "service"), "nothing initiated for a refused purchase");
 
     // A non-dependent option is never blocked by maintenance.
-    let r = buy(&t, &token, &vin, "heated-seats", "buy-seats-1").await;
+    let r = buy(&t, &token, &vin, "parking-assist", "buy-park-1").await;
     assert_eq!(r.status, 202, "{}", r.text);
     let s = r.json();
     assert!(s["id"].as_str().unwrap().starts_with("svc_"));
     assert_eq!(s["state"], "pending-activation");
     assert_eq!(s["maintenance_decision"], "not-required");
-    assert_eq!(s["price"]["amount_minor"], 29900);
+    assert_eq!(s["price"]["amount_minor"], 59900);
     let pid = s["payment_id"].as_str().unwrap();
     let p = t.sims.payment().payment(pid).expect("payment at the gateway");
     assert_eq!(p["kind"], "service");
-    assert_eq!(p["amount-minor"], 29900);
+    assert_eq!(p["amount-minor"], 59900);
     assert_eq!(p["reference"], s["id"]);
     // One transaction: service + ledger charge + OTA job.
     let id = s["id"].as_str().unwrap();
-    assert_eq!(ledger_net(&t, id), 29900);
+    assert_eq!(ledger_net(&t, id), 59900);
     assert_eq!(count(&t, &format!("SELECT COUNT(*) FROM jobs WHERE kind = 'ota' AND dedupe_key = 'cmd_{id}_activate_0'")), 1);
 
     // Maintenance done at the workshop: the dependent option can be bought again.
@@ -96,7 +100,9 @@ async fn catalog_view_and_purchase_gated_by_maintenance() {
 
     // The customer's list and one service.
     let list = t.get("/api/services", Some(&token)).await.json();
-    assert_eq!(list["services"].as_array().unwrap().len(), 2, "{list}");
+    let services = list["services"].as_array().unwrap();
+    assert_eq!(services.iter().filter(|s| s["source"] == "purchase").count(), 2, "{list}");
+    assert_eq!(services.iter().filter(|s| s["source"] == "plan" && s["state"] == "active").count(), 2, "{list}");
     let one = t.get(&format!("/api/services/{id}"), Some(&token)).await;
     assert_eq!(one.status, 200, "{}", one.text);
     assert_eq!(one.json()["ledger"][0]["kind"], "charge");
@@ -144,12 +150,13 @@ async fn gateway_down_refuses_with_nothing_activated_or_charged() {
     let r = buy(&t, &token, &vin, "parking-assist", "park-1").await;
     assert_eq!(r.status, 503, "{}", r.text);
     assert!(r.is_problem());
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM services"), 0);
+    let plan_commands = t.sims.iot().commands_for(&vin).len();
+    assert_eq!(count(&t, "SELECT COUNT(*) FROM services WHERE source = 'purchase'"), 0);
     assert_eq!(count(&t, "SELECT COUNT(*) FROM ledger WHERE reference LIKE 'svc_%'"), 0);
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM jobs WHERE kind = 'ota'"), 0);
+    assert_eq!(count(&t, "SELECT COUNT(*) FROM jobs WHERE kind = 'ota' AND status = 'pending'"), 0);
     let report = t.tick("ota").await;
     assert_eq!(report["processed"], 0, "{report}");
-    assert!(t.sims.iot().commands_for(&vin).is_empty());
+    assert_eq!(t.sims.iot().commands_for(&vin).len(), plan_commands);
 
     // Declined: 402, nothing stored either.
     t.sims.faults(System::Payment).down(false);
@@ -157,7 +164,7 @@ async fn gateway_down_refuses_with_nothing_activated_or_charged() {
     t.sims.payment().decline(&customer_id, 1);
     let r = buy(&t, &token, &vin, "parking-assist", "park-2").await;
     assert_eq!(r.status, 402, "{}", r.text);
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM services"), 0);
+    assert_eq!(count(&t, "SELECT COUNT(*) FROM services WHERE source = 'purchase'"), 0);
 
     // The gateway is back: the retry with the first key goes through, once.
     let r = buy(&t, &token, &vin, "parking-assist", "park-1").await;
@@ -165,7 +172,7 @@ async fn gateway_down_refuses_with_nothing_activated_or_charged() {
     let again = buy(&t, &token, &vin, "parking-assist", "park-1").await;
     assert_eq!(again.status, 202);
     assert_eq!(again.json()["id"], r.json()["id"], "idempotent replay");
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM services"), 1);
+    assert_eq!(count(&t, "SELECT COUNT(*) FROM services WHERE source = 'purchase'"), 1);
     assert_ledger_invariants(&t);
     t.stop().await;
 }
@@ -176,23 +183,23 @@ async fn second_purchase_of_a_pending_or_active_option_is_refused() {
     let t = TestApp::start_built().await;
     let (token, vin) = operational_vehicle(&t, 431).await;
 
-    let r = buy(&t, &token, &vin, "heated-seats", "seats-1").await;
+    let r = buy(&t, &token, &vin, "parking-assist", "seats-1").await;
     assert_eq!(r.status, 202, "{}", r.text);
-    let r2 = buy(&t, &token, &vin, "heated-seats", "seats-2").await;
+    let r2 = buy(&t, &token, &vin, "parking-assist", "seats-2").await;
     assert_eq!(r2.status, 409, "{}", r2.text);
     assert!(r2.json()["type"].as_str().unwrap().ends_with("already-pending"), "{}", r2.text);
 
     let report = t.tick("ota").await;
     assert_eq!(report["applied"], 1, "{report}");
-    let r3 = buy(&t, &token, &vin, "heated-seats", "seats-3").await;
+    let r3 = buy(&t, &token, &vin, "parking-assist", "seats-3").await;
     assert_eq!(r3.status, 409, "{}", r3.text);
     assert!(r3.json()["type"].as_str().unwrap().ends_with("already-active"), "{}", r3.text);
     // Already active even though maintenance lapsed later: still not switched off.
     t.sims.vss().set_maintenance(&vin, "overdue");
     let view = t.get(&format!("/api/catalog?vin={vin}"), Some(&token)).await.json();
-    assert_eq!(option(&view, "heated-seats")["blocked_reason"], "already-active");
-    assert_eq!(t.sims.payment().payments().len(), 1, "one payment only");
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM services WHERE state = 'active'"), 1);
+    assert_eq!(option(&view, "parking-assist")["blocked_reason"], "already-active");
+    assert_eq!(t.sims.payment().payments().iter().filter(|p| p["kind"] == "service").count(), 1, "one payment only");
+    assert_eq!(count(&t, "SELECT COUNT(*) FROM services WHERE state = 'active' AND source = 'purchase'"), 1);
     assert_ledger_invariants(&t);
     t.stop().await;
 }
@@ -208,7 +215,7 @@ async fn subscriptions_have_no_upfront_charge_and_prices_are_snapshotted() {
     let r = buy(&t, &token, &vin, "entertainment-plus", "ent-1").await;
     assert_eq!(r.status, 202, "{}", r.text);
     assert_eq!(r.json()["payment_id"], Value::Null);
-    assert!(t.sims.payment().payments().is_empty());
+    assert!(t.sims.payment().payments().iter().all(|p| p["kind"] != "service"));
     assert_eq!(ledger_net(&t, r.json()["id"].as_str().unwrap()), 0);
 
     // Sold at 599.00; repriced afterwards: the sale keeps its price.
@@ -245,6 +252,50 @@ async fn subscriptions_have_no_upfront_charge_and_prices_are_snapshotted() {
     assert_eq!(r.status, 422, "{}", r.text);
     let all = t.get("/api/catalog/admin/options", Some(&admin)).await.json();
     assert_eq!(option(&all, "snow-mode-14d")["status"], "retired");
+    assert_ledger_invariants(&t);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn settlement_issues_invoices_hands_failures_to_collections_or_cancels_activation() {
+    require_wasm(WASM).unwrap();
+    require_wasm(&["fn_payment_webhook.wasm"]).unwrap();
+    let t = TestApp::start_built().await;
+    let (token, vin) = operational_vehicle(&t, 451).await;
+
+    // Delivered, then settled → invoice.
+    let a = buy(&t, &token, &vin, "parking-assist", "a-1").await.json();
+    let b = buy(&t, &token, &vin, "highway-autopilot", "b-1").await.json();
+    let r = t.tick("ota").await;
+    assert_eq!(r["applied"], 2, "{r}");
+    let (a_id, a_pid) = (a["id"].as_str().unwrap(), a["payment_id"].as_str().unwrap());
+    assert_eq!(t.sims.payment().settle(a_pid, true).await.unwrap(), 200);
+    assert_eq!(count(&t, &format!("SELECT COUNT(*) FROM invoices WHERE payment_id = '{a_pid}' AND service_id = '{a_id}'")), 1);
+    let got = t.get(&format!("/api/services/{a_id}"), Some(&token)).await.json();
+    assert_eq!(got["payment_status"], "settled");
+
+    // Delivered, then the settlement fails → at risk, collections, the service stays on.
+    let (b_id, b_pid) = (b["id"].as_str().unwrap(), b["payment_id"].as_str().unwrap());
+    assert_eq!(t.sims.payment().settle_with(b_pid, false, json!({"failure-reason": "insufficient_funds"})).await.unwrap(), 200);
+    let got = t.get(&format!("/api/services/{b_id}"), Some(&token)).await.json();
+    assert_eq!(got["state"], "active");
+    assert_eq!(got["payment_status"], "at-risk");
+    assert_eq!(count(&t, &format!("SELECT COUNT(*) FROM collections WHERE payment_id = '{b_pid}' AND status = 'open'")), 1);
+    assert_eq!(t.sims.iot().feature_state(&vin, "highway-autopilot").as_deref(), Some("active"));
+
+    // Failed before delivery → activation cancelled, nothing charged, no command sent.
+    let c = buy(&t, &token, &vin, "power-boost-1m", "c-1").await.json();
+    let (c_id, c_pid) = (c["id"].as_str().unwrap(), c["payment_id"].as_str().unwrap());
+    assert_eq!(t.sims.payment().settle(c_pid, false).await.unwrap(), 200);
+    let got = t.get(&format!("/api/services/{c_id}"), Some(&token)).await.json();
+    assert_eq!(got["state"], "aborted");
+    assert_eq!(ledger_net(&t, c_id), 0);
+    let r = t.tick("ota").await;
+    assert_eq!(r["skipped"], 1, "{r}");
+    assert!(t.sims.iot().commands_for(&vin).iter().all(|cmd| !cmd["command-id"].as_str().unwrap().contains(c_id)));
+    // Another settlement event for the same payment: no second invoice.
+    let _ = t.sims.payment().settle(a_pid, true).await;
+    assert_eq!(count(&t, "SELECT COUNT(*) FROM invoices"), 1);
     assert_ledger_invariants(&t);
     t.stop().await;
 }

@@ -86,7 +86,7 @@ async fn customer_view(req: Request) -> Result<Resp, Problem> {
     let mut existing: BTreeMap<String, Vec<ServiceState>> = BTreeMap::new();
     for r in db.query("SELECT option_code, state FROM services WHERE vin = ?", vec![text(&vin)]).await? {
         if let Some(s) = ServiceState::parse(&r.str("state")) {
-            existing.entry(r.str("option_code")).or_default().push(s);
+            existing.entry(r.str("option_code").to_ascii_lowercase()).or_default().push(s);
         }
     }
     let (maintenance, note) = if catalog::needs_maintenance_check(&cat) {

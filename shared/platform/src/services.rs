@@ -143,10 +143,11 @@ pub async fn owned_vehicle(db: &Db, customer_id: &str, vin: &str) -> Result<Opti
     }))
 }
 
-/// States of every instance of `option_code` on `vin` (any age).
+/// States of every instance of `option_code` on `vin` (any age). Codes compare ignoring case:
+/// plan-comercial services keep the code as sold (e.g. `HEATED-SEATS`).
 pub async fn existing_states(db: &Db, vin: &str, option_code: &str) -> Result<Vec<ServiceState>, DbError> {
     Ok(db
-        .query("SELECT state FROM services WHERE vin = ? AND option_code = ?", vec![text(vin), text(option_code)])
+        .query("SELECT state FROM services WHERE vin = ? AND lower(option_code) = lower(?)", vec![text(vin), text(option_code)])
         .await?
         .iter()
         .filter_map(|r| ServiceState::parse(&r.str("state")))
