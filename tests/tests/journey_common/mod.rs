@@ -110,3 +110,67 @@ pub fn assert_problem(r: &Resp, status: u16) {
     assert!(r.is_problem(), "not problem+json: {} {}", r.content_type, r.text);
     assert_eq!(r.json()["status"], status);
 }
+
+/// GET /api/orders/{id} as the customer (the purchase-journey component).
+pub async fn order_status(t: &TestApp, c: &Customer) -> Value {
+    let r = t.get(&format!("/api/orders/{}", c.order_id), Some(&c.token)).await;
+    assert_eq!(r.status, 200, "order: {}", r.text);
+    r.json()
+}
+
+/// Starts a payment of `kind` (`reservation-payment` | `final-payment`) and settles it through the
+/// gateway simulator's signed webhook.
+pub async fn pay_and_settle(t: &TestApp, c: &Customer, kind: &str) {
+    let r = t.post_json(&format!("/api/orders/{}/{kind}", c.order_id), &json!({}), Some(&c.token), None).await;
+    assert!(r.status == 201 || r.status == 200, "{kind}: {}", r.text);
+    let pid = r.json()["payment_id"].as_str().expect("payment_id").to_string();
+    let app_status = t.sims.payment().settle(&pid, true).await.expect("payment webhook");
+    assert!((200..300).contains(&app_status), "payment webhook answered {app_status}");
+}
+
+/// Sale `n` taken through the whole purchase journey with the real components and simulators:
+/// señal paid → factory order → manufacturing webhooks → final payment → registration
+/// (retry tick) → `matriculated`. Returns the customer and the VIN.
+pub async fn matriculated(t: &TestApp, n: u32) -> (Customer, String) {
+    // The simulators sign webhooks with their real clock; the app rejects stale timestamps
+    // against its (virtual) clock: line the virtual clock up with real time.
+    t.clock.set(std::time::SystemTime::now());
+    let c = customer(t, n).await;
+    pay_and_settle(t, &c, "reservation-payment").await;
+    for status in ["confirmed", "in-production", "quality-control", "ready-to-ship", "shipped", "available-at-dealership"] {
+        let s = t.sims.factory().send_status(&c.order_id, status, Value::Null).await.expect("factory webhook");
+        assert!((200..300).contains(&s), "factory webhook {status} answered {s}");
+    }
+    assert_eq!(order_status(t, &c).await["status"], "vehicle-available");
+    pay_and_settle(t, &c, "final-payment").await;
+    for _ in 0..5 {
+        if order_status(t, &c).await["status"] == "matriculated" {
+            break;
+        }
+        t.tick("retry").await;
+        t.advance(std::time::Duration::from_secs(60));
+    }
+    let o = order_status(t, &c).await;
+    assert_eq!(o["status"], "matriculated", "{o}");
+    let vin = o["vin"].as_str().expect("vin").to_string();
+    (c, vin)
+}
+
+/// Scheduled and delivered at home: the order is `delivered`.
+pub async fn delivered(t: &TestApp, n: u32) -> (Customer, String) {
+    let (c, vin) = matriculated(t, n).await;
+    let staff = t.employee_token().await;
+    let r = delivery_event(t, &staff, &c.order_id, json!({"event": "scheduled", "at": "2026-12-01T10:00Z"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = delivery_event(t, &staff, &c.order_id, json!({"event": "delivered"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    (c, vin)
+}
+
+/// The link code the vehicle displays (read by the employee at the hand-over).
+pub async fn link_code(t: &TestApp, order_id: &str) -> String {
+    let staff = t.employee_token().await;
+    let r = t.get(&format!("/api/delivery/{order_id}"), Some(&staff)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json()["link_code"].as_str().expect("link_code").to_string()
+}

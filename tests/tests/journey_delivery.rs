@@ -1,0 +1,181 @@
+//! Delivery and app link (issue 3), through the whole purchase journey with the real components
+//! and the simulators: absent → rescheduled → delivered; returned → picked up; the app link makes
+//! the car operational and queues the plan comercial's services; one vehicle ↔ one account.
+
+mod journey_common;
+
+use caas_tests::*;
+use journey_common::*;
+use serde_json::json;
+
+const WASM: &[&str] = &[
+    "fn_auth.wasm",
+    "fn_sales.wasm",
+    "fn_retry_tick.wasm",
+    "fn_orders.wasm",
+    "fn_payment_webhook.wasm",
+    "fn_factory_webhook.wasm",
+    "fn_delivery.wasm",
+    "fn_vehicles.wasm",
+    "fn_expediente.wasm",
+];
+
+fn templates_to(t: &TestApp, email: &str) -> Vec<String> {
+    t.sims.notify().messages_to(email).iter().map(|m| m["template"].as_str().unwrap_or("").to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn absent_customer_is_called_rescheduled_then_delivered() {
+    require_wasm(WASM).unwrap();
+    let t = start().await;
+    let (c, vin) = matriculated(&t, 21).await;
+    let staff = t.employee_token().await;
+    let events = |body| delivery_event(&t, &staff, &c.order_id, body);
+
+    // Outcomes cannot be recorded before the transport is scheduled; scheduling needs a time.
+    assert_problem(&events(json!({"event": "delivered"})).await, 409);
+    assert_problem(&events(json!({"event": "scheduled"})).await, 400);
+    assert_problem(&events(json!({"event": "teleported", "at": "2026-12-01"})).await, 400);
+
+    let r = events(json!({"event": "scheduled", "at": "2026-12-01T10:00Z", "note": "morning slot"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["order_status"], "in-transit");
+    assert_eq!(r.json()["delivery"]["state"], "scheduled");
+    assert_eq!(r.json()["delivery"]["address"], "Calle Mayor 1, 28013 Madrid, ES");
+
+    let r = events(json!({"event": "absent", "note": "nobody at the door"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["order_status"], "in-transit");
+    assert_eq!(r.json()["delivery"]["state"], "absent");
+    // Absent → delivered directly is not a thing: reschedule (customer reached) or return.
+    assert_problem(&events(json!({"event": "delivered"})).await, 409);
+    assert_problem(&events(json!({"event": "picked-up"})).await, 409);
+
+    let r = events(json!({"event": "rescheduled", "at": "2026-12-02T18:30Z"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["delivery"]["state"], "scheduled");
+    let r = events(json!({"event": "delivered"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["order_status"], "delivered");
+    // Terminal: nothing more.
+    assert_problem(&events(json!({"event": "returned"})).await, 409);
+
+    // Staff view: history of the four events, attempts counted, link code for the hand-over.
+    let d = t.get(&format!("/api/delivery/{}", c.order_id), Some(&staff)).await.json();
+    let hist: Vec<&str> = d["history"].as_array().unwrap().iter().map(|h| h["event"].as_str().unwrap()).collect();
+    assert_eq!(hist, ["scheduled", "absent", "rescheduled", "delivered"]);
+    assert_eq!(d["delivery"]["attempts"], 2);
+    assert_eq!(d["vin"], vin.as_str());
+    assert_eq!(d["link_code"].as_str().unwrap(), caas_domain::vehicle::link_code(LINK_CODE_SECRET, &vin));
+
+    // Each outcome was told to the customer (through the outbox).
+    t.tick("retry").await;
+    let tpl = templates_to(&t, &c.email);
+    for expected in ["delivery-scheduled", "delivery-absent", "delivery-rescheduled", "delivery-delivered"] {
+        assert!(tpl.iter().any(|x| x == expected), "{expected} missing in {tpl:?}");
+    }
+    let pushes = t.sims.notify().messages_to(&c.customer_id);
+    assert!(pushes.iter().any(|m| m["channel"] == "push" && m["template"] == "delivery-delivered"), "{pushes:?}");
+
+    // The expediente shows the delivery and its timeline.
+    let e = t.get("/api/expediente", Some(&c.token)).await.json();
+    assert_eq!(e["orders"][0]["delivery"]["state"], "delivered");
+    assert_eq!(e["orders"][0]["vehicle"]["vin"], vin.as_str());
+    assert!(e["orders"][0]["vehicle"]["plate"].is_string(), "{e}");
+    assert!(!e["orders"][0]["manufacturing"]["timeline"].as_array().unwrap().is_empty(), "{e}");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_customer_vehicle_returned_then_picked_up() {
+    require_wasm(WASM).unwrap();
+    let t = start().await;
+    let (c, _vin) = matriculated(&t, 22).await;
+    let staff = t.employee_token().await;
+    let events = |body| delivery_event(&t, &staff, &c.order_id, body);
+
+    assert_eq!(events(json!({"event": "scheduled", "at": "2026-12-01"})).await.status, 200);
+    assert_eq!(events(json!({"event": "absent"})).await.status, 200);
+    let r = events(json!({"event": "returned", "note": "no answer to 3 calls"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["order_status"], "returned-to-dealer");
+    assert_eq!(r.json()["delivery"]["state"], "returned");
+    assert_eq!(r.json()["notified"], json!(["email", "push", "sms"]));
+    // No re-delivery after a return; the customer picks it up.
+    assert_problem(&events(json!({"event": "rescheduled", "at": "2026-12-03"})).await, 409);
+    assert_problem(&events(json!({"event": "delivered"})).await, 409);
+    let r = events(json!({"event": "picked-up"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["order_status"], "delivered");
+    assert_eq!(order_status(&t, &c).await["status"], "delivered");
+
+    t.tick("retry").await;
+    let tpl = templates_to(&t, &c.email);
+    assert!(tpl.iter().any(|x| x == "delivery-returned") && tpl.iter().any(|x| x == "delivery-picked-up"), "{tpl:?}");
+    assert!(t.sims.notify().messages().iter().any(|m| m["channel"] == "sms" && m["template"] == "delivery-returned"));
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn app_link_makes_the_car_operational_and_queues_plan_services() {
+    require_wasm(WASM).unwrap();
+    let t = start().await;
+    let (c, vin) = matriculated(&t, 23).await;
+    let code = caas_domain::vehicle::link_code(LINK_CODE_SECRET, &vin);
+
+    // Not yet handed over: no link.
+    let r = t.post_json("/api/vehicles/link", &json!({"vin": vin, "link_code": code}), Some(&c.token), None).await;
+    assert_problem(&r, 409);
+    let staff = t.employee_token().await;
+    assert_eq!(delivery_event(&t, &staff, &c.order_id, json!({"event": "scheduled", "at": "2026-12-01"})).await.status, 200);
+    assert_eq!(delivery_event(&t, &staff, &c.order_id, json!({"event": "delivered"})).await.status, 200);
+
+    // Wrong code / malformed VIN: refused, nothing written.
+    assert_problem(&t.post_json("/api/vehicles/link", &json!({"vin": vin, "link_code": "000000"}), Some(&c.token), None).await, 422);
+    assert_problem(&t.post_json("/api/vehicles/link", &json!({"vin": "NOT-A-VIN", "link_code": code}), Some(&c.token), None).await, 400);
+    assert_eq!(order_status(&t, &c).await["status"], "delivered");
+
+    let r = t
+        .post_json("/api/vehicles/link", &json!({"vin": vin.to_lowercase(), "link_code": code.to_lowercase()}), Some(&c.token), None)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["vin"], vin.as_str());
+    assert_eq!(v["order_status"], "operational");
+    assert_eq!(v["base_platform"], "active");
+    // sale_body's plan comercial: AUTOPILOT-HWY, HEATED-SEATS — each pending activation with an OTA command.
+    let services = v["services"].as_array().unwrap();
+    assert_eq!(services.len(), 2, "{v}");
+    assert!(services.iter().all(|s| s["state"] == "pending-activation"), "{v}");
+    let features: Vec<&str> = services.iter().map(|s| s["feature"].as_str().unwrap()).collect();
+    assert!(features.contains(&"heated-seats") && features.contains(&"autopilot-hwy"), "{features:?}");
+    for s in services {
+        assert_eq!(s["command_id"].as_str().unwrap(), format!("cmd_{}_activate_0", s["id"].as_str().unwrap()));
+    }
+    assert_eq!(order_status(&t, &c).await["status"], "operational");
+
+    // Linking again from the same account is idempotent.
+    let again = t.post_json("/api/vehicles/link", &json!({"vin": vin, "link_code": code}), Some(&c.token), None).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.json()["services"].as_array().unwrap().len(), 2);
+
+    // Own vehicles.
+    let list = t.get("/api/vehicles", Some(&c.token)).await.json();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let one = t.get(&format!("/api/vehicles/{vin}"), Some(&c.token)).await;
+    assert_eq!(one.status, 200, "{}", one.text);
+    let e = t.get("/api/expediente", Some(&c.token)).await.json();
+    assert_eq!(e["orders"][0]["vehicle"]["linked"], true);
+    assert_eq!(e["orders"][0]["services"].as_array().unwrap().len(), 2);
+
+    // A second customer with the code of this car cannot take it: 409; their vehicle list stays empty.
+    let b = customer(&t, 24).await;
+    let r = t.post_json("/api/vehicles/link", &json!({"vin": vin, "link_code": code}), Some(&b.token), None).await;
+    assert_problem(&r, 409);
+    assert!(r.text.contains("already linked"), "{}", r.text);
+    assert_eq!(t.get("/api/vehicles", Some(&b.token)).await.json()["items"].as_array().unwrap().len(), 0);
+    assert_problem(&t.get(&format!("/api/vehicles/{vin}"), Some(&b.token)).await, 404);
+    // B never sees A's expediente.
+    assert_problem(&t.get(&format!("/api/expediente/orders/{}", c.order_id), Some(&b.token)).await, 404);
+    t.stop().await;
+}
