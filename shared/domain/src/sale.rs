@@ -304,19 +304,19 @@ pub fn validate_sale(body: &Value) -> Result<NewSale, Vec<FieldError>> {
                 None
             }
         });
-        if let (Some(pr), Some(d)) = (price, deposit) {
-            if d >= pr {
-                v.err("/prices/deposit_minor", "must be less than the vehicle price");
-            }
+        if let (Some(pr), Some(d)) = (price, deposit)
+            && d >= pr
+        {
+            v.err("/prices/deposit_minor", "must be less than the vehicle price");
         }
         let currency = v.string(p, "currency", "/prices/currency", 3, 3).map(|c| c.to_uppercase());
         (price, deposit, currency)
     });
     // Currency must be the registration country's.
-    if let (Some(c), Some((_, _, Some(cur)))) = (&country, &prices) {
-        if currency_for_country(c) != Some(cur.as_str()) {
-            v.err("/prices/currency", format!("must be {} for {c}", currency_for_country(c).unwrap_or("?")));
-        }
+    if let (Some(c), Some((_, _, Some(cur)))) = (&country, &prices)
+        && currency_for_country(c) != Some(cur.as_str())
+    {
+        v.err("/prices/currency", format!("must be {} for {c}", currency_for_country(c).unwrap_or("?")));
     }
 
     if !v.errors.is_empty() {
