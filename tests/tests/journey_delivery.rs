@@ -83,6 +83,22 @@ async fn absent_customer_is_called_rescheduled_then_delivered() {
     assert_eq!(e["orders"][0]["vehicle"]["vin"], vin.as_str());
     assert!(e["orders"][0]["vehicle"]["plate"].is_string(), "{e}");
     assert!(!e["orders"][0]["manufacturing"]["timeline"].as_array().unwrap().is_empty(), "{e}");
+    assert!(e["orders"][0]["manufacturing"]["factory_order_id"].is_string(), "{e}");
+    // Payments (señal + final) with their invoices.
+    let invoices = e["invoices"].as_array().unwrap();
+    assert_eq!(invoices.len(), 2, "{e}");
+    let total: i64 = invoices.iter().map(|i| i["amount_minor"].as_i64().unwrap()).sum();
+    assert_eq!(total, 3_450_000);
+    let pays = t.get("/api/expediente/payments?limit=1", Some(&c.token)).await.json();
+    assert_eq!(pays["items"].as_array().unwrap().len(), 1);
+    assert_eq!(pays["items"][0]["kind"], "reservation");
+    assert!(pays["items"][0]["invoice"]["number"].is_string(), "{pays}");
+    let next = pays["next_cursor"].as_str().unwrap();
+    let pays2 = t.get(&format!("/api/expediente/payments?limit=1&cursor={next}"), Some(&c.token)).await.json();
+    assert_eq!(pays2["items"][0]["kind"], "final");
+    // The notification history holds the delivery messages.
+    let notes = t.get("/api/expediente/notifications?limit=100", Some(&c.token)).await.json();
+    assert!(notes["items"].as_array().unwrap().iter().any(|m| m["template"] == "delivery-absent" && m["status"] == "sent"), "{notes}");
     t.stop().await;
 }
 

@@ -92,16 +92,30 @@ async fn summary(db: &Db, me: &str) -> Result<Resp, Problem> {
     for o in db.query("SELECT * FROM orders WHERE customer_id = ? ORDER BY created_at, rowid", vec![text(me)]).await? {
         orders.push(order_view(db, &o).await?);
     }
-    let invoices: Vec<Value> = db
+    // Vehicle payments (señal, final) are invoiced when settled; service payments have the
+    // invoices the service lifecycle issued (never for a service that was not delivered).
+    let mut invoices: Vec<(i64, Value)> = db
         .query(
             "SELECT id, order_id, kind, amount_minor, currency, updated_at FROM payments
-             WHERE customer_id = ? AND status = 'settled' ORDER BY updated_at, rowid",
+             WHERE customer_id = ? AND status = 'settled' AND kind IN ('reservation', 'final')",
             vec![text(me)],
         )
         .await?
         .iter()
-        .map(invoice)
+        .map(|p| (p.i64("updated_at"), invoice(p)))
         .collect();
+    invoices.extend(
+        db.query(
+            "SELECT i.id, i.payment_id, i.service_id, i.amount_minor, i.currency, i.issued_at, s.order_id, s.option_code
+             FROM invoices i LEFT JOIN services s ON s.id = i.service_id WHERE i.customer_id = ?",
+            vec![text(me)],
+        )
+        .await?
+        .iter()
+        .map(|i| (i.i64("issued_at"), service_invoice(i))),
+    );
+    invoices.sort_by_key(|(at, _)| *at);
+    let invoices: Vec<Value> = invoices.into_iter().map(|(_, v)| v).collect();
     Ok(resp::json(
         200,
         &json!({
@@ -121,10 +135,41 @@ fn invoice(p: &Row) -> Value {
         "number": format!("INV-{}", id.split('_').nth(1).unwrap_or(&id).to_uppercase()),
         "payment_id": id,
         "order_id": p.opt_str("order_id"),
-        "concept": p.str("kind"),
+        "concept": match p.str("kind").as_str() {
+            "reservation" => "vehicle reservation (señal)".to_string(),
+            "final" => "vehicle final payment".to_string(),
+            k => k.to_string(),
+        },
         "amount_minor": p.i64("amount_minor"),
         "currency": p.str("currency"),
         "issued_at": p.i64("updated_at"),
+    })
+}
+
+/// The invoice of a payments row joined with `invoices` (see `payments`).
+fn invoice_of_payment(p: &Row) -> Value {
+    match p.str("kind").as_str() {
+        "reservation" | "final" if p.str("status") == "settled" => invoice(p),
+        _ if p.opt_str("invoice_id").is_some() => {
+            let mut v = service_invoice(p);
+            v["number"] = json!(p.str("invoice_id").to_uppercase().replace('_', "-"));
+            v["amount_minor"] = json!(p.i64("amount_minor"));
+            v
+        }
+        _ => Value::Null,
+    }
+}
+
+fn service_invoice(i: &Row) -> Value {
+    json!({
+        "number": i.str("id").to_uppercase().replace('_', "-"),
+        "payment_id": i.str("payment_id"),
+        "order_id": i.opt_str("order_id"),
+        "concept": format!("service {}", i.opt_str("option_code").unwrap_or_else(|| i.str("service_id"))),
+        "service_id": i.opt_str("service_id"),
+        "amount_minor": i.i64("amount_minor"),
+        "currency": i.str("currency"),
+        "issued_at": i.i64("issued_at"),
     })
 }
 
@@ -231,8 +276,10 @@ async fn timeline(db: &Db, me: &str, page: PageRequest) -> Result<Value, Problem
 async fn payments(db: &Db, me: &str, page: PageRequest) -> Result<Value, Problem> {
     let rows = db
         .query(
-            "SELECT rowid AS k, id, order_id, kind, amount_minor, currency, status, failure_reason, created_at, updated_at
-             FROM payments WHERE customer_id = ? AND rowid > ? ORDER BY rowid LIMIT ?",
+            "SELECT p.rowid AS k, p.id, p.order_id, p.kind, p.amount_minor, p.currency, p.status, p.failure_reason,
+                    p.created_at, p.updated_at, i.id AS invoice_id, i.payment_id, i.service_id, i.issued_at, s.option_code
+             FROM payments p LEFT JOIN invoices i ON i.payment_id = p.id LEFT JOIN services s ON s.id = i.service_id
+             WHERE p.customer_id = ? AND p.rowid > ? ORDER BY p.rowid LIMIT ?",
             vec![text(me), int(page.after), int(page.limit as i64 + 1)],
         )
         .await?;
@@ -251,7 +298,7 @@ async fn payments(db: &Db, me: &str, page: PageRequest) -> Result<Value, Problem
                     "failure_reason": p.opt_str("failure_reason"),
                     "created_at": p.i64("created_at"),
                     "updated_at": p.i64("updated_at"),
-                    "invoice": if p.str("status") == "settled" { invoice(p) } else { Value::Null },
+                    "invoice": invoice_of_payment(p),
                 }),
             )
         })
