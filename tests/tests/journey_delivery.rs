@@ -184,6 +184,17 @@ async fn app_link_makes_the_car_operational_and_queues_plan_services() {
     assert_eq!(e["orders"][0]["vehicle"]["linked"], true);
     assert_eq!(e["orders"][0]["services"].as_array().unwrap().len(), 2);
 
+    // The OTA engine (issue 4) works the queued activations: the plan's services become active.
+    if std::path::Path::new(&repo_root().join("target/wasm32-wasip2/release/fn_ota_dispatch.wasm")).exists() {
+        let r = t.tick("ota").await;
+        assert_eq!(r["applied"], 2, "{r}");
+        let cmds = t.sims.iot().commands_for(&vin);
+        assert_eq!(cmds.len(), 2, "{cmds:?}");
+        assert_eq!(t.sims.iot().feature_state(&vin, "heated-seats").as_deref(), Some("active"));
+        let v = t.get(&format!("/api/vehicles/{vin}"), Some(&c.token)).await.json();
+        assert!(v["services"].as_array().unwrap().iter().all(|s| s["state"] == "active"), "{v}");
+    }
+
     // A second customer with the code of this car cannot take it: 409; their vehicle list stays empty.
     let b = customer(&t, 24).await;
     let r = t.post_json("/api/vehicles/link", &json!({"vin": vin, "link_code": code}), Some(&b.token), None).await;
