@@ -1,0 +1,288 @@
+//! Issue 4 — subscriptions billed in arrears by the billing tick, on the virtual clock:
+//! three months with one failed-then-recovered charge and one subscription cancelled after the
+//! last dunning retry; the tick fired twice, faulted half-way and "killed" between the gateway
+//! call and the bookkeeping, then re-run → each subscription billed once per month.
+//! The ledger invariants are checked at the end of every test.
+
+use caas_domain::services::billing::{Period, SubscriptionTerms, charges_due};
+use caas_domain::services::calendar::midnight_ms;
+use caas_domain::wit::Money;
+use caas_tests::caas_sim::System;
+use caas_tests::*;
+use serde_json::{Value, json};
+use std::time::{Duration, UNIX_EPOCH};
+
+const WASM: &[&str] = &[
+    "fn_auth.wasm",
+    "fn_sales.wasm",
+    "fn_retry_tick.wasm",
+    "fn_catalog.wasm",
+    "fn_purchase.wasm",
+    "fn_ota_dispatch.wasm",
+    "fn_billing_tick.wasm",
+];
+
+fn now_ms(t: &TestApp) -> i64 {
+    t.clock.now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// Moves the virtual clock forward to `ms` (never backwards).
+fn advance_to(t: &TestApp, ms: i64) {
+    let now = now_ms(t);
+    assert!(ms >= now, "clock would go backwards");
+    t.advance(Duration::from_millis((ms - now) as u64));
+}
+
+const HOUR: i64 = 3_600_000;
+
+/// Buys subscription `code` and activates it through the OTA tick; returns the service id.
+async fn subscribe(t: &TestApp, token: &str, vin: &str, code: &str) -> String {
+    let r = t.post_json("/api/services", &json!({"vin": vin, "option_code": code}), Some(token), Some(&format!("sub-{vin}-{code}"))).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let rep = t.tick("ota").await;
+    assert!(rep["applied"].as_u64().unwrap() >= 1, "{rep}");
+    id
+}
+
+fn customer_id_of(t: &TestApp, vin: &str) -> String {
+    t.db().query_row("SELECT customer_id FROM vehicle_links WHERE vin = ?1", [vin], |r| r.get(0)).unwrap()
+}
+
+fn activated_at(t: &TestApp, id: &str) -> i64 {
+    t.db().query_row("SELECT activated_at FROM services WHERE id = ?1", [id], |r| r.get(0)).unwrap()
+}
+
+fn state(t: &TestApp, id: &str) -> String {
+    t.db().query_row("SELECT state FROM services WHERE id = ?1", [id], |r| r.get(0)).unwrap()
+}
+
+/// (period, status, amount, failures) of every charge row of a subscription.
+fn charge_rows(t: &TestApp, id: &str) -> Vec<(String, String, i64, i64)> {
+    let db = t.db();
+    let mut st = db
+        .prepare("SELECT period, status, amount_minor, failures FROM subscription_charges WHERE subscription_id = ?1 ORDER BY period")
+        .unwrap();
+    st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().map(Result::unwrap).collect()
+}
+
+/// Ledger charges of a subscription: (reference, amount).
+fn ledger_charges(t: &TestApp, id: &str) -> Vec<(String, i64)> {
+    let db = t.db();
+    let mut st = db
+        .prepare("SELECT reference, amount_minor FROM ledger WHERE kind = 'charge' AND reference LIKE ?1 || '/%' ORDER BY reference")
+        .unwrap();
+    st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+}
+
+/// Gateway charges accepted (not declined) per reference of subscription `id`.
+fn gateway_accepted(t: &TestApp, id: &str) -> Vec<(String, i64)> {
+    let mut out: Vec<(String, i64)> = t
+        .sims
+        .payment()
+        .payments()
+        .into_iter()
+        .filter(|p| p["reference"].as_str().unwrap_or("").starts_with(&format!("{id}/")) && p["status"] != "declined")
+        .map(|p| (p["reference"].as_str().unwrap().to_string(), p["amount-minor"].as_i64().unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+fn expected_amount(price: i64, activated: i64, period: Period) -> i64 {
+    let m = Money { amount_minor: price, currency: "EUR".into() };
+    let t = SubscriptionTerms { subscription_id: "x", price: &m, activated_at: activated, billing_ends_at: None, last_billed: None };
+    charges_due(&t, period.end_ms()).into_iter().find(|c| c.period == period).unwrap().amount.amount_minor
+}
+
+fn report(v: &Value) -> (u64, u64, u64, u64, bool) {
+    (
+        v["billed"].as_u64().unwrap(),
+        v["skipped"].as_u64().unwrap(),
+        v["failed"].as_u64().unwrap(),
+        v["cancelled"].as_u64().unwrap(),
+        v["more"].as_bool().unwrap(),
+    )
+}
+
+fn p(y: i32, m: u32) -> Period {
+    Period::new(y, m).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_months_with_a_recovered_charge_and_a_cancellation_after_retries() {
+    require_wasm(WASM).unwrap();
+    let t = TestApp::start_built().await;
+    let (ta, vin_a) = operational_vehicle(&t, 701).await;
+    let (tb, vin_b) = operational_vehicle(&t, 702).await;
+    let (ca, cb) = (customer_id_of(&t, &vin_a), customer_id_of(&t, &vin_b));
+    let a = subscribe(&t, &ta, &vin_a, "entertainment-plus").await; // 9.99 / month
+    let b = subscribe(&t, &tb, &vin_b, "premium-audio").await; // 5.99 / month
+    let (act_a, act_b) = (activated_at(&t, &a), activated_at(&t, &b));
+
+    // Nothing is billed during the first month (arrears), whatever the ticks.
+    let r = t.tick("billing").await;
+    assert_eq!(report(&r), (0, 0, 0, 0, false), "{r}");
+    assert!(charge_rows(&t, &a).is_empty());
+
+    // Dec 1: November, pro rata, for both.
+    advance_to(&t, midnight_ms(2026, 12, 1) + HOUR);
+    let r = t.tick("billing").await;
+    assert_eq!(report(&r), (2, 0, 0, 0, false), "{r}");
+    let nov_a = expected_amount(999, act_a, p(2026, 11));
+    let nov_b = expected_amount(599, act_b, p(2026, 11));
+    assert!(nov_a > 0 && nov_a < 999 && nov_b < 599);
+    assert_eq!(ledger_charges(&t, &a), vec![(format!("{a}/2026-11"), nov_a)]);
+    // Fired again (and late): nothing new.
+    let r = t.tick("billing").await;
+    assert_eq!(report(&r).0, 0, "{r}");
+    t.advance(Duration::from_secs(5 * 3600));
+    let r = t.tick("billing").await;
+    assert_eq!(report(&r).0, 0, "{r}");
+
+    // Jan 1: A's December charge is declined once, then recovered by the first dunning retry.
+    t.sims.payment().decline(&ca, 1);
+    advance_to(&t, midnight_ms(2027, 1, 1) + HOUR);
+    let r = t.tick("billing").await;
+    assert_eq!(report(&r), (1, 0, 1, 0, false), "{r}");
+    assert_eq!(charge_rows(&t, &a)[1], ("2026-12".into(), "failed".into(), 999, 1));
+    let r = t.tick("billing").await;
+    assert_eq!(report(&r), (0, 0, 0, 0, false), "retry not due yet: {r}");
+    advance_to(&t, midnight_ms(2027, 1, 2) + 2 * HOUR);
+    let r = t.tick("billing").await;
+    assert_eq!(report(&r), (1, 0, 0, 0, false), "{r}");
+    assert_eq!(charge_rows(&t, &a)[1], ("2026-12".into(), "charged".into(), 999, 1));
+
+    // Feb 1: B's January charge fails on the original attempt and every retry (+1, +3, +7 days)
+    // → cancelled after the last one, feature deactivated by OTA, February never billed.
+    t.sims.payment().decline(&cb, 4);
+    advance_to(&t, midnight_ms(2027, 2, 1) + HOUR);
+    let r = t.tick("billing").await;
+    assert_eq!(report(&r), (1, 0, 1, 0, false), "{r}");
+    for (day, last) in [(2, false), (4, false), (8, true)] {
+        advance_to(&t, midnight_ms(2027, 2, day) + 2 * HOUR);
+        let r = t.tick("billing").await;
+        assert_eq!(report(&r), (0, 0, 1, last as u64, false), "Feb {day}: {r}");
+    }
+    assert_eq!(state(&t, &b), "deactivating-cancelled");
+    let r = t.tick("ota").await;
+    assert_eq!(r["applied"], 1, "{r}");
+    assert_eq!(state(&t, &b), "cancelled");
+    assert_eq!(t.sims.iot().feature_state(&vin_b, "premium-audio").as_deref(), Some("inactive"));
+    let billing_end: i64 = t.db().query_row("SELECT billing_ends_at FROM services WHERE id = ?1", [&b], |r| r.get(0)).unwrap();
+    assert_eq!(billing_end, midnight_ms(2027, 2, 1));
+    let col: i64 = t.db().query_row("SELECT COUNT(*) FROM collections WHERE service_id = ?1", [&b], |r| r.get(0)).unwrap();
+    assert_eq!(col, 1, "the unpaid January is handed to collections");
+
+    // Mar 1 and later: A keeps being billed monthly, B never again (examined once more, nothing
+    // due: skipped, and closed for billing).
+    advance_to(&t, midnight_ms(2027, 3, 1) + HOUR);
+    let r = t.tick("billing").await;
+    assert_eq!(report(&r), (1, 1, 0, 0, false), "{r}");
+    let r = t.tick("billing").await;
+    assert_eq!(report(&r).0, 0);
+
+    assert_eq!(
+        ledger_charges(&t, &a),
+        vec![
+            (format!("{a}/2026-11"), nov_a),
+            (format!("{a}/2026-12"), 999),
+            (format!("{a}/2027-01"), 999),
+            (format!("{a}/2027-02"), 999)
+        ]
+    );
+    assert_eq!(ledger_charges(&t, &b), vec![(format!("{b}/2026-11"), nov_b), (format!("{b}/2026-12"), 599)]);
+    assert_eq!(gateway_accepted(&t, &a), ledger_charges(&t, &a), "one accepted gateway charge per period");
+    assert_eq!(gateway_accepted(&t, &b), ledger_charges(&t, &b));
+    let rows_b = charge_rows(&t, &b);
+    assert_eq!(rows_b[2], ("2027-01".into(), "unpaid".into(), 599, 4));
+    assert_eq!(rows_b.len(), 3);
+
+    // Customers told through the one router and the outbox: each failure (e-mail, push, SMS),
+    // and the cancellation.
+    t.tick("retry").await;
+    let count = |cust: &str, template: &str| {
+        t.sims.notify().messages().iter().filter(|m| m["customer-id"] == cust && m["template"] == template).count()
+    };
+    assert_eq!(count(&ca, "subscription-payment-failed"), 3);
+    assert_eq!(count(&cb, "subscription-payment-failed"), 9);
+    assert_eq!(count(&cb, "subscription-cancelled-payment-failed"), 3);
+    assert_eq!(count(&ca, "subscription-cancelled-payment-failed"), 0);
+    assert_ledger_invariants(&t);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tick_twice_faulted_half_way_and_killed_mid_charge_bills_each_once() {
+    require_wasm(WASM).unwrap();
+    let t = TestApp::start_built().await;
+    let mut subs = Vec::new();
+    for n in 711..714 {
+        let (tok, vin) = operational_vehicle(&t, n).await;
+        subs.push(subscribe(&t, &tok, &vin, "entertainment-plus").await);
+    }
+    advance_to(&t, midnight_ms(2026, 12, 1) + HOUR);
+    // The gateway fails the first charge of the batch (a crash half-way as seen by the gateway).
+    t.sims.faults(System::Payment).fail_next(1, 503);
+    let r = t.tick("billing").await;
+    assert_eq!(report(&r), (2, 0, 1, 0, false), "{r}");
+    // Re-run: the missing one is billed, nothing twice; then fired twice more.
+    let r = t.tick("billing").await;
+    assert_eq!(report(&r), (1, 0, 0, 0, false), "{r}");
+    for _ in 0..2 {
+        let r = t.tick("billing").await;
+        assert_eq!(report(&r).0, 0, "{r}");
+    }
+    for s in &subs {
+        assert_eq!(ledger_charges(&t, s).len(), 1, "{s}");
+        assert_eq!(gateway_accepted(&t, s), ledger_charges(&t, s));
+    }
+
+    // Killed between the gateway call and the bookkeeping: the charge is made at the gateway but
+    // the app still has the intent pending and no ledger row. The re-run calls again with the same
+    // Idempotency-Key: the gateway answers with the same charge, the app records it once.
+    let victim = &subs[0];
+    let key = format!("bill_{victim}_2026-11");
+    let pid_before: String = t.db().query_row("SELECT payment_id FROM subscription_charges WHERE idempotency_key = ?1", [&key], |r| r.get(0)).unwrap();
+    t.db().execute("UPDATE subscription_charges SET status = 'pending', payment_id = NULL WHERE idempotency_key = ?1", [&key]).unwrap();
+    t.db().execute("DELETE FROM ledger WHERE idempotency_key = ?1", [&key]).unwrap();
+    let r = t.tick("billing").await;
+    assert_eq!(report(&r), (1, 0, 0, 0, false), "{r}");
+    let pid_after: String = t.db().query_row("SELECT payment_id FROM subscription_charges WHERE idempotency_key = ?1", [&key], |r| r.get(0)).unwrap();
+    assert_eq!(pid_before, pid_after, "the gateway deduplicated the repeated charge");
+    assert_eq!(gateway_accepted(&t, victim).len(), 1);
+    assert_eq!(ledger_charges(&t, victim).len(), 1);
+
+    // A late tick two months later catches up both missing months, each once.
+    advance_to(&t, midnight_ms(2027, 2, 3));
+    let r = t.tick("billing").await;
+    assert_eq!(report(&r), (6, 0, 0, 0, false), "{r}");
+    let r = t.tick("billing").await;
+    assert_eq!(report(&r).0, 0, "{r}");
+    for s in &subs {
+        let refs: Vec<String> = ledger_charges(&t, s).into_iter().map(|(r, _)| r).collect();
+        assert_eq!(refs, vec![format!("{s}/2026-11"), format!("{s}/2026-12"), format!("{s}/2027-01")]);
+        assert_eq!(gateway_accepted(&t, s), ledger_charges(&t, s));
+    }
+    let charges: i64 = t.db().query_row("SELECT COUNT(*) FROM subscription_charges", [], |r| r.get(0)).unwrap();
+    assert_eq!(charges, 9);
+    assert_ledger_invariants(&t);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn billing_tick_requires_the_tick_secret() {
+    require_wasm(WASM).unwrap();
+    let t = TestApp::start_built().await;
+    let r = t.send(t.client.post(t.url("/internal/ticks/billing"))).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert!(r.is_problem());
+    let r = t.send(t.client.post(t.url("/internal/ticks/billing")).bearer_auth("wrong")).await;
+    assert_eq!(r.status, 401);
+    let r = t.send(t.client.get(t.url("/internal/ticks/billing")).bearer_auth(TICK_SECRET)).await;
+    assert_eq!(r.status, 405);
+    let r = t.tick("billing").await;
+    assert_eq!(report(&r), (0, 0, 0, 0, false), "{r}");
+    assert_ledger_invariants(&t);
+    t.stop().await;
+}
