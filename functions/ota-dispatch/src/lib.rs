@@ -150,11 +150,11 @@ async fn tick() -> Result<Resp, Problem> {
 
 /// Is the service still waiting for this command?
 fn still_wanted(cmd: &OtaCommand, s: &ServiceRow) -> bool {
-    match (OtaAction::parse(&cmd.action), s.state()) {
-        (Some(OtaAction::Activate), Some(ServiceState::PendingActivation)) => true,
-        (Some(OtaAction::Deactivate), Some(ServiceState::Deactivating(_))) => true,
-        _ => false,
-    }
+    matches!(
+        (OtaAction::parse(&cmd.action), s.state()),
+        (Some(OtaAction::Activate), Some(ServiceState::PendingActivation))
+            | (Some(OtaAction::Deactivate), Some(ServiceState::Deactivating(_)))
+    )
 }
 
 async fn send_command(iot_url: &str, cmd: &OtaCommand) -> Result<(), (CommandOutcome, String)> {
@@ -273,18 +273,14 @@ async fn failed(
         attempts: c.attempts,
         last_error: error,
     };
-    let give_up = match outcome {
-        CommandOutcome::Permanent => true,
-        _ => match ota::after_failure(&cfg.policy, &f, PaymentStatus::NoPayment, now) {
-            AttemptDecision::RetryAt { at, .. } => {
-                queue::reschedule(db, &c.id, at, error, now).await?;
-                db.exec("UPDATE services SET last_error = ?, updated_at = ? WHERE id = ?", vec![text(error), int(now), text(&s.id)]).await?;
-                return Ok(Failure::Retried);
-            }
-            AttemptDecision::GiveUp(_) => true,
-        },
-    };
-    debug_assert!(give_up);
+    // Retryable failures wait for their backoff; a permanent error (or the last attempt) gives up.
+    if outcome != CommandOutcome::Permanent
+        && let AttemptDecision::RetryAt { at, .. } = ota::after_failure(&cfg.policy, &f, PaymentStatus::NoPayment, now)
+    {
+        queue::reschedule(db, &c.id, at, error, now).await?;
+        db.exec("UPDATE services SET last_error = ?, updated_at = ? WHERE id = ?", vec![text(error), int(now), text(&s.id)]).await?;
+        return Ok(Failure::Retried);
+    }
     let payment = payment_status(cfg, s).await;
     let plan = ota::escalation_plan(&f, payment);
     escalate(db, cfg, c, cmd, s, &plan, error, now).await

@@ -152,11 +152,24 @@ async fn initiate_payment(payment_url: &str, service_id: &str, customer_id: &str
             "the payment gateway is unavailable (answered {}); nothing was charged and nothing activated, try again later",
             r.status
         ))),
-        Err(e) => Err(Problem::unavailable(format!(
-            "the payment gateway is unreachable ({e}); nothing was charged and nothing activated, try again later"
-        ))),
+        Err(e) => {
+            // A timeout does not mean "not done": if the gateway did create the payment, find it
+            // (same Idempotency-Key → the same answer) and void it, so that nothing stays charged.
+            if let Ok(r) = http_out::post_json(&format!("{payment_url}/payments"), &body, &[("idempotency-key", service_id)], ORPHAN_CHECK_TIMEOUT).await
+                && (r.status == 200 || r.status == 201)
+                && let Some(pid) = serde_json::from_str::<Value>(&r.body).ok().and_then(|v| v.get("payment-id").and_then(Value::as_str).map(str::to_string))
+            {
+                void_best_effort(payment_url, &pid).await;
+            }
+            Err(Problem::unavailable(format!(
+                "the payment gateway is unreachable ({e}); nothing was charged and nothing activated, try again later"
+            )))
+        }
     }
 }
+
+/// Budget of the after-timeout check for a payment the gateway may have created anyway.
+const ORPHAN_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Best effort: void a payment we initiated but could not record (lost race). The customer is
 /// never charged for a purchase that was not recorded.
