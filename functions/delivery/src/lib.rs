@@ -33,8 +33,8 @@ async fn route(req: Request) -> Result<Resp, Problem> {
     let rest = path.strip_prefix("/api/delivery/").unwrap_or("");
     let parts: Vec<&str> = rest.split('/').collect();
     match (method.as_str(), parts.as_slice()) {
-        ("POST", [id, "events"]) => record(req, &id.to_string()).await,
-        ("GET", [id]) if !id.is_empty() => show(req, &id.to_string()).await,
+        ("POST", [id, "events"]) => record(req, id).await,
+        ("GET", [id]) if !id.is_empty() => show(req, id).await,
         (_, [_, "events"]) | (_, [_]) if !rest.is_empty() => {
             Err(Problem::method_not_allowed(format!("{method} is not allowed on {path}")))
         }

@@ -46,5 +46,5 @@ pub fn query(req: &Request, name: &str) -> Option<String> {
 /// `?cursor=&limit=` of a paged list (400 problem on malformed values).
 pub fn page(req: &Request) -> Result<caas_domain::expediente::PageRequest, Problem> {
     caas_domain::expediente::page_request(query(req, "cursor").as_deref(), query(req, "limit").as_deref())
-        .map_err(|e| Problem::validation(e))
+        .map_err(Problem::validation)
 }
