@@ -302,3 +302,34 @@ async fn final_payment_pending_at_the_deadline_gets_grace_then_a_late_settlement
     assert!(t.sims.notify().messages_to(EMPLOYEE_EMAIL).iter().any(|m| m["template"] == "escalation"));
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payment_only_the_gateway_knows_is_adopted_at_settlement() {
+    let t = start().await;
+    let c = register_sale_and_login_customer(&t, 13, None).await;
+    // The gateway created the payment but its answer never reached us (e.g. a timeout after
+    // the gateway had accepted it): the gateway knows it, we do not.
+    let r = t
+        .send(t.client.post(format!("{}/payments", t.sims.payment_url())).header("idempotency-key", format!("{}:reservation:1", c.order_id)).json(
+            &json!({"amount-minor": 150_000, "currency": "EUR", "reference": c.order_id, "kind": "reservation", "customer-id": c.customer_id}),
+        ))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let pid = r.json()["payment-id"].as_str().unwrap().to_string();
+    assert!(order(&t, &c).await["payments"].as_array().unwrap().is_empty());
+    assert_eq!(t.sims.payment().settle(&pid, true).await.unwrap(), 200);
+    let o = order(&t, &c).await;
+    assert_eq!(o["status"], "factory-ordered", "{o}");
+    assert_eq!(o["payments"][0]["payment_id"], pid.as_str());
+    assert_eq!(o["ledger"].as_array().unwrap().len(), 1);
+    // A settled payment nobody knows: acknowledged and escalated (staff told), no order effect.
+    let now = virtual_now_secs(&t);
+    let body = json!({"event-id": "pev_stray", "payment-id": "pay_stray", "reference": "nothing", "status": "settled",
+                      "amount-minor": 100, "currency": "EUR"})
+    .to_string();
+    let r = post_webhook(&t, "/webhooks/payment", &body, Some(now), Some(&caas_sim::signing::sign(PAYMENT_SECRET, now, &body))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    t.tick("retry").await;
+    assert!(t.sims.notify().messages_to(EMPLOYEE_EMAIL).iter().any(|m| m["template"] == "escalation"));
+    t.stop().await;
+}

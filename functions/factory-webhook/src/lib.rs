@@ -194,6 +194,13 @@ async fn apply(tx: &Db, ev: &FactoryEvent, now: i64, final_days: u64) -> Result<
             }
             Ok(("processed".into(), format!("order {} -> {}", order.status, to)))
         }
+        FactoryDecision::Confirm => {
+            j::event(tx, &id, now, "factory-confirmed", "the factory confirmed the order and scheduled production").await?;
+            let eta = ev.estimated_date.clone().or(order.estimated_date.clone());
+            let m = journey::msg_manufacturing(&id, OrderStatus::FactoryOrdered, eta.as_deref());
+            j::notify_customer(tx, &id, &order.customer_id, "status-factory-ordered", &m, now).await?;
+            Ok(("processed".into(), "factory confirmation recorded".into()))
+        }
         FactoryDecision::Stale => {
             j::event(tx, &id, now, "factory-status-stale", format!("{} received while {}: state unchanged", ev.status_raw, order.status)).await?;
             Ok(("stale".into(), format!("{} is not newer than {}; state unchanged", ev.status_raw, order.status)))

@@ -46,6 +46,8 @@ struct PaymentEvent {
     settled: bool,
     failure_reason: Option<String>,
     amount_minor: Option<i64>,
+    currency: Option<String>,
+    reference: Option<String>,
 }
 
 fn parse(body: &[u8]) -> Result<PaymentEvent, Problem> {
@@ -78,6 +80,8 @@ fn parse(body: &[u8]) -> Result<PaymentEvent, Problem> {
         settled,
         failure_reason: s("failure-reason"),
         amount_minor: v.get("amount-minor").and_then(Value::as_i64),
+        currency: s("currency"),
+        reference: s("reference"),
     })
 }
 
@@ -124,8 +128,12 @@ async fn process(ev: PaymentEvent, raw: String) -> Result<Resp, Problem> {
 
 /// The dispatch point by payment kind.
 async fn dispatch(tx: &Db, ev: &PaymentEvent, now: i64, final_days: u64) -> Result<Decision, DbError> {
-    let Some(p) = tx.query_one("SELECT * FROM payments WHERE id = ?", vec![text(&ev.payment_id)]).await? else {
-        return Ok(Decision { outcome: format!("ignored: unknown payment {}", ev.payment_id), place_factory_for: None });
+    let p = match tx.query_one("SELECT * FROM payments WHERE id = ?", vec![text(&ev.payment_id)]).await? {
+        Some(p) => p,
+        None => match adopt(tx, ev, now).await? {
+            Some(p) => p,
+            None => return unknown_payment(tx, ev, now).await,
+        },
     };
     match PaymentKind::parse(&p.str("kind")) {
         Some(k @ (PaymentKind::Reservation | PaymentKind::Final)) => order_payment(tx, ev, &p, k, now, final_days).await,
@@ -140,6 +148,58 @@ async fn dispatch(tx: &Db, ev: &PaymentEvent, now: i64, final_days: u64) -> Resu
             Ok(Decision { outcome: format!("ignored: no handler for {} payments yet", p.str("kind")), place_factory_for: None })
         }
     }
+}
+
+/// A payment the gateway knows and we do not (our initiation timed out after the gateway had
+/// created it): adopt it when its reference is an order waiting for exactly this amount.
+async fn adopt(tx: &Db, ev: &PaymentEvent, now: i64) -> Result<Option<Row>, DbError> {
+    let Some(reference) = &ev.reference else { return Ok(None) };
+    let Some(order) = j::load_order(tx, reference).await? else { return Ok(None) };
+    let Some(kind) = journey::adopt_unknown_payment(order.status, ev.amount_minor, order.vehicle_price_minor, order.deposit_minor) else {
+        return Ok(None);
+    };
+    if ev.currency.as_deref().is_some_and(|c| c != order.currency) {
+        return Ok(None);
+    }
+    tx.exec(
+        "INSERT INTO payments(id, order_id, customer_id, kind, amount_minor, currency, status, idempotency_key, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+        vec![
+            text(&ev.payment_id),
+            text(&order.id),
+            text(&order.customer_id),
+            text(kind.as_str()),
+            int(ev.amount_minor.unwrap_or_default()),
+            text(&order.currency),
+            text(format!("adopted:{}", ev.payment_id)),
+            int(now),
+            int(now),
+        ],
+    )
+    .await?;
+    j::event(tx, &order.id, now, "payment-adopted", format!("{} payment {} known only to the gateway adopted from its webhook", kind.as_str(), ev.payment_id))
+        .await?;
+    tx.query_one("SELECT * FROM payments WHERE id = ?", vec![text(&ev.payment_id)]).await
+}
+
+/// Neither ours nor adoptable: acknowledged (the gateway must not retry forever); money taken
+/// for it is escalated for a manual refund.
+async fn unknown_payment(tx: &Db, ev: &PaymentEvent, now: i64) -> Result<Decision, DbError> {
+    if !ev.settled {
+        return Ok(Decision { outcome: format!("ignored: unknown payment {}", ev.payment_id), place_factory_for: None });
+    }
+    let detail = format!(
+        "unknown payment {} (reference {}) settled; refund or assign it manually",
+        ev.payment_id,
+        ev.reference.as_deref().unwrap_or("none")
+    );
+    tx.exec(
+        "INSERT INTO escalations(id, job_id, kind, detail, created_at) VALUES (?, ?, 'payment-without-effect', ?, ?)",
+        vec![text(rand::id(IdKind::Escalation)), text(&ev.payment_id), text(&detail), int(now)],
+    )
+    .await?;
+    j::notify_staff(tx, &ev.payment_id, "settled payment without effect", ev.reference.as_deref().unwrap_or("?"), &detail, now).await?;
+    Ok(Decision { outcome: format!("escalated: {detail}"), place_factory_for: None })
 }
 
 async fn order_payment(tx: &Db, ev: &PaymentEvent, p: &Row, kind: PaymentKind, now: i64, final_days: u64) -> Result<Decision, DbError> {

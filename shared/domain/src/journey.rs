@@ -113,6 +113,18 @@ pub fn payment_effect(kind: PaymentKind, settled: bool, status: OrderStatus, fro
     }
 }
 
+/// A settlement for a payment we have no record of (our initiation timed out after the gateway
+/// created it, and the customer did not retry): which order payment it must be, if any. Only
+/// adopted when the order is waiting for exactly that payment and the amount is exactly due.
+pub fn adopt_unknown_payment(status: OrderStatus, amount_minor: Option<i64>, vehicle_price_minor: i64, deposit_minor: i64) -> Option<PaymentKind> {
+    let kind = match status {
+        ReservationPending => PaymentKind::Reservation,
+        VehicleAvailable => PaymentKind::Final,
+        _ => return None,
+    };
+    (amount_minor.is_some() && amount_minor == order_payment_amount(kind, vehicle_price_minor, deposit_minor)).then_some(kind)
+}
+
 // ------------------------------------------------------------------------------------ factory
 
 /// A factory webhook status.
@@ -159,6 +171,9 @@ impl FactoryStatus {
 pub enum FactoryDecision {
     /// Move forward to `to` (from reserved: the factory has the order even if our call's answer was lost).
     Advance { to: OrderStatus },
+    /// `confirmed` for an order we already know is factory-ordered (our placement call came
+    /// first): the factory's confirmation is recorded and the customer told, state unchanged.
+    Confirm,
     /// Same or older than the current state: recorded in the timeline, state unchanged.
     Stale,
     /// The order is not in the manufacturing phase (not reserved yet, or past it): recorded only.
@@ -167,6 +182,9 @@ pub enum FactoryDecision {
 
 pub fn factory_decision(current: OrderStatus, status: FactoryStatus) -> FactoryDecision {
     let Some(to) = status.target() else { return FactoryDecision::NotApplicable };
+    if current == FactoryOrdered && status == FactoryStatus::Confirmed {
+        return FactoryDecision::Confirm;
+    }
     let ladder = [Reserved, FactoryOrdered, InProduction, QualityControl, ReadyToShip, Shipped, VehicleAvailable];
     let (Some(i), Some(j)) = (ladder.iter().position(|s| *s == current), ladder.iter().position(|s| *s == to)) else {
         return if matches!(current, ReservationPending | Unassigned) { FactoryDecision::NotApplicable } else { FactoryDecision::Stale };
@@ -414,6 +432,15 @@ mod tests {
     }
 
     #[test]
+    fn unknown_payments_are_adopted_only_when_exactly_due() {
+        assert_eq!(adopt_unknown_payment(ReservationPending, Some(100), 1000, 100), Some(PaymentKind::Reservation));
+        assert_eq!(adopt_unknown_payment(VehicleAvailable, Some(900), 1000, 100), Some(PaymentKind::Final));
+        assert_eq!(adopt_unknown_payment(VehicleAvailable, Some(100), 1000, 100), None);
+        assert_eq!(adopt_unknown_payment(ReservationPending, None, 1000, 100), None);
+        assert_eq!(adopt_unknown_payment(Shipped, Some(900), 1000, 100), None);
+    }
+
+    #[test]
     fn factory_never_goes_backwards() {
         use FactoryDecision::*;
         let st = |s| FactoryStatus::parse(s).unwrap();
@@ -422,6 +449,8 @@ mod tests {
         assert_eq!(factory_decision(FactoryOrdered, st("shipped")), Advance { to: Shipped });
         assert_eq!(factory_decision(Shipped, st("in-production")), Stale);
         assert_eq!(factory_decision(Shipped, st("shipped")), Stale);
+        assert_eq!(factory_decision(FactoryOrdered, st("confirmed")), Confirm);
+        assert_eq!(factory_decision(InProduction, st("confirmed")), Stale);
         assert_eq!(factory_decision(Shipped, st("available-at-dealership")), Advance { to: VehicleAvailable });
         assert_eq!(factory_decision(FullyPaid, st("shipped")), Stale);
         assert_eq!(factory_decision(ReservationPending, st("confirmed")), NotApplicable);
