@@ -264,3 +264,39 @@ async fn temporary_service_expires_through_a_deactivation_command() {
     assert_ledger_invariants(&t);
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_cancelled_while_its_activation_is_in_flight_is_switched_off_again() {
+    require_wasm(WASM).unwrap();
+    require_wasm(&["fn_payment_webhook.wasm"]).unwrap();
+    let t = TestApp::start_built().await;
+    let (token, vin) = operational_vehicle(&t, 551).await;
+    let s = buy(&t, &token, &vin, "parking-assist").await;
+    let id = s["id"].as_str().unwrap().to_string();
+    let pid = s["payment_id"].as_str().unwrap().to_string();
+
+    // The vehicle is slow to acknowledge; meanwhile the settlement fails → activation cancelled.
+    t.sims.faults(System::Iot).slow(1500);
+    let (report, webhook) = tokio::join!(t.tick("ota"), async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        t.sims.payment().settle(&pid, false).await.unwrap()
+    });
+    assert_eq!(webhook, 200);
+    assert_eq!(report["applied"], 1, "{report}");
+    assert_eq!(service(&t, &token, &id).await["state"], "aborted");
+    assert_eq!(t.sims.iot().feature_state(&vin, "parking-assist").as_deref(), Some("active"));
+
+    // The engine switches it off again; nothing is charged.
+    t.sims.faults(System::Iot).reset();
+    let r = t.tick("ota").await;
+    assert_eq!(r["applied"], 1, "{r}");
+    assert_eq!(t.sims.iot().feature_state(&vin, "parking-assist").as_deref(), Some("inactive"));
+    let cmds = commands_of(&t, &vin, &id);
+    assert_eq!(cmds.len(), 2, "{cmds:?}");
+    assert_eq!(service(&t, &token, &id).await["state"], "aborted");
+    assert_eq!(ledger_net(&t, &id), 0);
+    let r = t.tick("ota").await;
+    assert_eq!(r["processed"], 0, "{r}");
+    assert_ledger_invariants(&t);
+    t.stop().await;
+}

@@ -153,7 +153,7 @@ fn still_wanted(cmd: &OtaCommand, s: &ServiceRow) -> bool {
     matches!(
         (OtaAction::parse(&cmd.action), s.state()),
         (Some(OtaAction::Activate), Some(ServiceState::PendingActivation))
-            | (Some(OtaAction::Deactivate), Some(ServiceState::Deactivating(_)))
+            | (Some(OtaAction::Deactivate), Some(ServiceState::Deactivating(_) | ServiceState::Aborted))
     )
 }
 
@@ -190,6 +190,28 @@ async fn applied(db: &Db, c: &Claimed, cmd: &OtaCommand, s: &ServiceRow, catalog
     db.transaction(async |tx: &Db| -> Result<(), DbError> {
         let Some(cur) = svc::load_service(tx, &s.id).await? else { return queue::complete(tx, &c.id, None, now).await };
         let Some(from) = cur.state() else { return queue::complete(tx, &c.id, None, now).await };
+        if action == OtaAction::Activate && from == ServiceState::Aborted {
+            // Cancelled (theft, failed settlement) while its activation was in flight: the
+            // feature must not stay on for free — switch it off again through the engine.
+            let undo = OtaCommand {
+                command_id: ota::command_id(&s.id, OtaAction::Deactivate, cur.command_generation),
+                service_id: s.id.clone(),
+                vin: s.vin.clone(),
+                feature: s.feature.clone(),
+                action: OtaAction::Deactivate.as_str().to_string(),
+            };
+            if queue::enqueue(tx, &Job::Ota(undo.clone()), &undo.command_id, now).await?.is_some() {
+                svc::timeline(
+                    tx,
+                    cur.order_id.as_deref(),
+                    now,
+                    "service-activation-undone",
+                    format!("{name} ({}) was cancelled while its activation was in flight; deactivation queued as {}", s.id, undo.command_id),
+                )
+                .await?;
+            }
+            return queue::complete(tx, &c.id, None, now).await;
+        }
         let Ok((to, changed)) = from.apply_idempotent(ota::success_event(action)) else {
             return queue::complete(tx, &c.id, None, now).await;
         };
