@@ -226,3 +226,59 @@ async fn customers_never_see_each_others_data() {
     assert!(notes["items"].as_array().unwrap().iter().all(|m| m["recipient"] == b.email.as_str()), "{notes}");
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn garbage_input_is_a_4xx_problem_never_a_5xx() {
+    require_wasm(WASM).unwrap();
+    let t = start().await;
+    let c = customer(&t, 7).await;
+    let staff = t.employee_token().await;
+    let admin = admin(&t).await;
+    let bodies = [
+        "", "{", "[]", "null", "42", "\"x\"", "{\"event\": 5}", "{\"event\": \"scheduled\", \"at\": \"9999-99-99\"}",
+        "{\"event\": \"scheduled\", \"at\": 1e300}", "{\"event\": \"absent\", \"note\": [1]}", "{\"vin\": \"\\u0000\", \"link_code\": {}}",
+        "{\"vin\": \"WCA00000000000001\", \"link_code\": \"ÅÅÅÅÅÅ\"}", "{\"current_password\": 1, \"new_password\": null}",
+        "{\"email\": [], \"password\": {}}",
+    ];
+    let routes: Vec<(String, &str)> = vec![
+        (format!("/api/delivery/{}/events", c.order_id), staff.as_str()),
+        ("/api/delivery/ord_x/events".to_string(), staff.as_str()),
+        ("/api/vehicles/link".to_string(), c.token.as_str()),
+        ("/api/auth/password".to_string(), c.token.as_str()),
+        ("/api/auth/login".to_string(), ""),
+    ];
+    for (path, token) in &routes {
+        for body in bodies {
+            let mut req = t.client.post(t.url(path)).header("content-type", "application/json").body(body.to_string());
+            if !token.is_empty() {
+                req = req.bearer_auth(token);
+            }
+            let r = t.send(req).await;
+            assert!((400..500).contains(&r.status), "POST {path} {body:?} -> {} {}", r.status, r.text);
+            assert!(r.is_problem(), "POST {path} {body:?} -> {}", r.text);
+        }
+    }
+    let gets: Vec<(String, &str)> = vec![
+        ("/api/expediente/timeline?limit=-1".into(), c.token.as_str()),
+        ("/api/expediente/payments?cursor=c%FF%FE".into(), c.token.as_str()),
+        ("/api/expediente/notifications?cursor=cffffffffffffffffffff".into(), c.token.as_str()),
+        ("/api/expediente/orders/ord_%00".into(), c.token.as_str()),
+        ("/api/expediente/nope".into(), c.token.as_str()),
+        ("/api/vehicles/%F0%9F%9A%97".into(), c.token.as_str()),
+        ("/api/vehicles/a/b".into(), c.token.as_str()),
+        ("/api/delivery/ord_zz".into(), staff.as_str()),
+        ("/api/delivery/".into(), staff.as_str()),
+        ("/api/admin/orders?limit=abc&cursor=%".into(), admin.as_str()),
+        ("/api/admin/nothing".into(), admin.as_str()),
+    ];
+    for (path, token) in &gets {
+        let r = t.get(path, Some(token)).await;
+        assert!((400..500).contains(&r.status), "GET {path} -> {} {}", r.status, r.text);
+        assert!(r.is_problem(), "GET {path} -> {}", r.text);
+    }
+    // Nothing was written by any of it: the order is untouched, no delivery exists.
+    let d = t.get(&format!("/api/delivery/{}", c.order_id), Some(&staff)).await.json();
+    assert!(d["delivery"].is_null(), "{d}");
+    assert_eq!(d["order_status"], "reservation-pending");
+    t.stop().await;
+}
