@@ -511,3 +511,55 @@ pub fn ledger_net(t: &TestApp, reference: &str) -> i64 {
         )
         .unwrap()
 }
+
+/// The ledger invariants read through the admin API (`GET /api/admin/ledger`, paged), i.e. as an
+/// operator sees them: `caas_domain::services::ledger::check_invariants` over every service
+/// movement (no charge without delivery, no double charge, refunds never exceed charges). A
+/// reference counts as delivered when its service was delivered or is still on its way.
+/// Needs fn-admin built; returns the number of service ledger entries checked.
+pub async fn assert_ledger_invariants_via_admin(t: &TestApp) -> usize {
+    use caas_domain::services::ledger::{EntryKind, LedgerEntry, check_invariants};
+    use caas_domain::services::lifecycle::ServiceState;
+    let admin = t.admin_token().await;
+    let mut entries: Vec<LedgerEntry> = Vec::new();
+    let mut states: BTreeMap<String, Option<ServiceState>> = BTreeMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/admin/ledger?limit=100&cursor={c}"),
+            None => "/api/admin/ledger?limit=100".to_string(),
+        };
+        let r = t.get(&path, Some(&admin)).await;
+        assert_eq!(r.status, 200, "admin ledger: {}", r.text);
+        let v = r.json();
+        for e in v["items"].as_array().cloned().unwrap_or_default() {
+            let reference = e["reference"].as_str().unwrap_or("").to_string();
+            if !reference.starts_with("svc_") {
+                continue;
+            }
+            let id = reference.split('/').next().unwrap_or("").to_string();
+            states.insert(id, e["service_state"].as_str().and_then(ServiceState::parse));
+            entries.push(LedgerEntry {
+                kind: EntryKind::parse(e["kind"].as_str().unwrap_or("")).expect("ledger kind"),
+                idempotency_key: e["idempotency_key"].as_str().unwrap_or("").to_string(),
+                reference,
+                amount: caas_domain::wit::Money {
+                    amount_minor: e["amount_minor"].as_i64().unwrap_or(0),
+                    currency: e["currency"].as_str().unwrap_or("").to_string(),
+                },
+            });
+        }
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    let delivered = |reference: &str| {
+        let id = reference.split('/').next().unwrap_or(reference);
+        matches!(states.get(id), Some(Some(s)) if s.was_delivered() || matches!(s, ServiceState::PendingActivation | ServiceState::PendingPayment))
+    };
+    if let Err(v) = check_invariants(&entries, &delivered) {
+        panic!("ledger invariants broken (admin view): {v:?}\nentries: {entries:?}");
+    }
+    entries.len()
+}

@@ -20,6 +20,7 @@ const WASM: &[&str] = &[
     "fn_purchase.wasm",
     "fn_ota_dispatch.wasm",
     "fn_billing_tick.wasm",
+    "fn_admin.wasm",
 ];
 
 fn now_ms(t: &TestApp) -> i64 {
@@ -209,6 +210,7 @@ async fn three_months_with_a_recovered_charge_and_a_cancellation_after_retries()
     assert_eq!(count(&cb, "subscription-cancelled-payment-failed"), 3);
     assert_eq!(count(&ca, "subscription-cancelled-payment-failed"), 0);
     assert_ledger_invariants(&t);
+    assert!(assert_ledger_invariants_via_admin(&t).await >= 6);
     t.stop().await;
 }
 
@@ -267,6 +269,7 @@ async fn tick_twice_faulted_half_way_and_killed_mid_charge_bills_each_once() {
     let charges: i64 = t.db().query_row("SELECT COUNT(*) FROM subscription_charges", [], |r| r.get(0)).unwrap();
     assert_eq!(charges, 9);
     assert_ledger_invariants(&t);
+    assert_ledger_invariants_via_admin(&t).await;
     t.stop().await;
 }
 
@@ -284,5 +287,6 @@ async fn billing_tick_requires_the_tick_secret() {
     let r = t.tick("billing").await;
     assert_eq!(report(&r), (0, 0, 0, 0, false), "{r}");
     assert_ledger_invariants(&t);
+    assert_ledger_invariants_via_admin(&t).await;
     t.stop().await;
 }

@@ -19,6 +19,7 @@ const WASM: &[&str] = &[
     "fn_ota_dispatch.wasm",
     "fn_billing_tick.wasm",
     "fn_service_cancel.wasm",
+    "fn_admin.wasm",
 ];
 
 const HOUR: i64 = 3_600_000;
@@ -151,6 +152,7 @@ async fn desistimiento_inside_and_outside_14_days_for_long_and_short_services() 
     let cancels = t.sims.notify().messages().into_iter().filter(|m| m["template"] == "service-cancelled").count();
     assert_eq!(cancels, 3 * 2, "three cancellations by e-mail + push");
     assert_ledger_invariants(&t);
+    assert_ledger_invariants_via_admin(&t).await;
     t.stop().await;
 }
 
@@ -212,6 +214,7 @@ async fn subscription_withdrawn_after_a_charge_is_refunded_and_late_cancellation
     let r = t.tick("billing").await;
     assert_eq!(r["billed"], 0, "nothing after the cancellation: {r}");
     assert_ledger_invariants(&t);
+    assert_ledger_invariants_via_admin(&t).await;
     t.stop().await;
 }
 
@@ -243,11 +246,15 @@ async fn pending_activation_cancelled_is_voided_and_never_charged() {
     assert_eq!(r.status, 401);
     let r = t.get(&format!("/api/services/{id}/cancel"), Some(&tok)).await;
     assert_eq!(r.status, 405);
+    // The ledger admin view is for admins only.
+    let r = t.get("/api/admin/ledger", Some(&tok)).await;
+    assert_eq!(r.status, 403, "{}", r.text);
     // Plan comercial services come with the car: not cancelled here.
     let plan: String = t.db().query_row("SELECT id FROM services WHERE vin = ?1 AND source = 'plan' LIMIT 1", [&vin], |r| r.get(0)).unwrap();
     let (st, v) = cancel(&t, &tok, &plan).await;
     assert_eq!(st, 409, "{v}");
     assert_ledger_invariants(&t);
+    assert_ledger_invariants_via_admin(&t).await;
     t.stop().await;
 }
 
@@ -321,6 +328,7 @@ async fn theft_cancels_pending_stops_subscriptions_and_keeps_delivered_services(
     let n: i64 = t.db().query_row("SELECT COUNT(*) FROM theft_reports", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 1);
     assert_ledger_invariants(&t);
+    assert_ledger_invariants_via_admin(&t).await;
     t.stop().await;
 }
 
@@ -340,5 +348,6 @@ async fn theft_within_the_window_applies_the_withdrawal_rule() {
     assert_eq!(net(&t, &seats), 0);
     let _ = DAY;
     assert_ledger_invariants(&t);
+    assert_ledger_invariants_via_admin(&t).await;
     t.stop().await;
 }

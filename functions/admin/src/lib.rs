@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
 
+mod ledger;
+
 const ADMIN: &[Role] = &[Role::Admin];
 
 #[http_service]
@@ -20,7 +22,7 @@ async fn handle(req: Request) -> impl IntoResponse {
 async fn route(req: Request) -> Result<Resp, Problem> {
     let path = req::path(&req);
     let method = req.method().as_str().to_string();
-    let known = matches!(path.as_str(), "/api/admin/escalations" | "/api/admin/orders");
+    let known = matches!(path.as_str(), "/api/admin/escalations" | "/api/admin/orders" | "/api/admin/ledger");
     if !known {
         return Err(Problem::not_found(format!("no route {path}")));
     }
@@ -30,6 +32,7 @@ async fn route(req: Request) -> Result<Resp, Problem> {
     auth::require(&req, ADMIN).await?;
     match path.as_str() {
         "/api/admin/escalations" => escalations(&req).await,
+        "/api/admin/ledger" => ledger::list(&req).await,
         _ => orders(&req).await,
     }
 }
