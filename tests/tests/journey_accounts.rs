@@ -155,8 +155,10 @@ async fn roles_are_enforced_on_every_route() {
     assert!(d.json()["delivery"].is_null(), "{}", d.text);
     assert_eq!(d.json()["history"].as_array().unwrap().len(), 0);
     assert_problem(&t.get(&format!("/api/delivery/{}", a.order_id), Some(&a.token)).await, 403);
-    // Sales registration is staff-only.
+    // Sales registration is employee-only (admins read, they do not sell).
     assert_problem(&t.post_json("/api/sales", &sale_body(40), Some(&a.token), Some("k40")).await, 403);
+    assert_problem(&t.post_json("/api/sales", &sale_body(40), Some(&admin), Some("k40")).await, 403);
+    assert_eq!(t.get(&format!("/api/sales/{}", a.order_id), Some(&admin)).await.status, 200);
 
     // Admin-only: read-all.
     assert_problem(&t.get("/api/admin/orders", Some(&a.token)).await, 403);

@@ -15,6 +15,9 @@ use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
 
 const STAFF: &[Role] = &[Role::Employee, Role::Admin];
+/// Registering a sale is dealership work: employees only (admins read all, configure, and do not
+/// act on orders).
+const EMPLOYEE: &[Role] = &[Role::Employee];
 
 #[http_service]
 async fn handle(req: Request) -> impl IntoResponse {
@@ -61,7 +64,7 @@ fn email_taken(email: &str) -> Problem {
 }
 
 async fn register(req: Request) -> Result<Resp, Problem> {
-    let principal = auth::require(&req, STAFF).await?;
+    let principal = auth::require(&req, EMPLOYEE).await?;
     let key = match req::header(&req, "idempotency-key") {
         None | Some("") => return Err(Problem::bad_request("the Idempotency-Key header is required")),
         Some(k) if !idempotency::is_valid_key(k) => {
