@@ -299,3 +299,63 @@ async fn settlement_issues_invoices_hands_failures_to_collections_or_cancels_act
     assert_ledger_invariants(&t);
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn garbage_input_is_a_4xx_problem_never_a_5xx_and_writes_nothing() {
+    require_wasm(WASM).unwrap();
+    let t = TestApp::start_built().await;
+    let (token, vin) = operational_vehicle_seeded(&t, 461).await;
+    let admin = t.admin_token().await;
+    let bodies = [
+        json!(null),
+        json!([]),
+        json!("x"),
+        json!(12),
+        json!({}),
+        json!({"vin": vin}),
+        json!({"vin": 17, "option_code": ["a"]}),
+        json!({"vin": "W".repeat(5000), "option_code": "x".repeat(5000)}),
+        json!({"vin": vin, "option_code": "power-boost-1m", "extra": {"deep": [1, 2, {"x": null}]}}),
+        json!({"code": "ok-code", "name": "N", "description": "D", "price": {"amount_minor": 9e20, "currency": "EURO"}, "kind": "temporary", "duration_days": -1, "duration_months": 2}),
+        json!({"amount_minor": "10", "currency": 3}),
+        json!({"price": null}),
+    ];
+    let paths = [
+        ("/api/services", &token),
+        ("/api/catalog/admin/options", &admin),
+        ("/api/catalog/admin/options/parking-assist/price", &admin),
+        ("/api/catalog/admin/options/%00%ff/price", &admin),
+        ("/api/catalog/admin/options/parking-assist/retire/x", &admin),
+        ("/api/services/svc_x/y", &token),
+    ];
+    for (i, (path, tok)) in paths.iter().enumerate() {
+        for (j, b) in bodies.iter().enumerate() {
+            let key = format!("garbage-{i}-{j}");
+            let r = t.post_json(path, b, Some(tok), Some(&key)).await;
+            assert!((400..500).contains(&r.status) || (r.status == 202 && j == 8), "{path} {b}: {} {}", r.status, r.text);
+            assert!(r.is_problem() || r.status == 202, "{path} {b}: {}", r.content_type);
+        }
+        // Not JSON at all.
+        let r = t.send(t.client.post(t.url(path)).bearer_auth(tok.as_str()).header("idempotency-key", "raw").header("content-type", "application/json").body("{not json")).await;
+        assert!((400..500).contains(&r.status), "{path}: {} {}", r.status, r.text);
+        let r = t.send(t.client.post(t.url(path)).bearer_auth(tok.as_str()).header("content-type", "text/plain").body("hello")).await;
+        assert!((400..500).contains(&r.status), "{path}: {} {}", r.status, r.text);
+    }
+    for q in ["vin=", "vin=%ZZ", "vin=WCA00000000000000", &format!("vin={}", "A".repeat(3000)), "vin=../../etc"] {
+        let r = t.get(&format!("/api/catalog?{q}"), Some(&token)).await;
+        assert!(r.status == 200 || (400..500).contains(&r.status), "{q}: {} {}", r.status, r.text);
+        let r = t.get(&format!("/api/services?{q}"), Some(&token)).await;
+        assert!(r.status == 200 || (400..500).contains(&r.status), "{q}: {} {}", r.status, r.text);
+    }
+    for p in ["/api/services/svc_", "/api/services/ord_123", "/api/services/%2e%2e", "/api/catalog/nope", "/internal/ticks/ota/x"] {
+        let r = t.get(p, Some(&token)).await;
+        assert!((400..500).contains(&r.status), "{p}: {} {}", r.status, r.text);
+    }
+    // Only the one valid purchase was written; the catalog is unchanged.
+    let n: i64 = t.db().query_row("SELECT COUNT(*) FROM services", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 1);
+    let all = t.get("/api/catalog/admin/options", Some(&admin)).await.json();
+    assert_eq!(all["options"].as_array().unwrap().len(), 8);
+    assert_eq!(option(&all, "parking-assist")["price"]["amount_minor"], 59900);
+    t.stop().await;
+}
