@@ -284,3 +284,26 @@ async fn garbage_input_is_a_4xx_problem_never_a_5xx() {
     assert_eq!(d["order_status"], "reservation-pending");
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guessing_the_current_password_is_throttled_too() {
+    require_wasm(WASM).unwrap();
+    let t = start().await;
+    let (_order, _cid, email, password) = register_sale(&t, 8).await;
+    let token = t.login(&email, &password).await;
+    for i in 0..5 {
+        let r = t
+            .post_json("/api/auth/password", &json!({"current_password": format!("guess-{i}"), "new_password": NEW_PASSWORD}), Some(&token), None)
+            .await;
+        assert_problem(&r, 400);
+    }
+    let r = t.post_json("/api/auth/password", &json!({"current_password": password, "new_password": NEW_PASSWORD}), Some(&token), None).await;
+    assert_problem(&r, 429);
+    assert!(r.headers.get("retry-after").is_some());
+    // The login is throttled as well (same account).
+    assert_problem(&t.post_json("/api/auth/login", &json!({"email": email, "password": password}), None, None).await, 429);
+    t.advance(Duration::from_secs(15 * 60 + 1));
+    let r = t.post_json("/api/auth/password", &json!({"current_password": password, "new_password": NEW_PASSWORD}), Some(&token), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    t.stop().await;
+}

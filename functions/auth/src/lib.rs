@@ -232,6 +232,7 @@ async fn change_password(req: Request) -> Result<Resp, Problem> {
     let Some((token, mut session)) = auth::session(&req).await? else {
         return Err(Problem::unauthorized("a valid bearer token is required"));
     };
+    let client = account::client_key(req::header(&req, "spin-client-addr"));
     let body = req::json_body(req).await?;
     let db = Db::open_for_request().await?;
     let table = if session.role == Role::Customer { "customers" } else { "employees" };
@@ -245,7 +246,14 @@ async fn change_password(req: Request) -> Result<Resp, Problem> {
         &row.str("email"),
     )
     .map_err(Problem::validation)?;
+    // Guessing the current password through a session counts like failed logins.
+    let email = row.str("email");
+    let now = clock::now_ms();
+    if let Some(r) = throttled(&db, &email, &client, now).await? {
+        return Ok(r);
+    }
     if !verify_password(&current, &row.str("password_hash")) {
+        record_failure(&db, &email, &client, now).await?;
         return Err(Problem::validation(vec![caas_domain::FieldError::new("/current_password", "is not your current password")]));
     }
     let hash = hash_password(&new, &rand::bytes::<SALT_BYTES>())
