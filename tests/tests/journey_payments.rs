@@ -333,3 +333,44 @@ async fn a_payment_only_the_gateway_knows_is_adopted_at_settlement() {
     assert!(t.sims.notify().messages_to(EMPLOYEE_EMAIL).iter().any(|m| m["template"] == "escalation"));
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registry_failing_is_retried_and_registers_once() {
+    let t = start().await;
+    let c = vehicle_available(&t, 14).await;
+    t.sims.faults(caas_sim::System::Registry).fail_next(2, 503);
+    let pid = start_payment(&t, &c, "final").await;
+    assert_eq!(t.sims.payment().settle(&pid, true).await.unwrap(), 200);
+    let r = t.tick("retry").await;
+    assert!(r["failed"].as_u64().unwrap() >= 1, "{r}");
+    assert_eq!(status(&t, &c).await, "fully-paid");
+    let mut c = c;
+    for _ in 0..6 {
+        t.advance(Duration::from_secs(600));
+        t.tick("retry").await;
+        c = Customer { token: t.login(&c.email, NEW_PASSWORD).await, ..c };
+        if status(&t, &c).await == "matriculated" {
+            break;
+        }
+    }
+    assert_eq!(status(&t, &c).await, "matriculated");
+    assert_eq!(t.sims.registry().registrations().len(), 1);
+    assert_eq!(t.sims.faults(caas_sim::System::Registry).calls(), 3, "2 failures + 1 success, no more");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_declined_reservation_can_be_paid_again() {
+    let t = start().await;
+    let c = register_sale_and_login_customer(&t, 15, None).await;
+    t.sims.payment().decline(&c.customer_id, 1);
+    let r = t.post_json(&format!("/api/orders/{}/reservation-payment", c.order_id), &json!({}), Some(&c.token), None).await;
+    assert_eq!(r.status, 402, "{}", r.text);
+    assert!(r.is_problem());
+    assert_eq!(status(&t, &c).await, "reservation-pending");
+    let pid = start_payment(&t, &c, "reservation").await;
+    assert_eq!(t.sims.payment().payments().len(), 2, "a new attempt, a new gateway payment");
+    assert_eq!(t.sims.payment().settle(&pid, true).await.unwrap(), 200);
+    assert_eq!(status(&t, &c).await, "factory-ordered");
+    t.stop().await;
+}
