@@ -170,6 +170,14 @@ async fn app_link_makes_the_car_operational_and_queues_plan_services() {
     }
     assert_eq!(order_status(&t, &c).await["status"], "operational");
 
+    // The customer is told by e-mail, push and on the car's display.
+    t.tick("retry").await;
+    let linked: Vec<_> = t.sims.notify().messages().into_iter().filter(|m| m["template"] == "vehicle-linked").collect();
+    let mut chans: Vec<&str> = linked.iter().map(|m| m["channel"].as_str().unwrap()).collect();
+    chans.sort();
+    assert_eq!(chans, ["email", "push", "vehicle-display"], "{linked:?}");
+    assert!(linked.iter().any(|m| m["recipient"] == vin.as_str()));
+
     // Linking again from the same account is idempotent.
     let again = t.post_json("/api/vehicles/link", &json!({"vin": vin, "link_code": code}), Some(&c.token), None).await;
     assert_eq!(again.status, 200, "{}", again.text);

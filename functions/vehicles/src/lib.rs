@@ -168,6 +168,20 @@ async fn link_tx(tx: &Db, principal: &Principal, vin: &str) -> Result<Linked, Pr
         ("base-platform-active", "plataforma base active".to_string()),
         ("plan-services-queued", format!("{} optional service(s) of the plan comercial queued for OTA activation", planned.len())),
     ];
+    // Plataforma base active: told by e-mail, push and on the car's display (through the outbox).
+    if let Some(c) = tx
+        .query_one(
+            "SELECT c.email, o.model FROM customers c JOIN orders o ON o.customer_id = c.id WHERE o.id = ?",
+            vec![text(&order_id)],
+        )
+        .await?
+    {
+        let prefix = format!("linked-{order_id}");
+        for n in vehicle::linked_notifications(&prefix, me, &c.str("email"), vin, &c.str("model"), planned.len()) {
+            let key = format!("notify:{}", n.message_id);
+            queue::enqueue(tx, &Job::Notify(n), &key, now).await?;
+        }
+    }
     for (kind, detail) in events {
         tx.exec(
             "INSERT INTO order_events(order_id, at, kind, detail) VALUES (?, ?, ?, ?)",

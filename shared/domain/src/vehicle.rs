@@ -123,6 +123,39 @@ pub fn activation_command(service_id: &str, vin: &str, feature: &str) -> crate::
     }
 }
 
+/// The customer's confirmation that the app is linked and the base platform is active: e-mail,
+/// push (recipient: customer id) and the vehicle's display (recipient: VIN).
+pub fn linked_notifications(
+    message_id_prefix: &str,
+    customer_id: &str,
+    email: &str,
+    vin: &str,
+    model: &str,
+    services_queued: usize,
+) -> Vec<crate::wit::Notification> {
+    use crate::wit::Channel;
+    let body = format!(
+        "Your {model} ({vin}) is linked to your CaaS app and its base platform is active.{}",
+        if services_queued > 0 {
+            format!(" The {services_queued} optional service(s) of your plan comercial are being activated; you will be told when each is active.")
+        } else {
+            String::new()
+        }
+    );
+    [(Channel::Email, email), (Channel::Push, customer_id), (Channel::VehicleDisplay, vin)]
+        .into_iter()
+        .map(|(channel, recipient)| crate::wit::Notification {
+            message_id: format!("{message_id_prefix}-{}", channel.as_str()),
+            channel,
+            recipient: recipient.to_string(),
+            template: "vehicle-linked".into(),
+            subject: "Your vehicle is ready to drive".into(),
+            body: body.clone(),
+            customer_id: Some(customer_id.to_string()),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,5 +208,16 @@ mod tests {
         let cmd = activation_command("svc_1", "WCA1234567890ABCD", "heated-seats");
         assert_eq!(cmd.command_id, "cmd_svc_1_activate_0");
         assert_eq!(cmd.action, "activate");
+    }
+
+    #[test]
+    fn linked_confirmation_goes_to_app_mail_and_car() {
+        let n = linked_notifications("link_x", "cus_1", "a@b.example", "WCA1234567890ABCD", "CAAS-SEDAN-24", 2);
+        assert_eq!(n.len(), 3);
+        assert_eq!(n[2].recipient, "WCA1234567890ABCD");
+        assert_eq!(n[1].recipient, "cus_1");
+        assert!(n[0].body.contains("2 optional service(s)"));
+        assert_eq!(n[0].message_id, "link_x-email");
+        assert_ne!(n[0].message_id, n[1].message_id);
     }
 }
