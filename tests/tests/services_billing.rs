@@ -21,6 +21,7 @@ const WASM: &[&str] = &[
     "fn_ota_dispatch.wasm",
     "fn_billing_tick.wasm",
     "fn_admin.wasm",
+    "fn_payment_webhook.wasm",
 ];
 
 fn now_ms(t: &TestApp) -> i64 {
@@ -268,6 +269,54 @@ async fn tick_twice_faulted_half_way_and_killed_mid_charge_bills_each_once() {
     }
     let charges: i64 = t.db().query_row("SELECT COUNT(*) FROM subscription_charges", [], |r| r.get(0)).unwrap();
     assert_eq!(charges, 9);
+    assert_ledger_invariants(&t);
+    assert_ledger_invariants_via_admin(&t).await;
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn charge_settlement_issues_an_invoice_and_a_failed_settlement_goes_to_collections() {
+    require_wasm(WASM).unwrap();
+    let t = TestApp::start_built().await;
+    let (ta, vin_a) = operational_vehicle(&t, 721).await;
+    let (tb, vin_b) = operational_vehicle(&t, 722).await;
+    let a = subscribe(&t, &ta, &vin_a, "entertainment-plus").await;
+    let b = subscribe(&t, &tb, &vin_b, "premium-audio").await;
+    let billed_at = midnight_ms(2026, 12, 1) + HOUR;
+    advance_to(&t, billed_at);
+    let r = t.tick("billing").await;
+    assert_eq!(report(&r).0, 2, "{r}");
+    let pid = |id: &str| -> String {
+        t.db().query_row("SELECT payment_id FROM subscription_charges WHERE subscription_id = ?1", [id], |r| r.get(0)).unwrap()
+    };
+    let (pa, pb) = (pid(&a), pid(&b));
+    // Webhook signatures are checked against the app's clock: deliver them at real time.
+    t.clock.set(std::time::SystemTime::now());
+    assert_eq!(t.sims.payment().settle(&pa, true).await.unwrap(), 200);
+    assert_eq!(t.sims.payment().settle_with(&pb, false, json!({"failure-reason": "insufficient_funds"})).await.unwrap(), 200);
+    // Replays change nothing.
+    assert_eq!(t.sims.payment().settle(&pa, true).await.unwrap(), 200);
+    t.clock.set(UNIX_EPOCH + Duration::from_millis((billed_at + HOUR) as u64));
+
+    let inv: i64 = t.db().query_row("SELECT COUNT(*) FROM invoices WHERE payment_id = ?1", [&pa], |r| r.get(0)).unwrap();
+    assert_eq!(inv, 1);
+    assert_eq!(charge_rows(&t, &b)[0].1, "unpaid");
+    let col: i64 = t.db().query_row("SELECT COUNT(*) FROM collections WHERE payment_id = ?1", [&pb], |r| r.get(0)).unwrap();
+    assert_eq!(col, 1);
+    let net_b: i64 = t
+        .db()
+        .query_row("SELECT SUM(CASE kind WHEN 'charge' THEN amount_minor ELSE -amount_minor END) FROM ledger WHERE reference LIKE ?1 || '/%'", [&b], |r| r.get(0))
+        .unwrap();
+    assert_eq!(net_b, 0, "the charge that never came in is reversed");
+    // No escalation for these payments (they are known to the app).
+    let esc: i64 = t.db().query_row("SELECT COUNT(*) FROM escalations WHERE kind = 'payment-without-effect'", [], |r| r.get(0)).unwrap();
+    assert_eq!(esc, 0);
+    let r = t.tick("billing").await;
+    assert_eq!(report(&r).0, 0, "{r}");
+    assert_eq!(state(&t, &b), "active", "a failed settlement is collected, the service is not silently switched off");
+    t.tick("retry").await;
+    let told = t.sims.notify().messages().iter().filter(|m| m["template"] == "subscription-payment-failed").count();
+    assert_eq!(told, 3);
     assert_ledger_invariants(&t);
     assert_ledger_invariants_via_admin(&t).await;
     t.stop().await;

@@ -301,6 +301,22 @@ async fn mark(db: &Db, ctx: &Ctx, c: &ChargeRow, o: Outcome, now: i64, report: &
                     let s = svc::load_service(tx, &c.subscription_id).await?;
                     let order_id = s.as_ref().and_then(|s| s.order_id.clone());
                     svc::ledger(tx, &c.idempotency_key, "charge", &amount, order_id.as_deref(), &reference, now).await?;
+                    // Known to the payment webhook (kind `subscription`): its settlement is ours.
+                    tx.exec(
+                        "INSERT INTO payments(id, order_id, customer_id, kind, amount_minor, currency, status, idempotency_key, created_at, updated_at)
+                         VALUES (?, ?, ?, 'subscription', ?, ?, 'pending', ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                        vec![
+                            text(&pid),
+                            opt_text(order_id.clone()),
+                            text(&c.customer_id),
+                            int(c.amount_minor),
+                            text(&c.currency),
+                            text(&c.attempt_key),
+                            int(now),
+                            int(now),
+                        ],
+                    )
+                    .await?;
                     svc::timeline(
                         tx,
                         order_id.as_deref(),

@@ -20,6 +20,7 @@ use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
 
 mod service_payment;
+mod subscription_payment;
 
 const SOURCE: &str = "payment";
 
@@ -142,9 +143,12 @@ async fn dispatch(tx: &Db, ev: &PaymentEvent, now: i64, final_days: u64) -> Resu
             let outcome = service_payment::handle(tx, &p, ev.settled, ev.failure_reason.as_deref(), now).await?;
             Ok(Decision { outcome, place_factory_for: None })
         }
-        // Subscription charges: handled by the billing components when they exist;
-        // recorded (and acknowledged) until then.
-        Some(PaymentKind::Subscription) | None => {
+        // Subscription period charges (issue 4, billing tick): invoice / collections.
+        Some(PaymentKind::Subscription) => {
+            let outcome = subscription_payment::handle(tx, &p, ev.settled, ev.failure_reason.as_deref(), now).await?;
+            Ok(Decision { outcome, place_factory_for: None })
+        }
+        None => {
             Ok(Decision { outcome: format!("ignored: no handler for {} payments yet", p.str("kind")), place_factory_for: None })
         }
     }
