@@ -84,6 +84,14 @@ async fn absent_customer_is_called_rescheduled_then_delivered() {
     assert!(e["orders"][0]["vehicle"]["plate"].is_string(), "{e}");
     assert!(!e["orders"][0]["manufacturing"]["timeline"].as_array().unwrap().is_empty(), "{e}");
     assert!(e["orders"][0]["manufacturing"]["factory_order_id"].is_string(), "{e}");
+    // Delivered: the maintenance record comes from VSS (read on demand).
+    assert_eq!(e["orders"][0]["maintenance"]["status"], "current", "{e}");
+    assert!(e["orders"][0]["maintenance"]["next_due"].is_string(), "{e}");
+    t.sims.faults(caas_sim::System::Vss).down(true);
+    let r = t.get("/api/expediente", Some(&c.token)).await;
+    assert_eq!(r.status, 200, "VSS down must not break the expediente: {}", r.text);
+    assert_eq!(r.json()["orders"][0]["maintenance"]["status"], "unknown");
+    t.sims.faults(caas_sim::System::Vss).down(false);
     // Payments (señal + final) with their invoices.
     let invoices = e["invoices"].as_array().unwrap();
     assert_eq!(invoices.len(), 2, "{e}");

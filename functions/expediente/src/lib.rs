@@ -8,6 +8,7 @@
 //! * Paged histories (`?cursor=&limit=`, keyset by row id, oldest first):
 //!   `/timeline`, `/payments`, `/notifications` (the customer's messages from the outbox;
 //!   secrets redacted).
+//! * Delivered vehicles carry their maintenance record, read from VSS on demand.
 //!
 //! Every query is scoped to the caller's customer id: another customer's data is never read.
 use caas_domain::Problem;
@@ -18,12 +19,15 @@ use caas_domain::routing::redact;
 use caas_domain::wire::to_kebab_json;
 use caas_domain::wit::Job;
 use caas_platform::db::{Db, Row, int, text};
-use caas_platform::{Resp, auth, req, resp};
+use caas_platform::http_out;
+use caas_platform::{Resp, auth, req, resp, vars};
+use std::time::Duration;
 use serde_json::{Value, json};
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
 
 const CUSTOMER: &[Role] = &[Role::Customer];
+const VSS_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[http_service]
 async fn handle(req: Request) -> impl IntoResponse {
@@ -224,6 +228,10 @@ async fn order_view(db: &Db, o: &Row) -> Result<Value, Problem> {
         })
         .collect();
     let status = o.str("status");
+    let maintenance = match o.opt_str("vin") {
+        Some(vin) if matches!(status.as_str(), "delivered" | "operational") => Some(maintenance(&vin).await),
+        _ => None,
+    };
     Ok(json!({
         "order_id": id,
         "status": status,
@@ -254,7 +262,30 @@ async fn order_view(db: &Db, o: &Row) -> Result<Value, Problem> {
         "delivery": delivery,
         "services": services,
         "documents": manuals(&model),
+        "maintenance": maintenance,
     }))
+}
+
+/// Maintenance record of a delivered vehicle from the workshops' VSS (read on demand, short
+/// timeout; when VSS cannot answer the expediente still answers, with status `unknown`).
+async fn maintenance(vin: &str) -> Value {
+    let unknown = |why: String| json!({"source": "vss", "status": "unknown", "detail": why});
+    let Ok(base) = vars::base_url("vss_url").await else {
+        return unknown("maintenance records are not configured".into());
+    };
+    match http_out::get_json(&format!("{base}/vehicles/{vin}/maintenance"), &[], VSS_TIMEOUT).await {
+        Ok(r) if r.is_success() => match serde_json::from_str::<Value>(&r.body) {
+            Ok(v) => json!({
+                "source": "vss",
+                "status": v.get("status").and_then(Value::as_str).unwrap_or("unknown"),
+                "last_service": v.get("last-service").and_then(Value::as_str),
+                "next_due": v.get("next-due").and_then(Value::as_str),
+            }),
+            Err(_) => unknown("the maintenance system answered something unreadable".into()),
+        },
+        Ok(r) => unknown(format!("the maintenance system answered {}", r.status)),
+        Err(_) => unknown("the maintenance system is not reachable right now".into()),
+    }
 }
 
 async fn timeline(db: &Db, me: &str, page: PageRequest) -> Result<Value, Problem> {
