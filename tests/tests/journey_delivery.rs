@@ -124,6 +124,12 @@ async fn unreachable_customer_vehicle_returned_then_picked_up() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["order_status"], "returned-to-dealer");
     assert_eq!(r.json()["delivery"]["state"], "returned");
+    // The staff worklist shows the car waiting at the dealership.
+    let w = t.get("/api/delivery", Some(&staff)).await;
+    assert_eq!(w.status, 200, "{}", w.text);
+    let item = w.json()["items"].as_array().unwrap().iter().find(|i| i["order_id"] == c.order_id.as_str()).cloned().expect("in the worklist");
+    assert_eq!(item["delivery"]["state"], "returned");
+    assert_problem(&t.get("/api/delivery", Some(&c.token)).await, 403);
     assert_eq!(r.json()["notified"], json!(["email", "push", "sms"]));
     // No re-delivery after a return; the customer picks it up.
     assert_problem(&events(json!({"event": "rescheduled", "at": "2026-12-03"})).await, 409);
@@ -132,6 +138,9 @@ async fn unreachable_customer_vehicle_returned_then_picked_up() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["order_status"], "delivered");
     assert_eq!(order_status(&t, &c).await["status"], "delivered");
+    // Handed over: off the worklist.
+    let w = t.get("/api/delivery", Some(&staff)).await.json();
+    assert!(w["items"].as_array().unwrap().iter().all(|i| i["order_id"] != c.order_id.as_str()), "{w}");
 
     t.tick("retry").await;
     let tpl = templates_to(&t, &c.email);

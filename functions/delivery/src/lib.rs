@@ -5,6 +5,8 @@
 //!   dealership/transport events). One transaction: delivery row, order status, timeline row and
 //!   the customer's notifications; an illegal event is a 409 and writes nothing.
 //! * `GET /api/delivery/{order_id}` — staff (employee, admin): the delivery and its history.
+//! * `GET /api/delivery` — staff: the worklist, every order between matriculation and hand-over
+//!   (`matriculated`, `in-transit`, `returned-to-dealer`) with its delivery state, paged.
 use caas_domain::Problem;
 use caas_domain::auth::{Principal, Role};
 use caas_domain::delivery::{self, DeliveryEvent, DeliveryState};
@@ -30,6 +32,12 @@ async fn handle(req: Request) -> impl IntoResponse {
 async fn route(req: Request) -> Result<Resp, Problem> {
     let path = req::path(&req);
     let method = req.method().as_str().to_string();
+    if path == "/api/delivery" {
+        return match method.as_str() {
+            "GET" => worklist(req).await,
+            _ => Err(Problem::method_not_allowed(format!("{method} is not allowed on {path}"))),
+        };
+    }
     let rest = path.strip_prefix("/api/delivery/").unwrap_or("");
     let parts: Vec<&str> = rest.split('/').collect();
     match (method.as_str(), parts.as_slice()) {
@@ -293,4 +301,45 @@ async fn show(req: Request, order_id: &str) -> Result<Resp, Problem> {
             "history": history,
         }),
     ))
+}
+
+/// Orders waiting for transport or hand-over, oldest first (keyset paging on the row id).
+async fn worklist(req: Request) -> Result<Resp, Problem> {
+    auth::require(&req, STAFF).await?;
+    let page = req::page(&req)?;
+    let db = Db::open_for_request().await?;
+    let rows = db
+        .query(
+            "SELECT o.rowid AS k, o.id, o.status, o.model, o.vin, o.plate, c.full_name, c.phone,
+                    d.state, d.planned_at, d.address, d.attempts
+             FROM orders o JOIN customers c ON c.id = o.customer_id LEFT JOIN deliveries d ON d.order_id = o.id
+             WHERE o.status IN ('matriculated', 'in-transit', 'returned-to-dealer') AND o.rowid > ?
+             ORDER BY o.rowid LIMIT ?",
+            vec![int(page.after), int(page.limit as i64 + 1)],
+        )
+        .await?;
+    let rows: Vec<(i64, Value)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.i64("k"),
+                json!({
+                    "order_id": r.str("id"),
+                    "order_status": r.str("status"),
+                    "model": r.str("model"),
+                    "vin": r.opt_str("vin"),
+                    "plate": r.opt_str("plate"),
+                    "customer": {"full_name": r.str("full_name"), "phone": r.str("phone")},
+                    "delivery": r.opt_str("state").map(|st| json!({
+                        "state": st,
+                        "planned_at": r.opt_i64("planned_at"),
+                        "address": r.str("address"),
+                        "attempts": r.i64("attempts"),
+                    })),
+                }),
+            )
+        })
+        .collect();
+    let (items, next) = caas_domain::expediente::paginate(rows, page.limit);
+    Ok(resp::json(200, &json!({"items": items, "next_cursor": next})))
 }
