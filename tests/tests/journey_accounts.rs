@@ -269,7 +269,7 @@ async fn garbage_input_is_a_4xx_problem_never_a_5xx() {
         ("/api/vehicles/%F0%9F%9A%97".into(), c.token.as_str()),
         ("/api/vehicles/a/b".into(), c.token.as_str()),
         ("/api/delivery/ord_zz".into(), staff.as_str()),
-        ("/api/delivery/".into(), staff.as_str()),
+        ("/api/delivery/ord_x/events/more".into(), staff.as_str()),
         ("/api/admin/orders?limit=abc&cursor=%".into(), admin.as_str()),
         ("/api/admin/nothing".into(), admin.as_str()),
     ];
