@@ -107,6 +107,20 @@ async fn absent_customer_is_called_rescheduled_then_delivered() {
     // The notification history holds the delivery messages.
     let notes = t.get("/api/expediente/notifications?limit=100", Some(&c.token)).await.json();
     assert!(notes["items"].as_array().unwrap().iter().any(|m| m["template"] == "delivery-absent" && m["status"] == "sent"), "{notes}");
+    // Walking the history two at a time gives the same messages, in the same order.
+    let mut walked = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let p = t.get(&format!("/api/expediente/notifications?limit=2&cursor={cursor}"), Some(&c.token)).await.json();
+        walked.extend(p["items"].as_array().unwrap().iter().map(|m| m["message_id"].clone()));
+        match p["next_cursor"].as_str() {
+            Some(n) => cursor = n.to_string(),
+            None => break,
+        }
+    }
+    let all: Vec<_> = notes["items"].as_array().unwrap().iter().map(|m| m["message_id"].clone()).collect();
+    assert_eq!(walked, all);
+    assert!(all.len() > 4);
     t.stop().await;
 }
 

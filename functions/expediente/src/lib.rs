@@ -348,14 +348,16 @@ async fn notifications(db: &Db, me: &str, page: PageRequest) -> Result<Value, Pr
             vec![text(me), int(page.after), int(page.limit as i64 + 1)],
         )
         .await?;
-    let rows = rows
+    // Page over the fetched rows (an undecodable row is skipped, never ends the paging early).
+    let more = rows.len() > page.limit as usize;
+    let rows = &rows[..rows.len().min(page.limit as usize)];
+    let next = if more { rows.last().map(|r| caas_domain::expediente::encode_cursor(r.i64("k"))) } else { None };
+    let items: Vec<Value> = rows
         .iter()
         .filter_map(|j| {
             let Ok(Job::Notify(n)) = Job::from_payload(&j.str("payload")).map(|job| redact(&job)) else { return None };
             let channel = to_kebab_json(&n.channel).ok().unwrap_or(Value::Null);
-            Some((
-                j.i64("k"),
-                json!({
+            Some(json!({
                     "message_id": n.message_id,
                     "channel": channel,
                     "template": n.template,
@@ -365,11 +367,8 @@ async fn notifications(db: &Db, me: &str, page: PageRequest) -> Result<Value, Pr
                     "status": match j.str("status").as_str() { "done" => "sent", "escalated" => "failed", _ => "queued" },
                     "created_at": j.i64("created_at"),
                     "updated_at": j.i64("updated_at"),
-                }),
-            ))
+                }))
         })
-        .collect::<Vec<_>>();
-    // Keys stay those of the fetched rows (undecodable rows are skipped, not re-fetched).
-    let (items, next) = paginate(rows, page.limit);
+        .collect();
     Ok(json!({"items": items, "next_cursor": next}))
 }
