@@ -322,6 +322,49 @@ async fn charge_settlement_issues_an_invoice_and_a_failed_settlement_goes_to_col
     t.stop().await;
 }
 
+/// Bounded work per run: at most 1000 charges, `more: true`, and the next run continues where
+/// the watermarks say — never billing anything twice (batches of 200, keyset pagination).
+#[tokio::test(flavor = "multi_thread")]
+async fn large_populations_bill_in_bounded_runs() {
+    require_wasm(WASM).unwrap();
+    let t = TestApp::start_built().await;
+    let r = t.tick("billing").await; // brings the database to the latest schema
+    assert_eq!(report(&r), (0, 0, 0, 0, false), "{r}");
+    const N: usize = 1300;
+    let activated = now_ms(&t);
+    {
+        let mut db = t.db();
+        let tx = db.transaction().unwrap();
+        for i in 0..N {
+            tx.execute(
+                "INSERT INTO services(id, order_id, customer_id, vin, option_code, feature, kind, source, state, created_at, updated_at,
+                   price_minor, currency, purchased_at, activated_at, command_generation)
+                 VALUES (?1, NULL, ?2, ?3, 'premium-audio', 'premium-audio', 'subscription', 'purchase', 'active', ?4, ?4, 599, 'EUR', ?4, ?4, 0)",
+                rusqlite::params![format!("svc_load{i:022}"), format!("cus_load{i:06}"), format!("WCA{:014}", 900_000 + i), activated],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    advance_to(&t, midnight_ms(2026, 12, 1) + HOUR);
+    let r1 = t.tick("billing").await;
+    assert_eq!(report(&r1), (1000, 0, 0, 0, true), "{r1}");
+    let r2 = t.tick("billing").await;
+    assert_eq!(report(&r2), (300, 0, 0, 0, false), "{r2}");
+    let r3 = t.tick("billing").await;
+    assert_eq!(report(&r3), (0, 0, 0, 0, false), "{r3}");
+    let (rows, distinct): (i64, i64) = t
+        .db()
+        .query_row("SELECT COUNT(*), COUNT(DISTINCT subscription_id) FROM subscription_charges WHERE status = 'charged'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_eq!((rows, distinct), (N as i64, N as i64));
+    let ledger: i64 = t.db().query_row("SELECT COUNT(*) FROM ledger WHERE reference LIKE 'svc_load%'", [], |r| r.get(0)).unwrap();
+    assert_eq!(ledger, N as i64);
+    assert_eq!(t.sims.payment().payments().len(), N, "one gateway charge each");
+    assert_ledger_invariants(&t);
+    t.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn billing_tick_requires_the_tick_secret() {
     require_wasm(WASM).unwrap();

@@ -20,6 +20,7 @@ const WASM: &[&str] = &[
     "fn_billing_tick.wasm",
     "fn_service_cancel.wasm",
     "fn_admin.wasm",
+    "fn_expediente.wasm",
 ];
 
 const HOUR: i64 = 3_600_000;
@@ -317,6 +318,13 @@ async fn theft_cancels_pending_stops_subscriptions_and_keeps_delivered_services(
         .collect();
     chans.sort();
     assert_eq!(chans, vec!["email", "push"]);
+    // The customer's notification history in the expediente shows the service events.
+    let r = t.get("/api/expediente/notifications?limit=100", Some(&tok)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let seen: Vec<String> = r.json()["items"].as_array().unwrap().iter().map(|m| m["template"].as_str().unwrap_or("").to_string()).collect();
+    for tpl in ["service-activated", "theft-reported"] {
+        assert!(seen.iter().any(|s| s == tpl), "{tpl} missing from the history: {seen:?}");
+    }
 
     // Input errors and other people's vehicles: 4xx, nothing written.
     let r = t.post_json("/api/theft-reports", &json!({"vin": vin}), Some(&tok2), None).await;
