@@ -45,11 +45,17 @@ async fn first_login_forces_a_password_change() {
     assert_problem(&same, 400);
     assert_problem(&t.post_json("/api/auth/password", &json!({"current_password": password}), None, None).await, 401);
 
+    // A second device signed in with the e-mailed password.
+    let other = t.login(&email, &password).await;
+    assert_eq!(t.get("/api/auth/me", Some(&other)).await.status, 200);
+
     let ok = t
         .post_json("/api/auth/password", &json!({"current_password": password, "new_password": NEW_PASSWORD}), Some(&token), None)
         .await;
     assert_eq!(ok.status, 200, "{}", ok.text);
     assert_eq!(ok.json()["must_change_password"], false);
+    // The other session died with the old password.
+    assert_problem(&t.get("/api/auth/me", Some(&other)).await, 401);
 
     // The same session is now a normal customer session.
     let r = t.get("/api/expediente", Some(&token)).await;

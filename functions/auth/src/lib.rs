@@ -227,7 +227,8 @@ async fn me(req: Request) -> Result<Resp, Problem> {
 }
 
 /// `POST /api/auth/password` `{current_password, new_password}`: the only route open to a
-/// session restricted by the forced password change. Lifts the restriction of this session.
+/// session restricted by the forced password change. Lifts the restriction of this session and
+/// revokes the account's other sessions.
 async fn change_password(req: Request) -> Result<Resp, Problem> {
     let Some((token, mut session)) = auth::session(&req).await? else {
         return Err(Problem::unauthorized("a valid bearer token is required"));
@@ -266,5 +267,7 @@ async fn change_password(req: Request) -> Result<Resp, Problem> {
     db.exec(sql, vec![text(&hash), text(&session.subject)]).await?;
     session.must_change_password = false;
     kv::put_session(&token, &session).await?;
+    // Every other session of the account dies with the old password.
+    kv::revoke_other_sessions(&session.subject, &token).await?;
     Ok(resp::json(200, &json!({"subject_id": session.subject, "must_change_password": false})))
 }

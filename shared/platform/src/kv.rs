@@ -26,7 +26,54 @@ pub async fn create_session_with(subject: &str, role: Role, expires_at: i64, mus
     let token = make_token(&crate::rand::bytes::<TOKEN_RANDOM_BYTES>());
     let data = SessionData { subject: subject.to_string(), role, expires_at, must_change_password };
     put_session(&token, &data).await?;
+    index_session(subject, &session_key(&token), expires_at, crate::clock::now_ms()).await?;
     Ok((token, data))
+}
+
+fn index_key(subject: &str) -> String {
+    format!("sessions-of:{subject}")
+}
+
+/// Remember the session under its subject (pruning expired entries), so that all of a subject's
+/// sessions can be revoked (password change). Best effort under concurrent logins of the same
+/// subject: the key-value store has no compare-and-set.
+async fn index_session(subject: &str, key: &str, expires_at: i64, now: i64) -> Result<(), Problem> {
+    let s = store().await?;
+    let mut list: Vec<(String, i64)> = match s.get(&index_key(subject)).await.map_err(unavailable)? {
+        Some(b) => serde_json::from_slice(&b).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    list.retain(|(_, exp)| *exp > now);
+    list.push((key.to_string(), expires_at));
+    // Bounded: the oldest sessions fall off the index (they still expire on their own).
+    if list.len() > 100 {
+        list.drain(..list.len() - 100);
+    }
+    let json = serde_json::to_vec(&list).map_err(unavailable)?;
+    s.set(index_key(subject), json).await.map_err(unavailable)
+}
+
+/// Revoke every indexed session of `subject` except the one of `keep_token`.
+pub async fn revoke_other_sessions(subject: &str, keep_token: &str) -> Result<u32, Problem> {
+    let s = store().await?;
+    let keep = session_key(keep_token);
+    let list: Vec<(String, i64)> = match s.get(&index_key(subject)).await.map_err(unavailable)? {
+        Some(b) => serde_json::from_slice(&b).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let mut revoked = 0;
+    let mut kept = Vec::new();
+    for (key, exp) in list {
+        if key == keep {
+            kept.push((key, exp));
+        } else {
+            s.delete(&key).await.map_err(unavailable)?;
+            revoked += 1;
+        }
+    }
+    let json = serde_json::to_vec(&kept).map_err(unavailable)?;
+    s.set(index_key(subject), json).await.map_err(unavailable)?;
+    Ok(revoked)
 }
 
 /// Overwrite the data of an existing session (e.g. lift the password-change restriction).
