@@ -287,7 +287,7 @@ async fn mark(db: &Db, ctx: &Ctx, c: &ChargeRow, o: Outcome, now: i64, report: &
     match o {
         Outcome::Charged(pid) => {
             let new = db
-                .transaction(async |tx: &Db| -> Result<bool, DbError> {
+                .transaction(async |tx: &Db| -> Result<Option<bool>, DbError> {
                     let changed = tx
                         .exec(
                             "UPDATE subscription_charges SET status = 'charged', payment_id = ?, next_attempt_at = NULL, last_error = NULL, updated_at = ?
@@ -296,7 +296,10 @@ async fn mark(db: &Db, ctx: &Ctx, c: &ChargeRow, o: Outcome, now: i64, report: &
                         )
                         .await?;
                     if changed != 1 {
-                        return Ok(false);
+                        // Replayed by a concurrent run (already charged), or the subscription was
+                        // withdrawn/cancelled while the charge was in flight (cancelled → give it back).
+                        let st = tx.query_one("SELECT status FROM subscription_charges WHERE id = ?", vec![text(&c.id)]).await?;
+                        return Ok(if st.map(|r| r.str("status")).as_deref() == Some("cancelled") { None } else { Some(false) });
                     }
                     let s = svc::load_service(tx, &c.subscription_id).await?;
                     let order_id = s.as_ref().and_then(|s| s.order_id.clone());
@@ -325,10 +328,21 @@ async fn mark(db: &Db, ctx: &Ctx, c: &ChargeRow, o: Outcome, now: i64, report: &
                         format!("{} charged {} {} for {} (payment {pid})", c.subscription_id, c.amount_minor, c.currency, c.period),
                     )
                     .await?;
-                    Ok(true)
+                    Ok(Some(true))
                 })
                 .await?;
-            if new { report.billed += 1 } else { report.skipped += 1 }
+            match new {
+                Some(true) => report.billed += 1,
+                Some(false) => report.skipped += 1,
+                None => {
+                    // Never recorded as a charge: the customer must not keep paying for it.
+                    let key = format!("refund:{}", c.attempt_key);
+                    if let Err(e) = bill::refund(&ctx.payment_url, &pid, &key, c.amount_minor, "charged-after-cancellation").await {
+                        db.exec("UPDATE subscription_charges SET last_error = ? WHERE id = ?", vec![text(format!("refund pending: {e}")), text(&c.id)]).await?;
+                    }
+                    report.skipped += 1;
+                }
+            }
         }
         Outcome::Unavailable(e) => {
             db.exec(

@@ -1,7 +1,8 @@
 //! Settlement of subscription period charges (`payments.kind = 'subscription'`, made by the
 //! billing tick through `POST {payment_url}/charges`). Called inside the webhook's transaction
 //! (the event id is already claimed):
-//! * settled → payment settled, invoice issued (once per payment);
+//! * settled → payment settled, invoice issued (once per payment), customer sent the receipt
+//!   (routing "Payment Confirmation");
 //! * failed (the gateway accepted the charge, then it did not settle) → the money never came in:
 //!   the period's ledger charge is reversed (`void`), the charge is `unpaid` and handed to
 //!   collections (a visible record), the customer is told. Declines at charge time (402) are the
@@ -51,6 +52,25 @@ pub async fn handle(tx: &Db, payment: &Row, settled: bool, failure_reason: Optio
         )
         .await?;
         svc::timeline(tx, order_id.as_deref(), now, "subscription-invoiced", format!("invoice inv_{pid} issued for {sub_id} {period}")).await?;
+        if let Some(s) = &s {
+            let name = s.snapshot.as_ref().map(|x| x.name.clone()).unwrap_or_else(|| s.option_code.clone());
+            svc::notify(
+                tx,
+                &s.customer_id,
+                &s.vin,
+                &format!("sub-invoice:{pid}"),
+                NotificationKind::PaymentConfirmation,
+                &format!("Invoice for {name} ({period})"),
+                &format!(
+                    "We received {}.{:02} {} for {name} ({period}). Invoice inv_{pid} is in your expediente.",
+                    amount.amount_minor / 100,
+                    amount.amount_minor % 100,
+                    amount.currency
+                ),
+                now,
+            )
+            .await?;
+        }
         return Ok(format!("subscription {sub_id} {period} settled; invoice inv_{pid} issued"));
     }
     let changed = tx

@@ -133,7 +133,8 @@ async fn return_money(db: &Db, payment_url: &str, s: &ServiceRow, kind: OptionKi
     let Some(pid) = &s.payment_id else { return Ok(out) };
     let amount = d.refund.clone();
     let refund_key = format!("refund:{}", s.id);
-    let r = if d.rule == CancellationRule::NotActivatedYet {
+    // Unsettled: void it (a 409 because it settled meanwhile turns into a refund); settled: refund.
+    let r = if d.rule == CancellationRule::NotActivatedYet || s.payment_status.as_deref() == Some("pending") {
         bill::void_or_refund(payment_url, pid, &refund_key, amount.amount_minor, "cancelled-before-activation").await
     } else {
         bill::refund(payment_url, pid, &refund_key, amount.amount_minor, "withdrawal").await
