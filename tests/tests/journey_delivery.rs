@@ -245,3 +245,46 @@ async fn app_link_makes_the_car_operational_and_queues_plan_services() {
     assert_problem(&t.get(&format!("/api/expediente/orders/{}", c.order_id), Some(&b.token)).await, 404);
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resold_car_links_only_to_its_new_owner() {
+    require_wasm(WASM).unwrap();
+    let t = start().await;
+    t.clock.set(std::time::SystemTime::now());
+    // A reaches vehicle-available, then the final payment is declined: sin asignar, reservation lost.
+    let a = customer(&t, 25).await;
+    pay_and_settle(&t, &a, "reservation-payment").await;
+    for status in ["confirmed", "in-production", "quality-control", "ready-to-ship", "shipped", "available-at-dealership"] {
+        t.sims.factory().send_status(&a.order_id, status, serde_json::Value::Null).await.unwrap();
+    }
+    let vin = order_status(&t, &a).await["vin"].as_str().unwrap().to_string();
+    t.sims.payment().decline(&a.customer_id, 1);
+    let r = t.post_json(&format!("/api/orders/{}/final-payment", a.order_id), &json!({}), Some(&a.token), None).await;
+    assert_eq!(r.status, 402, "{}", r.text);
+    assert_eq!(order_status(&t, &a).await["status"], "unassigned");
+
+    // B buys the stock car, pays, it is matriculated and handed over; B links it.
+    let mut body = sale_body(26);
+    body["stock_vin"] = json!(vin);
+    let b = customer_body(&t, 26, body).await;
+    pay_and_settle(&t, &b, "reservation-payment").await;
+    assert_eq!(order_status(&t, &b).await["status"], "vehicle-available");
+    assert_eq!(final_payment_to_matriculated(&t, &b).await, vin);
+    deliver(&t, &b.order_id).await;
+    let code = link_code(&t, &b.order_id).await;
+
+    // A, who lost the reservation, cannot link the car even with its code: not theirs (404).
+    let r = t.post_json("/api/vehicles/link", &json!({"vin": vin, "link_code": code}), Some(&a.token), None).await;
+    assert_problem(&r, 404);
+    let r = t.post_json("/api/vehicles/link", &json!({"vin": vin, "link_code": code}), Some(&b.token), None).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json()["order_id"], b.order_id.as_str());
+    // …and after B's link it is 409 for anybody else.
+    assert_problem(&t.post_json("/api/vehicles/link", &json!({"vin": vin, "link_code": code}), Some(&a.token), None).await, 409);
+    // A's expediente still shows A's lost order, never B's.
+    let e = t.get("/api/expediente", Some(&a.token)).await.json();
+    assert_eq!(e["orders"].as_array().unwrap().len(), 1);
+    assert_eq!(e["orders"][0]["status"], "unassigned");
+    assert!(!e.to_string().contains(&b.order_id));
+    t.stop().await;
+}

@@ -119,6 +119,10 @@ async fn link_tx(tx: &Db, principal: &Principal, vin: &str) -> Result<Linked, Pr
     };
     let order_id = o.str("id");
     let status = OrderStatus::parse(&o.str("status")).unwrap_or(OrderStatus::Unassigned);
+    if status == OrderStatus::Unassigned {
+        // Sin asignar: the reservation was lost; the car is no longer this customer's.
+        return Err(not_yours(vin));
+    }
     if status != OrderStatus::Delivered {
         return Err(Problem::conflict(
             "vehicle-not-delivered",

@@ -75,8 +75,13 @@ pub struct Customer {
 /// Sale `n` registered by the employee, credentials delivered by the retry tick; not signed in.
 /// Returns (order id, customer id, e-mail, e-mailed password).
 pub async fn register_sale(t: &TestApp, n: u32) -> (String, String, String, String) {
+    register_sale_body(t, n, sale_body(n)).await
+}
+
+/// Like [`register_sale`] with a custom body (e.g. `stock_vin` for a resale).
+pub async fn register_sale_body(t: &TestApp, n: u32, body: Value) -> (String, String, String, String) {
     let staff = t.employee_token().await;
-    let r = t.post_json("/api/sales", &sale_body(n), Some(&staff), Some(&format!("journey-sale-{n}"))).await;
+    let r = t.post_json("/api/sales", &body, Some(&staff), Some(&format!("journey-sale-{n}"))).await;
     assert_eq!(r.status, 201, "sale {n}: {}", r.text);
     let order_id = r.json()["order_id"].as_str().unwrap().to_string();
     let customer_id = r.json()["customer_id"].as_str().unwrap().to_string();
@@ -88,7 +93,12 @@ pub async fn register_sale(t: &TestApp, n: u32) -> (String, String, String, Stri
 
 /// A customer of sale `n` signed in, past the forced password change.
 pub async fn customer(t: &TestApp, n: u32) -> Customer {
-    let (order_id, customer_id, email, password) = register_sale(t, n).await;
+    customer_body(t, n, sale_body(n)).await
+}
+
+/// Like [`customer`] with a custom sale body.
+pub async fn customer_body(t: &TestApp, n: u32, body: Value) -> Customer {
+    let (order_id, customer_id, email, password) = register_sale_body(t, n, body).await;
     let token = t.login(&email, &password).await;
     let r = t
         .post_json("/api/auth/password", &json!({"current_password": password, "new_password": NEW_PASSWORD}), Some(&token), None)
@@ -142,28 +152,38 @@ pub async fn matriculated(t: &TestApp, n: u32) -> (Customer, String) {
         assert!((200..300).contains(&s), "factory webhook {status} answered {s}");
     }
     assert_eq!(order_status(t, &c).await["status"], "vehicle-available");
-    pay_and_settle(t, &c, "final-payment").await;
+    let vin = final_payment_to_matriculated(t, &c).await;
+    (c, vin)
+}
+
+/// From `vehicle-available`: final payment settled → registration (retry tick) → `matriculated`.
+pub async fn final_payment_to_matriculated(t: &TestApp, c: &Customer) -> String {
+    pay_and_settle(t, c, "final-payment").await;
     for _ in 0..5 {
-        if order_status(t, &c).await["status"] == "matriculated" {
+        if order_status(t, c).await["status"] == "matriculated" {
             break;
         }
         t.tick("retry").await;
         t.advance(std::time::Duration::from_secs(60));
     }
-    let o = order_status(t, &c).await;
+    let o = order_status(t, c).await;
     assert_eq!(o["status"], "matriculated", "{o}");
-    let vin = o["vin"].as_str().expect("vin").to_string();
-    (c, vin)
+    o["vin"].as_str().expect("vin").to_string()
+}
+
+/// Scheduled and delivered at home (from `matriculated`).
+pub async fn deliver(t: &TestApp, order_id: &str) {
+    let staff = t.employee_token().await;
+    let r = delivery_event(t, &staff, order_id, json!({"event": "scheduled", "at": "2026-12-01T10:00Z"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = delivery_event(t, &staff, order_id, json!({"event": "delivered"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }
 
 /// Scheduled and delivered at home: the order is `delivered`.
 pub async fn delivered(t: &TestApp, n: u32) -> (Customer, String) {
     let (c, vin) = matriculated(t, n).await;
-    let staff = t.employee_token().await;
-    let r = delivery_event(t, &staff, &c.order_id, json!({"event": "scheduled", "at": "2026-12-01T10:00Z"})).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let r = delivery_event(t, &staff, &c.order_id, json!({"event": "delivered"})).await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    deliver(t, &c.order_id).await;
     (c, vin)
 }
 
