@@ -196,6 +196,15 @@ async fn three_months_with_a_recovered_charge_and_a_cancellation_after_retries()
     assert_eq!(ledger_charges(&t, &b), vec![(format!("{b}/2026-11"), nov_b), (format!("{b}/2026-12"), 599)]);
     assert_eq!(gateway_accepted(&t, &a), ledger_charges(&t, &a), "one accepted gateway charge per period");
     assert_eq!(gateway_accepted(&t, &b), ledger_charges(&t, &b));
+    // The customer sees every billed period of the subscription.
+    let ta = t.login("lucia.701@example.com", CUSTOMER_NEW_PASSWORD).await;
+    let r = t.get(&format!("/api/services/{a}"), Some(&ta)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    let periods: Vec<(&str, &str)> =
+        v["charges"].as_array().unwrap().iter().map(|c| (c["period"].as_str().unwrap(), c["status"].as_str().unwrap())).collect();
+    assert_eq!(periods, vec![("2026-11", "charged"), ("2026-12", "charged"), ("2027-01", "charged"), ("2027-02", "charged")]);
+    assert_eq!(v["ledger"].as_array().unwrap().len(), 4);
     let rows_b = charge_rows(&t, &b);
     assert_eq!(rows_b[2], ("2027-01".into(), "unpaid".into(), 599, 4));
     assert_eq!(rows_b.len(), 3);

@@ -390,14 +390,23 @@ async fn get_one(req: Request, id: &str) -> Result<Resp, Problem> {
             let mut v = s.to_json();
             let history: Vec<Value> = db
                 .query(
-                    "SELECT kind, amount_minor, currency, created_at FROM ledger WHERE reference = ? ORDER BY created_at, id",
-                    vec![text(id)],
+                    "SELECT kind, amount_minor, currency, reference, created_at FROM ledger WHERE reference = ? OR reference LIKE ? ORDER BY created_at, id",
+                    vec![text(id), text(format!("{id}/%"))],
                 )
                 .await?
                 .iter()
-                .map(|r| json!({"kind": r.str("kind"), "amount_minor": r.i64("amount_minor"), "currency": r.str("currency"), "at": r.i64("created_at")}))
+                .map(|r| json!({"kind": r.str("kind"), "amount_minor": r.i64("amount_minor"), "currency": r.str("currency"), "reference": r.str("reference"), "at": r.i64("created_at")}))
                 .collect();
             v["ledger"] = json!(history);
+            // Subscriptions: every billed period with its state (charged, failed/retrying, unpaid…).
+            if s.kind == "subscription" {
+                let charges: Vec<Value> = caas_platform::billing::charges_of(&db, id)
+                    .await?
+                    .iter()
+                    .map(|c| json!({"period": c.period, "amount_minor": c.amount_minor, "currency": c.currency, "status": c.status, "failures": c.failures}))
+                    .collect();
+                v["charges"] = json!(charges);
+            }
             Ok(resp::json(200, &v))
         }
         _ => Err(Problem::not_found(format!("no service {id}"))),
