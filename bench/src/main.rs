@@ -112,6 +112,7 @@ async fn main() -> Result<()> {
         payment_webhook_secret: "b".into(),
         ports: None,
         auto_webhooks: false,
+        clock: None,
     })
     .await?;
     let state = tempfile::tempdir()?;

@@ -98,12 +98,16 @@ impl TestApp {
     }
 
     pub async fn start_with(opts: Options) -> Result<TestApp> {
+        // One virtual clock for the app and the simulators (webhook signatures carry its time).
+        let clock = Clock::virtual_at(start_time());
+        let sim_clock = clock.clone();
         let sims = Sims::start(SimConfig {
             app_url: None,
             factory_webhook_secret: FACTORY_SECRET.into(),
             payment_webhook_secret: PAYMENT_SECRET.into(),
             ports: None,
             auto_webhooks: false,
+            clock: Some(caas_sim::SimClock::new(move || sim_clock.now())),
         })
         .await
         .context("start simulators")?;
@@ -125,7 +129,6 @@ impl TestApp {
         }
         variables.extend(opts.variables);
         let state = tempfile::tempdir()?;
-        let clock = Clock::virtual_at(start_time());
         let mut t = TestApp {
             app: None,
             sims,

@@ -108,6 +108,7 @@ async fn outbound_http_only_to_allowed_hosts() {
         payment_webhook_secret: "p".into(),
         ports: None,
         auto_webhooks: false,
+        clock: None,
     })
     .await
     .unwrap();

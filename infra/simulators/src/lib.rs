@@ -60,6 +60,29 @@ pub struct SimConfig {
     /// Factory/payment send their webhooks by themselves after a short delay (make up);
     /// tests leave it off and drive them explicitly.
     pub auto_webhooks: bool,
+    /// The clock webhook signatures are stamped with. `None`: the real clock. Tests pass the
+    /// app's virtual clock so that a webhook sent after the test advanced time is still fresh
+    /// for the app (signatures carry a timestamp checked with a tolerance window).
+    pub clock: Option<SimClock>,
+}
+
+/// A wall clock shared with the app under test.
+#[derive(Clone)]
+pub struct SimClock(Arc<dyn Fn() -> std::time::SystemTime + Send + Sync>);
+
+impl SimClock {
+    pub fn new(now: impl Fn() -> std::time::SystemTime + Send + Sync + 'static) -> SimClock {
+        SimClock(Arc::new(now))
+    }
+    pub fn now(&self) -> std::time::SystemTime {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for SimClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SimClock({:?})", self.now())
+    }
 }
 
 impl Default for SimConfig {
@@ -70,6 +93,7 @@ impl Default for SimConfig {
             payment_webhook_secret: DEV_PAYMENT_WEBHOOK_SECRET.into(),
             ports: None,
             auto_webhooks: false,
+            clock: None,
         }
     }
 }
@@ -137,12 +161,20 @@ pub(crate) struct Ctx {
     pub auto_webhooks: bool,
     /// Per-start tag making ids/VINs/plates unique across runs.
     pub tag: String,
+    clock: Option<SimClock>,
     tasks: Mutex<Vec<AbortHandle>>,
 }
 
 impl Ctx {
     pub fn app_url(&self) -> Option<String> {
         self.app_url.read().unwrap().clone()
+    }
+    /// Seconds since the epoch on the configured clock (the real one by default).
+    pub fn unix_now(&self) -> u64 {
+        match &self.clock {
+            Some(c) => c.now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            None => util::unix_now(),
+        }
     }
     /// Runs a background task that is aborted on shutdown.
     pub fn spawn(&self, fut: impl Future<Output = ()> + Send + 'static) {
@@ -156,7 +188,7 @@ impl Ctx {
         let base = self.app_url().ok_or_else(|| anyhow::anyhow!("no app_url configured: call Sims::set_app_url first"))?;
         let url = format!("{}{}", base.trim_end_matches('/'), path);
         let body = serde_json::to_vec(payload)?;
-        let headers = signing::headers_now(secret, &body);
+        let headers = signing::headers_at(secret, self.unix_now(), &body);
         let (status, _) = http::post(&url, &headers, body).await?;
         Ok(status)
     }
@@ -237,6 +269,7 @@ impl Sims {
             payment_secret: cfg.payment_webhook_secret.clone(),
             auto_webhooks: cfg.auto_webhooks,
             tag: util::start_tag(),
+            clock: cfg.clock.clone(),
             tasks: Mutex::default(),
         });
         let factory = Arc::new(factory::Factory::new(ctx.clone()));

@@ -45,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
         payment_webhook_secret: env("CAAS_PAYMENT_WEBHOOK_SECRET", caas_sim::DEV_PAYMENT_WEBHOOK_SECRET),
         ports: Some(SimPorts::from_base(base)),
         auto_webhooks: auto,
+        clock: None,
     };
     let sims = Sims::start(cfg).await?;
     sims.factory().set_auto(auto, step_ms);

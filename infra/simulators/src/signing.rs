@@ -41,6 +41,10 @@ fn mac(secret: &[u8], ts: &str, body: &[u8]) -> Vec<u8> {
 
 /// The two headers (name, value) to put on a webhook signed now.
 pub fn headers_now(secret: &str, body: &[u8]) -> [(&'static str, String); 2] {
-    let ts = crate::util::unix_now();
+    headers_at(secret, crate::util::unix_now(), body)
+}
+
+/// The two headers (name, value) to put on a webhook signed at `ts` (unix seconds).
+pub fn headers_at(secret: &str, ts: u64, body: &[u8]) -> [(&'static str, String); 2] {
     [(TIMESTAMP_HEADER, ts.to_string()), (SIGNATURE_HEADER, sign(secret, ts, body))]
 }
