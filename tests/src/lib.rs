@@ -392,15 +392,7 @@ pub const FACTORY_STATUS_PATH: [&str; 6] =
 /// and their notifications delivered (retry tick), so the vehicle starts quiet.
 /// Returns (customer token, VIN).
 ///
-/// Webhook signatures are checked against the app's clock (±300 s): when the virtual clock is
-/// far from the real time it is set to the real time first — call this before advancing it.
 pub async fn operational_vehicle(t: &TestApp, n: u32) -> (String, String) {
-    let real = SystemTime::now();
-    let virt = t.clock.now();
-    let skew = virt.duration_since(real).unwrap_or_else(|e| e.duration());
-    if skew > Duration::from_secs(120) {
-        t.clock.set(real);
-    }
     let (token, order_id, _customer_id) = customer_with_sale(t, n).await;
     let pay = async |kind: &str| {
         let r = t.post_json(&format!("/api/orders/{order_id}/{kind}-payment"), &serde_json::json!({}), Some(&token), None).await;

@@ -250,7 +250,6 @@ async fn app_link_makes_the_car_operational_and_queues_plan_services() {
 async fn a_resold_car_links_only_to_its_new_owner() {
     require_wasm(WASM).unwrap();
     let t = start().await;
-    t.clock.set(std::time::SystemTime::now());
     // A reaches vehicle-available, then the final payment is declined: sin asignar, reservation lost.
     let a = customer(&t, 25).await;
     pay_and_settle(&t, &a, "reservation-payment").await;

@@ -8,7 +8,7 @@
 //! - `GET /probe/var/<name>` value or 404 with the error text
 //! - `GET /probe/time` `{"unix_ms": ..}` from the WASI wall clock
 //! - `POST /probe/fetch` body = URL: outbound GET -> `{status,body}` or 502 `{error}`
-//! - `GET /probe/route` JSON of all `spin-*` request headers
+//! - `GET /probe/route[/...]` JSON of all `spin-*` request headers
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use spin_sdk::http::body::IncomingBodyExt;
@@ -69,7 +69,7 @@ async fn handle(req: Request) -> impl IntoResponse {
             json_reply(200, json!({"unix_ms": ms}))
         }
         (Method::POST, "/fetch") => fetch(String::from_utf8_lossy(&body).trim()).await,
-        (Method::GET, "/route") => json_reply(200, Json::Object(route_headers)),
+        (Method::GET, r) if r == "/route" || r.starts_with("/route/") => json_reply(200, Json::Object(route_headers)),
         _ => json_reply(404, json!({"error": "no such probe route", "path": path})),
     }
 }
