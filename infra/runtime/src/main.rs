@@ -7,6 +7,9 @@ use caas_runtime::{Clock, Config};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "usage: caas-runtime up [--manifest spin.toml] [--listen 127.0.0.1:3000] [--state-dir DIR]
                         [--schedules infra/schedules.toml] [--variable name=value]...
                         [--cache-dir DIR | --no-cache] [--quiet]
