@@ -69,11 +69,40 @@ impl Config {
     }
 }
 
-/// Writes one preformatted line to stderr with a single write.
+static LOG_BUF: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+static LOG_FLUSHER: std::sync::Once = std::sync::Once::new();
+
+/// Queues one preformatted line for stderr. Lines are written in batches (every 50 ms, or at
+/// 64 KiB) by a background thread, so the request path never blocks on a stderr write.
 pub(crate) fn log_line(line: &str) {
+    LOG_FLUSHER.call_once(|| {
+        let _ = std::thread::Builder::new().name("caas-runtime-log".into()).spawn(|| loop {
+            std::thread::sleep(Duration::from_millis(50));
+            flush_log();
+        });
+    });
+    let full = {
+        let mut b = LOG_BUF.lock().unwrap_or_else(|e| e.into_inner());
+        b.push_str(line);
+        b.len() >= 64 << 10
+    };
+    if full {
+        flush_log();
+    }
+}
+
+/// Writes queued log lines to stderr now.
+pub fn flush_log() {
+    let pending = {
+        let mut b = LOG_BUF.lock().unwrap_or_else(|e| e.into_inner());
+        if b.is_empty() {
+            return;
+        }
+        std::mem::take(&mut *b)
+    };
     let stderr = std::io::stderr();
     let mut l = stderr.lock();
-    let _ = l.write_all(line.as_bytes());
+    let _ = l.write_all(pending.as_bytes());
 }
 
 /// A running application.
@@ -109,6 +138,7 @@ impl App {
             // Every connection task holds a sender; recv() yields None once all are gone.
             _ = tokio::time::timeout(Duration::from_secs(6), rx.recv()).await;
         }
+        flush_log();
     }
 }
 
@@ -223,6 +253,7 @@ pub async fn serve(config: Config) -> Result<App> {
             rt.app.name,
             rt.app.router.routes().count()
         ));
+        flush_log();
     }
     Ok(App { addr, clock: config.clock, shutdown_tx, tasks, conns_rx: Some(conns_rx) })
 }

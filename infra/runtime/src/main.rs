@@ -99,6 +99,7 @@ fn main() {
         let app = match caas_runtime::serve(cfg).await {
             Ok(a) => a,
             Err(e) => {
+                caas_runtime::flush_log();
                 eprintln!("caas-runtime: {e:#}");
                 return 1;
             }
@@ -123,5 +124,6 @@ fn main() {
         app.shutdown().await;
         0
     });
+    caas_runtime::flush_log();
     std::process::exit(code);
 }
