@@ -81,7 +81,10 @@ impl wasmtime_wasi::HostWallClock for WasiWallClock {
 
     fn now(&self) -> Duration {
         // WASI wall clock is Unix time; clamp pre-epoch times to the epoch.
-        self.0.now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO)
+        self.0
+            .now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
     }
 }
 

@@ -47,7 +47,9 @@ fn new_engine() -> Result<Engine> {
         Ok(e) => Ok(e),
         Err(pool_err) => {
             // E.g. a sandbox with a small address-space limit: fall back to on-demand allocation.
-            eprintln!("caas-runtime: pooling allocator unavailable ({pool_err:#}); using on-demand allocation");
+            eprintln!(
+                "caas-runtime: pooling allocator unavailable ({pool_err:#}); using on-demand allocation"
+            );
             cfg.allocation_strategy(InstanceAllocationStrategy::OnDemand);
             Engine::new(&cfg).map_err(|e| anyhow!("{e:#}"))
         }
@@ -65,7 +67,11 @@ fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
 }
 
 /// Loads (compiles, or reuses a precompiled artifact for) the component at `path`.
-pub(crate) fn load_component(engine: &Engine, path: &Path, cache_dir: Option<&Path>) -> Result<Component> {
+pub(crate) fn load_component(
+    engine: &Engine,
+    path: &Path,
+    cache_dir: Option<&Path>,
+) -> Result<Component> {
     static MEMO: OnceLock<Mutex<HashMap<String, Component>>> = OnceLock::new();
     let wasm = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let key = cache_key(engine, &wasm);
@@ -75,14 +81,17 @@ pub(crate) fn load_component(engine: &Engine, path: &Path, cache_dir: Option<&Pa
     }
     let cached = cache_dir.map(|d| d.join(format!("{key}.cwasm")));
     let mut component = None;
-    if let Some(file) = &cached {
-        if file.is_file() {
-            // SAFETY: the file was written by `Component::serialize` of this same engine
-            // configuration (the key covers the Wasm hash, wasmtime version and engine settings).
-            match unsafe { Component::deserialize_file(engine, file) } {
-                Ok(c) => component = Some(c),
-                Err(e) => eprintln!("caas-runtime: ignoring bad cache entry {}: {e:#}", file.display()),
-            }
+    if let Some(file) = &cached
+        && file.is_file()
+    {
+        // SAFETY: the file was written by `Component::serialize` of this same engine
+        // configuration (the key covers the Wasm hash, wasmtime version and engine settings).
+        match unsafe { Component::deserialize_file(engine, file) } {
+            Ok(c) => component = Some(c),
+            Err(e) => eprintln!(
+                "caas-runtime: ignoring bad cache entry {}: {e:#}",
+                file.display()
+            ),
         }
     }
     let component = match component {
@@ -91,10 +100,13 @@ pub(crate) fn load_component(engine: &Engine, path: &Path, cache_dir: Option<&Pa
             let c = Component::new(engine, &wasm)
                 .map_err(|e| anyhow!("{e:#}"))
                 .with_context(|| format!("cannot compile {}", path.display()))?;
-            if let Some(file) = &cached {
-                if let Err(e) = write_cache(&c, file) {
-                    eprintln!("caas-runtime: cannot write compile cache {}: {e:#}", file.display());
-                }
+            if let Some(file) = &cached
+                && let Err(e) = write_cache(&c, file)
+            {
+                eprintln!(
+                    "caas-runtime: cannot write compile cache {}: {e:#}",
+                    file.display()
+                );
             }
             c
         }
@@ -119,7 +131,8 @@ pub(crate) fn base_linker(engine: &Engine) -> Result<Linker<ReqState>> {
     let mut linker = Linker::<ReqState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow!("wasi p2: {e:#}"))?;
     wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(|e| anyhow!("wasi p3: {e:#}"))?;
-    wasmtime_wasi_http::p3::add_to_linker(&mut linker).map_err(|e| anyhow!("wasi-http p3: {e:#}"))?;
+    wasmtime_wasi_http::p3::add_to_linker(&mut linker)
+        .map_err(|e| anyhow!("wasi-http p3: {e:#}"))?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
         .map_err(|e| anyhow!("wasi-http p2: {e:#}"))?;
     spin_host::add_to_linker(&mut linker).context("spin host interfaces")?;

@@ -76,10 +76,14 @@ static LOG_FLUSHER: std::sync::Once = std::sync::Once::new();
 /// 64 KiB) by a background thread, so the request path never blocks on a stderr write.
 pub(crate) fn log_line(line: &str) {
     LOG_FLUSHER.call_once(|| {
-        let _ = std::thread::Builder::new().name("caas-runtime-log".into()).spawn(|| loop {
-            std::thread::sleep(Duration::from_millis(50));
-            flush_log();
-        });
+        let _ = std::thread::Builder::new()
+            .name("caas-runtime-log".into())
+            .spawn(|| {
+                loop {
+                    std::thread::sleep(Duration::from_millis(50));
+                    flush_log();
+                }
+            });
     });
     let full = {
         let mut b = LOG_BUF.lock().unwrap_or_else(|e| e.into_inner());
@@ -243,9 +247,19 @@ pub async fn serve(config: Config) -> Result<App> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (conns_tx, conns_rx) = mpsc::channel(1);
-    let mut tasks = vec![tokio::spawn(server::serve_listener(rt.clone(), listener, shutdown_rx.clone(), conns_tx))];
+    let mut tasks = vec![tokio::spawn(server::serve_listener(
+        rt.clone(),
+        listener,
+        shutdown_rx.clone(),
+        conns_tx,
+    ))];
     if !ticks.is_empty() {
-        tasks.push(tokio::spawn(ticks::run(rt.clone(), ticks, tick_secret, shutdown_rx)));
+        tasks.push(tokio::spawn(ticks::run(
+            rt.clone(),
+            ticks,
+            tick_secret,
+            shutdown_rx,
+        )));
     }
     if config.log_requests {
         log_line(&format!(
@@ -255,5 +269,11 @@ pub async fn serve(config: Config) -> Result<App> {
         ));
         flush_log();
     }
-    Ok(App { addr, clock: config.clock, shutdown_tx, tasks, conns_rx: Some(conns_rx) })
+    Ok(App {
+        addr,
+        clock: config.clock,
+        shutdown_tx,
+        tasks,
+        conns_rx: Some(conns_rx),
+    })
 }

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const USAGE: &str = "usage: caas-runtime up [--manifest spin.toml] [--listen 127.0.0.1:3000] [--state-dir DIR]
+const USAGE: &str =
+    "usage: caas-runtime up [--manifest spin.toml] [--listen 127.0.0.1:3000] [--state-dir DIR]
                         [--schedules infra/schedules.toml] [--variable name=value]...
                         [--cache-dir DIR | --no-cache] [--quiet]
 Application variables can also be set with SPIN_VARIABLE_<NAME>=value.";
@@ -51,7 +52,13 @@ fn parse_args(args: Vec<String>) -> Result<Config> {
         };
         match flag.as_str() {
             "--manifest" | "-f" | "--from" => manifest = PathBuf::from(value(&flag)?),
-            "--listen" => listen = Some(value(&flag)?.parse().context("--listen: expected host:port")?),
+            "--listen" => {
+                listen = Some(
+                    value(&flag)?
+                        .parse()
+                        .context("--listen: expected host:port")?,
+                )
+            }
             "--state-dir" => state_dir = Some(PathBuf::from(value(&flag)?)),
             "--schedules" => schedules = Some(PathBuf::from(value(&flag)?)),
             "--cache-dir" => cache_dir = Some(Some(PathBuf::from(value(&flag)?))),
@@ -59,7 +66,9 @@ fn parse_args(args: Vec<String>) -> Result<Config> {
             "--quiet" | "-q" => quiet = true,
             "--variable" | "--var" => {
                 let kv = value(&flag)?;
-                let Some((k, v)) = kv.split_once('=') else { bail!("--variable expects name=value, got {kv:?}") };
+                let Some((k, v)) = kv.split_once('=') else {
+                    bail!("--variable expects name=value, got {kv:?}")
+                };
                 vars.insert(k.trim().to_string(), v.to_string());
             }
             "-h" | "--help" => {
@@ -94,7 +103,10 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let code = rt.block_on(async move {
         let app = match caas_runtime::serve(cfg).await {
             Ok(a) => a,
@@ -108,7 +120,9 @@ fn main() {
         let stop = async {
             #[cfg(unix)]
             {
-                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                        .expect("SIGTERM handler");
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => {}
                     _ = term.recv() => {}

@@ -140,12 +140,22 @@ impl ResolvedApp {
 
 /// Loads `manifest`, applies `overrides` to the application variables, and validates everything
 /// (`check_sources`: whether component source files must exist).
-pub fn load(manifest: &Path, overrides: &BTreeMap<String, String>, check_sources: bool) -> Result<ResolvedApp> {
+pub fn load(
+    manifest: &Path,
+    overrides: &BTreeMap<String, String>,
+    check_sources: bool,
+) -> Result<ResolvedApp> {
     let text = std::fs::read_to_string(manifest)
         .with_context(|| format!("cannot read manifest {}", manifest.display()))?;
     let dir = manifest
         .parent()
-        .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
         .unwrap_or(Path::new("."))
         .to_path_buf();
     let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
@@ -164,7 +174,9 @@ pub fn resolve_str(
     match &raw.spin_manifest_version {
         toml::Value::Integer(2) => {}
         toml::Value::String(s) if s == "2" => {}
-        other => bail!("spin_manifest_version must be 2 (got {other}); only manifest v2 is supported"),
+        other => {
+            bail!("spin_manifest_version must be 2 (got {other}); only manifest v2 is supported")
+        }
     }
 
     // Application variables.
@@ -172,7 +184,9 @@ pub fn resolve_str(
     let mut secrets = Vec::new();
     for (name, v) in &raw.variables {
         if !is_valid_variable_name(name) {
-            bail!("[variables] {name}: invalid variable name (lowercase letters, digits, '_', starting with a letter)");
+            bail!(
+                "[variables] {name}: invalid variable name (lowercase letters, digits, '_', starting with a letter)"
+            );
         }
         if v.required && v.default.is_some() {
             bail!("[variables] {name}: a variable cannot be both required and have a default");
@@ -206,7 +220,9 @@ pub fn resolve_str(
         let place = format!("[component.{id}]");
         let source = match &c.source {
             toml::Value::String(s) => s.clone(),
-            toml::Value::Table(_) => bail!("{place} source: remote (url/digest) sources are not supported by caas-runtime; use a local path"),
+            toml::Value::Table(_) => bail!(
+                "{place} source: remote (url/digest) sources are not supported by caas-runtime; use a local path"
+            ),
             other => bail!("{place} source: expected a path string, got {other}"),
         };
         let source_path = dir.join(&source);
@@ -219,7 +235,9 @@ pub fn resolve_str(
         let mut comp_vars = BTreeMap::new();
         for (k, t) in &c.variables {
             if !is_valid_variable_name(k) {
-                bail!("{place} variables.{k}: invalid variable name (lowercase letters, digits, '_')");
+                bail!(
+                    "{place} variables.{k}: invalid variable name (lowercase letters, digits, '_')"
+                );
             }
             let rendered = Template::parse(t)
                 .and_then(|t| t.render(&variables))
@@ -233,7 +251,8 @@ pub fn resolve_str(
                 .with_context(|| format!("{place} allowed_outbound_hosts[{i}] = {h:?}"))?;
             hosts.push(rendered);
         }
-        let allowed = AllowedHosts::parse(&hosts).with_context(|| format!("{place} allowed_outbound_hosts"))?;
+        let allowed = AllowedHosts::parse(&hosts)
+            .with_context(|| format!("{place} allowed_outbound_hosts"))?;
         let mut environment = Vec::new();
         for (k, v) in &c.environment {
             environment.push((k.clone(), v.clone()));
@@ -262,7 +281,9 @@ pub fn resolve_str(
         let place = format!("[[trigger.http]] #{} ({route_desc})", i + 1);
         let comp = match &t.component {
             toml::Value::String(s) => s.clone(),
-            toml::Value::Table(_) => bail!("{place}: inline components are not supported by caas-runtime; use component = \"name\""),
+            toml::Value::Table(_) => bail!(
+                "{place}: inline components are not supported by caas-runtime; use component = \"name\""
+            ),
             other => bail!("{place}: component must be a component name, got {other}"),
         };
         let Some(idx) = components.iter().position(|c| c.id == comp) else {
@@ -276,13 +297,16 @@ pub fn resolve_str(
         }
         let route = match &t.route {
             toml::Value::String(s) => s,
-            toml::Value::Table(tbl) if tbl.get("private").and_then(|v| v.as_bool()) == Some(true) => {
+            toml::Value::Table(tbl)
+                if tbl.get("private").and_then(|v| v.as_bool()) == Some(true) =>
+            {
                 continue; // private endpoint: reachable only by service chaining (not supported)
             }
             other => bail!("{place}: route must be a string or {{ private = true }}, got {other}"),
         };
-        let pattern = RoutePattern::parse(&base, route).with_context(|| format!("{place}: bad route"))?;
-        router.add(pattern, idx).with_context(|| format!("{place}"))?;
+        let pattern =
+            RoutePattern::parse(&base, route).with_context(|| format!("{place}: bad route"))?;
+        router.add(pattern, idx).with_context(|| place.clone())?;
     }
 
     Ok(ResolvedApp {
@@ -337,7 +361,10 @@ greeting = "hello {{ api_key }}!"
 "#;
 
     fn ov(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     fn resolve(text: &str, o: &[(&str, &str)]) -> Result<ResolvedApp> {
@@ -350,21 +377,38 @@ greeting = "hello {{ api_key }}!"
 
     #[test]
     fn resolves_good_manifest() {
-        let app = resolve(GOOD, &[("api_key", "k1"), ("notify_url", "http://127.0.0.1:9999")]).unwrap();
+        let app = resolve(
+            GOOD,
+            &[("api_key", "k1"), ("notify_url", "http://127.0.0.1:9999")],
+        )
+        .unwrap();
         assert_eq!(app.name, "caas");
         assert_eq!(app.base, "/");
         assert_eq!(app.variables["tick_secret"], "dev-tick-secret");
         assert_eq!(app.variables["notify_url"], "http://127.0.0.1:9999");
-        assert_eq!(app.secrets, vec!["api_key".to_string(), "tick_secret".to_string()]);
+        assert_eq!(
+            app.secrets,
+            vec!["api_key".to_string(), "tick_secret".to_string()]
+        );
         let cars = &app.components[app.component_index("cars").unwrap()];
         assert_eq!(cars.source, Path::new("/app/cars.wasm"));
         assert_eq!(cars.grants.variables["notify_url"], "http://127.0.0.1:9999");
         assert_eq!(cars.grants.variables["greeting"], "hello k1!");
         assert_eq!(cars.grants.key_value_stores, vec!["default"]);
         assert_eq!(cars.grants.sqlite_databases, vec!["default"]);
-        assert!(cars.allowed_outbound_hosts.allows_uri(&"http://127.0.0.1:9999/messages".parse().unwrap()));
-        assert!(!cars.allowed_outbound_hosts.allows_uri(&"http://127.0.0.1:4106/messages".parse().unwrap()));
-        assert!(cars.allowed_outbound_hosts.allows_uri(&"https://api.example.com/".parse().unwrap()));
+        assert!(
+            cars.allowed_outbound_hosts
+                .allows_uri(&"http://127.0.0.1:9999/messages".parse().unwrap())
+        );
+        assert!(
+            !cars
+                .allowed_outbound_hosts
+                .allows_uri(&"http://127.0.0.1:4106/messages".parse().unwrap())
+        );
+        assert!(
+            cars.allowed_outbound_hosts
+                .allows_uri(&"https://api.example.com/".parse().unwrap())
+        );
         let health = &app.components[app.component_index("health").unwrap()];
         assert!(health.allowed_outbound_hosts.is_empty());
         assert!(health.grants.variables.is_empty());
@@ -377,22 +421,34 @@ greeting = "hello {{ api_key }}!"
     #[test]
     fn required_variable_without_value() {
         let e = err(GOOD, &[]);
-        assert!(e.contains("api_key") && e.contains("required") && e.contains("SPIN_VARIABLE_API_KEY"), "{e}");
+        assert!(
+            e.contains("api_key") && e.contains("required") && e.contains("SPIN_VARIABLE_API_KEY"),
+            "{e}"
+        );
     }
 
     #[test]
     fn unknown_component_in_trigger() {
         let t = GOOD.replace("component = \"cars\"", "component = \"carz\"");
         let e = err(&t, &[("api_key", "k")]);
-        assert!(e.contains("[[trigger.http]] #2") && e.contains("'carz' is not defined"), "{e}");
+        assert!(
+            e.contains("[[trigger.http]] #2") && e.contains("'carz' is not defined"),
+            "{e}"
+        );
     }
 
     #[test]
     fn missing_source_file() {
         let dir = std::env::temp_dir().join(format!("caas-rt-manifest-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let e = format!("{:#}", resolve_str(GOOD, &dir, &ov(&[("api_key", "k")]), true).unwrap_err());
-        assert!(e.contains("[component.cars]") && e.contains("make build"), "{e}");
+        let e = format!(
+            "{:#}",
+            resolve_str(GOOD, &dir, &ov(&[("api_key", "k")]), true).unwrap_err()
+        );
+        assert!(
+            e.contains("[component.cars]") && e.contains("make build"),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 
@@ -400,7 +456,10 @@ greeting = "hello {{ api_key }}!"
     fn bad_route() {
         let t = GOOD.replace("route = \"/health\"", "route = \"/he alth\"");
         let e = err(&t, &[("api_key", "k")]);
-        assert!(e.contains("[[trigger.http]] #1") && e.contains("bad route"), "{e}");
+        assert!(
+            e.contains("[[trigger.http]] #1") && e.contains("bad route"),
+            "{e}"
+        );
         let t = GOOD.replace("route = \"/health\"", "route = \"/a/.../b\"");
         assert!(err(&t, &[("api_key", "k")]).contains("bad route"));
     }
@@ -414,19 +473,34 @@ greeting = "hello {{ api_key }}!"
 
     #[test]
     fn undefined_variable_in_template() {
-        let t = GOOD.replace("greeting = \"hello {{ api_key }}!\"", "greeting = \"{{ nope }}\"");
+        let t = GOOD.replace(
+            "greeting = \"hello {{ api_key }}!\"",
+            "greeting = \"{{ nope }}\"",
+        );
         let e = err(&t, &[("api_key", "k")]);
-        assert!(e.contains("[component.cars] variables.greeting") && e.contains("'nope'"), "{e}");
-        let t = GOOD.replace("\"{{ notify_url }}\", \"https", "\"{{ notify_uri }}\", \"https");
+        assert!(
+            e.contains("[component.cars] variables.greeting") && e.contains("'nope'"),
+            "{e}"
+        );
+        let t = GOOD.replace(
+            "\"{{ notify_url }}\", \"https",
+            "\"{{ notify_uri }}\", \"https",
+        );
         let e = err(&t, &[("api_key", "k")]);
-        assert!(e.contains("allowed_outbound_hosts[0]") && e.contains("'notify_uri'"), "{e}");
+        assert!(
+            e.contains("allowed_outbound_hosts[0]") && e.contains("'notify_uri'"),
+            "{e}"
+        );
     }
 
     #[test]
     fn other_errors() {
         let e = err("spin_manifest_version = 1\n", &[]);
         assert!(e.contains("spin_manifest_version"), "{e}");
-        let t = GOOD.replace("api_key = { required = true, secret = true }", "api_key = { }");
+        let t = GOOD.replace(
+            "api_key = { required = true, secret = true }",
+            "api_key = { }",
+        );
         assert!(err(&t, &[]).contains("needs a `default`"));
         let t = GOOD.replace("\"https://*.example.com\"", "\"example.com\"");
         assert!(err(&t, &[("api_key", "k")]).contains("allowed_outbound_hosts"));
@@ -435,7 +509,11 @@ greeting = "hello {{ api_key }}!"
 
     #[test]
     fn base_and_private_routes() {
-        let t = GOOD.replace("[application]\n", "[application]\ntrigger.http.base = \"/v1\"\n")
+        let t = GOOD
+            .replace(
+                "[application]\n",
+                "[application]\ntrigger.http.base = \"/v1\"\n",
+            )
             .replace("route = \"/health\"", "route = { private = true }");
         let app = resolve(&t, &[("api_key", "k")]).unwrap();
         assert_eq!(app.base, "/v1");

@@ -44,7 +44,12 @@ impl AllowedHost {
         let Some((scheme, rest)) = s.split_once("://") else {
             bail!("allowed outbound host {s:?} must look like 'scheme://host[:port]'");
         };
-        if scheme.is_empty() || !(scheme == "*" || scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))) {
+        if scheme.is_empty()
+            || !(scheme == "*"
+                || scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)))
+        {
             bail!("allowed outbound host {s:?}: bad scheme {scheme:?}");
         }
         let rest = rest.strip_suffix('/').unwrap_or(rest);
@@ -53,7 +58,9 @@ impl AllowedHost {
         }
         // host[:port], host may be an [ipv6] literal.
         let (host, port) = if let Some(r) = rest.strip_prefix('[') {
-            let Some((h, after)) = r.split_once(']') else { bail!("allowed outbound host {s:?}: bad IPv6 literal") };
+            let Some((h, after)) = r.split_once(']') else {
+                bail!("allowed outbound host {s:?}: bad IPv6 literal")
+            };
             let port = match after.strip_prefix(':') {
                 Some(p) => Some(p),
                 None if after.is_empty() => None,
@@ -77,7 +84,9 @@ impl AllowedHost {
             }
             HostPat::Suffix(format!(".{suffix}"))
         } else if host.contains('*') {
-            bail!("allowed outbound host {s:?}: '*' is only allowed as the whole host or a leading '*.'");
+            bail!(
+                "allowed outbound host {s:?}: '*' is only allowed as the whole host or a leading '*.'"
+            );
         } else {
             HostPat::Exact(host)
         };
@@ -99,21 +108,27 @@ impl AllowedHost {
             }
             None => match default_port(scheme) {
                 Some(n) => PortPat::Range(n, n),
-                None => bail!("allowed outbound host {s:?}: a port is required for scheme {scheme:?}"),
+                None => {
+                    bail!("allowed outbound host {s:?}: a port is required for scheme {scheme:?}")
+                }
             },
         };
         Ok(AllowedHost {
-            scheme: if scheme == "*" { None } else { Some(scheme.to_ascii_lowercase()) },
+            scheme: if scheme == "*" {
+                None
+            } else {
+                Some(scheme.to_ascii_lowercase())
+            },
             host: host_pat,
             port: port_pat,
         })
     }
 
     pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
-        if let Some(s) = &self.scheme {
-            if !s.eq_ignore_ascii_case(scheme) {
-                return false;
-            }
+        if let Some(s) = &self.scheme
+            && !s.eq_ignore_ascii_case(scheme)
+        {
+            return false;
         }
         let host = host.to_ascii_lowercase();
         let host_ok = match &self.host {
@@ -144,7 +159,9 @@ impl AllowedHosts {
             let e = e.as_ref();
             if e == "self" || e.starts_with("http://self") || e.contains(".spin.internal") {
                 // Spin service chaining: not supported by the local runtime; never matches.
-                eprintln!("caas-runtime: warning: allowed_outbound_hosts entry {e:?} (service chaining) is not supported; ignored");
+                eprintln!(
+                    "caas-runtime: warning: allowed_outbound_hosts entry {e:?} (service chaining) is not supported; ignored"
+                );
                 out.raw.push(e.to_string());
                 continue;
             }
@@ -175,21 +192,35 @@ mod tests {
     use super::*;
 
     fn allows(entries: &[&str], url: &str) -> bool {
-        AllowedHosts::parse(entries).unwrap().allows_uri(&url.parse().unwrap())
+        AllowedHosts::parse(entries)
+            .unwrap()
+            .allows_uri(&url.parse().unwrap())
     }
 
     #[test]
     fn matching_table() {
         let cases: &[(&[&str], &str, bool)] = &[
-            (&["http://127.0.0.1:4106"], "http://127.0.0.1:4106/messages", true),
-            (&["http://127.0.0.1:4106"], "http://127.0.0.1:4107/messages", false),
+            (
+                &["http://127.0.0.1:4106"],
+                "http://127.0.0.1:4106/messages",
+                true,
+            ),
+            (
+                &["http://127.0.0.1:4106"],
+                "http://127.0.0.1:4107/messages",
+                false,
+            ),
             (&["http://127.0.0.1:4106"], "https://127.0.0.1:4106/", false),
             (&["http://127.0.0.1:4106/"], "http://127.0.0.1:4106/x", true),
             (&["http://127.0.0.1:*"], "http://127.0.0.1:55555/", true),
             (&["http://127.0.0.1:*"], "http://localhost:55555/", false),
             (&["https://example.com"], "https://example.com/a", true),
             (&["https://example.com"], "https://example.com:443/a", true),
-            (&["https://example.com"], "https://example.com:8443/a", false),
+            (
+                &["https://example.com"],
+                "https://example.com:8443/a",
+                false,
+            ),
             (&["http://example.com"], "http://example.com/", true),
             (&["https://*.example.com"], "https://api.example.com/", true),
             (&["https://*.example.com"], "https://a.b.example.com/", true),
@@ -200,8 +231,16 @@ mod tests {
             (&["*://example.com:*"], "http://EXAMPLE.com:81/", true),
             (&["http://*:8080"], "http://foo:8080/", true),
             (&["http://*:8080"], "http://foo:8081/", false),
-            (&["http://localhost:3000..3002"], "http://localhost:3001/", true),
-            (&["http://localhost:3000..3002"], "http://localhost:3002/", false),
+            (
+                &["http://localhost:3000..3002"],
+                "http://localhost:3001/",
+                true,
+            ),
+            (
+                &["http://localhost:3000..3002"],
+                "http://localhost:3002/",
+                false,
+            ),
             (&[], "http://127.0.0.1:4106/", false),
             (&["http://a:1", "http://b:2"], "http://b:2/", true),
             (&["http://[::1]:80"], "http://[::1]/", true),
@@ -213,8 +252,20 @@ mod tests {
 
     #[test]
     fn parse_errors() {
-        for bad in ["127.0.0.1:80", "*://example.com", "ftp://x", "http://x:abc", "http://x/path", "http://a*b.com", "http://:80", "http://x:5..3"] {
-            assert!(AllowedHost::parse(bad).is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "127.0.0.1:80",
+            "*://example.com",
+            "ftp://x",
+            "http://x:abc",
+            "http://x/path",
+            "http://a*b.com",
+            "http://:80",
+            "http://x:5..3",
+        ] {
+            assert!(
+                AllowedHost::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 

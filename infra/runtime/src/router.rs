@@ -38,13 +38,28 @@ impl RoutePattern {
         if raw.is_empty() {
             bail!("route is empty");
         }
-        if let Some(c) = raw.chars().find(|c| c.is_whitespace() || matches!(c, '?' | '#' | '%')) {
+        if let Some(c) = raw
+            .chars()
+            .find(|c| c.is_whitespace() || matches!(c, '?' | '#' | '%'))
+        {
             bail!("route {raw:?} contains the invalid character {c:?}");
         }
-        let abs = if raw.starts_with('/') { raw.to_string() } else { format!("/{raw}") };
-        let base_abs = if base.starts_with('/') { base.to_string() } else { format!("/{base}") };
+        let abs = if raw.starts_with('/') {
+            raw.to_string()
+        } else {
+            format!("/{raw}")
+        };
+        let base_abs = if base.starts_with('/') {
+            base.to_string()
+        } else {
+            format!("/{base}")
+        };
         let based = format!("{}{}", sanitize(&base_abs), sanitize(&abs));
-        let based = if based.is_empty() { "/".to_string() } else { based };
+        let based = if based.is_empty() {
+            "/".to_string()
+        } else {
+            based
+        };
         let (body, wildcard) = if let Some(p) = based.strip_suffix("/...") {
             (p, true)
         } else if let Some(p) = based.strip_suffix("/*") {
@@ -64,7 +79,9 @@ impl RoutePattern {
             }
             if let Some(name) = s.strip_prefix(':') {
                 if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    bail!("route {raw:?}: bad parameter segment {s:?} (use ':name' with letters, digits, '_')");
+                    bail!(
+                        "route {raw:?}: bad parameter segment {s:?} (use ':name' with letters, digits, '_')"
+                    );
                 }
                 segs.push(Seg::Param(name.to_string()));
             } else if s.contains(':') {
@@ -73,7 +90,12 @@ impl RoutePattern {
                 segs.push(Seg::Lit(s.to_string()));
             }
         }
-        Ok(RoutePattern { raw: raw.to_string(), based, segs, wildcard })
+        Ok(RoutePattern {
+            raw: raw.to_string(),
+            based,
+            segs,
+            wildcard,
+        })
     }
 
     pub fn is_wildcard(&self) -> bool {
@@ -82,7 +104,11 @@ impl RoutePattern {
 
     /// The route without its trailing wildcard (`spin-component-route`).
     pub fn raw_or_prefix(&self) -> String {
-        let r = self.raw.strip_suffix("/...").or_else(|| self.raw.strip_suffix("/*")).unwrap_or(&self.raw);
+        let r = self
+            .raw
+            .strip_suffix("/...")
+            .or_else(|| self.raw.strip_suffix("/*"))
+            .unwrap_or(&self.raw);
         r.to_string()
     }
 
@@ -93,7 +119,7 @@ impl RoutePattern {
             s.push('/');
             match seg {
                 Seg::Lit(l) => s.push_str(l),
-                Seg::Param(_) => s.push_str(":"),
+                Seg::Param(_) => s.push(':'),
             }
         }
         if self.wildcard {
@@ -121,7 +147,10 @@ impl RoutePattern {
         // Byte ranges of the non-empty segments.
         let mut segs: Vec<(usize, usize)> = Vec::new();
         let mut start = 0;
-        for (i, c) in path.char_indices().chain(std::iter::once((path.len(), '/'))) {
+        for (i, c) in path
+            .char_indices()
+            .chain(std::iter::once((path.len(), '/')))
+        {
             if c == '/' {
                 if i > start {
                     segs.push((start, i));
@@ -142,7 +171,11 @@ impl RoutePattern {
             }
         }
         let info = if self.wildcard {
-            let off = if self.segs.is_empty() { 0 } else { segs[self.segs.len() - 1].1 };
+            let off = if self.segs.is_empty() {
+                0
+            } else {
+                segs[self.segs.len() - 1].1
+            };
             path[off..].to_string()
         } else {
             String::new()
@@ -178,7 +211,11 @@ impl Router {
     pub fn add(&mut self, pattern: RoutePattern, target: usize) -> Result<()> {
         let shape = pattern.shape();
         if let Some((existing, _)) = self.routes.iter().find(|(r, _)| r.shape() == shape) {
-            bail!("duplicate route {:?} (same as route {:?})", pattern.raw, existing.raw);
+            bail!(
+                "duplicate route {:?} (same as route {:?})",
+                pattern.raw,
+                existing.raw
+            );
         }
         self.routes.push((pattern, target));
         Ok(())
@@ -194,7 +231,15 @@ impl Router {
             if let Some((captures, path_info)) = r.matches(path) {
                 let rank = r.rank();
                 if best.as_ref().is_none_or(|(b, _)| rank > *b) {
-                    best = Some((rank, RouteMatch { route: r, target: *t, captures, path_info }));
+                    best = Some((
+                        rank,
+                        RouteMatch {
+                            route: r,
+                            target: *t,
+                            captures,
+                            path_info,
+                        },
+                    ));
                 }
             }
         }
@@ -217,20 +262,21 @@ mod tests {
     #[test]
     fn table() {
         let routes = [
-            "/health",            // 0
-            "/api/cars",          // 1
-            "/api/cars/:id",      // 2
-            "/api/cars/...",      // 3
-            "/api/...",           // 4
-            "/",                  // 5
+            "/health",              // 0
+            "/api/cars",            // 1
+            "/api/cars/:id",        // 2
+            "/api/cars/...",        // 3
+            "/api/...",             // 4
+            "/",                    // 5
             "/api/cars/:id/offers", // 6
-            "/static/*",          // 7
-            "/a/:x/b",            // 8
-            "/a/y/...",           // 9
+            "/static/*",            // 7
+            "/a/:x/b",              // 8
+            "/a/y/...",             // 9
         ];
         let r = router(&routes);
         // (path, expected route index or None, path_info, captures)
-        let cases: &[(&str, Option<usize>, &str, &[(&str, &str)])] = &[
+        type Case<'a> = (&'a str, Option<usize>, &'a str, &'a [(&'a str, &'a str)]);
+        let cases: &[Case] = &[
             ("/health", Some(0), "", &[]),
             ("/health/", Some(0), "", &[]),
             ("/health/x", None, "", &[]),
@@ -256,8 +302,11 @@ mod tests {
             assert_eq!(m.as_ref().map(|m| m.target), *want, "path {path}");
             if let Some(m) = m {
                 assert_eq!(m.path_info, *info, "path_info for {path}");
-                let got: Vec<(&str, &str)> =
-                    m.captures.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+                let got: Vec<(&str, &str)> = m
+                    .captures
+                    .iter()
+                    .map(|(a, b)| (a.as_str(), b.as_str()))
+                    .collect();
                 assert_eq!(got, caps.to_vec(), "captures for {path}");
             }
         }
@@ -277,7 +326,10 @@ mod tests {
 
     #[test]
     fn longest_wildcard_prefix_wins_regardless_of_order() {
-        for order in [["/one/...", "/one/two/...", "/one/two/three/..."], ["/one/two/three/...", "/one/two/...", "/one/..."]] {
+        for order in [
+            ["/one/...", "/one/two/...", "/one/two/three/..."],
+            ["/one/two/three/...", "/one/two/...", "/one/..."],
+        ] {
             let r = router(&order);
             let m = r.route("/one/two/three/four").unwrap();
             assert_eq!(m.route.raw, "/one/two/three/...");
@@ -302,18 +354,31 @@ mod tests {
 
     #[test]
     fn bad_routes() {
-        for bad in ["", "/a/.../b", "/a b", "/a?x", "/:", "/a/:b-c", "/a/*/b", "/a:b", "/x#y"] {
-            assert!(RoutePattern::parse("/", bad).is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "", "/a/.../b", "/a b", "/a?x", "/:", "/a/:b-c", "/a/*/b", "/a:b", "/x#y",
+        ] {
+            assert!(
+                RoutePattern::parse("/", bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 
     #[test]
     fn duplicates() {
         let mut r = Router::new();
-        r.add(RoutePattern::parse("/", "/a/:x").unwrap(), 0).unwrap();
-        assert!(r.add(RoutePattern::parse("/", "/a/:y").unwrap(), 1).is_err());
-        assert!(r.add(RoutePattern::parse("/", "/a/:x/").unwrap(), 1).is_err());
-        r.add(RoutePattern::parse("/", "/a/...").unwrap(), 1).unwrap();
+        r.add(RoutePattern::parse("/", "/a/:x").unwrap(), 0)
+            .unwrap();
+        assert!(
+            r.add(RoutePattern::parse("/", "/a/:y").unwrap(), 1)
+                .is_err()
+        );
+        assert!(
+            r.add(RoutePattern::parse("/", "/a/:x/").unwrap(), 1)
+                .is_err()
+        );
+        r.add(RoutePattern::parse("/", "/a/...").unwrap(), 1)
+            .unwrap();
         assert!(r.add(RoutePattern::parse("/", "/a/*").unwrap(), 2).is_err());
     }
 }

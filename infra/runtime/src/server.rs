@@ -47,26 +47,42 @@ pub(crate) struct Runtime {
 fn text_response(status: StatusCode, body: &'static str) -> Response<RespBody> {
     let mut r = Response::new(RespBody::full(Bytes::from_static(body.as_bytes())));
     *r.status_mut() = status;
-    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }
 
 fn add_header(req: &mut Request<WasiBody>, name: &str, value: &str) {
-    if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+    if let (Ok(n), Ok(v)) = (
+        HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_str(value),
+    ) {
         req.headers_mut().insert(n, v);
     }
 }
 
 impl Runtime {
     /// Sets the headers Spin gives a component (see Spin's trigger-http `compute_default_headers`).
-    fn set_spin_headers(&self, req: &mut Request<WasiBody>, m: &RouteMatch<'_>, client: SocketAddr) {
+    fn set_spin_headers(
+        &self,
+        req: &mut Request<WasiBody>,
+        m: &RouteMatch<'_>,
+        client: SocketAddr,
+    ) {
         let host = req
             .headers()
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok())
             .unwrap_or("localhost")
             .to_string();
-        let pq = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+        let pq = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .to_string();
         add_header(req, "spin-full-url", &format!("http://{host}{pq}"));
         add_header(req, "spin-path-info", &m.path_info);
         add_header(req, "spin-matched-route", &m.route.based);
@@ -75,18 +91,28 @@ impl Runtime {
         add_header(req, "spin-component-route", &m.route.raw_or_prefix());
         add_header(req, "spin-client-addr", &client.to_string());
         for (name, value) in &m.captures {
-            let h = format!("spin-path-match-{}", name.to_ascii_lowercase().replace('_', "-"));
+            let h = format!(
+                "spin-path-match-{}",
+                name.to_ascii_lowercase().replace('_', "-")
+            );
             add_header(req, &h, value);
         }
     }
 
     /// Routes and executes one request; always produces a response. Logs one line.
-    pub(crate) async fn dispatch(self: &Arc<Self>, mut req: Request<WasiBody>, client: SocketAddr) -> Response<RespBody> {
+    pub(crate) async fn dispatch(
+        self: &Arc<Self>,
+        mut req: Request<WasiBody>,
+        client: SocketAddr,
+    ) -> Response<RespBody> {
         let start = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let (name, resp): (Arc<str>, Response<RespBody>) = match self.app.router.route(&path) {
-            None => ("-".into(), text_response(StatusCode::NOT_FOUND, "Not Found")),
+            None => (
+                "-".into(),
+                text_response(StatusCode::NOT_FOUND, "Not Found"),
+            ),
             Some(m) => {
                 let comp = self.components[m.target].clone();
                 self.set_spin_headers(&mut req, &m, client);
@@ -110,7 +136,10 @@ impl Runtime {
                 let resp = match self.execute(&comp, req).await {
                     Ok(r) => r,
                     Err(e) => {
-                        crate::log_line(&format!("{} {method} {path}: component error: {e:#}\n", comp.id));
+                        crate::log_line(&format!(
+                            "{} {method} {path}: component error: {e:#}\n",
+                            comp.id
+                        ));
                         text_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
                     }
                 };
@@ -129,7 +158,11 @@ impl Runtime {
 
     /// Runs `req` in a fresh instance of `comp` (in its own task, which keeps the store alive
     /// while a streamed body is sent and while the guest finishes background work).
-    async fn execute(self: &Arc<Self>, comp: &Arc<CompiledComponent>, req: Request<WasiBody>) -> Result<Response<RespBody>> {
+    async fn execute(
+        self: &Arc<Self>,
+        comp: &Arc<CompiledComponent>,
+        req: Request<WasiBody>,
+    ) -> Result<Response<RespBody>> {
         let (tx, rx) = oneshot::channel();
         let rt = self.clone();
         let comp = comp.clone();
@@ -138,7 +171,10 @@ impl Runtime {
             let r = run_instance(&rt, &comp, req, &mut tx).await;
             match (r, tx.take()) {
                 (Err(e), Some(tx)) => _ = tx.send(Err(e)),
-                (Err(e), None) => crate::log_line(&format!("{}: error after the response was sent: {e:#}\n", comp.id)),
+                (Err(e), None) => crate::log_line(&format!(
+                    "{}: error after the response was sent: {e:#}\n",
+                    comp.id
+                )),
                 (Ok(()), Some(tx)) => _ = tx.send(Err(anyhow!("component produced no response"))),
                 (Ok(()), None) => {}
             }
@@ -149,7 +185,12 @@ impl Runtime {
 
 type RespTx = Option<oneshot::Sender<Result<Response<RespBody>>>>;
 
-async fn run_instance(rt: &Runtime, comp: &CompiledComponent, req: Request<WasiBody>, tx: &mut RespTx) -> Result<()> {
+async fn run_instance(
+    rt: &Runtime,
+    comp: &CompiledComponent,
+    req: Request<WasiBody>,
+    tx: &mut RespTx,
+) -> Result<()> {
     let spin = SpinHostState::new(rt.spin_shared.clone(), comp.resolved.grants.clone());
     let state = ReqState::new(
         comp.id.clone(),
@@ -159,8 +200,13 @@ async fn run_instance(rt: &Runtime, comp: &CompiledComponent, req: Request<WasiB
         spin,
     );
     let mut store = Store::new(&rt.engine, state);
-    let service = comp.pre.instantiate_async(&mut store).await.map_err(|e| anyhow!("instantiation failed: {e:#}"))?;
-    let (wreq, req_io) = wasmtime_wasi_http::p3::Request::from_http(&mut store.data_mut().hooks, req);
+    let service = comp
+        .pre
+        .instantiate_async(&mut store)
+        .await
+        .map_err(|e| anyhow!("instantiation failed: {e:#}"))?;
+    let (wreq, req_io) =
+        wasmtime_wasi_http::p3::Request::from_http(&mut store.data_mut().hooks, req);
     store
         .run_concurrent(async |acc| -> wasmtime::Result<()> {
             let res = match service.handle(acc, wreq).await? {
@@ -182,7 +228,9 @@ async fn run_instance(rt: &Runtime, comp: &CompiledComponent, req: Request<WasiB
                         complete = true;
                         break;
                     }
-                    Ok(Some(Err(e))) => wasmtime::bail!("error reading the component's response body: {e}"),
+                    Ok(Some(Err(e))) => {
+                        wasmtime::bail!("error reading the component's response body: {e}")
+                    }
                     Ok(Some(Ok(frame))) => {
                         if let Ok(data) = frame.into_data() {
                             total += data.len();
@@ -214,7 +262,13 @@ async fn run_instance(rt: &Runtime, comp: &CompiledComponent, req: Request<WasiB
                 let (btx, brx) = mpsc::channel(8);
                 parts.headers.remove(http::header::TRANSFER_ENCODING);
                 if let Some(tx) = tx.take() {
-                    _ = tx.send(Ok(Response::from_parts(parts, RespBody::Stream { prefix: chunks, rx: brx })));
+                    _ = tx.send(Ok(Response::from_parts(
+                        parts,
+                        RespBody::Stream {
+                            prefix: chunks,
+                            rx: brx,
+                        },
+                    )));
                 }
                 loop {
                     match body.frame().await {
@@ -235,8 +289,13 @@ async fn run_instance(rt: &Runtime, comp: &CompiledComponent, req: Request<WasiB
             drop(body);
             // Let the guest finish any work it does after responding (bounded).
             let idle = std::future::poll_fn(|cx| acc.poll_no_interesting_tasks(cx));
-            if tokio::time::timeout(POST_RESPONSE_GRACE, idle).await.is_err() {
-                crate::log_line("component still busy 30 s after its response; dropping the instance\n");
+            if tokio::time::timeout(POST_RESPONSE_GRACE, idle)
+                .await
+                .is_err()
+            {
+                crate::log_line(
+                    "component still busy 30 s after its response; dropping the instance\n",
+                );
             }
             Ok(())
         })
@@ -274,7 +333,8 @@ pub(crate) async fn serve_listener(
             let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                 let rt = rt.clone();
                 async move {
-                    let req = req.map(|b| b.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
+                    let req =
+                        req.map(|b| b.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
                     Ok::<_, Infallible>(rt.dispatch(req, peer).await)
                 }
             });

@@ -7,7 +7,8 @@ use std::time::Duration;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{
-    Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+    Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks,
+    WasiHttpView,
 };
 
 pub(crate) const OUTBOUND_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -28,7 +29,8 @@ impl WasiHttpHooks for OutboundHooks {
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         fut: IoFuture,
-    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send> {
+    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>
+    {
         _ = fut;
         if !self.allowed.allows_uri(request.uri()) {
             let mut line = format!(
@@ -48,11 +50,15 @@ impl WasiHttpHooks for OutboundHooks {
         let options = RequestOptions {
             connect_timeout: Some(o.connect_timeout.unwrap_or(OUTBOUND_CONNECT_TIMEOUT)),
             first_byte_timeout: Some(o.first_byte_timeout.unwrap_or(OUTBOUND_FIRST_BYTE_TIMEOUT)),
-            between_bytes_timeout: Some(o.between_bytes_timeout.unwrap_or(OUTBOUND_BETWEEN_BYTES_TIMEOUT)),
+            between_bytes_timeout: Some(
+                o.between_bytes_timeout
+                    .unwrap_or(OUTBOUND_BETWEEN_BYTES_TIMEOUT),
+            ),
         };
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (res, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            let (res, io) =
+                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
             Ok((res.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
         })
     }
@@ -76,7 +82,9 @@ impl ReqState {
         spin: SpinHostState,
     ) -> Self {
         let mut b = WasiCtxBuilder::new();
-        b.inherit_stdout().inherit_stderr().wall_clock(WasiWallClock(clock.clone()));
+        b.inherit_stdout()
+            .inherit_stderr()
+            .wall_clock(WasiWallClock(clock.clone()));
         for (k, v) in environment {
             b.env(k, v);
         }
@@ -92,13 +100,20 @@ impl ReqState {
 
 impl WasiView for ReqState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for ReqState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
     }
 }
 

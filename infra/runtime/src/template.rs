@@ -82,10 +82,14 @@ mod tests {
     use super::*;
 
     fn vars() -> BTreeMap<String, String> {
-        [("notify_url", "http://127.0.0.1:4106"), ("a", "x"), ("b_2", "y")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        [
+            ("notify_url", "http://127.0.0.1:4106"),
+            ("a", "x"),
+            ("b_2", "y"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
     }
 
     #[test]
@@ -94,7 +98,10 @@ mod tests {
         let cases = [
             ("{{ notify_url }}", "http://127.0.0.1:4106"),
             ("{{notify_url}}", "http://127.0.0.1:4106"),
-            ("{{ notify_url }}/messages", "http://127.0.0.1:4106/messages"),
+            (
+                "{{ notify_url }}/messages",
+                "http://127.0.0.1:4106/messages",
+            ),
             ("pre-{{ a }}-{{b_2}}-post", "pre-x-y-post"),
             ("plain text", "plain text"),
             ("", ""),

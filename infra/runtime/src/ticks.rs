@@ -31,17 +31,26 @@ pub fn parse_schedules(text: &str) -> Result<Vec<Tick>> {
     let s: Schedules = toml::from_str(text).context("TOML parse error")?;
     for (i, t) in s.tick.iter().enumerate() {
         if t.every_seconds == 0 {
-            bail!("[[tick]] #{} ({}): every_seconds must be > 0", i + 1, t.name);
+            bail!(
+                "[[tick]] #{} ({}): every_seconds must be > 0",
+                i + 1,
+                t.name
+            );
         }
         if !t.route.starts_with('/') {
-            bail!("[[tick]] #{} ({}): route must start with '/'", i + 1, t.name);
+            bail!(
+                "[[tick]] #{} ({}): route must start with '/'",
+                i + 1,
+                t.name
+            );
         }
     }
     Ok(s.tick)
 }
 
 pub fn load_schedules(path: &Path) -> Result<Vec<Tick>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read schedules {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read schedules {}", path.display()))?;
     parse_schedules(&text).with_context(|| format!("invalid schedules {}", path.display()))
 }
 
@@ -81,7 +90,12 @@ pub(crate) async fn fire(rt: &Arc<Runtime>, tick: &Tick, secret: &str) -> u16 {
     status
 }
 
-pub(crate) async fn run(rt: Arc<Runtime>, ticks: Vec<Tick>, secret: String, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn run(
+    rt: Arc<Runtime>,
+    ticks: Vec<Tick>,
+    secret: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut last = vec![rt.clock.now(); ticks.len()];
     let mut iv = tokio::time::interval(CHECK_EVERY);
     iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -111,21 +125,36 @@ mod tests {
         .unwrap();
         assert_eq!(t.len(), 1);
         assert_eq!((t[0].name.as_str(), t[0].every_seconds), ("retry", 15));
-        assert!(parse_schedules("[[tick]]\nname = \"x\"\nroute = \"/x\"\nevery_seconds = 0\n").is_err());
-        assert!(parse_schedules("[[tick]]\nname = \"x\"\nroute = \"x\"\nevery_seconds = 1\n").is_err());
+        assert!(
+            parse_schedules("[[tick]]\nname = \"x\"\nroute = \"/x\"\nevery_seconds = 0\n").is_err()
+        );
+        assert!(
+            parse_schedules("[[tick]]\nname = \"x\"\nroute = \"x\"\nevery_seconds = 1\n").is_err()
+        );
         assert!(parse_schedules("").unwrap().is_empty());
     }
 
     #[test]
     fn fires_once_when_clock_jumps_and_never_bursts() {
         let ticks = vec![
-            Tick { name: "a".into(), route: "/a".into(), every_seconds: 15 },
-            Tick { name: "b".into(), route: "/b".into(), every_seconds: 60 },
+            Tick {
+                name: "a".into(),
+                route: "/a".into(),
+                every_seconds: 15,
+            },
+            Tick {
+                name: "b".into(),
+                route: "/b".into(),
+                every_seconds: 60,
+            },
         ];
         let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
         let mut last = vec![t0; 2];
         assert!(due(&ticks, &mut last, t0 + Duration::from_secs(14)).is_empty());
-        assert_eq!(due(&ticks, &mut last, t0 + Duration::from_secs(15)), vec![0]);
+        assert_eq!(
+            due(&ticks, &mut last, t0 + Duration::from_secs(15)),
+            vec![0]
+        );
         assert!(due(&ticks, &mut last, t0 + Duration::from_secs(16)).is_empty());
         // Jump one hour: each fires once, not 240 times.
         let later = t0 + Duration::from_secs(3600);
@@ -134,6 +163,9 @@ mod tests {
         // Clock set backwards: period restarts.
         let back = t0;
         assert!(due(&ticks, &mut last, back).is_empty());
-        assert_eq!(due(&ticks, &mut last, back + Duration::from_secs(15)), vec![0]);
+        assert_eq!(
+            due(&ticks, &mut last, back + Duration::from_secs(15)),
+            vec![0]
+        );
     }
 }

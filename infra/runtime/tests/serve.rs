@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn wasm(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/wasm32-wasip2/release").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/wasm32-wasip2/release")
+        .join(name);
     if p.is_file() {
         Some(p.canonicalize().unwrap())
     } else {
@@ -34,7 +36,10 @@ struct Resp {
 
 impl Resp {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
@@ -50,16 +55,30 @@ async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Resp
     );
     s.write_all(req.as_bytes()).await.unwrap();
     let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut buf)).await.expect("response timeout").unwrap();
+    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut buf))
+        .await
+        .expect("response timeout")
+        .unwrap();
     let text = String::from_utf8_lossy(&buf).to_string();
     let (head, body) = text.split_once("\r\n\r\n").expect("http response");
     let mut lines = head.lines();
-    let status = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    Resp { status, headers, body: body.to_string() }
+    Resp {
+        status,
+        headers,
+        body: body.to_string(),
+    }
 }
 
 async fn start(manifest_text: &str, tag: &str, clock: Clock) -> (App, PathBuf) {
@@ -91,7 +110,9 @@ source = "{}"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_health_and_404() {
-    let Some(h) = wasm("fn_health.wasm") else { return };
+    let Some(h) = wasm("fn_health.wasm") else {
+        return;
+    };
     let (app, _dir) = start(&health_manifest(&h), "health", Clock::system()).await;
     assert!(app.url().starts_with("http://127.0.0.1:"));
     let r = request(app.local_addr(), "GET", "/health", "").await;
@@ -103,14 +124,19 @@ async fn serves_health_and_404() {
     assert_eq!(r.status, 404);
     // Keep serving after many requests (fresh instance per request).
     for _ in 0..50 {
-        assert_eq!(request(app.local_addr(), "GET", "/health", "").await.status, 200);
+        assert_eq!(
+            request(app.local_addr(), "GET", "/health", "").await.status,
+            200
+        );
     }
     app.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_apps_at_once() {
-    let Some(h) = wasm("fn_health.wasm") else { return };
+    let Some(h) = wasm("fn_health.wasm") else {
+        return;
+    };
     let (a, da) = start(&health_manifest(&h), "two-a", Clock::system()).await;
     let (b, db) = start(&health_manifest(&h), "two-b", Clock::system()).await;
     assert_ne!(a.local_addr(), b.local_addr());
@@ -122,7 +148,10 @@ async fn two_apps_at_once() {
     assert_eq!((ra.status, rb.status), (200, 200));
     a.shutdown().await;
     // b still serves after a is gone.
-    assert_eq!(request(b.local_addr(), "GET", "/health", "").await.status, 200);
+    assert_eq!(
+        request(b.local_addr(), "GET", "/health", "").await.status,
+        200
+    );
     b.shutdown().await;
 }
 
@@ -137,7 +166,10 @@ async fn startup_errors_are_clear() {
     let mut cfg = Config::new(dir.join("spin.toml"));
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     let e = format!("{:#}", serve(cfg).await.err().expect("must fail"));
-    assert!(e.contains("[component.x]") && e.contains("make build"), "{e}");
+    assert!(
+        e.contains("[component.x]") && e.contains("make build"),
+        "{e}"
+    );
 }
 
 fn probe_manifest(probe: &Path, allowed: &str) -> String {
@@ -171,13 +203,17 @@ async fn pong_server() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU
     let h = hits.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = l.accept().await else { return };
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
             h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
                 let _ = s.read(&mut buf).await;
                 let _ = s
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\npong")
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\npong",
+                    )
                     .await;
             });
         }
@@ -187,11 +223,18 @@ async fn pong_server() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spin_headers_virtual_clock_and_outbound_policy() {
-    let Some(p) = wasm("probe_component.wasm") else { return };
+    let Some(p) = wasm("probe_component.wasm") else {
+        return;
+    };
     let (pong, hits) = pong_server().await;
     let start_t = UNIX_EPOCH + Duration::from_secs(1_900_000_000);
     let clock = Clock::virtual_at(start_t);
-    let (app, _dir) = start(&probe_manifest(&p, &format!("http://{pong}")), "probe", clock.clone()).await;
+    let (app, _dir) = start(
+        &probe_manifest(&p, &format!("http://{pong}")),
+        "probe",
+        clock.clone(),
+    )
+    .await;
     let addr = app.local_addr();
 
     // Spin request headers.
@@ -204,7 +247,12 @@ async fn spin_headers_virtual_clock_and_outbound_policy() {
     assert_eq!(h["spin-component-route"], "/probe");
     assert_eq!(h["spin-base-path"], "/");
     assert_eq!(h["spin-full-url"], format!("http://{addr}/probe/route?x=1"));
-    assert!(h["spin-client-addr"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(
+        h["spin-client-addr"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
 
     let r = request(addr, "GET", "/items/42/probe/route", "").await;
     let h = r.json();
@@ -220,7 +268,10 @@ async fn spin_headers_virtual_clock_and_outbound_policy() {
     let ms1 = t(request(addr, "GET", "/probe/time", "").await);
     assert_eq!(ms1 - ms0, 3_600_000);
     clock.set(UNIX_EPOCH + Duration::from_secs(2_000_000_000));
-    assert_eq!(t(request(addr, "GET", "/probe/time", "").await), 2_000_000_000_000);
+    assert_eq!(
+        t(request(addr, "GET", "/probe/time", "").await),
+        2_000_000_000_000
+    );
     let _ = SystemTime::now();
 
     // Outbound: allowed host works, others are denied with HttpRequestDenied.
@@ -228,11 +279,21 @@ async fn spin_headers_virtual_clock_and_outbound_policy() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["body"], "pong");
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
-    let r = request(addr, "POST", "/probe/fetch", &format!("http://localhost:{}/ping", pong.port())).await;
+    let r = request(
+        addr,
+        "POST",
+        "/probe/fetch",
+        &format!("http://localhost:{}/ping", pong.port()),
+    )
+    .await;
     assert_eq!(r.status, 502, "{}", r.body);
     assert!(r.body.contains("HttpRequestDenied"), "{}", r.body);
     let r = request(addr, "POST", "/probe/fetch", "http://127.0.0.1:1/ping").await;
     assert!(r.body.contains("HttpRequestDenied"), "{}", r.body);
-    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1, "denied requests never reach the network");
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "denied requests never reach the network"
+    );
     app.shutdown().await;
 }
