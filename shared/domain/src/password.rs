@@ -145,13 +145,4 @@ mod tests {
         assert!(verify_password("demo-admin-pass", &seeds[1].password_hash));
         assert_eq!(seeds[1].role, crate::auth::Role::Admin);
     }
-
-    /// Prints PHC strings for the demo users (`cargo test -p caas-domain -- --ignored --nocapture print_demo_hashes`).
-    #[test]
-    #[ignore]
-    fn print_demo_hashes() {
-        for (pw, salt) in [("demo-employee-pass", [0x11u8; SALT_BYTES]), ("demo-admin-pass", [0x22u8; SALT_BYTES])] {
-            println!("{pw} => {}", hash_password(pw, &salt).unwrap());
-        }
-    }
 }
