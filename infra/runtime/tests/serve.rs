@@ -14,8 +14,8 @@ fn wasm(name: &str) -> Option<PathBuf> {
     if p.is_file() {
         Some(p.canonicalize().unwrap())
     } else {
-        eprintln!("SKIP: {} not built (infra/build-wasm.sh)", p.display());
-        None
+        // A missing component is a failure, never a silent skip: `make test` builds them first.
+        panic!("{} is not built: run infra/build-wasm.sh -p fn-health -p probe-component", p.display())
     }
 }
 
