@@ -278,55 +278,7 @@ pub fn sale_body(n: u32) -> Value {
 // ------------------------------------------------------------------------------------------------
 // Service lifecycle helpers (issue 4).
 
-/// The root spin.toml restricted to the components whose Wasm is built, written to
-/// `target/caas-test-manifests/built.toml` (sources rewritten relative to it). The manifest's
-/// blocks are delimited by `# ---` comment lines (header + variables first, then one block per
-/// component); a block whose `source` is missing is left out. Lets a test run while other
-/// components of the app are still being written.
-pub fn manifest_of_built_components() -> PathBuf {
-    let root = repo_root();
-    let text = std::fs::read_to_string(root.join("spin.toml")).expect("read spin.toml");
-    let mut blocks: Vec<String> = vec![String::new()];
-    for line in text.lines() {
-        if line.starts_with("# ---") {
-            blocks.push(String::new());
-        }
-        let b = blocks.last_mut().unwrap();
-        b.push_str(line);
-        b.push('\n');
-    }
-    let mut out = String::new();
-    for (i, b) in blocks.iter().enumerate() {
-        let source = b
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("source = \"").and_then(|r| r.strip_suffix('"')).map(str::to_string));
-        match source {
-            Some(src) if i > 0 => {
-                if root.join(&src).exists() {
-                    out.push_str(&b.replace("source = \"target/", "source = \"../../target/"));
-                }
-            }
-            _ => out.push_str(b),
-        }
-    }
-    let dir = root.join("target/caas-test-manifests");
-    std::fs::create_dir_all(&dir).expect("create target/caas-test-manifests");
-    // One file per process: parallel test binaries never see a half-written manifest.
-    let path = dir.join(format!("built-{}.toml", std::process::id()));
-    std::fs::write(&path, out).expect("write test manifest");
-    path
-}
-
 impl TestApp {
-    /// The app with every built component of the root spin.toml (see
-    /// [`manifest_of_built_components`]), with the harness's staff accounts.
-    pub async fn start_built() -> TestApp {
-        let variables = BTreeMap::from([("seed_employees".to_string(), seed_employees())]);
-        Self::start_with(Options { manifest: manifest_of_built_components(), variables })
-            .await
-            .expect("start the app")
-    }
-
     /// A connection to the app's SQLite database (for assertions; the app keeps running).
     pub fn db(&self) -> rusqlite::Connection {
         let c = rusqlite::Connection::open(self.state.path().join("sqlite_db.db")).expect("open app database");

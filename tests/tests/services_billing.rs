@@ -114,7 +114,7 @@ fn p(y: i32, m: u32) -> Period {
 #[tokio::test(flavor = "multi_thread")]
 async fn three_months_with_a_recovered_charge_and_a_cancellation_after_retries() {
     require_wasm(WASM).unwrap();
-    let t = TestApp::start_built().await;
+    let t = TestApp::start().await;
     let (ta, vin_a) = operational_vehicle(&t, 701).await;
     let (tb, vin_b) = operational_vehicle(&t, 702).await;
     let (ca, cb) = (customer_id_of(&t, &vin_a), customer_id_of(&t, &vin_b));
@@ -227,7 +227,7 @@ async fn three_months_with_a_recovered_charge_and_a_cancellation_after_retries()
 #[tokio::test(flavor = "multi_thread")]
 async fn tick_twice_faulted_half_way_and_killed_mid_charge_bills_each_once() {
     require_wasm(WASM).unwrap();
-    let t = TestApp::start_built().await;
+    let t = TestApp::start().await;
     let mut subs = Vec::new();
     for n in 711..714 {
         let (tok, vin) = operational_vehicle(&t, n).await;
@@ -286,7 +286,7 @@ async fn tick_twice_faulted_half_way_and_killed_mid_charge_bills_each_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn charge_settlement_issues_an_invoice_and_a_failed_settlement_goes_to_collections() {
     require_wasm(WASM).unwrap();
-    let t = TestApp::start_built().await;
+    let t = TestApp::start().await;
     let (ta, vin_a) = operational_vehicle(&t, 721).await;
     let (tb, vin_b) = operational_vehicle(&t, 722).await;
     let a = subscribe(&t, &ta, &vin_a, "entertainment-plus").await;
@@ -334,7 +334,7 @@ async fn charge_settlement_issues_an_invoice_and_a_failed_settlement_goes_to_col
 #[tokio::test(flavor = "multi_thread")]
 async fn large_populations_bill_in_bounded_runs() {
     require_wasm(WASM).unwrap();
-    let t = TestApp::start_built().await;
+    let t = TestApp::start().await;
     let r = t.tick("billing").await; // brings the database to the latest schema
     assert_eq!(report(&r), (0, 0, 0, 0, false), "{r}");
     const N: usize = 1300;
@@ -375,7 +375,7 @@ async fn large_populations_bill_in_bounded_runs() {
 #[tokio::test(flavor = "multi_thread")]
 async fn billing_tick_requires_the_tick_secret() {
     require_wasm(WASM).unwrap();
-    let t = TestApp::start_built().await;
+    let t = TestApp::start().await;
     let r = t.send(t.client.post(t.url("/internal/ticks/billing"))).await;
     assert_eq!(r.status, 401, "{}", r.text);
     assert!(r.is_problem());

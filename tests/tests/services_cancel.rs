@@ -86,7 +86,7 @@ fn gateway_refunded(t: &TestApp, reference_prefix: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn desistimiento_inside_and_outside_14_days_for_long_and_short_services() {
     require_wasm(WASM).unwrap();
-    let t = TestApp::start_built().await;
+    let t = TestApp::start().await;
     let (tok, vin) = operational_vehicle(&t, 801).await;
     let seats = buy(&t, &tok, &vin, "parking-assist").await; // permanent, 599.00
     let parking = buy(&t, &tok, &vin, "power-boost-1m").await; // temporary 1 month, 49.00
@@ -161,7 +161,7 @@ async fn desistimiento_inside_and_outside_14_days_for_long_and_short_services() 
 #[tokio::test(flavor = "multi_thread")]
 async fn subscription_withdrawn_after_a_charge_is_refunded_and_late_cancellation_bills_the_period() {
     require_wasm(WASM).unwrap();
-    let t = TestApp::start_built().await;
+    let t = TestApp::start().await;
     let (ta, vin_a) = operational_vehicle(&t, 811).await;
     let (tb, vin_b) = operational_vehicle(&t, 812).await;
     let a = buy(&t, &ta, &vin_a, "entertainment-plus").await;
@@ -223,7 +223,7 @@ async fn subscription_withdrawn_after_a_charge_is_refunded_and_late_cancellation
 #[tokio::test(flavor = "multi_thread")]
 async fn pending_activation_cancelled_is_voided_and_never_charged() {
     require_wasm(WASM).unwrap();
-    let t = TestApp::start_built().await;
+    let t = TestApp::start().await;
     let (tok, vin) = operational_vehicle(&t, 821).await;
     let (tok2, _) = operational_vehicle(&t, 822).await;
     let id = buy(&t, &tok, &vin, "parking-assist").await;
@@ -263,7 +263,7 @@ async fn pending_activation_cancelled_is_voided_and_never_charged() {
 #[tokio::test(flavor = "multi_thread")]
 async fn theft_cancels_pending_stops_subscriptions_and_keeps_delivered_services() {
     require_wasm(WASM).unwrap();
-    let t = TestApp::start_built().await;
+    let t = TestApp::start().await;
     let (tok, vin) = operational_vehicle(&t, 831).await;
     let _ = operational_vehicle(&t, 832).await;
     let seats = buy(&t, &tok, &vin, "parking-assist").await;
@@ -344,7 +344,7 @@ async fn theft_cancels_pending_stops_subscriptions_and_keeps_delivered_services(
 #[tokio::test(flavor = "multi_thread")]
 async fn theft_within_the_window_applies_the_withdrawal_rule() {
     require_wasm(WASM).unwrap();
-    let t = TestApp::start_built().await;
+    let t = TestApp::start().await;
     let (tok, vin) = operational_vehicle(&t, 841).await;
     let seats = buy(&t, &tok, &vin, "parking-assist").await;
     t.tick("ota").await;

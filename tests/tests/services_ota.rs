@@ -44,7 +44,7 @@ fn templates(msgs: &[Value]) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn iot_failing_twice_then_succeeding_activates_exactly_once() {
     require_wasm(WASM).unwrap();
-    let t = TestApp::start_built().await;
+    let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 501).await;
     t.sims.faults(System::Iot).clear_calls();
     let s = buy(&t, &token, &vin, "parking-assist").await;
@@ -129,7 +129,7 @@ async fn exhaust_attempts(t: &TestApp) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn iot_always_failing_escalates_voids_the_payment_and_tells_the_customer() {
     require_wasm(WASM).unwrap();
-    let t = TestApp::start_built().await;
+    let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 511).await;
     let s = buy(&t, &token, &vin, "highway-autopilot").await;
     let id = s["id"].as_str().unwrap().to_string();
@@ -176,7 +176,7 @@ async fn iot_always_failing_escalates_voids_the_payment_and_tells_the_customer()
 #[tokio::test(flavor = "multi_thread")]
 async fn escalation_refunds_a_payment_that_already_settled() {
     require_wasm(WASM).unwrap();
-    let t = TestApp::start_built().await;
+    let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 521).await;
     let s = buy(&t, &token, &vin, "parking-assist").await;
     let id = s["id"].as_str().unwrap().to_string();
@@ -204,7 +204,7 @@ async fn escalation_refunds_a_payment_that_already_settled() {
 #[tokio::test(flavor = "multi_thread")]
 async fn gateway_down_during_escalation_is_retried_until_the_money_is_returned() {
     require_wasm(WASM).unwrap();
-    let t = TestApp::start_built().await;
+    let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 531).await;
     let s = buy(&t, &token, &vin, "parking-assist").await;
     let id = s["id"].as_str().unwrap().to_string();
@@ -230,7 +230,7 @@ async fn gateway_down_during_escalation_is_retried_until_the_money_is_returned()
 #[tokio::test(flavor = "multi_thread")]
 async fn temporary_service_expires_through_a_deactivation_command() {
     require_wasm(WASM).unwrap();
-    let t = TestApp::start_built().await;
+    let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 541).await;
     let s = buy(&t, &token, &vin, "off-road-mode-7d").await;
     let id = s["id"].as_str().unwrap().to_string();
@@ -269,7 +269,7 @@ async fn temporary_service_expires_through_a_deactivation_command() {
 async fn service_cancelled_while_its_activation_is_in_flight_is_switched_off_again() {
     require_wasm(WASM).unwrap();
     require_wasm(&["fn_payment_webhook.wasm"]).unwrap();
-    let t = TestApp::start_built().await;
+    let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 551).await;
     let s = buy(&t, &token, &vin, "parking-assist").await;
     let id = s["id"].as_str().unwrap().to_string();

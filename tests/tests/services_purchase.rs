@@ -23,7 +23,7 @@ fn count(t: &TestApp, sql: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn catalog_view_and_purchase_gated_by_maintenance() {
     require_wasm(WASM).unwrap();
-    let t = TestApp::start_built().await;
+    let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 401).await;
 
     // Maintenance current: everything offered is available, except heated seats, already
@@ -113,7 +113,7 @@ async fn catalog_view_and_purchase_gated_by_maintenance() {
 #[tokio::test(flavor = "multi_thread")]
 async fn vss_down_allows_the_purchase_and_records_the_decision() {
     require_wasm(WASM).unwrap();
-    let t = TestApp::start_built().await;
+    let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 411).await;
     t.sims.faults(System::Vss).down(true);
 
@@ -143,7 +143,7 @@ async fn vss_down_allows_the_purchase_and_records_the_decision() {
 #[tokio::test(flavor = "multi_thread")]
 async fn gateway_down_refuses_with_nothing_activated_or_charged() {
     require_wasm(WASM).unwrap();
-    let t = TestApp::start_built().await;
+    let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 421).await;
 
     t.sims.faults(System::Payment).down(true);
@@ -180,7 +180,7 @@ async fn gateway_down_refuses_with_nothing_activated_or_charged() {
 #[tokio::test(flavor = "multi_thread")]
 async fn second_purchase_of_a_pending_or_active_option_is_refused() {
     require_wasm(WASM).unwrap();
-    let t = TestApp::start_built().await;
+    let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 431).await;
 
     let r = buy(&t, &token, &vin, "parking-assist", "seats-1").await;
@@ -207,7 +207,7 @@ async fn second_purchase_of_a_pending_or_active_option_is_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn subscriptions_have_no_upfront_charge_and_prices_are_snapshotted() {
     require_wasm(WASM).unwrap();
-    let t = TestApp::start_built().await;
+    let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 441).await;
     let admin = t.admin_token().await;
 
@@ -260,7 +260,7 @@ async fn subscriptions_have_no_upfront_charge_and_prices_are_snapshotted() {
 async fn settlement_issues_invoices_hands_failures_to_collections_or_cancels_activation() {
     require_wasm(WASM).unwrap();
     require_wasm(&["fn_payment_webhook.wasm"]).unwrap();
-    let t = TestApp::start_built().await;
+    let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 451).await;
 
     // Delivered, then settled → invoice.
@@ -303,7 +303,7 @@ async fn settlement_issues_invoices_hands_failures_to_collections_or_cancels_act
 #[tokio::test(flavor = "multi_thread")]
 async fn garbage_input_is_a_4xx_problem_never_a_5xx_and_writes_nothing() {
     require_wasm(WASM).unwrap();
-    let t = TestApp::start_built().await;
+    let t = TestApp::start().await;
     let (token, vin) = operational_vehicle_seeded(&t, 461).await;
     let admin = t.admin_token().await;
     let bodies = [

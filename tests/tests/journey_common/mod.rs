@@ -3,51 +3,15 @@
 
 use caas_tests::*;
 use serde_json::{Value, json};
-use std::path::PathBuf;
 
 /// The password test customers switch to at their first sign-in.
 pub const NEW_PASSWORD: &str = "Journey-Test-Passw0rd-2026";
 /// spin.toml's default `link_code_secret` (the harness does not override it).
 pub const LINK_CODE_SECRET: &str = "dev-link-code-secret";
 
-/// The root spin.toml restricted to the components whose Wasm exists (blocks delimited by the
-/// `# ---` comment lines), so a test runs while unrelated components are still being written.
-pub fn built_manifest() -> PathBuf {
-    let root = repo_root();
-    let text = std::fs::read_to_string(root.join("spin.toml")).expect("read spin.toml");
-    let mut blocks: Vec<String> = vec![String::new()];
-    for line in text.lines() {
-        if line.starts_with("# ---") {
-            blocks.push(String::new());
-        }
-        let b = blocks.last_mut().unwrap();
-        b.push_str(line);
-        b.push('\n');
-    }
-    let mut out = String::new();
-    for (i, b) in blocks.iter().enumerate() {
-        let source = b
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("source = \"").and_then(|r| r.strip_suffix('"')).map(str::to_string));
-        match source {
-            Some(src) if i > 0 => {
-                if root.join(&src).exists() {
-                    out.push_str(&b.replace("source = \"target/", "source = \"../../target/"));
-                }
-            }
-            _ => out.push_str(b),
-        }
-    }
-    let dir = root.join("target/caas-test-manifests");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("journey-{}.toml", std::process::id()));
-    std::fs::write(&path, out).unwrap();
-    path
-}
-
+/// The CaaS app (every component of spin.toml; `make test` builds them all).
 pub async fn start() -> TestApp {
-    let variables = std::collections::BTreeMap::from([("seed_employees".to_string(), seed_employees())]);
-    TestApp::start_with(Options { manifest: built_manifest(), variables }).await.expect("start the app")
+    TestApp::start().await
 }
 
 /// The generated password in the credentials e-mail of `email` (after the retry tick ran).
