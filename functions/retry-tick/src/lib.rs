@@ -12,9 +12,8 @@
 //! * `register-vehicle`    — [`registration`]: matriculate a fully paid order's vehicle.
 //!
 //! Kinds not listed (e.g. `ota`) are not claimed: they stay `pending`, untouched.
-mod factory;
 mod notify;
-mod registration;
+mod order_jobs;
 
 use caas_domain::Problem;
 use caas_domain::retry::{RetryDecision, RetryPolicy};
@@ -65,8 +64,8 @@ async fn perform(c: &Claimed, cx: &Ctx) -> Outcome {
     match &c.job {
         Err(e) => Outcome::Permanent(e.clone()),
         Ok(Job::Notify(n)) => notify::perform(n, cx).await,
-        Ok(Job::PlaceFactoryOrder(order_id)) => factory::perform(order_id, cx).await,
-        Ok(Job::RegisterVehicle(order_id)) => registration::perform(order_id, cx).await,
+        Ok(Job::PlaceFactoryOrder(order_id)) => order_jobs::OrderJob::PlaceFactoryOrder.perform(order_id, cx).await,
+        Ok(Job::RegisterVehicle(order_id)) => order_jobs::OrderJob::RegisterVehicle.perform(order_id, cx).await,
         Ok(other) => Outcome::Failed(format!("job kind {} is not handled by the retry tick yet", other.kind())),
     }
 }
@@ -74,8 +73,8 @@ async fn perform(c: &Claimed, cx: &Ctx) -> Outcome {
 /// Side effects of giving up on a job (run after the escalation is recorded).
 async fn on_escalated(db: &Db, c: &Claimed, error: &str, now: i64) -> Result<(), Problem> {
     match &c.job {
-        Ok(Job::PlaceFactoryOrder(order_id)) => factory::on_escalated(db, &c.id, order_id, error, now).await?,
-        Ok(Job::RegisterVehicle(order_id)) => registration::on_escalated(db, &c.id, order_id, error, now).await?,
+        Ok(Job::PlaceFactoryOrder(order_id)) => order_jobs::OrderJob::PlaceFactoryOrder.on_escalated(db, &c.id, order_id, error, now).await?,
+        Ok(Job::RegisterVehicle(order_id)) => order_jobs::OrderJob::RegisterVehicle.on_escalated(db, &c.id, order_id, error, now).await?,
         _ => {}
     }
     Ok(())
