@@ -15,6 +15,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 3, name: "accounts-delivery-app-link", sql: V3 },
     Migration { version: 4, name: "service-catalog-purchase-ota-settlement", sql: V4 },
     Migration { version: 5, name: "subscription-billing-cancellation-theft", sql: V5 },
+    Migration { version: 6, name: "repeat-withdrawal-vehicle-list-price", sql: V6 },
+    Migration { version: 7, name: "set-password-tokens", sql: V7 },
 ];
 
 /// The version a fully migrated database is at.
@@ -335,6 +337,41 @@ CREATE TABLE theft_reports (
 CREATE INDEX theft_reports_vin ON theft_reports(vin)
 "#;
 
+/// Issue 9, money that cannot leak: which cancellation rule ended a service and when (the
+/// full-refund withdrawal is granted once per customer, vehicle and feature within a window);
+/// the vehicle's list price and an explicit, audited discount on the order.
+const V6: &str = r#"
+ALTER TABLE services ADD COLUMN cancel_rule TEXT;
+ALTER TABLE services ADD COLUMN cancelled_at INTEGER;
+CREATE INDEX services_cancel_history ON services(customer_id, vin, cancel_rule, cancelled_at);
+ALTER TABLE orders ADD COLUMN list_price_minor INTEGER;
+ALTER TABLE orders ADD COLUMN discount_minor INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE orders ADD COLUMN discount_reason TEXT;
+ALTER TABLE orders ADD COLUMN discount_by TEXT
+"#;
+
+/// Issue 9, secrets and accounts: single-use set-password links (only the token's SHA-256 is
+/// stored; `purpose` welcome = a new account's credentials e-mail, reset = a password reset) and
+/// the password-reset requests counted per e-mail and per client address (throttling).
+const V7: &str = r#"
+CREATE TABLE password_tokens (
+    token_hash TEXT PRIMARY KEY,
+    subject_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+);
+CREATE INDEX password_tokens_subject ON password_tokens(subject_id, used_at);
+CREATE TABLE password_reset_requests (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX password_reset_requests_key ON password_reset_requests(scope, key, at)
+"#;
+
 /// Split a migration into single statements (the SQLite interface executes one at a time).
 /// Statements are separated by `;` at end of line; our DDL has no `;` inside literals.
 pub fn statements(sql: &str) -> Vec<String> {
@@ -407,5 +444,13 @@ mod tests {
             assert!(stmts.iter().any(|s| s.starts_with(&format!("CREATE TABLE {t} ("))), "{t}");
         }
         assert!(stmts.iter().all(|s| !s.contains(';')));
+    }
+
+    #[test]
+    fn v6_cancel_history_and_list_price() {
+        let stmts = statements(V6);
+        assert!(stmts.iter().all(|s| !s.contains(';')));
+        assert_eq!(stmts.iter().filter(|s| s.starts_with("ALTER TABLE services ADD COLUMN")).count(), 2);
+        assert_eq!(stmts.iter().filter(|s| s.starts_with("ALTER TABLE orders ADD COLUMN")).count(), 4);
     }
 }

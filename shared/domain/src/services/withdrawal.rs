@@ -29,6 +29,24 @@
 //!   immediately with no further charges (the unfinished current month is not billed; completed
 //!   months still are); delivered services are not refunded unless the desistimiento rule
 //!   applies (in which case it is applied: full refund). Theft is an insurance matter otherwise.
+//! * **Repeat withdrawal** (issue 9: refunds cannot be cycled for free use). The full refund
+//!   of a *delivered* service (the two full-refund rules above) is granted **once per customer,
+//!   vehicle and feature within [`REPEAT_WITHDRAWAL_WINDOW_DAYS`] (365) days**: when the same
+//!   customer already got a full refund for the same feature (whatever option code it was sold
+//!   under) on the same vehicle in the 365 days before this cancellation, the cancellation is
+//!   still accepted (deactivation now, no further billing) but the days used are kept:
+//!   - one-time options: `kept = paid × used_days ÷ term_days` (integer math, rounded DOWN — in the
+//!     customer's favour), refund = `paid − kept`. `used_days` counts every started day since
+//!     activation (at least 1, at most the term); `term_days` is the option's own length
+//!     (activation to end, rounded up) for temporary options and [`PERMANENT_TERM_DAYS`] (365) for
+//!     permanent ones (a lifetime feature is priced as a year of use for this purpose);
+//!   - subscriptions: nothing already collected is returned (it paid for time used) and billing
+//!     ends now, so the part of the current month that was used is billed pro rata at month end
+//!     like any partial month.
+//!   This is the proportionate payment for services used before withdrawal that EU consumer law
+//!   allows (Directive 2011/83/EU art. 14(3)); the first withdrawal in a year stays free.
+//!   A service cancelled before it was delivered ([`CancellationRule::NotActivatedYet`]) is always
+//!   returned in full and does not count.
 //! * Services already ending (deactivating) or ended — including a temporary service whose end
 //!   time has passed but which the expiry tick has not processed yet — cannot be cancelled.
 use super::billing::{cancellation_effective_at, stop_billing_now};
@@ -39,6 +57,10 @@ use crate::wit::Money;
 
 /// Legal withdrawal window: 14 days from purchase.
 pub const WITHDRAWAL_WINDOW_MS: i64 = 14 * MS_PER_DAY;
+/// The full-refund withdrawal is granted once per customer, vehicle and feature in this many days.
+pub const REPEAT_WITHDRAWAL_WINDOW_DAYS: i64 = 365;
+/// Term over which a permanent option's price is pro-rated on a repeat withdrawal.
+pub const PERMANENT_TERM_DAYS: i64 = 365;
 /// Services of at most this many days are "short".
 pub const SHORT_SERVICE_MAX_DAYS: u32 = 14;
 
@@ -93,6 +115,9 @@ pub enum CancellationRule {
     NoRefundRunsToEnd,
     /// Already ending or ended (or cancellation already scheduled): nothing to do.
     NotCancellable,
+    /// A full refund for the same feature on the same vehicle was already granted within the
+    /// repeat window: cancelled now, the days used are kept (see the module docs).
+    RepeatWithdrawalProRata,
 }
 
 impl CancellationRule {
@@ -105,6 +130,7 @@ impl CancellationRule {
             CancellationRule::SubscriptionStoppedNow => "subscription-stopped-now",
             CancellationRule::NoRefundRunsToEnd => "no-refund-runs-to-end",
             CancellationRule::NotCancellable => "not-cancellable",
+            CancellationRule::RepeatWithdrawalProRata => "repeat-withdrawal-pro-rata",
         }
     }
 }
@@ -126,6 +152,59 @@ pub struct CancellationDecision {
     pub cancel_future_billing: bool,
     /// New billing end of a subscription (`None`: unchanged / not a subscription).
     pub billing_ends_at: Option<i64>,
+    /// How a repeat withdrawal was pro-rated (only for [`CancellationRule::RepeatWithdrawalProRata`]).
+    pub pro_rata: Option<ProRata>,
+}
+
+/// The earlier withdrawals that matter for the repeat rule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WithdrawalHistory {
+    /// When the same customer last got a full refund (withdrawal or short-service rule) for the
+    /// same feature on the same vehicle, if ever.
+    pub last_full_refund_at: Option<i64>,
+}
+
+impl WithdrawalHistory {
+    pub const NONE: WithdrawalHistory = WithdrawalHistory { last_full_refund_at: None };
+    /// A full refund was granted within [`REPEAT_WITHDRAWAL_WINDOW_DAYS`] before `now`
+    /// (inclusive; an earlier refund dated after `now` — clock skew — counts too).
+    pub fn is_repeat(&self, now: i64) -> bool {
+        self.last_full_refund_at.is_some_and(|t| now.saturating_sub(t) <= REPEAT_WITHDRAWAL_WINDOW_DAYS * MS_PER_DAY)
+    }
+}
+
+/// The arithmetic of a pro-rated repeat withdrawal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProRata {
+    /// Started days of use since activation (≥ 1, ≤ `term_days`). 0 for subscriptions.
+    pub used_days: i64,
+    /// Days the price covers (0 for subscriptions: the used time is billed by the month).
+    pub term_days: i64,
+    /// What the customer keeps paying for the days used.
+    pub kept: Money,
+}
+
+/// Pro-rata split of `paid` for a one-time option used from `activated_at` until `now`.
+/// `kept = paid × used_days ÷ term_days` rounded down; never more than `paid`, never negative.
+pub fn pro_rata(kind: &OptionKind, paid: &Money, activated_at: i64, now: i64) -> ProRata {
+    let paid_amt = paid.amount_minor.max(0);
+    let term_days = match kind {
+        OptionKind::Subscription => {
+            return ProRata { used_days: 0, term_days: 0, kept: Money { amount_minor: paid_amt, currency: paid.currency.clone() } };
+        }
+        OptionKind::Permanent => PERMANENT_TERM_DAYS,
+        OptionKind::Temporary { .. } => {
+            let end = service_end(kind, activated_at).unwrap_or(activated_at + PERMANENT_TERM_DAYS * MS_PER_DAY);
+            ceil_div(end.saturating_sub(activated_at), MS_PER_DAY).max(1)
+        }
+    };
+    let used_days = ceil_div(now.saturating_sub(activated_at).max(0), MS_PER_DAY).clamp(1, term_days);
+    let kept = ((paid_amt as i128 * used_days as i128) / term_days as i128) as i64;
+    ProRata { used_days, term_days, kept: Money { amount_minor: kept.min(paid_amt), currency: paid.currency.clone() } }
+}
+
+fn ceil_div(a: i64, b: i64) -> i64 {
+    (a + b - 1).div_euclid(b)
 }
 
 impl CancellationDecision {
@@ -138,8 +217,52 @@ impl CancellationDecision {
             drop_pending_activation: false,
             cancel_future_billing: false,
             billing_ends_at: None,
+            pro_rata: None,
         }
     }
+
+    /// Customer-facing explanation of the decision (the refund and why), for the cancel response
+    /// and the notification.
+    pub fn explanation(&self) -> String {
+        let amount = money_text(&self.refund);
+        match self.rule {
+            CancellationRule::NotActivatedYet => format!("Cancelled before it was delivered: everything paid for it is returned ({amount})."),
+            CancellationRule::WithdrawalFullRefund => {
+                format!("Cancelled within the 14-day withdrawal period: everything paid for it is returned ({amount}).")
+            }
+            CancellationRule::ShortServiceFullRefund => {
+                format!("A service of 14 days or less can be cancelled at any time while it runs: everything paid for it is returned ({amount}).")
+            }
+            CancellationRule::RepeatWithdrawalProRata => match &self.pro_rata {
+                Some(p) if p.term_days > 0 => format!(
+                    "You already withdrew from this feature on this vehicle with a full refund in the last {REPEAT_WITHDRAWAL_WINDOW_DAYS} days, \
+                     so this time the {} day(s) used of {} are kept ({}) and the rest is returned ({amount}).",
+                    p.used_days,
+                    p.term_days,
+                    money_text(&p.kept)
+                ),
+                _ => format!(
+                    "You already withdrew from this feature on this vehicle with a full refund in the last {REPEAT_WITHDRAWAL_WINDOW_DAYS} days, \
+                     so this time the subscription ends now and the time used is billed pro rata; nothing already paid is returned ({amount})."
+                ),
+            },
+            CancellationRule::SubscriptionEndOfPeriod => {
+                "The subscription ends at the end of the current month, which is billed as usual; no refund.".to_string()
+            }
+            CancellationRule::SubscriptionStoppedNow => "The subscription stops now; the current month is not billed; no refund.".to_string(),
+            CancellationRule::NoRefundRunsToEnd => {
+                "The 14-day withdrawal period is over: no refund; the service stays active until it ends.".to_string()
+            }
+            CancellationRule::NotCancellable => "The service has already ended or is ending: nothing to cancel.".to_string(),
+        }
+    }
+}
+
+/// `"12.34 EUR"`.
+pub fn money_text(m: &Money) -> String {
+    let sign = if m.amount_minor < 0 { "-" } else { "" };
+    let a = m.amount_minor.unsigned_abs();
+    format!("{sign}{}.{:02} {}", a / 100, a % 100, m.currency)
 }
 
 fn zero(currency: &str) -> Money {
@@ -157,6 +280,26 @@ fn full_refund(f: &ServiceFacts<'_>, rule: CancellationRule) -> CancellationDeci
         cancel_future_billing: true,
         // Everything is refunded: nothing is billable at all (billing end = activation).
         billing_ends_at: if is_sub { f.activated_at.or(Some(f.purchased_at)) } else { None },
+        pro_rata: None,
+    }
+}
+
+/// Repeat withdrawal: deactivated now, the days used kept (see the module docs).
+fn repeat_pro_rata(f: &ServiceFacts<'_>, now: i64) -> CancellationDecision {
+    let is_sub = f.kind == OptionKind::Subscription;
+    let activated = f.activated_at.unwrap_or(f.purchased_at);
+    let p = pro_rata(&f.kind, f.paid, activated, now);
+    let refund = if is_sub { 0 } else { f.paid.amount_minor.max(0) - p.kept.amount_minor };
+    CancellationDecision {
+        rule: CancellationRule::RepeatWithdrawalProRata,
+        refund: Money { amount_minor: refund.max(0), currency: f.paid.currency.clone() },
+        event: Some(ServiceEvent::Withdraw),
+        deactivate_now: true,
+        drop_pending_activation: false,
+        cancel_future_billing: true,
+        // The time used is billable up to now (the partial month is billed pro rata).
+        billing_ends_at: if is_sub { Some(now.max(activated)) } else { None },
+        pro_rata: Some(p),
     }
 }
 
@@ -169,11 +312,29 @@ fn abort(f: &ServiceFacts<'_>, now: i64) -> CancellationDecision {
         drop_pending_activation: true,
         cancel_future_billing: true,
         billing_ends_at: if f.kind == OptionKind::Subscription { Some(now) } else { None },
+        pro_rata: None,
     }
 }
 
-/// Customer asks to cancel a service (see the module docs for the rules).
+/// Customer asks to cancel a service, knowing no earlier withdrawal (see [`decide_cancellation_with`]).
 pub fn decide_cancellation(f: &ServiceFacts<'_>, now: i64) -> CancellationDecision {
+    decide_cancellation_with(f, &WithdrawalHistory::NONE, now)
+}
+
+/// Customer asks to cancel a service (see the module docs for the rules): a full refund of a
+/// delivered service becomes [`CancellationRule::RepeatWithdrawalProRata`] when `history` shows
+/// a full refund for the same feature within the repeat window.
+pub fn decide_cancellation_with(f: &ServiceFacts<'_>, history: &WithdrawalHistory, now: i64) -> CancellationDecision {
+    let d = decide_first(f, now);
+    match d.rule {
+        CancellationRule::WithdrawalFullRefund | CancellationRule::ShortServiceFullRefund if history.is_repeat(now) => {
+            repeat_pro_rata(f, now)
+        }
+        _ => d,
+    }
+}
+
+fn decide_first(f: &ServiceFacts<'_>, now: i64) -> CancellationDecision {
     use ServiceState as S;
     match f.state {
         S::PendingPayment | S::PendingActivation => return abort(f, now),
@@ -201,6 +362,7 @@ pub fn decide_cancellation(f: &ServiceFacts<'_>, now: i64) -> CancellationDecisi
                 drop_pending_activation: false,
                 cancel_future_billing: true,
                 billing_ends_at: Some(cancellation_effective_at(f.activated_at, now)),
+                pro_rata: None,
             },
             (OptionKind::Subscription, _) => {
                 CancellationDecision::nothing(CancellationRule::NotCancellable, &f.paid.currency)
@@ -212,7 +374,13 @@ pub fn decide_cancellation(f: &ServiceFacts<'_>, now: i64) -> CancellationDecisi
 
 /// Customer reports the vehicle stolen: the decision for one of its service instances.
 pub fn decide_theft(f: &ServiceFacts<'_>, now: i64) -> CancellationDecision {
-    let d = decide_cancellation(f, now);
+    decide_theft_with(f, &WithdrawalHistory::NONE, now)
+}
+
+/// [`decide_theft`] with the customer's withdrawal history (the repeat rule applies as for a
+/// cancellation).
+pub fn decide_theft_with(f: &ServiceFacts<'_>, history: &WithdrawalHistory, now: i64) -> CancellationDecision {
+    let d = decide_cancellation_with(f, history, now);
     match d.rule {
         // Subscriptions stop now: no further charges (the current month is not billed).
         CancellationRule::SubscriptionEndOfPeriod | CancellationRule::NotCancellable
@@ -226,6 +394,7 @@ pub fn decide_theft(f: &ServiceFacts<'_>, now: i64) -> CancellationDecision {
                 drop_pending_activation: false,
                 cancel_future_billing: true,
                 billing_ends_at: Some(stop_billing_now(f.activated_at.unwrap_or(now), now)),
+                pro_rata: None,
             }
         }
         _ => d,
@@ -384,5 +553,72 @@ mod tests {
         // Ended subscription: nothing.
         let f = facts(OptionKind::Subscription, S::Cancelled, purchased, &paid);
         assert_eq!(decide_theft(&f, now).rule, R::NotCancellable);
+    }
+
+    #[test]
+    fn repeat_withdrawal_is_pro_rated() {
+        let paid = eur(4900);
+        let month = OptionKind::Temporary { duration: Duration::Months(1) };
+        let purchased = midnight_ms(2026, 11, 2);
+        let f = facts(month, S::Active, purchased, &paid); // activated 1 min after purchase
+        let now = purchased + 3 * DAY + 5 * 60_000; // 3 days and 4 minutes of use → 4 started days
+        // First withdrawal: full refund.
+        let d = decide_cancellation_with(&f, &WithdrawalHistory::NONE, now);
+        assert_eq!((d.rule, d.refund.amount_minor, d.pro_rata.clone()), (R::WithdrawalFullRefund, 4900, None));
+        // An earlier full refund 20 days ago: pro rata. November 2 → December 2 is 30 days.
+        let h = WithdrawalHistory { last_full_refund_at: Some(now - 20 * DAY) };
+        let d = decide_cancellation_with(&f, &h, now);
+        assert_eq!(d.rule, R::RepeatWithdrawalProRata);
+        let p = d.pro_rata.clone().unwrap();
+        assert_eq!((p.used_days, p.term_days, p.kept.amount_minor), (4, 30, 4900 * 4 / 30));
+        assert_eq!(d.refund.amount_minor, 4900 - 653);
+        assert_eq!((d.event, d.deactivate_now, d.billing_ends_at), (Some(ServiceEvent::Withdraw), true, None));
+        assert!(d.explanation().contains("4 day(s) used of 30"), "{}", d.explanation());
+        assert!(d.explanation().contains("42.47 EUR"), "{}", d.explanation());
+        // The window is 365 days, inclusive; older history does not count.
+        let h = WithdrawalHistory { last_full_refund_at: Some(now - 365 * DAY) };
+        assert_eq!(decide_cancellation_with(&f, &h, now).rule, R::RepeatWithdrawalProRata);
+        let h = WithdrawalHistory { last_full_refund_at: Some(now - 365 * DAY - 1) };
+        assert_eq!(decide_cancellation_with(&f, &h, now).rule, R::WithdrawalFullRefund);
+        let h = WithdrawalHistory { last_full_refund_at: Some(now - 10 * DAY) };
+        // Short service: pro rata over its 7 days (activated 1 min after purchase, 1 ms later
+        // counts as the first started day).
+        let (p1900, p36500, p999) = (eur(1900), eur(36500), eur(999));
+        let f7 = facts(temp_days(7), S::Active, purchased, &p1900);
+        let d = decide_cancellation_with(&f7, &h, purchased + 60_001);
+        assert_eq!((d.rule, d.refund.amount_minor), (R::RepeatWithdrawalProRata, 1900 - 1900 / 7));
+        let d = decide_cancellation_with(&f7, &h, purchased + 7 * DAY);
+        assert_eq!((d.rule, d.refund.amount_minor), (R::RepeatWithdrawalProRata, 0));
+        // Permanent: a year is the term.
+        let fp = facts(OptionKind::Permanent, S::Active, purchased, &p36500);
+        let d = decide_cancellation_with(&fp, &h, purchased + 10 * DAY);
+        assert_eq!((d.refund.amount_minor, d.pro_rata.unwrap().kept.amount_minor), (36500 - 1000, 1000));
+        // Subscription: nothing collected is returned, billing ends now (used time billed).
+        let fs = facts(OptionKind::Subscription, S::Active, purchased, &p999);
+        let d = decide_cancellation_with(&fs, &h, purchased + 5 * DAY);
+        assert_eq!((d.rule, d.refund.amount_minor, d.billing_ends_at), (R::RepeatWithdrawalProRata, 0, Some(purchased + 5 * DAY)));
+        assert!(d.deactivate_now && d.cancel_future_billing);
+        // Never delivered: always everything back, history or not.
+        let fpend = facts(OptionKind::Permanent, S::PendingActivation, purchased, &paid);
+        assert_eq!(decide_cancellation_with(&fpend, &h, purchased + DAY).refund.amount_minor, 4900);
+        // After the window the normal rules apply, history or not.
+        assert_eq!(decide_cancellation_with(&fp, &h, purchased + 30 * DAY).rule, R::NoRefundRunsToEnd);
+        // Theft follows the same rule.
+        assert_eq!(decide_theft_with(&fp, &h, purchased + 10 * DAY).rule, R::RepeatWithdrawalProRata);
+    }
+
+    #[test]
+    fn pro_rata_bounds() {
+        let paid = eur(1000);
+        let k = temp_days(10);
+        // Before activation / at activation: at least one day is kept.
+        assert_eq!(pro_rata(&k, &paid, T0, T0 - 5).kept.amount_minor, 100);
+        assert_eq!(pro_rata(&k, &paid, T0, T0).used_days, 1);
+        // Never more than paid, even long after the end.
+        assert_eq!(pro_rata(&k, &paid, T0, T0 + 400 * DAY).kept.amount_minor, 1000);
+        // Negative paid (bogus) never yields a negative amount.
+        assert_eq!(pro_rata(&k, &eur(-5), T0, T0 + DAY).kept.amount_minor, 0);
+        assert_eq!(money_text(&eur(-5)), "-0.05 EUR");
+        assert_eq!(money_text(&eur(123456)), "1234.56 EUR");
     }
 }
