@@ -18,6 +18,7 @@ pub mod routing;
 pub mod sale;
 pub mod services;
 pub mod vehicle;
+pub mod vehicle_pricing;
 pub mod webhook;
 pub mod wire;
 pub mod wit;
