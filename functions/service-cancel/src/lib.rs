@@ -25,7 +25,7 @@ use caas_domain::services::catalog::{Catalog, OptionKind};
 use caas_domain::services::ledger::period_reference;
 use caas_domain::services::billing::Period;
 use caas_domain::services::lifecycle::{ServiceEvent, ServiceState};
-use caas_domain::services::withdrawal::{self, CancellationDecision, CancellationRule, ServiceFacts};
+use caas_domain::services::withdrawal::{self, CancellationDecision, CancellationRule, ServiceFacts, WithdrawalHistory};
 use caas_domain::vehicle::normalize_vin;
 use caas_domain::wit::Money;
 use caas_platform::billing::{self as bill, Returned};
@@ -72,6 +72,27 @@ async fn paid(db: &Db, s: &ServiceRow, currency: &str) -> Result<Money, DbError>
     Ok(Money { amount_minor: net, currency: currency.to_string() })
 }
 
+/// The customer's earlier full refunds for the same feature on the same vehicle (the repeat
+/// withdrawal rule, `withdrawal::decide_cancellation_with`).
+async fn history(db: &Db, s: &ServiceRow) -> Result<WithdrawalHistory, DbError> {
+    let last = db
+        .query_one(
+            "SELECT MAX(cancelled_at) AS t FROM services
+             WHERE customer_id = ? AND vin = ? AND feature = ? AND id <> ? AND cancel_rule IN (?, ?)",
+            vec![
+                text(&s.customer_id),
+                text(&s.vin),
+                text(&s.feature),
+                text(&s.id),
+                text(CancellationRule::WithdrawalFullRefund.as_str()),
+                text(CancellationRule::ShortServiceFullRefund.as_str()),
+            ],
+        )
+        .await?
+        .and_then(|r| r.opt_i64("t"));
+    Ok(WithdrawalHistory { last_full_refund_at: last })
+}
+
 async fn decide(db: &Db, s: &ServiceRow, catalog: Option<&Catalog>, now: i64, theft: bool) -> Result<(OptionKind, CancellationDecision), DbError> {
     let kind = s.option_kind(catalog);
     let currency = s.price.as_ref().map(|p| p.currency.clone()).unwrap_or_else(|| "EUR".into());
@@ -80,7 +101,8 @@ async fn decide(db: &Db, s: &ServiceRow, catalog: Option<&Catalog>, now: i64, th
         return Ok((kind, withdrawal::decide_cancellation(&ServiceFacts { kind, state: ServiceState::Failed, purchased_at: 0, activated_at: None, paid: &paid }, now)));
     };
     let facts = ServiceFacts { kind, state, purchased_at: s.purchased_at.unwrap_or(s.created_at), activated_at: s.activated_at, paid: &paid };
-    let d = if theft { withdrawal::decide_theft(&facts, now) } else { withdrawal::decide_cancellation(&facts, now) };
+    let h = history(db, s).await?;
+    let d = if theft { withdrawal::decide_theft_with(&facts, &h, now) } else { withdrawal::decide_cancellation_with(&facts, &h, now) };
     Ok((kind, d))
 }
 
@@ -153,6 +175,9 @@ async fn return_money(db: &Db, payment_url: &str, s: &ServiceRow, kind: OptionKi
 struct Outcome {
     rule: CancellationRule,
     refund: Money,
+    /// Why this refund (customer-facing, `CancellationDecision::explanation`).
+    explanation: String,
+    pro_rata: Option<withdrawal::ProRata>,
     state: String,
     billing_ends_at: Option<i64>,
     changed: bool,
@@ -164,6 +189,12 @@ impl Outcome {
             "service_id": id,
             "rule": self.rule.as_str(),
             "refund": {"amount_minor": self.refund.amount_minor, "currency": self.refund.currency},
+            "explanation": self.explanation,
+            "pro_rata": self.pro_rata.as_ref().map(|p| json!({
+                "used_days": p.used_days,
+                "term_days": p.term_days,
+                "kept": {"amount_minor": p.kept.amount_minor, "currency": p.kept.currency},
+            })),
             "state": self.state,
             "billing_ends_at": self.billing_ends_at,
             "changed": self.changed,
@@ -183,9 +214,25 @@ fn money_text(m: &Money) -> String {
 /// about this service (theft sends one summary instead).
 async fn apply(db: &Db, payment_url: &str, s: &ServiceRow, catalog: Option<&Catalog>, now: i64, theft: bool, notify: bool) -> Result<Outcome, Problem> {
     let (kind, d) = decide(db, s, catalog, now, theft).await?;
-    let unchanged = Outcome { rule: d.rule, refund: d.refund.clone(), state: s.state_raw.clone(), billing_ends_at: s.billing_ends_at, changed: false };
+    let unchanged = Outcome {
+        rule: d.rule,
+        refund: d.refund.clone(),
+        explanation: d.explanation(),
+        pro_rata: d.pro_rata.clone(),
+        state: s.state_raw.clone(),
+        billing_ends_at: s.billing_ends_at,
+        changed: false,
+    };
     let Some(event) = d.event else { return Ok(unchanged) };
     let Some(from) = s.state() else { return Ok(unchanged) };
+    // A pro-rated refund cannot come out of an unsettled payment (a void returns all of it):
+    // it waits for the settlement; nothing changes meanwhile.
+    if d.rule == CancellationRule::RepeatWithdrawalProRata && kind != OptionKind::Subscription && s.payment_status.as_deref() == Some("pending") {
+        return Err(Problem::conflict(
+            "payment-not-settled",
+            format!("the payment for service {} has not settled yet; a pro-rated refund can be made once it has — try again later", s.id),
+        ));
+    }
     let movements = return_money(db, payment_url, s, kind, &d).await?;
     let name = service_name(s);
     let applied = db
@@ -208,6 +255,9 @@ async fn apply(db: &Db, payment_url: &str, s: &ServiceRow, catalog: Option<&Cata
             if !moved {
                 return Ok(None);
             }
+            // Which rule ended it and when: the repeat-withdrawal rule reads this history.
+            tx.exec("UPDATE services SET cancel_rule = ?, cancelled_at = ? WHERE id = ?", vec![text(d.rule.as_str()), int(now), text(&s.id)])
+                .await?;
             let mut billing_end = s.billing_ends_at;
             if let Some(end) = d.billing_ends_at {
                 let end = s.billing_ends_at.map_or(end, |e| e.min(end));
@@ -240,9 +290,10 @@ async fn apply(db: &Db, payment_url: &str, s: &ServiceRow, catalog: Option<&Cata
                         format!("The activation of {name} was cancelled before it reached your vehicle {}. You have not been charged for it.", s.vin)
                     }
                     _ => format!(
-                        "{name} has been cancelled and is being switched off on your vehicle {}. Refund: {}.",
+                        "{name} has been cancelled and is being switched off on your vehicle {}. Refund: {}. {}",
                         s.vin,
-                        money_text(&d.refund)
+                        money_text(&d.refund),
+                        d.explanation()
                     ),
                 };
                 svc::notify(tx, &s.customer_id, &s.vin, &format!("svc-cancel:{}", s.id), NotificationKind::ServiceCancelled, &format!("{name} cancelled"), &body, now)
@@ -252,7 +303,15 @@ async fn apply(db: &Db, payment_url: &str, s: &ServiceRow, catalog: Option<&Cata
         })
         .await?;
     match applied {
-        Some((state, billing_ends_at)) => Ok(Outcome { rule: d.rule, refund: d.refund, state, billing_ends_at, changed: true }),
+        Some((state, billing_ends_at)) => Ok(Outcome {
+            rule: d.rule,
+            explanation: d.explanation(),
+            pro_rata: d.pro_rata.clone(),
+            refund: d.refund,
+            state,
+            billing_ends_at,
+            changed: true,
+        }),
         None => Err(Problem::conflict("service-changed", "the service changed while it was being cancelled; try again")),
     }
 }
@@ -330,8 +389,8 @@ async fn theft(req: Request) -> Result<Resp, Problem> {
         let what = match o.rule {
             CancellationRule::NotActivatedYet => "pending activation cancelled, not charged".to_string(),
             CancellationRule::SubscriptionStoppedNow => "subscription stopped, no further charges".to_string(),
-            CancellationRule::WithdrawalFullRefund | CancellationRule::ShortServiceFullRefund => {
-                format!("cancelled within the withdrawal rules, refund {}", money_text(&o.refund))
+            CancellationRule::WithdrawalFullRefund | CancellationRule::ShortServiceFullRefund | CancellationRule::RepeatWithdrawalProRata => {
+                format!("cancelled within the withdrawal rules, refund {} ({})", money_text(&o.refund), o.explanation)
             }
             _ => "already delivered: not refundable (an insurance matter); it stays on your account".to_string(),
         };
