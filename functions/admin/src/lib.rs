@@ -27,7 +27,7 @@ async fn route(req: Request) -> Result<Resp, Problem> {
         return Err(Problem::not_found(format!("no route {path}")));
     }
     if method != "GET" {
-        return Err(Problem::method_not_allowed(format!("{method} is not allowed on {path}")));
+        return Err(resp::method_not_allowed(&method, &path, &["GET"]));
     }
     auth::require(&req, ADMIN).await?;
     match path.as_str() {

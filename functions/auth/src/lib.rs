@@ -30,9 +30,8 @@ async fn route(req: Request) -> Result<Resp, Problem> {
         ("POST", "/api/auth/logout") => logout(req).await,
         ("GET", "/api/auth/me") => me(req).await,
         ("POST", "/api/auth/password") => change_password(req).await,
-        (_, "/api/auth/login" | "/api/auth/logout" | "/api/auth/me" | "/api/auth/password") => {
-            Err(Problem::method_not_allowed(format!("{method} is not allowed on {path}")))
-        }
+        (_, "/api/auth/login" | "/api/auth/logout" | "/api/auth/password") => Err(resp::method_not_allowed(method.as_str(), &path, &["POST"])),
+        (_, "/api/auth/me") => Err(resp::method_not_allowed(method.as_str(), &path, &["GET"])),
         _ => Err(Problem::not_found(format!("no route {path}"))),
     }
 }

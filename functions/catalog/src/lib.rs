@@ -39,7 +39,7 @@ async fn route(req: Request) -> Result<Resp, Problem> {
         ("GET", []) => customer_view(req).await,
         ("GET", ["admin", "options"]) => admin_list(req).await,
         ("POST", ["admin", "options"]) => admin_add(req).await,
-        ("POST" | "PUT", ["admin", "options", code, "price"]) => {
+        ("POST", ["admin", "options", code, "price"]) => {
             let code = code.to_string();
             admin_reprice(req, &code).await
         }
@@ -47,9 +47,10 @@ async fn route(req: Request) -> Result<Resp, Problem> {
             let code = code.to_string();
             admin_retire(req, &code).await
         }
-        (_, [] | ["admin", "options"] | ["admin", "options", _, "price" | "retire"]) => {
-            Err(Problem::method_not_allowed(format!("{method} is not allowed on {path}")))
-        }
+        (_, []) => Err(resp::method_not_allowed(&method, &path, &["GET"])),
+        (_, ["admin", "options"]) => Err(resp::method_not_allowed(&method, &path, &["GET", "POST"])),
+        (_, ["admin", "options", _, "price"]) => Err(resp::method_not_allowed(&method, &path, &["POST"])),
+        (_, ["admin", "options", _, "retire"]) => Err(resp::method_not_allowed(&method, &path, &["POST"])),
         _ => Err(Problem::not_found(format!("no route {path}"))),
     }
 }

@@ -35,7 +35,7 @@ async fn route(req: Request) -> Result<Resp, Problem> {
     if path == "/api/delivery" {
         return match method.as_str() {
             "GET" => worklist(req).await,
-            _ => Err(Problem::method_not_allowed(format!("{method} is not allowed on {path}"))),
+            _ => Err(resp::method_not_allowed(&method, &path, &["GET"])),
         };
     }
     let rest = path.strip_prefix("/api/delivery/").unwrap_or("");
@@ -43,9 +43,8 @@ async fn route(req: Request) -> Result<Resp, Problem> {
     match (method.as_str(), parts.as_slice()) {
         ("POST", [id, "events"]) => record(req, id).await,
         ("GET", [id]) if !id.is_empty() => show(req, id).await,
-        (_, [_, "events"]) | (_, [_]) if !rest.is_empty() => {
-            Err(Problem::method_not_allowed(format!("{method} is not allowed on {path}")))
-        }
+        (_, [_, "events"]) if !rest.is_empty() => Err(resp::method_not_allowed(&method, &path, &["POST"])),
+        (_, [_]) if !rest.is_empty() => Err(resp::method_not_allowed(&method, &path, &["GET"])),
         _ => Err(Problem::not_found(format!("no route {path}"))),
     }
 }

@@ -44,7 +44,7 @@ async fn route(req: Request) -> Result<Resp, Problem> {
         return Err(Problem::not_found(format!("no route {path}")));
     }
     if method != "GET" {
-        return Err(Problem::method_not_allowed(format!("{method} is not allowed on {path}")));
+        return Err(resp::method_not_allowed(&method, &path, &["GET"]));
     }
     let me = auth::require(&req, CUSTOMER).await?.subject_id;
     let db = Db::open_for_request().await?;

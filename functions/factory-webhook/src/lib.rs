@@ -28,7 +28,7 @@ async fn route(req: Request) -> Result<Resp, Problem> {
         return Err(Problem::not_found("no such webhook"));
     }
     if req.method().as_str() != "POST" {
-        return Err(Problem::method_not_allowed("webhooks are delivered with POST"));
+        return Err(caas_platform::resp::method_not_allowed(req.method().as_str(), &req::path(&req), &["POST"]));
     }
     let body = webhook::verified_body(req, "factory_webhook_secret").await?;
     let ev = parse(&body)?;

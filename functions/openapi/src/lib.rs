@@ -8,6 +8,6 @@ const SPEC: &str = include_str!("../../../docs/openapi.yaml");
 async fn handle(req: Request) -> impl IntoResponse {
     match req.method().as_str() {
         "GET" | "HEAD" => caas_platform::resp::text(200, "application/yaml", SPEC.to_string()),
-        _ => caas_platform::resp::problem(&caas_platform::Problem::method_not_allowed("only GET is allowed on /openapi.yaml")),
+        m => caas_platform::resp::problem(&caas_platform::resp::method_not_allowed(m, "/openapi.yaml", &["GET", "HEAD"])),
     }
 }

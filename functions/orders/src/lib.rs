@@ -36,9 +36,8 @@ async fn route(req: Request) -> Result<Resp, Problem> {
         ("GET", [id]) => get_order(req, id).await,
         ("POST", [id, "reservation-payment"]) => pay(req, id, PaymentKind::Reservation).await,
         ("POST", [id, "final-payment"]) => pay(req, id, PaymentKind::Final).await,
-        (_, [] | [_] | [_, "reservation-payment" | "final-payment"]) => {
-            Err(Problem::method_not_allowed(format!("{method} is not allowed on {path}")))
-        }
+        (_, [] | [_]) => Err(resp::method_not_allowed(&method, &path, &["GET"])),
+        (_, [_, "reservation-payment" | "final-payment"]) => Err(resp::method_not_allowed(&method, &path, &["POST"])),
         _ => Err(Problem::not_found(format!("no route {path}"))),
     }
 }

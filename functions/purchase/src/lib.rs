@@ -48,7 +48,8 @@ async fn route(req: Request) -> Result<Resp, Problem> {
             let id = id.to_string();
             get_one(req, &id).await
         }
-        (_, [] | [_]) => Err(Problem::method_not_allowed(format!("{method} is not allowed on {path}"))),
+        (_, []) => Err(resp::method_not_allowed(&method, &path, &["GET", "POST"])),
+        (_, [_]) => Err(resp::method_not_allowed(&method, &path, &["GET"])),
         _ => Err(Problem::not_found(format!("no route {path}"))),
     }
 }

@@ -39,7 +39,7 @@ async fn route(req: Request) -> Result<Resp, Problem> {
         return Err(Problem::not_found("no such tick"));
     }
     if req.method().as_str() != "POST" {
-        return Err(Problem::method_not_allowed("ticks are fired with POST"));
+        return Err(caas_platform::resp::method_not_allowed(req.method().as_str(), &req::path(&req), &["POST"]));
     }
     auth::require_tick(&req).await?;
     tick().await

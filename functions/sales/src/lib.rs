@@ -30,11 +30,9 @@ async fn route(req: Request) -> Result<Resp, Problem> {
     let rest = path.strip_prefix("/api/sales").unwrap_or("");
     match (method.as_str(), rest) {
         ("POST", "") => register(req).await,
-        (_, "") => Err(Problem::method_not_allowed(format!("{method} is not allowed on /api/sales"))),
+        (_, "") => Err(resp::method_not_allowed(&method, &path, &["POST"])),
         ("GET", id) if id.starts_with('/') && !id[1..].contains('/') => get_sale(req, &id[1..]).await,
-        (_, id) if id.starts_with('/') && !id[1..].contains('/') => {
-            Err(Problem::method_not_allowed(format!("{method} is not allowed on {path}")))
-        }
+        (_, id) if id.starts_with('/') && !id[1..].contains('/') => Err(resp::method_not_allowed(&method, &path, &["GET"])),
         _ => Err(Problem::not_found(format!("no route {path}"))),
     }
 }

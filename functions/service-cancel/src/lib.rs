@@ -48,10 +48,10 @@ async fn route(req: Request) -> Result<Resp, Problem> {
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match (method.as_str(), segs.as_slice()) {
         ("POST", ["api", "services", id, "cancel"]) => cancel(req, id).await,
-        (_, ["api", "services", _, "cancel"]) => Err(Problem::method_not_allowed(format!("{method} is not allowed on {path}"))),
+        (_, ["api", "services", _, "cancel"]) => Err(resp::method_not_allowed(&method, &path, &["POST"])),
         ("POST", ["api", "theft-reports"]) => theft(req).await,
         ("GET", ["api", "theft-reports"]) => list_reports(req).await,
-        (_, ["api", "theft-reports"]) => Err(Problem::method_not_allowed(format!("{method} is not allowed on {path}"))),
+        (_, ["api", "theft-reports"]) => Err(resp::method_not_allowed(&method, &path, &["GET", "POST"])),
         _ => Err(Problem::not_found(format!("no route {path}"))),
     }
 }

@@ -35,13 +35,11 @@ async fn route(req: Request) -> Result<Resp, Problem> {
     let rest = path.strip_prefix("/api/vehicles").unwrap_or("");
     match (method.as_str(), rest) {
         ("POST", "/link") => link(req).await,
-        (_, "/link") => Err(Problem::method_not_allowed(format!("{method} is not allowed on {path}"))),
+        (_, "/link") => Err(resp::method_not_allowed(&method, &path, &["POST"])),
         ("GET", "") => list(req).await,
-        (_, "") => Err(Problem::method_not_allowed(format!("{method} is not allowed on {path}"))),
+        (_, "") => Err(resp::method_not_allowed(&method, &path, &["GET"])),
         ("GET", r) if r.starts_with('/') && !r[1..].is_empty() && !r[1..].contains('/') => one(req, &r[1..]).await,
-        (_, r) if r.starts_with('/') && !r[1..].contains('/') => {
-            Err(Problem::method_not_allowed(format!("{method} is not allowed on {path}")))
-        }
+        (_, r) if r.starts_with('/') && !r[1..].contains('/') => Err(resp::method_not_allowed(&method, &path, &["GET"])),
         _ => Err(Problem::not_found(format!("no route {path}"))),
     }
 }

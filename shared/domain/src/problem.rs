@@ -26,6 +26,9 @@ pub struct Problem {
     pub detail: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// 405 only: the methods the route allows (sent as the `Allow` header, not in the body).
+    #[serde(skip)]
+    pub allow: Vec<String>,
 }
 
 impl Problem {
@@ -36,6 +39,7 @@ impl Problem {
             status,
             detail: detail.into(),
             errors: Vec::new(),
+            allow: Vec::new(),
         }
     }
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Problem {
@@ -59,6 +63,12 @@ impl Problem {
     }
     pub fn method_not_allowed(detail: impl Into<String>) -> Problem {
         Problem::new(405, "method-not-allowed", "Method not allowed", detail)
+    }
+    /// 405 for `method` on `path`, carrying the route's methods for the `Allow` header.
+    pub fn method_not_allowed_on(method: &str, path: &str, allowed: &[&str]) -> Problem {
+        let mut p = Problem::method_not_allowed(format!("{method} is not allowed on {path}; allowed: {}", allowed.join(", ")));
+        p.allow = allowed.iter().map(|m| m.to_string()).collect();
+        p
     }
     pub fn conflict(slug: &str, detail: impl Into<String>) -> Problem {
         Problem::new(409, slug, "Conflict", detail)

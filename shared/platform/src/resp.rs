@@ -45,7 +45,19 @@ pub fn problem(p: &Problem) -> Resp {
     if p.status == 401 {
         r.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
     }
+    if p.status == 405 && !p.allow.is_empty()
+        && let Ok(v) = http::HeaderValue::from_str(&p.allow.join(", "))
+    {
+        r.headers_mut().insert(http::header::ALLOW, v);
+    }
     r
+}
+
+/// 405 for a known route that does not take `method`: problem+json with `Allow: <allowed>`.
+/// Every component's method dispatch ends its known routes with this (never a 200 for TRACE,
+/// OPTIONS or an unknown method).
+pub fn method_not_allowed(method: &str, path: &str, allowed: &[&str]) -> Problem {
+    Problem::method_not_allowed_on(method, path, allowed)
 }
 
 /// A problem response with a `Retry-After: <seconds>` header (429 throttling, 503).
