@@ -24,7 +24,7 @@
 //! Report: `{billed, skipped, failed, cancelled, more}`.
 use caas_domain::Problem;
 use caas_domain::routing::NotificationKind;
-use caas_domain::services::billing::{self, DunningDecision, DunningPolicy, Period, SubscriptionTerms};
+use caas_domain::services::billing::{self, ChargeAnswer, DunningDecision, DunningPolicy, Period, SubscriptionTerms};
 use caas_domain::services::calendar::format_date;
 use caas_domain::services::ledger::period_reference;
 use caas_domain::services::lifecycle::{ServiceEvent, ServiceState};
@@ -256,11 +256,14 @@ async fn call_gateway(payment_url: &str, c: &ChargeRow, period: Option<Period>) 
             Some(id) => Outcome::Charged(id),
             None => Outcome::Unavailable("the payment gateway gave an unusable answer".into()),
         },
-        Ok(r) if r.status == 402 => {
-            let code = serde_json::from_str::<Value>(&r.body)
-                .ok()
-                .and_then(|v| v.get("decline-code").and_then(Value::as_str).map(str::to_string))
-                .unwrap_or_else(|| "declined".into());
+        // Non-retryable refusals (402 declined, 422 invalid mandate, other 4xx) go to dunning;
+        // 5xx, timeouts and rate limits stay pending for the next tick (billing::classify_charge_answer).
+        Ok(r) if billing::classify_charge_answer(r.status) == ChargeAnswer::Declined => {
+            let v = serde_json::from_str::<Value>(&r.body).ok();
+            let field = |k: &str| v.as_ref().and_then(|v| v.get(k)).and_then(Value::as_str).map(str::to_string);
+            let code = field("decline-code")
+                .or_else(|| field("code"))
+                .unwrap_or_else(|| if r.status == 402 { "declined".into() } else { format!("refused ({})", r.status) });
             Outcome::Declined(payment_id(&r.body), code)
         }
         Ok(r) => Outcome::Unavailable(format!("charge answered {}: {}", r.status, r.body.chars().take(200).collect::<String>())),

@@ -275,6 +275,34 @@ pub enum DunningDecision {
     Cancel { template: &'static str },
 }
 
+/// How the billing tick treats the gateway's answer to a subscription charge (issue 9:
+/// non-retryable answers end in dunning, not endless retries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChargeAnswer {
+    /// 200/201: charged.
+    Charged,
+    /// The gateway refused this charge and asking again the same way will not change that:
+    /// 402 (card declined) and every other 4xx — invalid mandate/card (422), bad request (400),
+    /// unknown customer (404), key conflict (409)… — except the "try later" ones. Goes to
+    /// dunning ([`after_failed_charge`]): the customer is told, the retry waits for the dunning
+    /// schedule with a fresh attempt key, and the last failure cancels the subscription.
+    Declined,
+    /// Our side or a transient gateway problem — 5xx, 408 (timeout), 425, 429 (rate limit), any
+    /// other unexpected status, no answer: the charge stays pending and the next tick retries it
+    /// with the same key; the customer is not dunned for an outage.
+    Retry,
+}
+
+/// Classifies the HTTP status of the gateway's answer to `POST /charges`.
+pub fn classify_charge_answer(status: u16) -> ChargeAnswer {
+    match status {
+        200 | 201 => ChargeAnswer::Charged,
+        408 | 425 | 429 => ChargeAnswer::Retry,
+        400..=499 => ChargeAnswer::Declined,
+        _ => ChargeAnswer::Retry,
+    }
+}
+
 /// After the `failures`-th failure (1 = the original charge) of a charge first failed at
 /// `first_failed_at`. Deterministic, so a duplicated tick reschedules identically.
 pub fn after_failed_charge(policy: &DunningPolicy, failures: u32, first_failed_at: i64) -> DunningDecision {
@@ -323,6 +351,30 @@ pub fn on_settlement(settled: bool, state: ServiceState) -> SettlementAction {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn gateway_answers_to_a_charge() {
+        use ChargeAnswer as A;
+        for (st, want) in [
+            (200, A::Charged),
+            (201, A::Charged),
+            (402, A::Declined),
+            (422, A::Declined),
+            (400, A::Declined),
+            (404, A::Declined),
+            (409, A::Declined),
+            (408, A::Retry),
+            (429, A::Retry),
+            (500, A::Retry),
+            (502, A::Retry),
+            (503, A::Retry),
+            (504, A::Retry),
+            (302, A::Retry),
+            (204, A::Retry),
+        ] {
+            assert_eq!(classify_charge_answer(st), want, "{st}");
+        }
+    }
+
     use super::*;
 
     fn eur(n: i64) -> Money {
