@@ -1,13 +1,14 @@
 //! `/api/auth/...`: login (employees seeded from `seed_employees`, customers with their
 //! e-mailed credentials), forced password change, logout (revocation), me.
 //!
-//! Failed logins are throttled per account (e-mail) and per client address
-//! (`caas_domain::account`): past the limit inside the window the answer is 429 with
-//! `Retry-After`, before the password is even checked. Customers still on the e-mailed password
+//! Failed logins are throttled per account (e-mail: growing delays, never a lockout) and per
+//! client network (`caas_domain::account`, `throttle`): a refused attempt is answered 429 with
+//! `Retry-After` before the password is even checked, and the attempt is counted atomically
+//! before the check so parallel guesses cannot pass the limit. Customers still on the e-mailed password
 //! get a session restricted to `POST /api/auth/password` (`caas_platform::auth::require` answers
 //! 403 "password change required" everywhere else).
 use caas_domain::Problem;
-use caas_domain::account::{self, SCOPE_ACCOUNT, SCOPE_CLIENT, WINDOW_MS};
+use caas_domain::account;
 use caas_domain::auth::{Role, parse_seed_employees};
 use caas_domain::ids::IdKind;
 use caas_domain::password::{DUMMY_PHC, SALT_BYTES, hash_password, verify_password};
@@ -16,6 +17,8 @@ use caas_platform::{Resp, auth, clock, kv, rand, req, resp, vars};
 use serde_json::json;
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
+
+mod throttle;
 
 #[http_service]
 async fn handle(req: Request) -> impl IntoResponse {
@@ -55,46 +58,6 @@ async fn seed_employees(db: &Db) -> Result<(), Problem> {
     Ok(())
 }
 
-async fn failures(db: &Db, scope: &str, key: &str, now: i64) -> Result<Vec<i64>, Problem> {
-    Ok(db
-        .query(
-            "SELECT at FROM login_failures WHERE scope = ? AND key = ? AND at > ? ORDER BY at DESC LIMIT 100",
-            vec![text(scope), text(key), int(now - WINDOW_MS)],
-        )
-        .await?
-        .iter()
-        .map(|r| r.i64("at"))
-        .collect())
-}
-
-/// `Some(429 response)` while the account or the client is throttled.
-async fn throttled(db: &Db, email: &str, client: &str, now: i64) -> Result<Option<Resp>, Problem> {
-    let a = failures(db, SCOPE_ACCOUNT, email, now).await?;
-    let c = failures(db, SCOPE_CLIENT, client, now).await?;
-    let Some(secs) = account::login_throttle(&a, &c, now) else { return Ok(None) };
-    let p = Problem::new(
-        429,
-        "too-many-login-attempts",
-        "Too many login attempts",
-        format!("too many failed logins for this account or from this address; try again in {secs} s"),
-    );
-    Ok(Some(resp::problem_retry_after(&p, secs)))
-}
-
-/// Count a failed login against the account and the client (and prune their expired rows).
-async fn record_failure(db: &Db, email: &str, client: &str, now: i64) -> Result<(), Problem> {
-    db.transaction(async |tx: &Db| -> Result<(), caas_platform::db::DbError> {
-        for (scope, key) in [(SCOPE_ACCOUNT, email), (SCOPE_CLIENT, client)] {
-            tx.exec("DELETE FROM login_failures WHERE scope = ? AND key = ? AND at <= ?", vec![text(scope), text(key), int(now - WINDOW_MS)])
-                .await?;
-            tx.exec("INSERT INTO login_failures(scope, key, at) VALUES (?, ?, ?)", vec![text(scope), text(key), int(now)]).await?;
-        }
-        Ok(())
-    })
-    .await?;
-    Ok(())
-}
-
 struct Account {
     id: String,
     role: Role,
@@ -126,7 +89,7 @@ async fn find_account(db: &Db, email: &str) -> Result<Option<Account>, Problem> 
 }
 
 async fn login(req: Request) -> Result<Resp, Problem> {
-    let req_client = req::header(&req, "spin-client-addr").map(str::to_string);
+    let network = req::client_network(&req).await;
     let body = req::json_body(req).await?;
     let mut errors = Vec::new();
     let email = body.get("email").and_then(|v| v.as_str()).map(|s| s.trim().to_lowercase());
@@ -145,11 +108,11 @@ async fn login(req: Request) -> Result<Resp, Problem> {
         return Err(Problem::unauthorized("invalid e-mail or password"));
     }
     let db = Db::open_for_request().await?;
-    let client = account::client_key(req_client.as_deref());
     let now = clock::now_ms();
-    if let Some(r) = throttled(&db, &email, &client, now).await? {
-        return Ok(r);
-    }
+    let ticket = match throttle::admit(&db, &email, &network, now).await? {
+        Ok(t) => t,
+        Err(refused) => return Ok(refused),
+    };
     seed_employees(&db).await?;
     let account = find_account(&db, &email).await?;
     // Verify even for unknown users so timing does not reveal which e-mails exist.
@@ -161,11 +124,10 @@ async fn login(req: Request) -> Result<Resp, Problem> {
         }
     };
     let Some(account) = account.filter(|_| ok) else {
-        record_failure(&db, &email, &client, now).await?;
+        // The attempt was counted by `admit`: it stays a failure.
         return Err(Problem::unauthorized("invalid e-mail or password"));
     };
-    // A success clears the account's failures (not the client's).
-    db.exec("DELETE FROM login_failures WHERE scope = ? AND key = ?", vec![text(SCOPE_ACCOUNT), text(&email)]).await?;
+    ticket.succeeded(&db).await?;
     let ttl_ms = vars::u64_or("session_ttl_seconds", 86_400).await.clamp(60, 30 * 86_400) as i64 * 1000;
     let (token, data) =
         kv::create_session_with(&account.id, account.role, clock::now_ms() + ttl_ms, account.must_change_password).await?;
@@ -232,7 +194,7 @@ async fn change_password(req: Request) -> Result<Resp, Problem> {
     let Some((token, mut session)) = auth::session(&req).await? else {
         return Err(Problem::unauthorized("a valid bearer token is required"));
     };
-    let client = account::client_key(req::header(&req, "spin-client-addr"));
+    let network = req::client_network(&req).await;
     let body = req::json_body(req).await?;
     let db = Db::open_for_request().await?;
     let table = if session.role == Role::Customer { "customers" } else { "employees" };
@@ -249,13 +211,14 @@ async fn change_password(req: Request) -> Result<Resp, Problem> {
     // Guessing the current password through a session counts like failed logins.
     let email = row.str("email");
     let now = clock::now_ms();
-    if let Some(r) = throttled(&db, &email, &client, now).await? {
-        return Ok(r);
-    }
+    let ticket = match throttle::admit(&db, &email, &network, now).await? {
+        Ok(t) => t,
+        Err(refused) => return Ok(refused),
+    };
     if !verify_password(&current, &row.str("password_hash")) {
-        record_failure(&db, &email, &client, now).await?;
         return Err(Problem::validation(vec![caas_domain::FieldError::new("/current_password", "is not your current password")]));
     }
+    ticket.succeeded(&db).await?;
     let hash = hash_password(&new, &rand::bytes::<SALT_BYTES>())
         .map_err(|e| Problem::unavailable(format!("credential hashing failed: {e}")))?;
     let sql = if session.role == Role::Customer {

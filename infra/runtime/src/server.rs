@@ -89,7 +89,12 @@ impl Runtime {
         add_header(req, "spin-base-path", &self.app.base);
         add_header(req, "spin-raw-component-route", &m.route.raw);
         add_header(req, "spin-component-route", &m.route.raw_or_prefix());
-        add_header(req, "spin-client-addr", &client.to_string());
+        // Spin 4.1 appends its own `spin-client-addr` after any the client sent (rather than
+        // replacing it): components must read the last value. Do the same, so tests see what
+        // real Spin gives.
+        if let Ok(v) = HeaderValue::from_str(&client.to_string()) {
+            req.headers_mut().append("spin-client-addr", v);
+        }
         for (name, value) in &m.captures {
             let h = format!(
                 "spin-path-match-{}",

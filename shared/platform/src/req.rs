@@ -48,3 +48,24 @@ pub fn page(req: &Request) -> Result<caas_domain::expediente::PageRequest, Probl
     caas_domain::expediente::page_request(query(req, "cursor").as_deref(), query(req, "limit").as_deref())
         .map_err(Problem::validation)
 }
+
+/// Every value of a header, in the order received (a header may appear on several lines).
+pub fn header_values<'a>(req: &'a Request, name: &str) -> Vec<&'a str> {
+    req.headers().get_all(name).iter().filter_map(|v| v.to_str().ok()).collect()
+}
+
+/// The client network a request comes from, for throttling (`caas_domain::account::network_key`:
+/// an IPv4 address or an IPv6 /64). Read from the header named by the `trusted_client_ip_header`
+/// variable (e.g. `x-forwarded-for` behind SpinKube's ingress, where every request has the
+/// ingress as peer), else from Spin's `spin-client-addr` — always its **last** value: a client
+/// may send either header itself, and the trusted hop appends the real address after it.
+pub async fn client_network(req: &Request) -> String {
+    let configured = crate::vars::get("trusted_client_ip_header").await.map(|h| h.trim().to_ascii_lowercase()).unwrap_or_default();
+    if !configured.is_empty() {
+        let values = header_values(req, &configured);
+        if caas_domain::account::client_ip(&values).is_some() {
+            return caas_domain::account::client_network(&values);
+        }
+    }
+    caas_domain::account::client_network(&header_values(req, "spin-client-addr"))
+}
