@@ -1,4 +1,6 @@
 //! `GET /api/admin/ledger[?reference=&cursor=&limit=]` (admins only): every money movement,
+//! or those of one reference — a payment id, a service id (with its subscription periods), or an
+//! order id (every movement carrying that order: its vehicle payments and the services of its car),
 //! oldest first (keyset paging on the row id), with the state of the service it pays for
 //! (`service_state`, for service references `svc_…` and subscription periods `svc_…/YYYY-MM`),
 //! so that the ledger invariants (`caas_domain::services::ledger::check_invariants`: no charge
@@ -22,10 +24,11 @@ pub async fn list(req: &Request) -> Result<Resp, Problem> {
              LEFT JOIN services s ON s.id = CASE WHEN instr(COALESCE(l.reference, ''), '/') > 0
                                                  THEN substr(l.reference, 1, instr(l.reference, '/') - 1)
                                                  ELSE l.reference END
-             WHERE l.rowid > ? AND (? IS NULL OR l.reference = ? OR l.reference LIKE ? || '/%')
+             WHERE l.rowid > ? AND (? IS NULL OR l.reference = ? OR l.reference LIKE ? || '/%' OR l.order_id = ?)
              ORDER BY l.rowid LIMIT ?",
             vec![
                 int(page.after),
+                reference.clone().map(text).unwrap_or(caas_platform::db::Value::Null),
                 reference.clone().map(text).unwrap_or(caas_platform::db::Value::Null),
                 reference.clone().map(text).unwrap_or(caas_platform::db::Value::Null),
                 reference.clone().map(text).unwrap_or(caas_platform::db::Value::Null),

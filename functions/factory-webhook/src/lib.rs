@@ -171,10 +171,16 @@ async fn apply(tx: &Db, ev: &FactoryEvent, now: i64, final_days: u64) -> Result<
         j::notify_customer(tx, &id, &order.customer_id, &format!("delayed-{}", ev.event_id), &journey::msg_delayed(&id, date.as_deref()), now).await?;
         return Ok(("processed".into(), format!("delay recorded (estimated date {})", date.as_deref().unwrap_or("unknown"))));
     }
-    if let Some(d) = &ev.estimated_date {
+    let decision = journey::factory_decision(order.status, ev.status);
+    // Only an event that moves the order forward (or confirms it) brings a newer estimated
+    // date; a stale or inapplicable one (an earlier status, often with an older date) changes
+    // nothing about the order.
+    if let Some(d) = &ev.estimated_date
+        && matches!(decision, FactoryDecision::Advance { .. } | FactoryDecision::Confirm)
+    {
         tx.exec("UPDATE orders SET estimated_date = ? WHERE id = ?", vec![text(d), text(&id)]).await?;
     }
-    match journey::factory_decision(order.status, ev.status) {
+    match decision {
         FactoryDecision::Advance { to } => {
             let mut from = order.status;
             if from == OrderStatus::Reserved && to != OrderStatus::FactoryOrdered {

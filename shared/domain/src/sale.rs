@@ -14,6 +14,18 @@ pub fn currency_for_country(country: &str) -> Option<&'static str> {
     }
 }
 
+/// The currencies the markets use (the currencies of [`SUPPORTED_COUNTRIES`]): prices in any
+/// other currency are refused.
+pub fn market_currencies() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = SUPPORTED_COUNTRIES.iter().filter_map(|c| currency_for_country(c)).collect();
+    v.dedup();
+    v
+}
+
+pub fn is_market_currency(c: &str) -> bool {
+    market_currencies().contains(&c)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewCustomer {
     pub full_name: String,
@@ -309,7 +321,8 @@ pub fn validate_sale(body: &Value) -> Result<NewSale, Vec<FieldError>> {
         {
             v.err("/prices/deposit_minor", "must be less than the vehicle price");
         }
-        let currency = v.string(p, "currency", "/prices/currency", 3, 3).map(|c| c.to_uppercase());
+        // Exactly as the schema says (`EUR`): ISO 4217 codes are uppercase, "eur" is refused.
+        let currency = v.string(p, "currency", "/prices/currency", 3, 3);
         (price, deposit, currency)
     });
     // Currency must be the registration country's.
@@ -431,5 +444,7 @@ mod tests {
         assert_eq!(normalize_phone("+12"), None);
         assert_eq!(currency_for_country("DE"), Some("EUR"));
         assert_eq!(currency_for_country("US"), None);
+        assert_eq!(market_currencies(), vec!["EUR"]);
+        assert!(is_market_currency("EUR") && !is_market_currency("eur") && !is_market_currency("USD"));
     }
 }

@@ -51,9 +51,14 @@ fn classify(e: SqlError) -> DbError {
 }
 
 /// Storage failures surface as 503 with a retry hint (the only 5xx components return).
+/// The database's own message goes to the log, never into the response body.
 impl From<DbError> for Problem {
     fn from(e: DbError) -> Problem {
-        Problem::unavailable(format!("storage unavailable: {e}"))
+        eprintln!("storage error: {e}");
+        Problem::unavailable(match e {
+            DbError::Busy(_) => "the database is busy; retry shortly",
+            _ => "storage is temporarily unavailable; retry shortly",
+        })
     }
 }
 

@@ -8,8 +8,10 @@ fn session_key(token: &str) -> String {
     format!("session:{}", sha256_hex(token.as_bytes()))
 }
 
+/// The store's own error goes to the log, never into the response body.
 fn unavailable(e: impl std::fmt::Debug) -> Problem {
-    Problem::unavailable(format!("session store unavailable: {e:?}"))
+    eprintln!("session store error: {e:?}");
+    Problem::unavailable("the session store is temporarily unavailable; retry shortly")
 }
 
 async fn store() -> Result<Store, Problem> {

@@ -178,6 +178,11 @@ pub fn validate_price(price: &Money, pointer: &str) -> Vec<FieldError> {
     }
     if !is_currency_code(&price.currency) {
         errs.push(FieldError::new(format!("{pointer}/currency"), "must be an ISO 4217 code (3 uppercase letters)"));
+    } else if !crate::sale::is_market_currency(&price.currency) {
+        errs.push(FieldError::new(
+            format!("{pointer}/currency"),
+            format!("must be a currency the markets use ({})", crate::sale::market_currencies().join(", ")),
+        ));
     }
     errs
 }
@@ -604,6 +609,19 @@ mod tests {
         for bad in ["", "ab", "Abc", "1abc", "-abc", "abc-", "a--b", "a_b", "a b", "añb", &"a".repeat(49)] {
             assert!(!is_valid_code(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn prices_only_in_a_market_currency() {
+        let cat = seed_catalog();
+        let code = cat.options[0].code.clone();
+        for bad in ["USD", "XXX", "eur", "Eur"] {
+            match reprice(&cat, &code, Money { amount_minor: 100, currency: bad.into() }) {
+                Err(CatalogError::Invalid(errs)) => assert_eq!(errs[0].pointer, "/price/currency", "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        assert!(reprice(&cat, &code, Money { amount_minor: 100, currency: "EUR".into() }).is_ok());
     }
 
     #[test]
