@@ -1,10 +1,63 @@
 //! Incoming request helpers: JSON bodies, headers, path segments.
 use caas_domain::Problem;
+use futures::StreamExt;
 use spin_sdk::http::Request;
 use spin_sdk::http::body::IncomingBodyExt;
+use spin_sdk::wasip3::http::types::ErrorCode;
+use spin_sdk::wasip3::http_compat::{IncomingBody, IncomingMessage};
 
-/// Largest JSON body we accept.
+/// Largest request body we accept (JSON APIs and signed webhooks): 64 KiB.
 pub const MAX_BODY: usize = 64 * 1024;
+
+/// Why a bounded body read stopped.
+#[derive(Debug)]
+pub enum BodyError {
+    /// More than the limit was declared (`content-length`) or arrived; reading stopped there.
+    TooLarge { limit: usize },
+    /// The transport failed while reading.
+    Read(ErrorCode),
+}
+
+impl BodyError {
+    pub fn to_problem(&self) -> Problem {
+        match self {
+            BodyError::TooLarge { limit } => Problem::payload_too_large(format!("request body exceeds {limit} bytes")),
+            BodyError::Read(e) => Problem::bad_request(format!("could not read request body: {e:?}")),
+        }
+    }
+}
+
+/// Reads a body (of a request or of an outbound response) chunk by chunk, keeping at most
+/// `limit` bytes: a declared `content-length` over the limit is refused before reading, and
+/// reading stops at the first chunk that passes the limit (the rest is never read, so a huge
+/// body costs no memory). Every component reads bodies through this.
+pub async fn read_limited<T: IncomingMessage>(body: IncomingBody<T>, limit: usize) -> Result<Vec<u8>, BodyError> {
+    if http_body::Body::size_hint(&body).upper().is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge { limit });
+    }
+    let mut out = Vec::new();
+    let mut chunks = body.stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(BodyError::Read)?;
+        if out.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge { limit });
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// The request body, at most `limit` bytes (413 problem beyond, 400 on a transport error).
+pub async fn body_bytes(req: Request, limit: usize) -> Result<Vec<u8>, Problem> {
+    if let Some(len) = header(&req, "content-length") {
+        match len.parse::<u64>() {
+            Ok(n) if n > limit as u64 => return Err(BodyError::TooLarge { limit }.to_problem()),
+            Ok(_) => {}
+            Err(_) => return Err(Problem::bad_request("content-length is not a number")),
+        }
+    }
+    read_limited(req.into_body(), limit).await.map_err(|e| e.to_problem())
+}
 
 pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim)
@@ -24,14 +77,7 @@ pub async fn json_body(req: Request) -> Result<serde_json::Value, Problem> {
             return Err(Problem::unsupported_media_type("request body must be application/json"));
         }
     }
-    let bytes = req
-        .into_body()
-        .bytes()
-        .await
-        .map_err(|e| Problem::bad_request(format!("could not read request body: {e:?}")))?;
-    if bytes.len() > MAX_BODY {
-        return Err(Problem::payload_too_large(format!("request body exceeds {MAX_BODY} bytes")));
-    }
+    let bytes = body_bytes(req, MAX_BODY).await?;
     if bytes.is_empty() {
         return Err(Problem::bad_request("request body is empty; a JSON object is required"));
     }

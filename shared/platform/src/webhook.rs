@@ -4,7 +4,6 @@ use crate::db::{Db, DbError, int, text};
 use caas_domain::Problem;
 use caas_domain::webhook::{self, DEFAULT_TOLERANCE_SECS, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use spin_sdk::http::Request;
-use spin_sdk::http::body::IncomingBodyExt;
 
 /// Read the raw body and verify its signature with the secret in variable `secret_var`.
 /// 401 (nothing written) on a missing/bad/stale signature; 413 on an oversized body.
@@ -12,17 +11,10 @@ pub async fn verified_body(req: Request, secret_var: &str) -> Result<Vec<u8>, Pr
     let secret = crate::vars::required(secret_var).await?;
     let ts = crate::req::header(&req, TIMESTAMP_HEADER).map(str::to_string);
     let sig = crate::req::header(&req, SIGNATURE_HEADER).map(str::to_string);
-    let body = req
-        .into_body()
-        .bytes()
-        .await
-        .map_err(|e| Problem::bad_request(format!("could not read request body: {e:?}")))?;
-    if body.len() > crate::req::MAX_BODY {
-        return Err(Problem::payload_too_large(format!("request body exceeds {} bytes", crate::req::MAX_BODY)));
-    }
+    let body = crate::req::body_bytes(req, crate::req::MAX_BODY).await?;
     let now_secs = crate::clock::now_ms().div_euclid(1000);
     webhook::verify(&secret, ts.as_deref(), sig.as_deref(), &body, now_secs, DEFAULT_TOLERANCE_SECS).map_err(|e| e.to_problem())?;
-    Ok(body.to_vec())
+    Ok(body)
 }
 
 /// Claim `(source, event_id)` inside the caller's transaction. False = already processed (replay).
