@@ -9,11 +9,15 @@
 //!   `/timeline`, `/payments`, `/notifications` (the customer's messages from the outbox;
 //!   secrets redacted).
 //! * Delivered vehicles carry their maintenance record, read from VSS on demand.
+//! * Payments show the money given back (`refunds`: every void/refund movement of the ledger for
+//!   what the payment paid; `status` `voided`/`refunded`/`partially-refunded`) and a service
+//!   that was never delivered has no invoice (`caas_domain::expediente::payment_view_status`,
+//!   `shows_service_invoice`).
 //!
 //! Every query is scoped to the caller's customer id: another customer's data is never read.
 use caas_domain::Problem;
 use caas_domain::auth::Role;
-use caas_domain::expediente::{PageRequest, is_manufacturing_event, manuals, paginate};
+use caas_domain::expediente::{PageRequest, is_manufacturing_event, manuals, paginate, payment_view_status, shows_service_invoice};
 use caas_domain::ids::{IdKind, is_id};
 use caas_domain::routing::redact;
 use caas_domain::wire::to_kebab_json;
@@ -110,12 +114,14 @@ async fn summary(db: &Db, me: &str) -> Result<Resp, Problem> {
         .collect();
     invoices.extend(
         db.query(
-            "SELECT i.id, i.payment_id, i.service_id, i.amount_minor, i.currency, i.issued_at, s.order_id, s.option_code
+            "SELECT i.id, i.payment_id, i.service_id, i.amount_minor, i.currency, i.issued_at, s.order_id, s.option_code, s.state AS service_state
              FROM invoices i LEFT JOIN services s ON s.id = i.service_id WHERE i.customer_id = ?",
             vec![text(me)],
         )
         .await?
         .iter()
+        // No invoice for a service that was never delivered (its payment was given back).
+        .filter(|i| shows_service_invoice(i.opt_str("service_state").as_deref()))
         .map(|i| (i.i64("issued_at"), service_invoice(i))),
     );
     invoices.sort_by_key(|(at, _)| *at);
@@ -154,7 +160,7 @@ fn invoice(p: &Row) -> Value {
 fn invoice_of_payment(p: &Row) -> Value {
     match p.str("kind").as_str() {
         "reservation" | "final" if p.str("status") == "settled" => invoice(p),
-        _ if p.opt_str("invoice_id").is_some() => {
+        _ if p.opt_str("invoice_id").is_some() && shows_service_invoice(p.opt_str("paid_service_state").as_deref()) => {
             let mut v = service_invoice(p);
             v["number"] = json!(p.str("invoice_id").to_uppercase().replace('_', "-"));
             v["amount_minor"] = json!(p.i64("amount_minor"));
@@ -308,8 +314,17 @@ async fn payments(db: &Db, me: &str, page: PageRequest) -> Result<Value, Problem
     let rows = db
         .query(
             "SELECT p.rowid AS k, p.id, p.order_id, p.kind, p.amount_minor, p.currency, p.status, p.failure_reason,
-                    p.created_at, p.updated_at, i.id AS invoice_id, i.payment_id, i.service_id, i.issued_at, s.option_code
-             FROM payments p LEFT JOIN invoices i ON i.payment_id = p.id LEFT JOIN services s ON s.id = i.service_id
+                    p.created_at, p.updated_at, i.id AS invoice_id, i.payment_id, i.service_id, i.issued_at, s.option_code,
+                    ps.state AS paid_service_state,
+                    (SELECT json_group_array(json_object('kind', l.kind, 'amount_minor', l.amount_minor, 'currency', l.currency, 'at', l.created_at))
+                       FROM ledger l
+                      WHERE l.kind IN ('refund', 'void')
+                        AND l.reference IN (ps.id, sc.subscription_id || '/' || sc.period, p.id)) AS returns
+             FROM payments p
+             LEFT JOIN invoices i ON i.payment_id = p.id
+             LEFT JOIN services s ON s.id = i.service_id
+             LEFT JOIN services ps ON ps.payment_id = p.id AND p.kind = 'service'
+             LEFT JOIN subscription_charges sc ON sc.payment_id = p.id AND p.kind = 'subscription'
              WHERE p.customer_id = ? AND p.rowid > ? ORDER BY p.rowid LIMIT ?",
             vec![text(me), int(page.after), int(page.limit as i64 + 1)],
         )
@@ -317,6 +332,10 @@ async fn payments(db: &Db, me: &str, page: PageRequest) -> Result<Value, Problem
     let rows = rows
         .iter()
         .map(|p| {
+            // The money given back for what this payment paid (ledger voids and refunds).
+            let returns: Vec<Value> = serde_json::from_str::<Vec<Value>>(&p.opt_str("returns").unwrap_or_default()).unwrap_or_default();
+            let sum = |kind: &str| returns.iter().filter(|r| r["kind"] == kind).filter_map(|r| r["amount_minor"].as_i64()).sum::<i64>();
+            let (refunded, voided) = (sum("refund"), sum("void"));
             (
                 p.i64("k"),
                 json!({
@@ -325,7 +344,10 @@ async fn payments(db: &Db, me: &str, page: PageRequest) -> Result<Value, Problem
                     "kind": p.str("kind"),
                     "amount_minor": p.i64("amount_minor"),
                     "currency": p.str("currency"),
-                    "status": p.str("status"),
+                    "status": payment_view_status(&p.str("status"), p.i64("amount_minor"), refunded, voided),
+                    "settlement_status": p.str("status"),
+                    "refunded_minor": refunded + voided,
+                    "refunds": returns,
                     "failure_reason": p.opt_str("failure_reason"),
                     "created_at": p.i64("created_at"),
                     "updated_at": p.i64("updated_at"),

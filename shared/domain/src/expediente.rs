@@ -134,8 +134,45 @@ pub fn is_manufacturing_event(kind: &str) -> bool {
     }
 }
 
+/// Payments as the customer sees them (issue 9): money given back is shown, and a service that
+/// was never delivered has no invoice.
+///
+/// The status of a payment in the expediente: the gateway's status (`pending`, `settled`,
+/// `failed`, …) unless money was given back — `voided` (returned before it settled),
+/// `refunded` (all of it returned after settlement) or `partially-refunded`.
+pub fn payment_view_status(raw: &str, amount_minor: i64, refunded_minor: i64, voided_minor: i64) -> String {
+    let returned = refunded_minor.max(0) + voided_minor.max(0);
+    if returned <= 0 {
+        return raw.to_string();
+    }
+    if returned < amount_minor {
+        return "partially-refunded".to_string();
+    }
+    if refunded_minor > 0 { "refunded" } else { "voided" }.to_string()
+}
+
+/// Whether the invoice of a service payment is shown: not when the service was never
+/// delivered (activation failed for good, aborted, refused) — nothing was sold. `None`: the
+/// payment is not a one-time service payment (vehicle payments, subscription periods).
+pub fn shows_service_invoice(service_state: Option<&str>) -> bool {
+    !matches!(service_state, Some("failed" | "aborted" | "refused"))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn payment_views() {
+        assert_eq!(payment_view_status("settled", 59900, 0, 0), "settled");
+        assert_eq!(payment_view_status("pending", 59900, 0, 0), "pending");
+        assert_eq!(payment_view_status("settled", 59900, 59900, 0), "refunded");
+        assert_eq!(payment_view_status("settled", 4900, 4268, 0), "partially-refunded");
+        assert_eq!(payment_view_status("pending", 4900, 0, 4900), "voided");
+        assert_eq!(payment_view_status("voided", 4900, 0, 4900), "voided");
+        assert!(shows_service_invoice(None) && shows_service_invoice(Some("active")) && shows_service_invoice(Some("withdrawn")));
+        assert!(shows_service_invoice(Some("pending-activation")));
+        assert!(!shows_service_invoice(Some("failed")) && !shows_service_invoice(Some("aborted")) && !shows_service_invoice(Some("refused")));
+    }
+
     use super::*;
 
     #[test]
