@@ -6,6 +6,7 @@ use caas_domain::order::OrderStatus;
 use caas_domain::password::{PASSWORD_RANDOM_BYTES, SALT_BYTES, generate_password, hash_password};
 use caas_domain::routing::credentials_notification;
 use caas_domain::sale::{NewSale, validate_sale};
+use caas_domain::vehicle_pricing::{self, DEFAULT_MAX_DISCOUNT_PERCENT, SalePrice};
 use caas_domain::wit::Job;
 use caas_domain::Problem;
 use caas_platform::db::{Db, DbError, int, opt_text, text};
@@ -71,7 +72,18 @@ async fn register(req: Request) -> Result<Resp, Problem> {
         Some(k) => k.to_string(),
     };
     let body = req::json_body(req).await?;
-    let sale = validate_sale(&body).map_err(Problem::validation)?;
+    // The vehicle price comes from the model's list price, less an explicit bounded discount
+    // (caas_domain::vehicle_pricing); a sent `vehicle_price_minor` must agree with it.
+    let max_discount = caas_platform::vars::u64_or("max_vehicle_discount_percent", DEFAULT_MAX_DISCOUNT_PERCENT as u64).await.min(100) as u32;
+    let pricing = vehicle_pricing::price_sale(&vehicle_pricing::seed_price_list(), &body, max_discount)
+        .map_err(|e| Problem::unprocessable(e.code, e.detail).with_errors(e.errors))?;
+    let mut priced_body = body.clone();
+    if let (Some(p), Some(prices)) = (&pricing, priced_body.get_mut("prices").and_then(Value::as_object_mut)) {
+        prices.entry("vehicle_price_minor").or_insert(json!(p.vehicle_price_minor));
+    }
+    let sale = validate_sale(&priced_body).map_err(Problem::validation)?;
+    // Validation passed, so model and currency were strings and pricing ran.
+    let pricing = pricing.ok_or_else(|| Problem::unprocessable("unknown-model", format!("model {} has no list price", sale.model)))?;
     let stock_vin = stock_vin(&body)?;
     let request_hash = idempotency::request_hash(&body);
     let scope = format!("sales:{}", principal.subject_id);
@@ -92,7 +104,7 @@ async fn register(req: Request) -> Result<Resp, Problem> {
     let password_hash = hash_password(&password, &rand::bytes::<SALT_BYTES>())
         .map_err(|e| Problem::unavailable(format!("credential hashing failed: {e}")))?;
 
-    let outcome = persist(&db, &principal, &sale, stock_vin.as_deref(), &key, &scope, &request_hash, &password, &password_hash).await;
+    let outcome = persist(&db, &principal, &sale, stock_vin.as_deref(), &key, &scope, &request_hash, &password, &password_hash, &pricing).await;
     match outcome {
         Ok(Outcome::Created(v)) => Ok(resp::json(201, &v)),
         Ok(Outcome::Replayed(status, body)) => Ok(resp::json_raw(status, body)),
@@ -151,6 +163,7 @@ async fn persist(
     request_hash: &str,
     password: &str,
     password_hash: &str,
+    pricing: &SalePrice,
 ) -> Result<Outcome, TxError> {
     let now = clock::now_ms();
     let customer_id = rand::id(IdKind::Customer);
@@ -205,6 +218,38 @@ async fn persist(
             ],
         )
         .await?;
+        // The price audit: list price, and who gave what discount and why.
+        tx.exec(
+            "UPDATE orders SET list_price_minor = ?, discount_minor = ?, discount_reason = ?, discount_by = ? WHERE id = ?",
+            vec![
+                int(pricing.list_price_minor),
+                int(pricing.discount_minor),
+                opt_text(pricing.discount_reason.clone()),
+                opt_text((pricing.discount_minor > 0).then(|| principal.subject_id.clone())),
+                text(&order_id),
+            ],
+        )
+        .await?;
+        let money = |m: i64| format!("{}.{:02} {}", m / 100, m % 100, pricing.currency);
+        tx.exec(
+            "INSERT INTO order_events(order_id, at, kind, detail) VALUES (?, ?, 'vehicle-priced', ?)",
+            vec![
+                text(&order_id),
+                int(now),
+                text(if pricing.discount_minor > 0 {
+                    format!(
+                        "{}: list price {}, discount {}, price {}",
+                        sale.model,
+                        money(pricing.list_price_minor),
+                        money(pricing.discount_minor),
+                        money(pricing.vehicle_price_minor)
+                    )
+                } else {
+                    format!("{}: list price {}", sale.model, money(pricing.list_price_minor))
+                }),
+            ],
+        )
+        .await?;
         if let Some(vin) = stock_vin {
             let taken = tx
                 .exec(
@@ -245,6 +290,7 @@ async fn persist(
             "status": status.as_str(),
             "customer_email": c.email,
             "credentials_sent_to": c.email,
+            "pricing": pricing_json(pricing.list_price_minor, pricing.discount_minor, pricing.discount_reason.as_deref(), Some(&principal.subject_id), &pricing.currency),
         });
         tx.exec(
             "INSERT INTO idempotency(scope, key, request_hash, status_code, response_body, created_at) VALUES (?, ?, ?, 201, ?, ?)",
@@ -254,6 +300,16 @@ async fn persist(
         Ok(Outcome::Created(body))
     })
     .await
+}
+
+/// The price audit of an order (staff view): list price, discount (how much, why, by whom), price.
+fn pricing_json(list_minor: i64, discount_minor: i64, reason: Option<&str>, by: Option<&str>, currency: &str) -> Value {
+    json!({
+        "list_price_minor": list_minor,
+        "discount": (discount_minor > 0).then(|| json!({"amount_minor": discount_minor, "reason": reason, "by": by})),
+        "vehicle_price_minor": list_minor - discount_minor,
+        "currency": currency,
+    })
 }
 
 async fn get_sale(req: Request, order_id: &str) -> Result<Resp, Problem> {
@@ -312,6 +368,14 @@ async fn get_sale(req: Request, order_id: &str) -> Result<Resp, Problem> {
                 "deposit_minor": o.i64("deposit_minor"),
                 "currency": o.str("currency"),
             },
+            // Orders from before the price list have no list price: their price stands as sold.
+            "pricing": pricing_json(
+                o.opt_i64("list_price_minor").unwrap_or(o.i64("vehicle_price_minor")),
+                o.opt_i64("discount_minor").unwrap_or(0),
+                o.opt_str("discount_reason").as_deref(),
+                o.opt_str("discount_by").as_deref(),
+                &o.str("currency"),
+            ),
             "employee_id": o.str("employee_id"),
             "created_at": o.i64("created_at"),
             "updated_at": o.i64("updated_at"),

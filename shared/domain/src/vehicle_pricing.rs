@@ -116,7 +116,8 @@ fn money_text(minor: i64, currency: &str) -> String {
 }
 
 /// Prices the sale in `body` (the POST /api/sales request): `Ok(None)` when `model` or
-/// `prices.currency` is missing or not a string (request validation reports that).
+/// `prices.currency` is missing, not a string, or not a market currency (request validation
+/// reports that).
 pub fn price_sale(list: &PriceList, body: &Value, max_discount_percent: u32) -> Result<Option<SalePrice>, PricingError> {
     let (Some(model), Some(currency)) = (
         body.get("model").and_then(Value::as_str).map(str::trim),
@@ -124,6 +125,10 @@ pub fn price_sale(list: &PriceList, body: &Value, max_discount_percent: u32) -> 
     ) else {
         return Ok(None);
     };
+    // A currency no market uses ("eur", "USD") is the request validation's to report.
+    if !crate::sale::SUPPORTED_COUNTRIES.iter().any(|c| crate::sale::currency_for_country(c) == Some(currency)) {
+        return Ok(None);
+    }
     let Some(m) = list.model(model) else {
         let known: Vec<&str> = list.models.iter().map(|m| m.code.as_str()).collect();
         return Err(PricingError::new("unknown-model", "/model", format!("unknown model {model:?}: must be one of {}", known.join(", "))));
@@ -247,8 +252,13 @@ mod tests {
         let e = price_sale(&l, &json!({"model": "CAAS-ROADSTER", "prices": {"currency": "EUR"}}), 10).unwrap_err();
         assert_eq!(e.code, "unknown-model");
         assert!(e.detail.contains("CAAS-SEDAN-24"));
-        let e = price_sale(&l, &body(json!({"currency": "USD"}), None), 10).unwrap_err();
-        assert_eq!(e.code, "no-list-price");
+        // Not a market currency: request validation reports it.
+        assert_eq!(price_sale(&l, &body(json!({"currency": "USD"}), None), 10), Ok(None));
+        assert_eq!(price_sale(&l, &body(json!({"currency": "eur"}), None), 10), Ok(None));
+        // A market currency the model has no price in.
+        let mut l2 = l.clone();
+        l2.models[0].list_prices[0].currency = "GBP".into();
+        assert_eq!(price_sale(&l2, &body(json!({"currency": "EUR"}), None), 10).unwrap_err().code, "no-list-price");
     }
 
     #[test]
