@@ -20,13 +20,42 @@ pub(crate) fn engine() -> Result<Engine> {
         .map_err(|e| anyhow!("cannot create the wasmtime engine: {e}"))
 }
 
+/// How often the engine epoch advances (Spin's default tick): the granularity at which a guest
+/// that never returns to the host is made to yield, and interrupted past its deadline.
+pub(crate) const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// One thread per engine advancing its epoch every [`EPOCH_TICK`]; ends with the engine.
+fn epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let _ = std::thread::Builder::new()
+        .name("caas-runtime-epoch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(EPOCH_TICK);
+                match weak.upgrade() {
+                    Some(e) => e.increment_epoch(),
+                    None => break,
+                }
+            }
+        });
+}
+
 fn new_engine() -> Result<Engine> {
+    let engine = new_engine_inner()?;
+    epoch_ticker(&engine);
+    Ok(engine)
+}
+
+fn new_engine_inner() -> Result<Engine> {
     let mut cfg = wasmtime::Config::new();
     cfg.wasm_component_model(true);
     cfg.wasm_component_model_async(true);
     cfg.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable);
     cfg.parallel_compilation(true);
     cfg.memory_init_cow(true);
+    // Request deadlines: compiled code checks the engine epoch at function entries and loop
+    // headers; a ticker thread advances it every EPOCH_TICK (see `epoch_ticker`).
+    cfg.epoch_interruption(true);
     let mut pool = PoolingAllocationConfig::new();
     // Up to ~1000 concurrent requests; a spin-sdk component has a handful of core instances.
     pool.total_component_instances(1000);

@@ -6,6 +6,7 @@
 //! `allowed_outbound_hosts`, a virtual wall clock for tests, and timer ticks.
 pub mod body;
 pub mod clock;
+mod conn;
 mod engine;
 pub mod manifest;
 pub mod outbound;
@@ -47,6 +48,42 @@ pub struct Config {
     pub cache_dir: Option<PathBuf>,
     /// One stderr line per request.
     pub log_requests: bool,
+    /// Per-request and per-connection resource bounds.
+    pub limits: Limits,
+}
+
+/// Resource bounds of the server (defaults: [`Limits::default`]; CLI flags of `caas-runtime up`).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Wall-clock budget of one request's instance: handler, response body and any work after
+    /// the response. Past it the instance is dropped (a guest spinning in a loop is interrupted
+    /// by epoch interruption) and, if nothing was answered yet, the client gets a 503 problem.
+    pub request_timeout: Duration,
+    /// A connection must deliver a complete request head within this time after its first
+    /// byte (or after connecting); otherwise it is closed (slow-loris).
+    pub header_read_timeout: Duration,
+    /// An idle keep-alive connection (no request in flight, no byte of a next one) is closed
+    /// after this time.
+    pub keep_alive_timeout: Duration,
+    /// Most instances alive at once (requests and ticks being handled); one more request is
+    /// answered `503` with `Retry-After` at once instead of queueing.
+    pub max_concurrent_requests: usize,
+    /// Most linear memory (bytes, all memories of the instance together) one instance may
+    /// have; growing past it traps and that request fails with a 500 problem.
+    pub max_instance_memory: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            request_timeout: Duration::from_secs(60),
+            header_read_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(60),
+            // Spin's default instance count (SPIN_MAX_INSTANCE_COUNT).
+            max_concurrent_requests: 1000,
+            max_instance_memory: 128 << 20,
+        }
+    }
 }
 
 impl Config {
@@ -64,6 +101,7 @@ impl Config {
             schedules: None,
             cache_dir: Some(dir.join("target").join("caas-runtime-cache")),
             log_requests: true,
+            limits: Limits::default(),
             manifest,
         }
     }
@@ -188,6 +226,23 @@ pub async fn serve(config: Config) -> Result<App> {
             .ok_or_else(|| anyhow!("schedules need the application variable `tick_secret`"))?
     };
 
+    let l = &config.limits;
+    if l.max_concurrent_requests == 0 || l.max_concurrent_requests > tokio::sync::Semaphore::MAX_PERMITS {
+        bail!("max_concurrent_requests must be at least 1");
+    }
+    for (name, d) in [
+        ("request_timeout", l.request_timeout),
+        ("header_read_timeout", l.header_read_timeout),
+        ("keep_alive_timeout", l.keep_alive_timeout),
+    ] {
+        if d.is_zero() {
+            bail!("{name} must be more than 0");
+        }
+    }
+    if l.max_instance_memory < 1 << 20 {
+        bail!("max_instance_memory must be at least 1 MiB");
+    }
+
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("cannot create state dir {}", config.state_dir.display()))?;
     let spin_shared = spin_host::SpinHostShared::new(&config.state_dir)?;
@@ -243,6 +298,8 @@ pub async fn serve(config: Config) -> Result<App> {
         spin_shared,
         log_requests: config.log_requests,
         local_addr: addr,
+        limits: config.limits.clone(),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(config.limits.max_concurrent_requests)),
     });
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

@@ -1,11 +1,15 @@
 //! `caas-runtime up [--manifest spin.toml] [--listen 127.0.0.1:3000] [--state-dir .spin]
 //!                  [--schedules infra/schedules.toml] [--variable name=value]... [--cache-dir DIR]
-//!                  [--no-cache] [--quiet]`
+//!                  [--no-cache] [--quiet] [--request-timeout 60s] [--header-read-timeout 10s]
+//!                  [--keep-alive-timeout 60s] [--max-concurrent-requests 1000]
+//!                  [--max-instance-memory 128MiB]`
+//! (resource limits: see `caas_runtime::Limits` and the README).
 //! Application variables may also be set with `SPIN_VARIABLE_<NAME>` (like Spin).
 use anyhow::{Context, Result, bail};
 use caas_runtime::{Clock, Config};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -14,7 +18,54 @@ const USAGE: &str =
     "usage: caas-runtime up [--manifest spin.toml] [--listen 127.0.0.1:3000] [--state-dir DIR]
                         [--schedules infra/schedules.toml] [--variable name=value]...
                         [--cache-dir DIR | --no-cache] [--quiet]
-Application variables can also be set with SPIN_VARIABLE_<NAME>=value.";
+                        [--request-timeout 60s] [--header-read-timeout 10s]
+                        [--keep-alive-timeout 60s] [--max-concurrent-requests 1000]
+                        [--max-instance-memory 128MiB]
+Application variables can also be set with SPIN_VARIABLE_<NAME>=value.
+Durations: 500ms, 30s, 2m (a bare number is seconds). Sizes: 64MiB, 1GiB (a bare number is bytes).";
+
+/// `500ms`, `30s`, `2m`, `30` (seconds).
+fn parse_duration(flag: &str, v: &str) -> Result<Duration> {
+    let v = v.trim();
+    let (num, unit) = match v.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => (&v[..i], v[i..].trim()),
+        None => (v, "s"),
+    };
+    let n: f64 = num
+        .parse()
+        .with_context(|| format!("{flag}: expected a duration like 30s, got {v:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" | "min" => n * 60.0,
+        _ => bail!("{flag}: unknown unit {unit:?} (use ms, s or m)"),
+    };
+    if !(secs > 0.0 && secs.is_finite()) {
+        bail!("{flag}: must be more than 0");
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// `128MiB`, `1GiB`, `64M`, `1048576` (bytes).
+fn parse_size(flag: &str, v: &str) -> Result<usize> {
+    let v = v.trim();
+    let (num, unit) = match v.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (&v[..i], v[i..].trim()),
+        None => (v, ""),
+    };
+    let n: usize = num
+        .parse()
+        .with_context(|| format!("{flag}: expected a size like 128MiB, got {v:?}"))?;
+    let mult: usize = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => bail!("{flag}: unknown unit {unit:?} (use KiB, MiB or GiB)"),
+    };
+    n.checked_mul(mult)
+        .with_context(|| format!("{flag}: too large"))
+}
 
 fn parse_args(args: Vec<String>) -> Result<Config> {
     let mut it = args.into_iter();
@@ -32,6 +83,7 @@ fn parse_args(args: Vec<String>) -> Result<Config> {
     let mut schedules = None;
     let mut cache_dir: Option<Option<PathBuf>> = None;
     let mut quiet = false;
+    let mut limits = caas_runtime::Limits::default();
     let mut vars = BTreeMap::new();
     // Env first; --variable overrides.
     for (k, v) in std::env::vars() {
@@ -64,6 +116,21 @@ fn parse_args(args: Vec<String>) -> Result<Config> {
             "--cache-dir" => cache_dir = Some(Some(PathBuf::from(value(&flag)?))),
             "--no-cache" => cache_dir = Some(None),
             "--quiet" | "-q" => quiet = true,
+            "--request-timeout" => limits.request_timeout = parse_duration(&flag, &value(&flag)?)?,
+            "--header-read-timeout" => {
+                limits.header_read_timeout = parse_duration(&flag, &value(&flag)?)?
+            }
+            "--keep-alive-timeout" => {
+                limits.keep_alive_timeout = parse_duration(&flag, &value(&flag)?)?
+            }
+            "--max-concurrent-requests" => {
+                limits.max_concurrent_requests = value(&flag)?
+                    .parse()
+                    .context("--max-concurrent-requests: expected a number")?
+            }
+            "--max-instance-memory" => {
+                limits.max_instance_memory = parse_size(&flag, &value(&flag)?)?
+            }
             "--variable" | "--var" => {
                 let kv = value(&flag)?;
                 let Some((k, v)) = kv.split_once('=') else {
@@ -92,6 +159,7 @@ fn parse_args(args: Vec<String>) -> Result<Config> {
     cfg.variables = vars;
     cfg.clock = Clock::system();
     cfg.log_requests = !quiet;
+    cfg.limits = limits;
     Ok(cfg)
 }
 

@@ -1,6 +1,7 @@
 //! Request dispatch (routing + Spin headers), component execution, and the hyper server.
 use crate::body::RespBody;
 use crate::clock::Clock;
+use crate::conn::{Activity, Expired, TrackedBody, TrackedIo};
 use crate::manifest::{ResolvedApp, ResolvedComponent};
 use crate::router::RouteMatch;
 use crate::spin_host::{SpinHostShared, SpinHostState};
@@ -15,8 +16,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
-use wasmtime::Store;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiBody;
 use wasmtime_wasi_http::p3::bindings::ServicePre;
 
@@ -42,6 +43,41 @@ pub(crate) struct Runtime {
     pub spin_shared: Arc<SpinHostShared>,
     pub log_requests: bool,
     pub local_addr: SocketAddr,
+    pub limits: crate::Limits,
+    /// One permit per live instance (`limits.max_concurrent_requests`).
+    pub in_flight: Arc<Semaphore>,
+}
+
+/// An RFC 9457 problem answered by the runtime itself (the component could not answer).
+fn problem_response(status: StatusCode, detail: &str) -> Response<RespBody> {
+    let title = status.canonical_reason().unwrap_or("Error");
+    let body = format!(
+        r#"{{"type":"about:blank","title":"{title}","status":{},"detail":{}}}"#,
+        status.as_u16(),
+        json_string(detail)
+    );
+    let mut r = Response::new(RespBody::full(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    r
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn text_response(status: StatusCode, body: &'static str) -> Response<RespBody> {
@@ -138,14 +174,45 @@ impl Runtime {
                         *req.uri_mut() = u;
                     }
                 }
-                let resp = match self.execute(&comp, req).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        crate::log_line(&format!(
-                            "{} {method} {path}: component error: {e:#}\n",
-                            comp.id
-                        ));
-                        text_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+                let resp = match self.in_flight.clone().try_acquire_owned() {
+                    Err(_) => {
+                        let mut r = problem_response(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "the server is handling as many requests as it allows; retry shortly",
+                        );
+                        r.headers_mut()
+                            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+                        r
+                    }
+                    Ok(permit) => {
+                        let deadline = start + self.limits.request_timeout;
+                        match self.execute(&comp, req, permit, deadline).await {
+                            Ok(r) => r,
+                            Err(e) if Instant::now() >= deadline => {
+                                crate::log_line(&format!(
+                                    "{} {method} {path}: no response within the request timeout ({} s); instance dropped: {e:#}\n",
+                                    comp.id,
+                                    self.limits.request_timeout.as_secs_f64()
+                                ));
+                                problem_response(
+                                    StatusCode::SERVICE_UNAVAILABLE,
+                                    &format!(
+                                        "the request did not complete within {} s",
+                                        self.limits.request_timeout.as_secs_f64()
+                                    ),
+                                )
+                            }
+                            Err(e) => {
+                                crate::log_line(&format!(
+                                    "{} {method} {path}: component error: {e:#}\n",
+                                    comp.id
+                                ));
+                                problem_response(
+                                    StatusCode::INTERNAL_SERVER_ERROR,
+                                    "the component failed while handling the request",
+                                )
+                            }
+                        }
                     }
                 };
                 (comp.id.clone(), resp)
@@ -163,17 +230,30 @@ impl Runtime {
 
     /// Runs `req` in a fresh instance of `comp` (in its own task, which keeps the store alive
     /// while a streamed body is sent and while the guest finishes background work).
+    /// The instance lives at most until `deadline` (then it is dropped, whatever it is doing),
+    /// and holds `permit` for as long as it lives.
     async fn execute(
         self: &Arc<Self>,
         comp: &Arc<CompiledComponent>,
         req: Request<WasiBody>,
+        permit: OwnedSemaphorePermit,
+        deadline: Instant,
     ) -> Result<Response<RespBody>> {
         let (tx, rx) = oneshot::channel();
         let rt = self.clone();
         let comp = comp.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let mut tx = Some(tx);
-            let r = run_instance(&rt, &comp, req, &mut tx).await;
+            let r = match tokio::time::timeout_at(
+                deadline.into(),
+                run_instance(&rt, &comp, req, &mut tx, deadline),
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(anyhow!("request timeout: instance dropped")),
+            };
             match (r, tx.take()) {
                 (Err(e), Some(tx)) => _ = tx.send(Err(e)),
                 (Err(e), None) => crate::log_line(&format!(
@@ -195,6 +275,7 @@ async fn run_instance(
     comp: &CompiledComponent,
     req: Request<WasiBody>,
     tx: &mut RespTx,
+    deadline: Instant,
 ) -> Result<()> {
     let spin = SpinHostState::new(rt.spin_shared.clone(), comp.resolved.grants.clone());
     let state = ReqState::new(
@@ -203,8 +284,21 @@ async fn run_instance(
         &comp.resolved.environment,
         &rt.clock,
         spin,
+        rt.limits.max_instance_memory,
     );
     let mut store = Store::new(&rt.engine, state);
+    store.limiter(|s| &mut s.limiter);
+    // Every epoch tick a running guest yields to the executor (so a busy guest cannot hold a
+    // worker thread, and the deadline timer around this instance can fire); past the deadline
+    // it traps instead.
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline {
+            Err(wasmtime::Trap::Interrupt.into())
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    store.set_epoch_deadline(1);
     let service = comp
         .pre
         .instantiate_async(&mut store)
@@ -294,12 +388,10 @@ async fn run_instance(
             drop(body);
             // Let the guest finish any work it does after responding (bounded).
             let idle = std::future::poll_fn(|cx| acc.poll_no_interesting_tasks(cx));
-            if tokio::time::timeout(POST_RESPONSE_GRACE, idle)
-                .await
-                .is_err()
-            {
+            let grace = (tokio::time::Instant::now() + POST_RESPONSE_GRACE).min(deadline.into());
+            if tokio::time::timeout_at(grace, idle).await.is_err() {
                 crate::log_line(
-                    "component still busy 30 s after its response; dropping the instance\n",
+                    "component still busy after its response (30 s grace or the request timeout); dropping the instance\n",
                 );
             }
             Ok(())
@@ -335,23 +427,52 @@ pub(crate) async fn serve_listener(
         let guard = conns.clone();
         tokio::spawn(async move {
             let _guard = guard;
+            let activity = Activity::new();
+            let (header_read, keep_alive) =
+                (rt.limits.header_read_timeout, rt.limits.keep_alive_timeout);
+            let svc_activity = activity.clone();
             let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                 let rt = rt.clone();
+                let in_flight = svc_activity.request_started();
                 async move {
                     let req =
                         req.map(|b| b.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
-                    Ok::<_, Infallible>(rt.dispatch(req, peer).await)
+                    let resp = rt.dispatch(req, peer).await;
+                    Ok::<_, Infallible>(resp.map(|inner| TrackedBody {
+                        inner,
+                        _in_flight: in_flight,
+                    }))
                 }
             });
+            let io = TrackedIo { inner: sock, activity: activity.clone() };
             let conn = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
-                .serve_connection(wasmtime_wasi_http::io::TokioIo::new(sock), svc);
+                .serve_connection(wasmtime_wasi_http::io::TokioIo::new(io), svc);
             let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = shutdown.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    _ = tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await;
+            let check_every = (header_read.min(keep_alive) / 4)
+                .clamp(Duration::from_millis(10), Duration::from_secs(1));
+            let mut watchdog = tokio::time::interval(check_every);
+            watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = conn.as_mut() => break,
+                    _ = shutdown.changed() => {
+                        conn.as_mut().graceful_shutdown();
+                        _ = tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await;
+                        break;
+                    }
+                    _ = watchdog.tick() => match activity.expired(header_read, keep_alive) {
+                        None => {}
+                        Some(why) => {
+                            if matches!(why, Expired::HeaderRead) {
+                                crate::log_line(&format!(
+                                    "caas-runtime: {peer}: no complete request head within {} s; connection closed\n",
+                                    header_read.as_secs_f64()
+                                ));
+                            }
+                            break; // dropping the connection closes the socket
+                        }
+                    },
                 }
             }
         });

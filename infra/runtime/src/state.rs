@@ -64,6 +64,42 @@ impl WasiHttpHooks for OutboundHooks {
     }
 }
 
+/// Per-instance memory bound: the linear memories of one store together may not exceed
+/// `limit` bytes (like Spin's `StoreLimitsAsync` accounting). Growing past it traps.
+pub(crate) struct MemoryLimiter {
+    pub limit: usize,
+    pub used: usize,
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let grown = self.used + desired.saturating_sub(current);
+        if grown > self.limit {
+            wasmtime::bail!(
+                "instance memory limit exceeded: growing linear memory to {:.1} MiB, the limit is {:.1} MiB",
+                grown as f64 / (1 << 20) as f64,
+                self.limit as f64 / (1 << 20) as f64
+            );
+        }
+        self.used = grown;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
+}
+
 /// The `T` of every per-request `Store<T>`.
 pub struct ReqState {
     table: ResourceTable,
@@ -71,6 +107,7 @@ pub struct ReqState {
     http: WasiHttpCtx,
     pub(crate) hooks: OutboundHooks,
     spin: SpinHostState,
+    pub(crate) limiter: MemoryLimiter,
 }
 
 impl ReqState {
@@ -80,6 +117,7 @@ impl ReqState {
         environment: &[(String, String)],
         clock: &Clock,
         spin: SpinHostState,
+        max_memory: usize,
     ) -> Self {
         let mut b = WasiCtxBuilder::new();
         b.inherit_stdout()
@@ -94,6 +132,7 @@ impl ReqState {
             http: WasiHttpCtx::new(),
             hooks: OutboundHooks { component, allowed },
             spin,
+            limiter: MemoryLimiter { limit: max_memory, used: 0 },
         }
     }
 }

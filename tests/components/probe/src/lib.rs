@@ -9,6 +9,9 @@
 //! - `GET /probe/time` `{"unix_ms": ..}` from the WASI wall clock
 //! - `POST /probe/fetch` body = URL: outbound GET -> `{status,body}` or 502 `{error}`
 //! - `GET /probe/route[/...]` JSON of all `spin-*` request headers
+//! - `GET /probe/loop` spins forever (never answers; for the runtime's request deadline)
+//! - `GET /probe/grow/<mib>` allocates and touches `<mib>` MiB, then `{"grown_mib": n}`
+//! - `GET /probe/sleep/<ms>` waits `<ms>` ms (async, holding its instance), then `{"slept_ms": n}`
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use spin_sdk::http::body::IncomingBodyExt;
@@ -70,6 +73,29 @@ async fn handle(req: Request) -> impl IntoResponse {
         }
         (Method::POST, "/fetch") => fetch(String::from_utf8_lossy(&body).trim()).await,
         (Method::GET, r) if r == "/route" || r.starts_with("/route/") => json_reply(200, Json::Object(route_headers)),
+        (Method::GET, "/loop") => {
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
+        (Method::GET, r) if r.starts_with("/grow/") => match r[6..].parse::<usize>() {
+            Ok(mib) => {
+                let mut v: Vec<u8> = Vec::new();
+                for i in 0..mib {
+                    v.resize((i + 1) << 20, 1);
+                }
+                json_reply(200, json!({"grown_mib": std::hint::black_box(v).len() >> 20}))
+            }
+            Err(_) => json_reply(400, json!({"error": "grow/<mib>"})),
+        },
+        (Method::GET, r) if r.starts_with("/sleep/") => match r[7..].parse::<u64>() {
+            Ok(ms) => {
+                spin_sdk::time::sleep(std::time::Duration::from_millis(ms)).await;
+                json_reply(200, json!({"slept_ms": ms}))
+            }
+            Err(_) => json_reply(400, json!({"error": "sleep/<ms>"})),
+        },
         _ => json_reply(404, json!({"error": "no such probe route", "path": path})),
     }
 }

@@ -1,0 +1,271 @@
+//! Resource limits of the runtime, driven through the probe test component
+//! (`infra/build-wasm.sh -p probe-component`): a per-request deadline that interrupts a guest
+//! looping forever, a per-instance memory limit, a cap on concurrent instances (503 +
+//! Retry-After), and header-read / keep-alive timeouts against slow-loris clients.
+use caas_runtime::{App, Config, Limits, serve};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn probe_wasm() -> PathBuf {
+    let p = workspace().join("target/wasm32-wasip2/release/probe_component.wasm");
+    assert!(p.is_file(), "{} is missing: run infra/build-wasm.sh -p probe-component", p.display());
+    p
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let d = std::env::temp_dir().join(format!("caas-rt-limits-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+async fn start(tag: &str, limits: Limits) -> App {
+    let dir = temp_dir(tag);
+    let manifest = format!(
+        "spin_manifest_version = 2\n[application]\nname = \"limits\"\n[[trigger.http]]\nroute = \"/probe/...\"\ncomponent = \"probe\"\n[component.probe]\nsource = \"{}\"\n",
+        probe_wasm().display()
+    );
+    std::fs::write(dir.join("spin.toml"), manifest).unwrap();
+    let mut cfg = Config::new(dir.join("spin.toml"));
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.state_dir = dir.join(".spin");
+    cfg.cache_dir = Some(workspace().join("target/caas-runtime-cache"));
+    cfg.limits = limits;
+    serve(cfg).await.expect("serve")
+}
+
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+    }
+    fn is_problem(&self) -> bool {
+        self.header("content-type").is_some_and(|c| c.starts_with("application/problem+json"))
+    }
+}
+
+/// One GET over a fresh connection (`connection: close`), read to the end.
+async fn get(addr: SocketAddr, path: &str) -> Resp {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf))
+        .await
+        .unwrap_or_else(|_| panic!("GET {path}: no answer within 20 s"))
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("GET {path}: not HTTP: {text:?}"));
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    Resp { status, head: head.to_string(), body: body.to_string() }
+}
+
+/// Reads from `s` until the peer closes it; returns how long that took (`None`: still open at `max`).
+async fn closed_within(s: &mut TcpStream, max: Duration) -> Option<Duration> {
+    let t0 = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(max.saturating_sub(t0.elapsed()), s.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(t0.elapsed()),
+            Ok(Ok(_)) => {} // e.g. an answer; keep reading until closed
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_looping_forever_gets_503_at_the_deadline_and_others_are_served_meanwhile() {
+    let limits = Limits { request_timeout: Duration::from_secs(2), max_concurrent_requests: 3, ..Limits::default() };
+    let app = start("loop", limits).await;
+    let addr = app.local_addr();
+    assert_eq!(get(addr, "/probe/time").await.status, 200);
+
+    // Three looping guests (more than the 2 worker threads) take every instance slot.
+    let t0 = Instant::now();
+    let loops: Vec<_> = (0..3).map(|_| tokio::spawn(async move { get(addr, "/probe/loop").await })).collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The server still answers while they spin (a full house answers 503 at once, not never).
+    let t1 = Instant::now();
+    let r = get(addr, "/probe/time").await;
+    assert_eq!(r.status, 503, "all 3 slots are busy looping: {r:?}");
+    assert!(t1.elapsed() < Duration::from_secs(1), "busy guests blocked the server for {:?}", t1.elapsed());
+
+    for l in loops {
+        let r = l.await.unwrap();
+        assert_eq!(r.status, 503, "{r:?}");
+        assert!(r.is_problem(), "{r:?}");
+        assert!(r.body.contains("did not complete within 2 s"), "{}", r.body);
+    }
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(6), "deadline answers after {took:?}");
+
+    // The looping instances are gone: all 3 slots serve again, promptly.
+    let t2 = Instant::now();
+    let ok: Vec<_> = (0..3).map(|_| tokio::spawn(async move { get(addr, "/probe/time").await })).collect();
+    for r in ok {
+        assert_eq!(r.await.unwrap().status, 200);
+    }
+    assert!(t2.elapsed() < Duration::from_secs(2), "after the loops: {:?}", t2.elapsed());
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looping_guest_does_not_slow_down_other_requests() {
+    let limits = Limits { request_timeout: Duration::from_secs(3), ..Limits::default() };
+    let app = start("loop-fair", limits).await;
+    let addr = app.local_addr();
+    assert_eq!(get(addr, "/probe/time").await.status, 200);
+    let loops: Vec<_> = (0..4).map(|_| tokio::spawn(async move { get(addr, "/probe/loop").await })).collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let r = get(addr, "/probe/time").await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(t.elapsed() < Duration::from_millis(1500), "took {:?} next to 4 spinning guests", t.elapsed());
+    }
+    for l in loops {
+        assert_eq!(l.await.unwrap().status, 503);
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_growth_past_the_instance_limit_fails_that_request_only() {
+    let limits = Limits { max_instance_memory: 64 << 20, ..Limits::default() };
+    let app = start("memory", limits).await;
+    let addr = app.local_addr();
+    let r = get(addr, "/probe/grow/16").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.contains(r#""grown_mib":16"#), "{}", r.body);
+
+    let (big, small) = tokio::join!(get(addr, "/probe/grow/200"), get(addr, "/probe/grow/16"));
+    assert_eq!(big.status, 500, "200 MiB in a 64 MiB instance: {big:?}");
+    assert!(big.is_problem(), "{big:?}");
+    assert_eq!(small.status, 200, "{small:?}");
+
+    let r = get(addr, "/probe/grow/16").await;
+    assert_eq!(r.status, 200, "after the failed one: {r:?}");
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_concurrency_cap_requests_get_503_with_retry_after_at_once() {
+    let limits = Limits { max_concurrent_requests: 2, ..Limits::default() };
+    let app = start("cap", limits).await;
+    let addr = app.local_addr();
+    assert_eq!(get(addr, "/probe/time").await.status, 200);
+    let slow: Vec<_> = (0..2).map(|_| tokio::spawn(async move { get(addr, "/probe/sleep/1500").await })).collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    let r = get(addr, "/probe/time").await;
+    assert!(t.elapsed() < Duration::from_millis(800), "the refusal took {:?}", t.elapsed());
+    assert_eq!(r.status, 503, "{r:?}");
+    assert!(r.is_problem(), "{r:?}");
+    assert_eq!(r.header("retry-after"), Some("1"), "{r:?}");
+    for s in slow {
+        let r = s.await.unwrap();
+        assert_eq!(r.status, 200, "the two admitted requests complete: {r:?}");
+    }
+    assert_eq!(get(addr, "/probe/time").await.status, 200, "slots are free again");
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_loris_connections_are_closed_after_the_header_timeout() {
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(500),
+        keep_alive_timeout: Duration::from_millis(2500),
+        ..Limits::default()
+    };
+    let app = start("loris", limits).await;
+    let addr = app.local_addr();
+
+    // Half a header line, then nothing.
+    let mut half = TcpStream::connect(addr).await.unwrap();
+    half.write_all(b"GET /probe/time HTTP/1.1\r\nhost: x\r\nx-slow: aaa").await.unwrap();
+    // Connected, silent.
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    // A byte every 100 ms: never completes its head.
+    let mut drip = TcpStream::connect(addr).await.unwrap();
+    let drip_task = {
+        let addr_s = addr.to_string();
+        let (mut r, mut w) = drip.into_split();
+        let writer = tokio::spawn(async move {
+            let head = format!("GET /probe/time HTTP/1.1\r\nhost: {addr_s}\r\n");
+            for b in head.bytes().chain(std::iter::repeat(b'a')) {
+                if w.write_all(&[b]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        let t0 = Instant::now();
+        let reader = tokio::spawn(async move {
+            let mut buf = [0u8; 256];
+            loop {
+                match tokio::time::timeout(Duration::from_secs(5), r.read(&mut buf)).await {
+                    Err(_) => return None,
+                    Ok(Ok(0)) | Ok(Err(_)) => return Some(t0.elapsed()),
+                    Ok(Ok(_)) => {}
+                }
+            }
+        });
+        (writer, reader)
+    };
+    let half_closed = closed_within(&mut half, Duration::from_secs(5)).await;
+    let silent_closed = closed_within(&mut silent, Duration::from_secs(5)).await;
+    let drip_closed = drip_task.1.await.unwrap();
+    drip_task.0.abort();
+    for (what, closed) in [("half header", half_closed), ("silent", silent_closed), ("drip-fed header", drip_closed)] {
+        let d = closed.unwrap_or_else(|| panic!("{what} connection still open after 5 s"));
+        assert!(d < Duration::from_secs(3), "{what} closed only after {d:?}");
+    }
+
+    // A well-behaved keep-alive client: idle for longer than the header timeout is fine, idle
+    // past the keep-alive timeout is closed.
+    let mut ka = TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET /probe/time HTTP/1.1\r\nhost: {addr}\r\n\r\n");
+    for _ in 0..2 {
+        ka.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(10), ka.read(&mut buf)).await.unwrap().unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&buf[..n]));
+        tokio::time::sleep(Duration::from_millis(1000)).await; // > header timeout, < keep-alive
+    }
+    let idle = closed_within(&mut ka, Duration::from_secs(6)).await.expect("idle keep-alive connection closed");
+    assert!(idle < Duration::from_secs(4), "idle connection closed after {idle:?}");
+
+    // The server is fine.
+    assert_eq!(get(addr, "/probe/time").await.status, 200);
+    app.shutdown().await;
+}
+
+#[test]
+fn defaults_are_documented_values() {
+    let l = Limits::default();
+    assert_eq!(l.request_timeout, Duration::from_secs(60));
+    assert_eq!(l.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(l.keep_alive_timeout, Duration::from_secs(60));
+    assert_eq!(l.max_concurrent_requests, 1000);
+    assert_eq!(l.max_instance_memory, 128 << 20);
+}
