@@ -6,12 +6,14 @@
 use bytes::Bytes;
 use futures::future::{Either, select};
 use spin_sdk::http::FullBody;
-use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::wasip3::http::types::RequestOptions;
 use spin_sdk::wasip3::http_compat::RequestOptionsExtension;
 use std::time::Duration;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest answer body read from an external system (read chunk by chunk; past it the
+/// exchange fails like a transport error, without buffering the rest).
+pub const MAX_RESPONSE_BODY: usize = 1 << 20;
 
 /// Status code and body of a completed exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +40,10 @@ fn options(timeout: Duration) -> RequestOptions {
 async fn exchange(req: http::Request<FullBody<Bytes>>) -> Result<Reply, String> {
     let resp = spin_sdk::http::send(req).await.map_err(|e| format!("transport error: {e:?}"))?;
     let status = resp.status().as_u16();
-    let body = resp.into_body().bytes().await.map_err(|e| format!("error reading response body: {e:?}"))?;
+    let body = crate::req::read_limited(resp.into_body(), MAX_RESPONSE_BODY).await.map_err(|e| match e {
+        crate::req::BodyError::TooLarge { limit } => format!("response body exceeds {limit} bytes"),
+        crate::req::BodyError::Read(e) => format!("error reading response body: {e:?}"),
+    })?;
     Ok(Reply { status, body: String::from_utf8_lossy(&body).into_owned() })
 }
 
