@@ -77,6 +77,17 @@ async fn absent_customer_is_called_rescheduled_then_delivered() {
     let pushes = t.sims.notify().messages_to(&c.customer_id);
     assert!(pushes.iter().any(|m| m["channel"] == "push" && m["template"] == "delivery-delivered"), "{pushes:?}");
 
+    // Staff notes and staff ids stay with the staff (their history above has them); the
+    // customer's timelines (order and expediente) show the outcome only.
+    let staff_detail = d["history"].to_string();
+    assert!(staff_detail.contains("nobody at the door") && staff_detail.contains("emp_"), "{staff_detail}");
+    let order_tl = t.get(&format!("/api/orders/{}", c.order_id), Some(&c.token)).await.json()["timeline"].to_string();
+    let exp_tl = t.get("/api/expediente/timeline?limit=100", Some(&c.token)).await.text;
+    for tl in [&order_tl, &exp_tl] {
+        assert!(tl.contains("delivery absent"), "{tl}");
+        assert!(!tl.contains("nobody at the door") && !tl.contains("morning slot") && !tl.contains("emp_"), "customer sees staff internals: {tl}");
+    }
+
     // The expediente shows the delivery and its timeline.
     let e = t.get("/api/expediente", Some(&c.token)).await.json();
     assert_eq!(e["orders"][0]["delivery"]["state"], "delivered");

@@ -296,9 +296,12 @@ async fn final_payment_pending_at_the_deadline_gets_grace_then_a_late_settlement
     let c = Customer { token: t.login(&c.email, NEW_PASSWORD).await, ..c };
     let o = order(&t, &c).await;
     assert_eq!(o["status"], "unassigned", "no resurrection: {o}");
-    assert!(o["timeline"].as_array().unwrap().iter().any(|e| e["kind"] == "payment-escalated"), "{o}");
+    // The money is given back (a refund job) and staff are told; the customer sees the refund.
+    assert!(o["timeline"].as_array().unwrap().iter().any(|e| e["kind"] == "payment-refund-queued"), "{o}");
     t.tick("retry").await;
     assert!(t.sims.notify().messages_to(EMPLOYEE_EMAIL).iter().any(|m| m["template"] == "escalation"));
+    let refunded: i64 = t.sims.payment().refunds().iter().filter(|r| r["payment-id"] == pid.as_str()).map(|r| r["amount-minor"].as_i64().unwrap()).sum();
+    assert_eq!(refunded, 3_300_000, "the late final payment is refunded in full");
     t.stop().await;
 }
 

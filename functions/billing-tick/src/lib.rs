@@ -28,12 +28,12 @@ use caas_domain::services::billing::{self, ChargeAnswer, DunningDecision, Dunnin
 use caas_domain::services::calendar::format_date;
 use caas_domain::services::ledger::period_reference;
 use caas_domain::services::lifecycle::{ServiceEvent, ServiceState};
-use caas_domain::wit::Money;
+use caas_domain::wit::{Money, ReturnMode};
 use caas_platform::billing::{self as bill, ChargeRow};
 use caas_platform::db::{Db, DbError, int, opt_text, text};
 use caas_platform::http_out::{self, DEFAULT_TIMEOUT};
 use caas_platform::services::{self as svc, ServiceRow};
-use caas_platform::{Resp, auth, clock, req, resp, vars};
+use caas_platform::{Resp, auth, clock, money, req, resp, vars};
 use serde_json::{Value, json};
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
@@ -302,7 +302,17 @@ async fn mark(db: &Db, ctx: &Ctx, c: &ChargeRow, o: Outcome, now: i64, report: &
                         // Replayed by a concurrent run (already charged), or the subscription was
                         // withdrawn/cancelled while the charge was in flight (cancelled → give it back).
                         let st = tx.query_one("SELECT status FROM subscription_charges WHERE id = ?", vec![text(&c.id)]).await?;
-                        return Ok(if st.map(|r| r.str("status")).as_deref() == Some("cancelled") { None } else { Some(false) });
+                        if st.map(|r| r.str("status")).as_deref() != Some("cancelled") {
+                            return Ok(Some(false));
+                        }
+                        // The money was taken: booked as taken under the payment, and given back
+                        // by a durable refund job (retry tick) in this same transaction.
+                        let s = svc::load_service(tx, &c.subscription_id).await?;
+                        let order_id = s.as_ref().and_then(|s| s.order_id.clone());
+                        svc::ledger(tx, &caas_domain::settlement::ledger_key_taken(&pid), "charge", &amount, order_id.as_deref(), &pid, now).await?;
+                        let r = money::payment_return(&pid, &amount, &c.attempt_key, &pid, order_id.as_deref(), ReturnMode::Refund, "charged-after-cancellation");
+                        money::queue_return(tx, &r, now).await?;
+                        return Ok(None);
                     }
                     let s = svc::load_service(tx, &c.subscription_id).await?;
                     let order_id = s.as_ref().and_then(|s| s.order_id.clone());
@@ -338,10 +348,11 @@ async fn mark(db: &Db, ctx: &Ctx, c: &ChargeRow, o: Outcome, now: i64, report: &
                 Some(true) => report.billed += 1,
                 Some(false) => report.skipped += 1,
                 None => {
-                    // Never recorded as a charge: the customer must not keep paying for it.
-                    let key = format!("refund:{}", c.attempt_key);
-                    if let Err(e) = bill::refund(&ctx.payment_url, &pid, &key, c.amount_minor, "charged-after-cancellation").await {
-                        db.exec("UPDATE subscription_charges SET last_error = ? WHERE id = ?", vec![text(format!("refund pending: {e}")), text(&c.id)]).await?;
+                    // Charged for a cancelled period: the refund job queued with the decision is
+                    // worked now; if the gateway fails, the retry tick keeps trying.
+                    let r = money::payment_return(&pid, &amount, &c.attempt_key, &pid, None, ReturnMode::Refund, "charged-after-cancellation");
+                    if let Err(e) = money::perform_return(db, &ctx.payment_url, &money::job_key(&r), &r, now).await {
+                        db.exec("UPDATE subscription_charges SET last_error = ? WHERE id = ?", vec![text(format!("refund queued: {e}")), text(&c.id)]).await?;
                     }
                     report.skipped += 1;
                 }

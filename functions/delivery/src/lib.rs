@@ -196,18 +196,20 @@ async fn apply(tx: &Db, principal: &Principal, order_id: &str, input: &Input) ->
         }
     }
     let when = planned_at.filter(|_| input.event.needs_time()).map(delivery::format_time);
-    let mut detail = format!("delivery {} recorded by {}", input.event.as_str(), principal.subject_id);
+    // What the customer's timeline shows carries no staff id and no internal note; the staff
+    // record (`staff:` events, never shown to customers) has both.
+    let mut public = format!("delivery {}", input.event.as_str());
     if let Some(w) = &when {
-        detail.push_str(&format!("; planned {w}"));
+        public.push_str(&format!("; planned {w}"));
     }
+    let mut internal = format!("{public}; recorded by {}", principal.subject_id);
     if let Some(n) = &input.note {
-        detail.push_str(&format!("; note: {n}"));
+        internal.push_str(&format!("; note: {n}"));
     }
-    tx.exec(
-        "INSERT INTO order_events(order_id, at, kind, detail) VALUES (?, ?, ?, ?)",
-        vec![text(order_id), int(now), text(format!("delivery-{}", input.event.as_str())), text(&detail)],
-    )
-    .await?;
+    for (kind, detail) in [(format!("delivery-{}", input.event.as_str()), &public), (format!("staff:delivery-{}", input.event.as_str()), &internal)] {
+        tx.exec("INSERT INTO order_events(order_id, at, kind, detail) VALUES (?, ?, ?, ?)", vec![text(order_id), int(now), text(kind), text(detail)])
+            .await?;
+    }
     if step.order_changes {
         tx.exec(
             "INSERT INTO order_events(order_id, at, kind, detail) VALUES (?, ?, ?, ?)",
@@ -275,12 +277,12 @@ async fn show(req: Request, order_id: &str) -> Result<Resp, Problem> {
         .await?;
     let history: Vec<Value> = db
         .query(
-            "SELECT at, kind, detail FROM order_events WHERE order_id = ? AND kind LIKE 'delivery-%' ORDER BY id",
+            "SELECT at, kind, detail FROM order_events WHERE order_id = ? AND kind LIKE 'staff:delivery-%' ORDER BY id",
             vec![text(order_id)],
         )
         .await?
         .iter()
-        .map(|r| json!({"at": r.i64("at"), "event": r.str("kind").trim_start_matches("delivery-"), "detail": r.str("detail")}))
+        .map(|r| json!({"at": r.i64("at"), "event": r.str("kind").trim_start_matches("staff:delivery-"), "detail": r.str("detail")}))
         .collect();
     Ok(resp::json(
         200,

@@ -298,7 +298,7 @@ async fn timeline(db: &Db, me: &str, page: PageRequest) -> Result<Value, Problem
     let rows = db
         .query(
             "SELECT e.id, e.order_id, e.at, e.kind, e.detail FROM order_events e JOIN orders o ON o.id = e.order_id
-             WHERE o.customer_id = ? AND e.id > ? ORDER BY e.id LIMIT ?",
+             WHERE o.customer_id = ? AND e.id > ? AND e.kind NOT LIKE 'staff:%' ORDER BY e.id LIMIT ?",
             vec![text(me), int(page.after), int(page.limit as i64 + 1)],
         )
         .await?;

@@ -97,7 +97,7 @@ async fn get_order(req: Request, id: &str) -> Result<Resp, Problem> {
     let db = Db::open_for_request().await?;
     let o = own_order(&db, &p, id).await?;
     let timeline: Vec<Value> = db
-        .query("SELECT at, kind, detail FROM order_events WHERE order_id = ? ORDER BY at, id LIMIT 500", vec![text(id)])
+        .query("SELECT at, kind, detail FROM order_events WHERE order_id = ? AND kind NOT LIKE 'staff:%' ORDER BY at, id LIMIT 500", vec![text(id)])
         .await?
         .iter()
         .map(|r| json!({"at": r.i64("at"), "kind": r.str("kind"), "detail": r.str("detail")}))

@@ -11,7 +11,8 @@
 use caas_domain::Problem;
 use caas_domain::ids::IdKind;
 use caas_domain::journey::{self, PaymentEffect, PaymentKind};
-use caas_domain::wit::Job;
+use caas_domain::settlement::{self, Check};
+use caas_domain::wit::{Job, Money, ReturnMode};
 use caas_platform::db::{Db, DbError, Row, int, opt_text, text};
 use caas_platform::journey::{self as j, SYNC_FACTORY_TIMEOUT};
 use caas_platform::{Resp, clock, queue, rand, req, resp, vars, webhook};
@@ -19,6 +20,7 @@ use serde_json::{Value, json};
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
 
+mod anomalies;
 mod service_payment;
 mod subscription_payment;
 
@@ -127,7 +129,8 @@ async fn process(ev: PaymentEvent, raw: String) -> Result<Resp, Problem> {
     Ok(resp::json(200, &json!({"status": "processed", "event_id": ev.event_id, "outcome": d.outcome, "factory": factory})))
 }
 
-/// The dispatch point by payment kind.
+/// The dispatch point: the settlement check guards every payment kind
+/// (`caas_domain::settlement`), then the kind's own handling.
 async fn dispatch(tx: &Db, ev: &PaymentEvent, now: i64, final_days: u64) -> Result<Decision, DbError> {
     let p = match tx.query_one("SELECT * FROM payments WHERE id = ?", vec![text(&ev.payment_id)]).await? {
         Some(p) => p,
@@ -136,22 +139,38 @@ async fn dispatch(tx: &Db, ev: &PaymentEvent, now: i64, final_days: u64) -> Resu
             None => return unknown_payment(tx, ev, now).await,
         },
     };
-    match PaymentKind::parse(&p.str("kind")) {
-        Some(k @ (PaymentKind::Reservation | PaymentKind::Final)) => order_payment(tx, ev, &p, k, now, final_days).await,
-        // One-time service purchases (issue 4): invoice / collections / cancel before delivery.
-        Some(PaymentKind::Service) => {
-            let outcome = service_payment::handle(tx, &p, ev.settled, ev.failure_reason.as_deref(), now).await?;
-            Ok(Decision { outcome, place_factory_for: None })
-        }
-        // Subscription period charges (issue 4, billing tick): invoice / collections.
-        Some(PaymentKind::Subscription) => {
-            let outcome = subscription_payment::handle(tx, &p, ev.settled, ev.failure_reason.as_deref(), now).await?;
-            Ok(Decision { outcome, place_factory_for: None })
-        }
-        None => {
-            Ok(Decision { outcome: format!("ignored: no handler for {} payments yet", p.str("kind")), place_factory_for: None })
-        }
+    let amount = Money { amount_minor: p.i64("amount_minor"), currency: p.str("currency") };
+    let status = p.str("status");
+    let reported = settlement::Reported { settled: ev.settled, amount_minor: ev.amount_minor, currency: ev.currency.as_deref() };
+    let kind = PaymentKind::parse(&p.str("kind"));
+    match settlement::check(&settlement::Held { status: &status, amount: &amount }, &reported) {
+        Check::Apply => {}
+        Check::NoEffect(why) => return Ok(decided(format!("no effect: {why}"))),
+        Check::Mismatch { detail, taken } => return anomalies::mismatch(tx, &p, &detail, taken.as_ref(), now).await.map(decided),
+        Check::FailedAfterSettlement => return anomalies::failed_after_settlement(tx, &p, ev.failure_reason.as_deref(), now).await.map(decided),
+        Check::LateSettlement => match kind {
+            // The order may still want the money: handled like a fresh settlement (adopted, or
+            // recorded, refunded and escalated when the order has moved on).
+            Some(PaymentKind::Reservation | PaymentKind::Final) => {
+                anomalies::reopen(tx, &p, now).await?;
+                let p = tx.query_one("SELECT * FROM payments WHERE id = ?", vec![text(&ev.payment_id)]).await?.unwrap_or(p);
+                return order_payment(tx, ev, &p, kind.unwrap_or(PaymentKind::Reservation), now, final_days, true).await;
+            }
+            _ => return anomalies::taken_late(tx, &p, &amount, now).await.map(decided),
+        },
     }
+    match kind {
+        Some(k @ (PaymentKind::Reservation | PaymentKind::Final)) => order_payment(tx, ev, &p, k, now, final_days, false).await,
+        // One-time service purchases (issue 4): invoice / collections / cancel before delivery.
+        Some(PaymentKind::Service) => service_payment::handle(tx, &p, ev.settled, ev.failure_reason.as_deref(), now).await.map(decided),
+        // Subscription period charges (issue 4, billing tick): invoice / collections.
+        Some(PaymentKind::Subscription) => subscription_payment::handle(tx, &p, ev.settled, ev.failure_reason.as_deref(), now).await.map(decided),
+        None => Ok(decided(format!("ignored: no handler for {} payments yet", p.str("kind")))),
+    }
+}
+
+fn decided(outcome: String) -> Decision {
+    Decision { outcome, place_factory_for: None }
 }
 
 /// A payment the gateway knows and we do not (our initiation timed out after the gateway had
@@ -206,18 +225,16 @@ async fn unknown_payment(tx: &Db, ev: &PaymentEvent, now: i64) -> Result<Decisio
     Ok(Decision { outcome: format!("escalated: {detail}"), place_factory_for: None })
 }
 
-async fn order_payment(tx: &Db, ev: &PaymentEvent, p: &Row, kind: PaymentKind, now: i64, final_days: u64) -> Result<Decision, DbError> {
+/// `late`: the payment had been recorded as failed and settled after all (its earlier return,
+/// if any, was a void that moved no money, so the refund is a new one).
+#[allow(clippy::too_many_arguments)]
+async fn order_payment(tx: &Db, ev: &PaymentEvent, p: &Row, kind: PaymentKind, now: i64, final_days: u64, late: bool) -> Result<Decision, DbError> {
     let pid = p.str("id");
     let status = p.str("status");
     if status != "pending" {
         return Ok(Decision { outcome: format!("no effect: payment {pid} is already {status}"), place_factory_for: None });
     }
     let amount = p.i64("amount_minor");
-    if let Some(a) = ev.amount_minor
-        && a != amount
-    {
-        return Ok(Decision { outcome: format!("ignored: amount {a} does not match payment {pid} ({amount})"), place_factory_for: None });
-    }
     let currency = p.str("currency");
     let order_id = p.str("order_id");
     tx.exec(
@@ -262,6 +279,7 @@ async fn order_payment(tx: &Db, ev: &PaymentEvent, p: &Row, kind: PaymentKind, n
     let c = &order.customer_id;
     let outcome = match effect {
         PaymentEffect::ReserveAndOrderFromFactory => {
+            anomalies::return_other_payments(tx, &order_id, &pid, kind, now).await?;
             j::set_status(tx, &order_id, order.status, caas_domain::order::OrderStatus::Reserved, now, "reservation paid").await?;
             queue::enqueue(tx, &Job::PlaceFactoryOrder(order_id.clone()), &j::factory_job_key(&order_id), now).await?;
             j::notify_customer(tx, &order_id, c, "reserved", &journey::msg_reservation_confirmed(&order_id), now).await?;
@@ -270,6 +288,7 @@ async fn order_payment(tx: &Db, ev: &PaymentEvent, p: &Row, kind: PaymentKind, n
         }
         PaymentEffect::ReserveFromStock => {
             use caas_domain::order::OrderStatus::*;
+            anomalies::return_other_payments(tx, &order_id, &pid, kind, now).await?;
             j::set_status(tx, &order_id, order.status, Reserved, now, "reservation paid (stock vehicle)").await?;
             j::notify_customer(tx, &order_id, c, "reserved", &journey::msg_reservation_confirmed(&order_id), now).await?;
             j::make_available(tx, &order, Reserved, now, final_days, "stock vehicle already at the dealership").await?;
@@ -280,6 +299,7 @@ async fn order_payment(tx: &Db, ev: &PaymentEvent, p: &Row, kind: PaymentKind, n
             "reservation payment failed; order still waiting for the reservation".to_string()
         }
         PaymentEffect::FullyPaid => {
+            anomalies::return_other_payments(tx, &order_id, &pid, kind, now).await?;
             j::set_status(tx, &order_id, order.status, caas_domain::order::OrderStatus::FullyPaid, now, "final payment settled").await?;
             queue::enqueue(tx, &Job::RegisterVehicle(order_id.clone()), &j::registration_job_key(&order_id), now).await?;
             j::notify_customer(tx, &order_id, c, "fully-paid", &journey::msg_fully_paid(&order_id), now).await?;
@@ -292,15 +312,13 @@ async fn order_payment(tx: &Db, ev: &PaymentEvent, p: &Row, kind: PaymentKind, n
         }
         PaymentEffect::NoEffect(why) if ev.settled => {
             // Money was taken but the order no longer wants it (e.g. the final payment settled
-            // after the deadline unassigned the order): visible escalation for a manual refund.
-            let detail = format!("payment {pid} ({amount} {currency}) settled with no effect: {why}; refund or reassign manually");
-            tx.exec(
-                "INSERT INTO escalations(id, job_id, kind, detail, created_at) VALUES (?, ?, 'payment-without-effect', ?, ?)",
-                vec![text(rand::id(IdKind::Escalation)), text(&pid), text(&detail), int(now)],
-            )
-            .await?;
-            j::event(tx, &order_id, now, "payment-escalated", &detail).await?;
-            j::notify_staff(tx, &pid, "settled payment without effect", &order_id, &detail, now).await?;
+            // after the deadline unassigned the order, or a second reservation payment): it is
+            // given back (a durable refund job) and the case is escalated so a person sees it.
+            let money = Money { amount_minor: amount, currency: currency.clone() };
+            anomalies::give_back(tx, &pid, &money, &pid, Some(&order_id), ReturnMode::Refund, "settled-without-effect", late, now).await?;
+            let detail = format!("payment {pid} ({amount} {currency}) settled with no effect: {why}; a refund is queued");
+            anomalies::escalate(tx, &pid, "payment-without-effect", &order_id, &detail, now).await?;
+            j::event(tx, &order_id, now, "payment-refund-queued", format!("payment {pid} was not needed: it is refunded")).await?;
             format!("recorded and escalated; {why}")
         }
         PaymentEffect::NoEffect(why) => format!("recorded; {why}"),

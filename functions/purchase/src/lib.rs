@@ -19,14 +19,14 @@ use caas_domain::idempotency::{self, Replay};
 use caas_domain::ids::{IdKind, is_id, make_id};
 use caas_domain::services::catalog::{self, AvailabilityContext, BlockReason, MaintenanceStatus};
 use caas_domain::services::lifecycle::ServiceEvent;
-use caas_domain::services::ota::{OtaAction, command_id};
+use caas_domain::services::ota::{OtaAction, PaymentStatus, command_id};
 use caas_domain::vehicle::normalize_vin;
-use caas_domain::wit::{Job, OtaCommand};
+use caas_domain::wit::{Job, OtaCommand, ReturnMode};
 use caas_domain::FieldError;
 use caas_platform::db::{Db, DbError, int, opt_text, text};
 use caas_platform::http_out::{self, DEFAULT_TIMEOUT};
 use caas_platform::services::{self as svc, ServiceRow};
-use caas_platform::{Resp, auth, clock, queue, req, resp, vars};
+use caas_platform::{Resp, auth, clock, money, queue, req, resp, vars};
 use serde_json::{Value, json};
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
@@ -122,9 +122,59 @@ async fn stored_idempotency(db: &Db, scope: &str, key: &str, hash: &str) -> Resu
 /// Result of initiating the upfront payment at the gateway.
 struct Initiated {
     payment_id: String,
+    /// The gateway answered with a payment made earlier for the same key.
+    replayed: bool,
 }
 
+/// How many gateway Idempotency-Keys one purchase may use: a retry whose earlier payment was
+/// voided, declined or failed at the gateway gets a fresh payment (`<service id>~2`, …) instead
+/// of building on a dead one.
+const MAX_GATEWAY_KEYS: u32 = 3;
+
+fn gateway_key(service_id: &str, n: u32) -> String {
+    if n <= 1 { service_id.to_string() } else { format!("{service_id}~{n}") }
+}
+
+/// Initiates the upfront payment and makes sure it is live at the gateway (pending or settled):
+/// the gateway answers a repeated Idempotency-Key with the payment it made the first time, which
+/// may since have been voided (a purchase that lost a race) or declined. Such a payment is never
+/// reused: the next gateway key is tried.
 async fn initiate_payment(payment_url: &str, service_id: &str, customer_id: &str, amount: &caas_domain::wit::Money) -> Result<Initiated, Problem> {
+    for n in 1..=MAX_GATEWAY_KEYS {
+        let key = gateway_key(service_id, n);
+        let p = initiate_once(payment_url, &key, service_id, customer_id, amount).await?;
+        match gateway_status(payment_url, &p.payment_id).await {
+            Some(PaymentStatus::Pending | PaymentStatus::Settled) => return Ok(p),
+            Some(PaymentStatus::NotCollected) => continue,
+            // Unknown: a fresh payment is live by definition; after a retry we cannot tell.
+            Some(PaymentStatus::NoPayment) | None if n == 1 && !p.replayed => return Ok(p),
+            Some(PaymentStatus::NoPayment) | None => {
+                return Err(Problem::unavailable(
+                    "the payment gateway could not confirm the payment of this purchase; nothing was charged and nothing activated, try again later",
+                ));
+            }
+        }
+    }
+    Err(Problem::conflict(
+        "payment-not-live",
+        "the earlier payments of this purchase were cancelled at the gateway; send the purchase again with a new Idempotency-Key",
+    ))
+}
+
+/// The payment's current state at the gateway (`GET /payments/{id}`); None when unknown.
+async fn gateway_status(payment_url: &str, payment_id: &str) -> Option<PaymentStatus> {
+    let r = http_out::get_json(&format!("{payment_url}/payments/{payment_id}"), &[], ORPHAN_CHECK_TIMEOUT).await.ok()?;
+    if !r.is_success() {
+        return None;
+    }
+    let v: Value = serde_json::from_str(&r.body).ok()?;
+    if v.get("refunded-minor").and_then(Value::as_i64).is_some_and(|n| n > 0) {
+        return Some(PaymentStatus::NotCollected); // money already given back: never reused
+    }
+    PaymentStatus::from_gateway(v.get("status")?.as_str()?)
+}
+
+async fn initiate_once(payment_url: &str, gateway_key: &str, service_id: &str, customer_id: &str, amount: &caas_domain::wit::Money) -> Result<Initiated, Problem> {
     let body = json!({
         "amount-minor": amount.amount_minor,
         "currency": amount.currency,
@@ -133,12 +183,12 @@ async fn initiate_payment(payment_url: &str, service_id: &str, customer_id: &str
         "customer-id": customer_id,
         "method": "card",
     });
-    let reply = http_out::post_json(&format!("{payment_url}/payments"), &body, &[("idempotency-key", service_id)], DEFAULT_TIMEOUT).await;
+    let reply = http_out::post_json(&format!("{payment_url}/payments"), &body, &[("idempotency-key", gateway_key)], DEFAULT_TIMEOUT).await;
     match reply {
         Ok(r) if r.status == 201 || r.status == 200 => {
             let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
             match v.get("payment-id").and_then(Value::as_str) {
-                Some(id) if !id.is_empty() => Ok(Initiated { payment_id: id.to_string() }),
+                Some(id) if !id.is_empty() => Ok(Initiated { payment_id: id.to_string(), replayed: r.replayed || r.status == 200 }),
                 _ => Err(Problem::unavailable("the payment gateway gave an unusable answer; nothing was charged, try again")),
             }
         }
@@ -156,7 +206,7 @@ async fn initiate_payment(payment_url: &str, service_id: &str, customer_id: &str
         Err(e) => {
             // A timeout does not mean "not done": if the gateway did create the payment, find it
             // (same Idempotency-Key → the same answer) and void it, so that nothing stays charged.
-            if let Ok(r) = http_out::post_json(&format!("{payment_url}/payments"), &body, &[("idempotency-key", service_id)], ORPHAN_CHECK_TIMEOUT).await
+            if let Ok(r) = http_out::post_json(&format!("{payment_url}/payments"), &body, &[("idempotency-key", gateway_key)], ORPHAN_CHECK_TIMEOUT).await
                 && (r.status == 200 || r.status == 201)
                 && let Some(pid) = serde_json::from_str::<Value>(&r.body).ok().and_then(|v| v.get("payment-id").and_then(Value::as_str).map(str::to_string))
             {
@@ -176,6 +226,14 @@ const ORPHAN_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 /// never charged for a purchase that was not recorded.
 async fn void_best_effort(payment_url: &str, payment_id: &str) {
     let _ = http_out::post_json(&format!("{payment_url}/payments/{payment_id}/void"), &json!({}), &[], DEFAULT_TIMEOUT).await;
+}
+
+/// Work the queued return of a payment that no purchase recorded, now; on failure the retry
+/// tick keeps trying (the job was committed with the decision).
+async fn give_back_now(db: &Db, payment_url: &str, payment_id: Option<&str>, amount: Option<&caas_domain::wit::Money>) {
+    let (Some(pid), Some(amount)) = (payment_id, amount) else { return };
+    let r = money::payment_return(pid, amount, &format!("payment:{pid}"), pid, None, ReturnMode::VoidOrRefund, "purchase-not-recorded");
+    let _ = money::perform_return(db, payment_url, &money::job_key(&r), &r, clock::now_ms()).await;
 }
 
 enum Stored {
@@ -257,14 +315,27 @@ async fn purchase(req: Request) -> Result<Resp, Problem> {
 
     let stored = db
         .transaction(async |tx: &Db| -> Result<Stored, DbError> {
+            // A payment initiated for a purchase that is not recorded is given back by a durable
+            // job queued in this transaction (worked right after the commit, else by the retry tick).
+            let give_back = async |tx: &Db| -> Result<(), DbError> {
+                if let (Some(pid), Some(amount)) = (&payment_id, &plan.upfront_charge) {
+                    let r = money::payment_return(pid, amount, &format!("payment:{pid}"), pid, None, ReturnMode::VoidOrRefund, "purchase-not-recorded");
+                    money::queue_return(tx, &r, now).await?;
+                }
+                Ok(())
+            };
             match stored_idempotency(tx, &scope, &key, &request_hash).await? {
                 Replay::Replay { status, body } => return Ok(Stored::Replayed(status, body)),
-                Replay::Mismatch => return Ok(Stored::KeyReused),
+                Replay::Mismatch => {
+                    give_back(tx).await?;
+                    return Ok(Stored::KeyReused);
+                }
                 Replay::Fresh => {}
             }
             // Re-check under the write lock: a concurrent purchase of the same option.
             let existing = svc::existing_states(tx, &vehicle.vin, &option.code).await?;
             if let Err(r) = catalog::plan_purchase(&option, &AvailabilityContext { existing: &existing, ..ctx }) {
+                give_back(tx).await?;
                 return Ok(Stored::Blocked(r));
             }
             let inserted = tx
@@ -335,15 +406,11 @@ async fn purchase(req: Request) -> Result<Resp, Problem> {
         Ok(Stored::Created(v)) => Ok(resp::json(202, &v)),
         Ok(Stored::Replayed(status, body)) => Ok(resp::json_raw(status, body)),
         Ok(Stored::KeyReused) => {
-            if let Some(pid) = &payment_id {
-                void_best_effort(&payment_url, pid).await;
-            }
+            give_back_now(&db, &payment_url, payment_id.as_deref(), plan.upfront_charge.as_ref()).await;
             Err(key_reused())
         }
         Ok(Stored::Blocked(r)) => {
-            if let Some(pid) = &payment_id {
-                void_best_effort(&payment_url, pid).await;
-            }
+            give_back_now(&db, &payment_url, payment_id.as_deref(), plan.upfront_charge.as_ref()).await;
             Err(block_problem(r))
         }
         Err(e) => {

@@ -10,10 +10,12 @@
 //! * `notify`              — [`notify`]: deliver to the notification sink.
 //! * `place-factory-order` — [`factory`]: place the factory order of a reserved order.
 //! * `register-vehicle`    — [`registration`]: matriculate a fully paid order's vehicle.
+//! * `return-payment`      — [`returns`]: void or refund at the payment gateway, ledger row on success.
 //!
 //! Kinds not listed (e.g. `ota`) are not claimed: they stay `pending`, untouched.
 mod notify;
 mod order_jobs;
+mod returns;
 
 use caas_domain::Problem;
 use caas_domain::retry::{RetryDecision, RetryPolicy};
@@ -27,7 +29,7 @@ use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
 
 const BATCH: u32 = 50;
-const HANDLED_KINDS: &[&str] = &["notify", "place-factory-order", "register-vehicle"];
+const HANDLED_KINDS: &[&str] = &["notify", "place-factory-order", "register-vehicle", "return-payment"];
 
 #[http_service]
 async fn handle(req: Request) -> impl IntoResponse {
@@ -58,6 +60,7 @@ pub(crate) struct Ctx {
     pub notify_url: Option<String>,
     pub factory_url: Option<String>,
     pub registry_url: Option<String>,
+    pub payment_url: Option<String>,
 }
 
 async fn perform(c: &Claimed, cx: &Ctx) -> Outcome {
@@ -66,6 +69,7 @@ async fn perform(c: &Claimed, cx: &Ctx) -> Outcome {
         Ok(Job::Notify(n)) => notify::perform(n, cx).await,
         Ok(Job::PlaceFactoryOrder(order_id)) => order_jobs::OrderJob::PlaceFactoryOrder.perform(order_id, cx).await,
         Ok(Job::RegisterVehicle(order_id)) => order_jobs::OrderJob::RegisterVehicle.perform(order_id, cx).await,
+        Ok(Job::ReturnPayment(r)) => returns::perform(r, cx).await,
         Ok(other) => Outcome::Failed(format!("job kind {} is not handled by the retry tick yet", other.kind())),
     }
 }
@@ -75,6 +79,7 @@ async fn on_escalated(db: &Db, c: &Claimed, error: &str, now: i64) -> Result<(),
     match &c.job {
         Ok(Job::PlaceFactoryOrder(order_id)) => order_jobs::OrderJob::PlaceFactoryOrder.on_escalated(db, &c.id, order_id, error, now).await?,
         Ok(Job::RegisterVehicle(order_id)) => order_jobs::OrderJob::RegisterVehicle.on_escalated(db, &c.id, order_id, error, now).await?,
+        Ok(Job::ReturnPayment(r)) => returns::on_escalated(db, &c.id, r, error, now).await?,
         _ => {}
     }
     Ok(())
@@ -85,6 +90,7 @@ async fn tick() -> Result<Resp, Problem> {
         notify_url: vars::base_url("notify_url").await.ok(),
         factory_url: vars::base_url("factory_url").await.ok(),
         registry_url: vars::base_url("registry_url").await.ok(),
+        payment_url: vars::base_url("payment_url").await.ok(),
     };
     let policy = RetryPolicy::from_config(
         vars::u64_or("retry_base_seconds", 30).await,

@@ -54,13 +54,13 @@ impl OrderJob {
         let (event, detail, template, message) = match self {
             OrderJob::PlaceFactoryOrder => (
                 "factory-order-escalated",
-                format!("gave up placing the factory order: {error}"),
+                "the factory order is delayed; our team is placing it by hand".to_string(),
                 "factory-delay",
                 journey::msg_factory_delay(order_id),
             ),
             OrderJob::RegisterVehicle => (
                 "registration-escalated",
-                format!("gave up registering the vehicle: {error}"),
+                "the registration is delayed; our team is completing it by hand".to_string(),
                 "registration-delay",
                 journey::msg_registration_delay(order_id),
             ),
@@ -69,6 +69,7 @@ impl OrderJob {
             j::notify_staff(tx, job_id, self.what(), order_id, error, now).await?;
             if let Some(o) = j::load_order(tx, order_id).await? {
                 j::event(tx, order_id, now, event, detail).await?;
+                j::event(tx, order_id, now, &format!("staff:{event}"), format!("gave up after the last try: {error}")).await?;
                 j::notify_customer(tx, order_id, &o.customer_id, template, &message, now).await?;
             }
             Ok(())

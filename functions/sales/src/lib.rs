@@ -270,8 +270,10 @@ async fn persist(
         for opt in &sale.plan_options {
             tx.exec("INSERT INTO plan_options(order_id, option_code) VALUES (?, ?)", vec![text(&order_id), text(opt)]).await?;
         }
+        // The customer's timeline never shows staff ids: who registered the sale is a `staff:` event.
         let events = [
-            ("sale-registered", format!("registered by {} ({})", principal.subject_id, principal.role.as_str())),
+            ("sale-registered", "sale registered at the dealership".to_string()),
+            ("staff:sale-registered", format!("registered by {} ({})", principal.subject_id, principal.role.as_str())),
             ("credentials-queued", format!("credentials e-mail {message_id} queued to {}", c.email)),
         ];
         for (kind, detail) in events {

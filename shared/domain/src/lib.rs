@@ -17,6 +17,7 @@ pub mod retry;
 pub mod routing;
 pub mod sale;
 pub mod services;
+pub mod settlement;
 pub mod vehicle;
 pub mod vehicle_pricing;
 pub mod webhook;

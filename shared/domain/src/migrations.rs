@@ -17,6 +17,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 5, name: "subscription-billing-cancellation-theft", sql: V5 },
     Migration { version: 6, name: "repeat-withdrawal-vehicle-list-price", sql: V6 },
     Migration { version: 7, name: "set-password-tokens", sql: V7 },
+    Migration { version: 8, name: "payment-statuses-voided-mismatch", sql: V8 },
 ];
 
 /// The version a fully migrated database is at.
@@ -382,6 +383,31 @@ pub fn statements(sql: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Money safety (issue 9): a payment can be `voided` (given back before it settled) or parked as
+/// `mismatch` (the gateway reported another amount or currency; never applied). SQLite cannot
+/// change a CHECK constraint in place: the table is rebuilt with the same columns and indexes.
+const V8: &str = r#"
+CREATE TABLE payments_v8 (
+    id TEXT PRIMARY KEY,
+    order_id TEXT,
+    customer_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    amount_minor INTEGER NOT NULL CHECK (amount_minor > 0),
+    currency TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending','settled','failed','declined','voided','mismatch')),
+    idempotency_key TEXT NOT NULL,
+    failure_reason TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+INSERT INTO payments_v8(id, order_id, customer_id, kind, amount_minor, currency, status, idempotency_key, failure_reason, created_at, updated_at)
+    SELECT id, order_id, customer_id, kind, amount_minor, currency, status, idempotency_key, failure_reason, created_at, updated_at FROM payments;
+DROP TABLE payments;
+ALTER TABLE payments_v8 RENAME TO payments;
+CREATE INDEX payments_order ON payments(order_id, kind);
+CREATE INDEX payments_customer ON payments(customer_id);
+"#;
 
 #[cfg(test)]
 mod tests {

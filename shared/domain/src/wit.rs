@@ -13,7 +13,7 @@ wit_bindgen::generate!({
     generate_unused_types: true,
 });
 
-pub use caas::platform::types::{Channel, Event, Job, Money, Notification, OtaCommand};
+pub use caas::platform::types::{Channel, Event, Job, Money, Notification, OtaCommand, PaymentReturn, ReturnMode};
 
 impl Channel {
     /// The WIT (kebab-case) name of the channel, as used on the wire.
@@ -35,6 +35,7 @@ impl Job {
             Job::PlaceFactoryOrder(_) => "place-factory-order",
             Job::RegisterVehicle(_) => "register-vehicle",
             Job::Ota(_) => "ota",
+            Job::ReturnPayment(_) => "return-payment",
         }
     }
 

@@ -20,6 +20,9 @@ pub const MAX_RESPONSE_BODY: usize = 1 << 20;
 pub struct Reply {
     pub status: u16,
     pub body: String,
+    /// The server marked the answer as the replay of an earlier request with the same
+    /// Idempotency-Key (`idempotent-replayed: true`, as payment gateways do).
+    pub replayed: bool,
 }
 
 impl Reply {
@@ -40,11 +43,12 @@ fn options(timeout: Duration) -> RequestOptions {
 async fn exchange(req: http::Request<FullBody<Bytes>>) -> Result<Reply, String> {
     let resp = spin_sdk::http::send(req).await.map_err(|e| format!("transport error: {e:?}"))?;
     let status = resp.status().as_u16();
+    let replayed = resp.headers().get("idempotent-replayed").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
     let body = crate::req::read_limited(resp.into_body(), MAX_RESPONSE_BODY).await.map_err(|e| match e {
         crate::req::BodyError::TooLarge { limit } => format!("response body exceeds {limit} bytes"),
         crate::req::BodyError::Read(e) => format!("error reading response body: {e:?}"),
     })?;
-    Ok(Reply { status, body: String::from_utf8_lossy(&body).into_owned() })
+    Ok(Reply { status, body: String::from_utf8_lossy(&body).into_owned(), replayed })
 }
 
 async fn with_timeout(req: http::Request<FullBody<Bytes>>, timeout: Duration) -> Result<Reply, String> {

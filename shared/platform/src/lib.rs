@@ -7,6 +7,7 @@ pub mod db;
 pub mod http_out;
 pub mod journey;
 pub mod kv;
+pub mod money;
 pub mod queue;
 pub mod rand;
 pub mod req;
