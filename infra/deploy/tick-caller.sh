@@ -3,9 +3,10 @@
 # (Spin's cron trigger is an experimental plugin, so ticks are plain HTTP routes).
 # Usage: TICK_SECRET=... infra/deploy/tick-caller.sh [http://127.0.0.1:3000] [infra/schedules.toml]
 set -euo pipefail
+trap 'exit 0' INT TERM
 base="${1:-http://127.0.0.1:3000}"
 file="${2:-$(dirname "$0")/../schedules.toml}"
-: "${TICK_SECRET:?set TICK_SECRET to the app's tick_secret variable}"
+: "${TICK_SECRET:?set TICK_SECRET to the value of the tick_secret variable of the app}"
 mapfile -t ticks < <(awk '/^route *=/ {gsub(/.*= *"|".*/, ""); r=$0} /^every_seconds *=/ {gsub(/.*= */, ""); print r " " $0}' "$file")
 declare -A last
 while true; do

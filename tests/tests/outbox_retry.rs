@@ -75,3 +75,49 @@ async fn ticks_require_the_tick_secret() {
     assert_eq!(r.status, 401, "{}", r.text);
     t.stop().await;
 }
+
+/// `infra/deploy/tick-caller.sh`, the way to fire the ticks beside plain `spin up`, parses and
+/// really fires them: against an app that runs no scheduler of its own, the credentials e-mail of
+/// a new sale (sent only by the retry tick) arrives.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tick_caller_for_plain_spin_fires_the_ticks() {
+    use std::os::unix::process::CommandExt;
+    let script = repo_root().join("infra/deploy/tick-caller.sh");
+    let syntax = std::process::Command::new("bash").arg("-n").arg(&script).output().unwrap();
+    assert!(syntax.status.success(), "bash -n: {}", String::from_utf8_lossy(&syntax.stderr));
+
+    let t = TestApp::start().await;
+    let token = t.employee_token().await;
+    assert_eq!(t.post_json("/api/sales", &sale_body(11), Some(&token), Some("o-11")).await.status, 201);
+    let email = "lucia.11@example.com";
+    assert!(t.sims.notify().messages_to(email).is_empty(), "nothing is sent before a tick runs");
+
+    let schedules = t.state.path().join("schedules.toml");
+    std::fs::write(&schedules, "[[tick]]\nname = \"retry\"\nroute = \"/internal/ticks/retry\"\nevery_seconds = 1\n").unwrap();
+    let mut child = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(t.url(""))
+        .arg(&schedules)
+        .env("TICK_SECRET", TICK_SECRET)
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut delivered = false;
+    for _ in 0..100 {
+        if !t.sims.notify().messages_to(email).is_empty() {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Stop the caller and everything it started (its own process group).
+    unsafe { libc_kill(-(child.id() as i32), 15) };
+    let _ = child.wait();
+    assert!(delivered, "the tick caller never fired the retry tick");
+    t.stop().await;
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
