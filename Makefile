@@ -33,7 +33,7 @@ up: build
 	@set -m; \
 	./target/debug/caas-sim --app-url $(APP_URL) & sim=$$!; \
 	trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT INT TERM; \
-	./target/debug/caas-runtime up --manifest spin.toml --listen $(LISTEN) --state-dir .spin --schedules infra/schedules.toml
+	./target/debug/caas-runtime up --manifest spin.toml --listen $(LISTEN) --state-dir .spin --schedules infra/schedules.toml --variable dev_mode=true
 
 test: build-wasm
 	$(CARGO) test $(TEST_PKGS)

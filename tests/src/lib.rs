@@ -112,6 +112,9 @@ impl TestApp {
         .await
         .context("start simulators")?;
         let mut variables = BTreeMap::from([
+            // Tests run in explicit development mode (demo staff, development link-code secret);
+            // production-mode tests override it with `Options::variables`.
+            ("dev_mode".to_string(), "true".to_string()),
             ("tick_secret".to_string(), TICK_SECRET.to_string()),
             ("factory_url".into(), sims.factory_url()),
             ("payment_url".into(), sims.payment_url()),

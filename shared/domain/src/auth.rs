@@ -48,6 +48,11 @@ pub struct SessionData {
     /// A customer still on the e-mailed password: only the password change is allowed.
     #[serde(default)]
     pub must_change_password: bool,
+    /// The subject's session generation when the session was created: a session is dead once
+    /// the subject's generation (bumped by password change, set-password, reset, disable) is
+    /// higher. Revokes every session of an account at once, however many there are.
+    #[serde(default)]
+    pub generation: u64,
 }
 
 impl SessionData {
@@ -121,7 +126,7 @@ mod tests {
     fn tokens_and_sessions() {
         let t = make_token(&[0xab; 32]);
         assert_eq!(t.len(), 64);
-        let s = SessionData { subject: "cus_1".into(), role: Role::Customer, expires_at: 10, must_change_password: false };
+        let s = SessionData { subject: "cus_1".into(), role: Role::Customer, expires_at: 10, must_change_password: false, generation: 0 };
         assert!(s.is_valid_at(9));
         assert!(!s.is_valid_at(10));
         let j = serde_json::to_string(&s).unwrap();
@@ -130,5 +135,6 @@ mod tests {
         // Sessions stored before the flag existed still decode.
         let old: SessionData = serde_json::from_str(r#"{"subject":"c","role":"customer","expires_at":1}"#).unwrap();
         assert!(!old.must_change_password);
+        assert_eq!(old.generation, 0);
     }
 }

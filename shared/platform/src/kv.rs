@@ -1,4 +1,5 @@
-//! Key-value store ("default"): sessions stored under SHA-256 of the opaque token.
+//! Key-value store ("default"): sessions stored under SHA-256 of the opaque token, and one
+//! session generation per account (`session-generation:<subject>`) that revokes them all at once.
 use caas_domain::Problem;
 use caas_domain::auth::{Role, SessionData, TOKEN_RANDOM_BYTES, make_token};
 use caas_domain::idempotency::sha256_hex;
@@ -25,57 +26,63 @@ pub async fn create_session(subject: &str, role: Role, expires_at: i64) -> Resul
 
 /// Create a session that may be restricted to the password change (`must_change_password`).
 pub async fn create_session_with(subject: &str, role: Role, expires_at: i64, must_change_password: bool) -> Result<(String, SessionData), Problem> {
+    let generation = session_generation(subject).await?;
+    create_session_at(subject, role, expires_at, must_change_password, generation).await
+}
+
+/// Create a session at a generation read earlier with [`session_generation`] (read it *before*
+/// checking the password: a password change that lands in between then kills this session too).
+pub async fn create_session_at(
+    subject: &str,
+    role: Role,
+    expires_at: i64,
+    must_change_password: bool,
+    generation: u64,
+) -> Result<(String, SessionData), Problem> {
     let token = make_token(&crate::rand::bytes::<TOKEN_RANDOM_BYTES>());
-    let data = SessionData { subject: subject.to_string(), role, expires_at, must_change_password };
+    let data = SessionData { subject: subject.to_string(), role, expires_at, must_change_password, generation };
     put_session(&token, &data).await?;
-    index_session(subject, &session_key(&token), expires_at, crate::clock::now_ms()).await?;
     Ok((token, data))
 }
 
-fn index_key(subject: &str) -> String {
-    format!("sessions-of:{subject}")
+fn generation_key(subject: &str) -> String {
+    format!("session-generation:{subject}")
 }
 
-/// Remember the session under its subject (pruning expired entries), so that all of a subject's
-/// sessions can be revoked (password change). Best effort under concurrent logins of the same
-/// subject: the key-value store has no compare-and-set.
-async fn index_session(subject: &str, key: &str, expires_at: i64, now: i64) -> Result<(), Problem> {
+/// The subject's current session generation (0 until a revocation). Sessions created at a lower
+/// generation are dead: one key per account revokes any number of sessions (no index, no cap).
+pub async fn session_generation(subject: &str) -> Result<u64, Problem> {
     let s = store().await?;
-    let mut list: Vec<(String, i64)> = match s.get(&index_key(subject)).await.map_err(unavailable)? {
-        Some(b) => serde_json::from_slice(&b).unwrap_or_default(),
-        None => Vec::new(),
-    };
-    list.retain(|(_, exp)| *exp > now);
-    list.push((key.to_string(), expires_at));
-    // Bounded: the oldest sessions fall off the index (they still expire on their own).
-    if list.len() > 100 {
-        list.drain(..list.len() - 100);
-    }
-    let json = serde_json::to_vec(&list).map_err(unavailable)?;
-    s.set(index_key(subject), json).await.map_err(unavailable)
+    Ok(match s.get(&generation_key(subject)).await.map_err(unavailable)? {
+        Some(b) => std::str::from_utf8(&b).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0),
+        None => 0,
+    })
 }
 
-/// Revoke every indexed session of `subject` except the one of `keep_token`.
-pub async fn revoke_other_sessions(subject: &str, keep_token: &str) -> Result<u32, Problem> {
-    let s = store().await?;
-    let keep = session_key(keep_token);
-    let list: Vec<(String, i64)> = match s.get(&index_key(subject)).await.map_err(unavailable)? {
-        Some(b) => serde_json::from_slice(&b).unwrap_or_default(),
-        None => Vec::new(),
-    };
-    let mut revoked = 0;
-    let mut kept = Vec::new();
-    for (key, exp) in list {
-        if key == keep {
-            kept.push((key, exp));
-        } else {
-            s.delete(&key).await.map_err(unavailable)?;
-            revoked += 1;
-        }
+/// End every session of `subject` (password change, set-password, reset, account disable):
+/// bumps the subject's generation. Returns the new generation. Concurrent revocations may bump
+/// once instead of twice; either way every session created before is dead.
+pub async fn revoke_all_sessions(subject: &str) -> Result<u64, Problem> {
+    let next = session_generation(subject).await? + 1;
+    store().await?.set(generation_key(subject), next.to_string().into_bytes()).await.map_err(unavailable)?;
+    Ok(next)
+}
+
+/// End every session of `subject` except the one of `keep_token`, which moves to the new
+/// generation (it stays usable; its data is rewritten).
+pub async fn revoke_other_sessions(subject: &str, keep_token: &str) -> Result<(), Problem> {
+    let keep = get_session_data(keep_token).await?;
+    let generation = revoke_all_sessions(subject).await?;
+    if let Some(mut data) = keep.filter(|d| d.subject == subject) {
+        data.generation = generation;
+        put_session(keep_token, &data).await?;
     }
-    let json = serde_json::to_vec(&kept).map_err(unavailable)?;
-    s.set(index_key(subject), json).await.map_err(unavailable)?;
-    Ok(revoked)
+    Ok(())
+}
+
+async fn get_session_data(token: &str) -> Result<Option<SessionData>, Problem> {
+    let Some(bytes) = store().await?.get(&session_key(token)).await.map_err(unavailable)? else { return Ok(None) };
+    Ok(serde_json::from_slice(&bytes).ok())
 }
 
 /// Overwrite the data of an existing session (e.g. lift the password-change restriction).
@@ -90,7 +97,7 @@ pub async fn get_session(token: &str, now_ms: i64) -> Result<Option<SessionData>
     let key = session_key(token);
     let Some(bytes) = s.get(&key).await.map_err(unavailable)? else { return Ok(None) };
     match serde_json::from_slice::<SessionData>(&bytes) {
-        Ok(d) if d.is_valid_at(now_ms) => Ok(Some(d)),
+        Ok(d) if d.is_valid_at(now_ms) && d.generation >= session_generation(&d.subject).await? => Ok(Some(d)),
         _ => {
             let _ = s.delete(&key).await;
             Ok(None)

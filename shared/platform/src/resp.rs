@@ -77,7 +77,13 @@ pub fn problem_of(status: u16, title: &str, detail: &str, errors: Vec<caas_domai
 
 /// Top-level guard: every handler returns `Result<Resp, Problem>`; errors become problem+json.
 /// Handlers map bad input to 4xx; the only 5xx is 503 for storage/config outages.
+/// Before the handler runs (futures are lazy), the production-readiness check
+/// (`crate::config::check`): a deployment outside development mode with a development or
+/// placeholder secret answers 503 on every route.
 pub async fn guard(fut: impl Future<Output = Result<Resp, Problem>>) -> Resp {
+    if let Err(p) = crate::config::check().await {
+        return problem(&p);
+    }
     match fut.await {
         Ok(r) => r,
         Err(p) => {
