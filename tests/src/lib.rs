@@ -302,8 +302,33 @@ pub fn test_vin(n: u32) -> String {
     format!("WCA{n:014}")
 }
 
+/// The token of the newest set-password link e-mailed to `email` (credentials or reset e-mail,
+/// delivered by the retry tick): `<app_url>/set-password?token=<64 hex>`.
+pub fn emailed_set_password_token(t: &TestApp, email: &str) -> String {
+    let mails = t.sims.notify().messages_to(email);
+    let body = mails
+        .iter()
+        .rev()
+        .filter(|m| m["template"] == "credentials" || m["template"] == "password-reset")
+        .find_map(|m| m["body"].as_str().filter(|b| b.contains("/set-password?token=")))
+        .unwrap_or_else(|| panic!("no set-password link e-mailed to {email}: {mails:?}"));
+    let at = body.find("/set-password?token=").unwrap() + "/set-password?token=".len();
+    let token: String = body[at..].chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+    assert_eq!(token.len(), 64, "link token in: {body}");
+    token
+}
+
+/// Follows the set-password link e-mailed to `email` (as the web app does) with `new_password`.
+pub async fn set_password_from_email(t: &TestApp, email: &str, new_password: &str) {
+    let token = emailed_set_password_token(t, email);
+    let r = t
+        .post_json("/api/auth/set-password", &serde_json::json!({"token": token, "new_password": new_password}), None, None)
+        .await;
+    assert_eq!(r.status, 200, "set-password for {email}: {}", r.text);
+}
+
 /// Registers sale `n` through the real sales component, delivers the credentials e-mail through
-/// the outbox (retry tick), signs the customer in and does the forced password change.
+/// the outbox (retry tick), follows its set-password link and signs the customer in.
 /// Returns (customer token, order id, customer id).
 pub async fn customer_with_sale(t: &TestApp, n: u32) -> (String, String, String) {
     let staff = t.employee_token().await;
@@ -313,28 +338,8 @@ pub async fn customer_with_sale(t: &TestApp, n: u32) -> (String, String, String)
     let customer_id = r.json()["customer_id"].as_str().unwrap().to_string();
     let email = format!("lucia.{n}@example.com");
     t.tick("retry").await;
-    let mails = t.sims.notify().messages_to(&email);
-    let mail = mails
-        .iter()
-        .find(|m| m["template"] == "credentials")
-        .unwrap_or_else(|| panic!("no credentials e-mail for {email}: {mails:?}"));
-    let body = mail["body"].as_str().unwrap_or("");
-    let password = body
-        .lines()
-        .find(|l| l.to_lowercase().contains("password:"))
-        .and_then(|l| l.rsplit(':').next())
-        .map(|p| p.trim().to_string())
-        .unwrap_or_else(|| panic!("no password in the credentials e-mail: {body}"));
-    let token = t.login(&email, &password).await;
-    let r = t
-        .post_json(
-            "/api/auth/password",
-            &serde_json::json!({"current_password": password, "new_password": CUSTOMER_NEW_PASSWORD}),
-            Some(&token),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200, "password change: {}", r.text);
+    set_password_from_email(t, &email, CUSTOMER_NEW_PASSWORD).await;
+    let token = t.login(&email, CUSTOMER_NEW_PASSWORD).await;
     (token, order_id, customer_id)
 }
 

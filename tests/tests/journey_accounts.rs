@@ -1,4 +1,5 @@
-//! Accounts and access (issue 3): forced password change, throttled logins on the virtual clock,
+//! Accounts and access (issue 3, issue 9): set-password links, password change, forced change,
+//! throttled logins on the virtual clock,
 //! logout revocation, roles (customer / employee / admin), customers never see each other's data.
 
 mod journey_common;
@@ -12,61 +13,131 @@ use serde_json::json;
 const WASM: &[&str] = &["fn_auth.wasm", "fn_sales.wasm", "fn_retry_tick.wasm", "fn_admin.wasm", "fn_expediente.wasm", "fn_delivery.wasm", "fn_vehicles.wasm"];
 
 #[tokio::test(flavor = "multi_thread")]
-async fn first_login_forces_a_password_change() {
+async fn the_credentials_link_sets_the_customers_own_password_once() {
     require_wasm(WASM).unwrap();
     let t = start().await;
-    let (order_id, _cid, email, password) = register_sale(&t, 1).await;
+    let (order_id, _cid, email, link_token) = register_sale(&t, 1).await;
 
-    let login = t.post_json("/api/auth/login", &json!({"email": email, "password": password}), None, None).await;
+    // The e-mail carries a link, never a password; nothing can sign in before the link is used.
+    let mail = t.sims.notify().messages_to(&email).into_iter().find(|m| m["template"] == "credentials").unwrap();
+    let body = mail["body"].as_str().unwrap();
+    assert!(body.contains(&format!("/set-password?token={link_token}")), "{body}");
+    assert!(!body.to_lowercase().contains("password:"), "{body}");
+    let db = t.db();
+    let stored: String = db.query_row("SELECT password_hash FROM customers WHERE email = ?1", [&email], |r| r.get(0)).unwrap();
+    assert!(!stored.starts_with("$argon2"), "no password exists before the link is used: {stored}");
+    let tokens: Vec<String> =
+        db.prepare("SELECT token_hash FROM password_tokens").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    assert!(!tokens.is_empty() && !tokens.contains(&link_token), "only the token's hash is stored: {tokens:?}");
+    let jobs: Vec<String> = db.prepare("SELECT payload FROM jobs").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    assert!(jobs.iter().all(|j| !j.contains(&link_token)), "the sent e-mail's link is redacted from the outbox: {jobs:?}");
+
+    // Policy is checked; nothing is used up by a refusal.
+    let weak = t.post_json("/api/auth/set-password", &json!({"token": link_token, "new_password": "short"}), None, None).await;
+    assert_problem(&weak, 400);
+    assert!(weak.text.contains("/new_password"), "{}", weak.text);
+    assert_problem(&t.post_json("/api/auth/set-password", &json!({"new_password": NEW_PASSWORD}), None, None).await, 400);
+    let bogus = t.post_json("/api/auth/set-password", &json!({"token": "f".repeat(64), "new_password": NEW_PASSWORD}), None, None).await;
+    assert_problem(&bogus, 400);
+
+    let ok = t.post_json("/api/auth/set-password", &json!({"token": link_token, "new_password": NEW_PASSWORD}), None, None).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(ok.json()["must_change_password"], false);
+    // Exactly once.
+    let again = t.post_json("/api/auth/set-password", &json!({"token": link_token, "new_password": "Another-Passw0rd-2026"}), None, None).await;
+    assert_problem(&again, 410);
+    assert!(again.text.contains("already used"), "{}", again.text);
+
+    // The password is the customer's own: a normal session, no forced change.
+    let login = t.post_json("/api/auth/login", &json!({"email": email, "password": NEW_PASSWORD}), None, None).await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    assert_eq!(login.json()["must_change_password"], false);
+    let token = login.json()["token"].as_str().unwrap().to_string();
+    let r = t.get("/api/expediente", Some(&token)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["orders"][0]["order_id"], order_id.as_str());
+    assert_problem(&t.post_json("/api/auth/login", &json!({"email": email, "password": "Another-Passw0rd-2026"}), None, None).await, 401);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_credentials_link_is_refused_and_a_reset_link_replaces_it() {
+    require_wasm(WASM).unwrap();
+    let t = start().await;
+    let (_order, _cid, email, link_token) = register_sale(&t, 9).await;
+    t.advance(Duration::from_secs(7 * 86_400 + 1));
+    let r = t.post_json("/api/auth/set-password", &json!({"token": link_token, "new_password": NEW_PASSWORD}), None, None).await;
+    assert_problem(&r, 410);
+    assert!(r.text.contains("expired") && r.text.contains("/api/auth/password-reset"), "{}", r.text);
+    // Not a dead end: a reset link (1 hour) by e-mail.
+    let r = t.post_json("/api/auth/password-reset", &json!({"email": email}), None, None).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    t.tick("retry").await;
+    let reset_token = emailed_token(&t, &email);
+    assert_ne!(reset_token, link_token);
+    let r = t.post_json("/api/auth/set-password", &json!({"token": reset_token, "new_password": NEW_PASSWORD}), None, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    t.login(&email, NEW_PASSWORD).await;
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn password_change_checks_the_current_password_and_ends_other_sessions() {
+    require_wasm(WASM).unwrap();
+    let t = start().await;
+    let c = customer(&t, 10).await;
+    let token = c.token.clone();
+    const NEXT: &str = "Next-Journey-Passw0rd-2027";
+
+    // Policy and current password are checked; nothing changes on a refusal.
+    let weak = t.post_json("/api/auth/password", &json!({"current_password": NEW_PASSWORD, "new_password": "short"}), Some(&token), None).await;
+    assert_problem(&weak, 400);
+    assert!(weak.text.contains("/new_password"), "{}", weak.text);
+    let wrong = t.post_json("/api/auth/password", &json!({"current_password": "not-it-at-all", "new_password": NEXT}), Some(&token), None).await;
+    assert_problem(&wrong, 400);
+    assert!(wrong.text.contains("/current_password"), "{}", wrong.text);
+    let same =
+        t.post_json("/api/auth/password", &json!({"current_password": NEW_PASSWORD, "new_password": NEW_PASSWORD}), Some(&token), None).await;
+    assert_problem(&same, 400);
+    assert_problem(&t.post_json("/api/auth/password", &json!({"current_password": NEW_PASSWORD}), None, None).await, 401);
+
+    // A second device.
+    let other = t.login(&c.email, NEW_PASSWORD).await;
+    assert_eq!(t.get("/api/auth/me", Some(&other)).await.status, 200);
+    let ok = t.post_json("/api/auth/password", &json!({"current_password": NEW_PASSWORD, "new_password": NEXT}), Some(&token), None).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(ok.json()["must_change_password"], false);
+    // The other session died with the old password; this one goes on.
+    assert_problem(&t.get("/api/auth/me", Some(&other)).await, 401);
+    assert_eq!(t.get("/api/expediente", Some(&token)).await.status, 200);
+    assert_problem(&t.post_json("/api/auth/login", &json!({"email": c.email, "password": NEW_PASSWORD}), None, None).await, 401);
+    t.login(&c.email, NEXT).await;
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_flagged_for_a_forced_change_is_restricted_until_it_changes_the_password() {
+    require_wasm(WASM).unwrap();
+    let t = start().await;
+    let c = customer(&t, 11).await;
+    // Accounts created before set-password links (an e-mailed password) still carry the flag.
+    t.db().execute("UPDATE customers SET must_change_password = 1 WHERE email = ?1", [&c.email]).unwrap();
+    let login = t.post_json("/api/auth/login", &json!({"email": c.email, "password": NEW_PASSWORD}), None, None).await;
     assert_eq!(login.status, 200, "{}", login.text);
     assert_eq!(login.json()["must_change_password"], true);
     let token = login.json()["token"].as_str().unwrap().to_string();
-
-    // Everything but the password change is closed to this session.
     let r = t.get("/api/expediente", Some(&token)).await;
     assert_problem(&r, 403);
     assert!(r.json()["title"].as_str().unwrap().to_lowercase().contains("password change required"), "{}", r.text);
     assert_problem(&t.get("/api/vehicles", Some(&token)).await, 403);
-    // /me still answers (the app needs to know it must ask for a new password).
     let me = t.get("/api/auth/me", Some(&token)).await;
     assert_eq!(me.status, 200, "{}", me.text);
     assert_eq!(me.json()["must_change_password"], true);
-
-    // Policy and current password are checked; nothing changes on a refusal.
-    let weak = t.post_json("/api/auth/password", &json!({"current_password": password, "new_password": "short"}), Some(&token), None).await;
-    assert_problem(&weak, 400);
-    assert!(weak.text.contains("/new_password"), "{}", weak.text);
-    let wrong = t
-        .post_json("/api/auth/password", &json!({"current_password": "not-it-at-all", "new_password": NEW_PASSWORD}), Some(&token), None)
-        .await;
-    assert_problem(&wrong, 400);
-    assert!(wrong.text.contains("/current_password"), "{}", wrong.text);
-    let same = t.post_json("/api/auth/password", &json!({"current_password": password, "new_password": password}), Some(&token), None).await;
-    assert_problem(&same, 400);
-    assert_problem(&t.post_json("/api/auth/password", &json!({"current_password": password}), None, None).await, 401);
-
-    // A second device signed in with the e-mailed password.
-    let other = t.login(&email, &password).await;
-    assert_eq!(t.get("/api/auth/me", Some(&other)).await.status, 200);
-
     let ok = t
-        .post_json("/api/auth/password", &json!({"current_password": password, "new_password": NEW_PASSWORD}), Some(&token), None)
+        .post_json("/api/auth/password", &json!({"current_password": NEW_PASSWORD, "new_password": "Own-Journey-Passw0rd-2027"}), Some(&token), None)
         .await;
     assert_eq!(ok.status, 200, "{}", ok.text);
-    assert_eq!(ok.json()["must_change_password"], false);
-    // The other session died with the old password.
-    assert_problem(&t.get("/api/auth/me", Some(&other)).await, 401);
-
-    // The same session is now a normal customer session.
-    let r = t.get("/api/expediente", Some(&token)).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.json()["orders"][0]["order_id"], order_id.as_str());
-    // The old password is gone; the new one works and is not forced to change again.
-    let old = t.post_json("/api/auth/login", &json!({"email": email, "password": password}), None, None).await;
-    assert_problem(&old, 401);
-    let again = t.post_json("/api/auth/login", &json!({"email": email, "password": NEW_PASSWORD}), None, None).await;
-    assert_eq!(again.status, 200, "{}", again.text);
-    assert_eq!(again.json()["must_change_password"], false);
+    assert_eq!(t.get("/api/expediente", Some(&token)).await.status, 200);
     t.stop().await;
 }
 
@@ -199,12 +270,12 @@ async fn customers_never_see_each_others_data() {
     assert_eq!(v["orders"][0]["order_id"], a.order_id.as_str());
     assert!(!mine.text.contains(&b.order_id) && !mine.text.contains(&b.email), "{}", mine.text);
     assert_eq!(v["orders"][0]["documents"].as_array().unwrap().len(), 4);
-    // The customer's own notification history has the credentials e-mail, without the password.
+    // The customer's own notification history has the credentials e-mail, without its link.
     let n = &v["notifications"]["items"];
     assert_eq!(n.as_array().unwrap().len(), 1, "{v}");
     assert_eq!(n[0]["template"], "credentials");
     assert_eq!(n[0]["status"], "sent");
-    assert!(!n[0]["body"].as_str().unwrap().contains("password:"), "{}", n[0]["body"]);
+    assert!(!n[0]["body"].as_str().unwrap().contains("token="), "{}", n[0]["body"]);
 
     // B's order through A's session: 404, never B's data.
     let r = t.get(&format!("/api/expediente/orders/{}", b.order_id), Some(&a.token)).await;
@@ -295,21 +366,21 @@ async fn garbage_input_is_a_4xx_problem_never_a_5xx() {
 async fn guessing_the_current_password_is_throttled_too() {
     require_wasm(WASM).unwrap();
     let t = start().await;
-    let (_order, _cid, email, password) = register_sale(&t, 8).await;
-    let token = t.login(&email, &password).await;
+    let c = customer(&t, 8).await;
+    let (email, password, token) = (c.email.clone(), NEW_PASSWORD.to_string(), c.token.clone());
     for i in 0..5 {
         let r = t
             .post_json("/api/auth/password", &json!({"current_password": format!("guess-{i}"), "new_password": NEW_PASSWORD}), Some(&token), None)
             .await;
         assert_problem(&r, 400);
     }
-    let r = t.post_json("/api/auth/password", &json!({"current_password": password, "new_password": NEW_PASSWORD}), Some(&token), None).await;
+    let r = t.post_json("/api/auth/password", &json!({"current_password": password, "new_password": "Guessed-Journey-Passw0rd-27"}), Some(&token), None).await;
     assert_problem(&r, 429);
     assert!(r.headers.get("retry-after").is_some());
     // The login is throttled as well (same account).
     assert_problem(&t.post_json("/api/auth/login", &json!({"email": email, "password": password}), None, None).await, 429);
     t.advance(Duration::from_secs(15 * 60 + 1));
-    let r = t.post_json("/api/auth/password", &json!({"current_password": password, "new_password": NEW_PASSWORD}), Some(&token), None).await;
+    let r = t.post_json("/api/auth/password", &json!({"current_password": password, "new_password": "Guessed-Journey-Passw0rd-27"}), Some(&token), None).await;
     assert_eq!(r.status, 200, "{}", r.text);
     t.stop().await;
 }

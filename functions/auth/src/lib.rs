@@ -1,5 +1,6 @@
-//! `/api/auth/...`: login (employees seeded from `seed_employees`, customers with their
-//! e-mailed credentials), forced password change, logout (revocation), me.
+//! `/api/auth/...`: login (employees: the bootstrap admin and staff; demo staff seeded from
+//! `seed_employees` in dev_mode only), forced password change, logout (revocation), me, and the
+//! set-password links (`credentials`: set-password, password-reset, bootstrap-admin).
 //!
 //! Failed logins are throttled per account (e-mail: growing delays, never a lockout) and per
 //! client network (`caas_domain::account`, `throttle`): a refused attempt is answered 429 with
@@ -18,6 +19,7 @@ use serde_json::json;
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
 
+mod credentials;
 mod throttle;
 
 #[http_service]
@@ -33,14 +35,25 @@ async fn route(req: Request) -> Result<Resp, Problem> {
         ("POST", "/api/auth/logout") => logout(req).await,
         ("GET", "/api/auth/me") => me(req).await,
         ("POST", "/api/auth/password") => change_password(req).await,
+        ("POST", "/api/auth/set-password") => credentials::set_password(req).await,
+        ("POST", "/api/auth/password-reset") => credentials::password_reset(req).await,
+        ("POST", "/api/auth/bootstrap-admin") => credentials::bootstrap_admin(req).await,
+        (_, "/api/auth/set-password" | "/api/auth/password-reset" | "/api/auth/bootstrap-admin") => {
+            Err(resp::method_not_allowed(method.as_str(), &path, &["POST"]))
+        }
         (_, "/api/auth/login" | "/api/auth/logout" | "/api/auth/password") => Err(resp::method_not_allowed(method.as_str(), &path, &["POST"])),
         (_, "/api/auth/me") => Err(resp::method_not_allowed(method.as_str(), &path, &["GET"])),
         _ => Err(Problem::not_found(format!("no route {path}"))),
     }
 }
 
-/// Insert the configured employees that do not exist yet (idempotent; cheap).
+/// Insert the configured employees that do not exist yet (idempotent; cheap). Only in explicit
+/// development mode (`dev_mode`): production seeds no staff (the first admin comes from
+/// `POST /api/auth/bootstrap-admin`).
 async fn seed_employees(db: &Db) -> Result<(), Problem> {
+    if !caas_platform::config::dev_mode().await {
+        return Ok(());
+    }
     let spec = vars::get("seed_employees").await.unwrap_or_default();
     let (seeds, _invalid) = parse_seed_employees(&spec);
     for s in seeds {

@@ -3,14 +3,14 @@ use caas_domain::auth::{Principal, Role};
 use caas_domain::idempotency::{self, Replay};
 use caas_domain::ids::{IdKind, is_id};
 use caas_domain::order::OrderStatus;
-use caas_domain::password::{PASSWORD_RANDOM_BYTES, SALT_BYTES, generate_password, hash_password};
+use caas_domain::credentials::{self, NO_PASSWORD, Purpose};
 use caas_domain::routing::credentials_notification;
 use caas_domain::sale::{NewSale, validate_sale};
 use caas_domain::vehicle_pricing::{self, DEFAULT_MAX_DISCOUNT_PERCENT, SalePrice};
 use caas_domain::wit::Job;
 use caas_domain::Problem;
 use caas_platform::db::{Db, DbError, int, opt_text, text};
-use caas_platform::{Resp, auth, clock, queue, rand, req, resp};
+use caas_platform::{Resp, auth, clock, queue, rand, req, resp, vars};
 use serde_json::{Value, json};
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
@@ -99,12 +99,12 @@ async fn register(req: Request) -> Result<Resp, Problem> {
         return Err(email_taken(&sale.customer.email));
     }
 
-    // Credentials: generated here, only the Argon2id hash is stored on the customer.
-    let password = generate_password(&rand::bytes::<PASSWORD_RANDOM_BYTES>());
-    let password_hash = hash_password(&password, &rand::bytes::<SALT_BYTES>())
-        .map_err(|e| Problem::unavailable(format!("credential hashing failed: {e}")))?;
+    // Credentials: no password exists until the customer chooses one through the e-mailed
+    // single-use link; only the link token's SHA-256 is stored.
+    let token = credentials::make_token(&rand::bytes::<{ credentials::TOKEN_RANDOM_BYTES }>());
+    let link = credentials::set_password_link(&vars::base_url("app_url").await?, &token);
 
-    let outcome = persist(&db, &principal, &sale, stock_vin.as_deref(), &key, &scope, &request_hash, &password, &password_hash, &pricing).await;
+    let outcome = persist(&db, &principal, &sale, stock_vin.as_deref(), &key, &scope, &request_hash, &token, &link, &pricing).await;
     match outcome {
         Ok(Outcome::Created(v)) => Ok(resp::json(201, &v)),
         Ok(Outcome::Replayed(status, body)) => Ok(resp::json_raw(status, body)),
@@ -161,8 +161,8 @@ async fn persist(
     key: &str,
     scope: &str,
     request_hash: &str,
-    password: &str,
-    password_hash: &str,
+    token: &str,
+    link: &str,
     pricing: &SalePrice,
 ) -> Result<Outcome, TxError> {
     let now = clock::now_ms();
@@ -203,7 +203,7 @@ async fn persist(
             vec![
                 text(&customer_id), text(&c.email), text(&c.full_name), text(&c.phone), text(&c.national_id),
                 text(&a.line1), opt_text(a.line2.clone()), text(&a.city), text(&a.postal_code), text(&a.country),
-                text(&sale.country), text(password_hash), int(now),
+                text(&sale.country), text(NO_PASSWORD), int(now),
             ],
         )
         .await
@@ -283,7 +283,16 @@ async fn persist(
             )
             .await?;
         }
-        let job = Job::Notify(credentials_notification(&message_id, &customer_id, &c.email, &c.full_name, password));
+        tx.exec(
+            "INSERT INTO password_tokens(token_hash, subject_id, role, purpose, created_at, expires_at) VALUES (?, ?, 'customer', ?, ?, ?)",
+            vec![
+                text(credentials::token_hash(token)), text(&customer_id), text(Purpose::Welcome.as_str()), int(now),
+                int(now + Purpose::Welcome.ttl_ms()),
+            ],
+        )
+        .await?;
+        // The link travels in the job until the e-mail is sent; the retry tick redacts it then.
+        let job = Job::Notify(credentials_notification(&message_id, &customer_id, &c.email, &c.full_name, link));
         queue::enqueue(tx, &job, &format!("credentials:{customer_id}"), now).await?;
 
         let body = json!({

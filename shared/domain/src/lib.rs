@@ -3,6 +3,7 @@
 pub mod account;
 pub mod auth;
 pub mod config;
+pub mod credentials;
 pub mod delivery;
 pub mod expediente;
 pub mod idempotency;

@@ -73,7 +73,14 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
             // Verify with the parameters recorded in the hash (Argon2::default reads them).
             Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
         }
-        Err(_) => false,
+        // Accounts without a password yet (`credentials::NO_PASSWORD`) take as long as a wrong
+        // password: the timing does not tell them apart.
+        Err(_) => {
+            if let Ok(dummy) = PasswordHash::new(DUMMY_PHC) {
+                let _ = Argon2::default().verify_password(password.as_bytes(), &dummy);
+            }
+            false
+        }
     }
 }
 

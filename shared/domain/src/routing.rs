@@ -21,6 +21,8 @@ pub enum NotificationKind {
     ServiceCancelled,
     /// Theft report acknowledged with its outcome: e-mail + push (never the stolen vehicle's display).
     TheftReported,
+    /// A password-reset link the account holder asked for: e-mail only (like the credentials).
+    PasswordReset,
 }
 
 impl NotificationKind {
@@ -38,6 +40,7 @@ impl NotificationKind {
             NotificationKind::SubscriptionCancelledPaymentFailed => "subscription-cancelled-payment-failed",
             NotificationKind::ServiceCancelled => "service-cancelled",
             NotificationKind::TheftReported => "theft-reported",
+            NotificationKind::PasswordReset => "password-reset",
         }
     }
 }
@@ -48,7 +51,7 @@ pub fn channels(kind: NotificationKind, sms_opt_in: bool) -> Vec<Channel> {
     use Channel::*;
     use NotificationKind::*;
     match kind {
-        CredentialsSent => vec![Email],
+        CredentialsSent | PasswordReset => vec![Email],
         ManufacturingStatus => {
             let mut v = vec![Email, Push];
             if sms_opt_in {
@@ -76,25 +79,47 @@ pub fn channels(kind: NotificationKind, sms_opt_in: bool) -> Vec<Channel> {
 /// Placeholder stored instead of a delivered (or abandoned) secret.
 pub const REDACTED: &str = "[redacted]";
 
-/// The credentials e-mail of a newly registered customer (routing: e-mail only).
-pub fn credentials_notification(message_id: &str, customer_id: &str, email: &str, full_name: &str, password: &str) -> crate::wit::Notification {
+/// The credentials e-mail of a newly registered customer (routing: e-mail only): a single-use
+/// link to choose a password (`credentials::set_password_link`), never a password.
+pub fn credentials_notification(message_id: &str, customer_id: &str, email: &str, full_name: &str, link: &str) -> crate::wit::Notification {
     crate::wit::Notification {
         message_id: message_id.to_string(),
         channel: channels(NotificationKind::CredentialsSent, false)[0],
         recipient: email.to_string(),
         template: NotificationKind::CredentialsSent.template().to_string(),
-        subject: "Your CaaS access credentials".to_string(),
+        subject: "Your CaaS account: choose your password".to_string(),
         body: format!(
-            "Hello {full_name},\n\nYour CaaS account is ready. Sign in to the web platform or the mobile app with:\n\n  e-mail: {email}\n  password: {password}\n\nYou will be asked to change this password at your first sign-in."
+            "Hello {full_name},\n\nYour CaaS account is ready. Choose your password with this link (it works once, for 7 days):\n\n  {link}\n\nThen sign in to the web platform or the mobile app with your e-mail address {email} and that password.\nIf the link has expired, use \"Forgot your password?\" on the sign-in page."
         ),
         customer_id: Some(customer_id.to_string()),
     }
 }
 
-/// The job with secrets removed (credentials bodies), for storage after delivery/escalation.
+/// The password-reset e-mail (routing: e-mail only). `customer_id` for customers (their history).
+pub fn password_reset_notification(message_id: &str, customer_id: Option<&str>, email: &str, link: &str) -> crate::wit::Notification {
+    crate::wit::Notification {
+        message_id: message_id.to_string(),
+        channel: channels(NotificationKind::PasswordReset, false)[0],
+        recipient: email.to_string(),
+        template: NotificationKind::PasswordReset.template().to_string(),
+        subject: "Reset your CaaS password".to_string(),
+        body: format!(
+            "Someone (hopefully you) asked to reset the password of the CaaS account {email}.\n\nChoose a new password with this link (it works once, for 1 hour):\n\n  {link}\n\nSetting a new password signs you out everywhere. If you did not ask for this, ignore this e-mail: your password stays as it is."
+        ),
+        customer_id: customer_id.map(str::to_string),
+    }
+}
+
+/// Templates whose body carries a secret (a set-password link).
+pub fn carries_secret(template: &str) -> bool {
+    template == NotificationKind::CredentialsSent.template() || template == NotificationKind::PasswordReset.template()
+}
+
+/// The job with secrets removed (credentials and reset bodies), for storage after
+/// delivery/escalation and for display.
 pub fn redact(job: &crate::wit::Job) -> crate::wit::Job {
     match job {
-        crate::wit::Job::Notify(n) if n.template == NotificationKind::CredentialsSent.template() => {
+        crate::wit::Job::Notify(n) if carries_secret(&n.template) => {
             let mut n = n.clone();
             n.body = REDACTED.to_string();
             crate::wit::Job::Notify(n)
@@ -124,16 +149,25 @@ mod tests {
 
     #[test]
     fn credentials_mail_and_redaction() {
-        let n = credentials_notification("msg_1", "cus_1", "a@b.example", "Ana", "Abcd-efgh-2345-jkmn");
+        let link = "http://127.0.0.1:3000/set-password?token=abc123";
+        let n = credentials_notification("msg_1", "cus_1", "a@b.example", "Ana", link);
         assert_eq!(n.channel, Channel::Email);
         assert_eq!(n.template, "credentials");
-        assert!(n.body.contains("a@b.example") && n.body.contains("Abcd-efgh-2345-jkmn"));
+        assert!(n.body.contains("a@b.example") && n.body.contains(link));
+        assert!(!n.body.to_lowercase().contains("password:"), "{}", n.body);
         let job = crate::wit::Job::Notify(n);
         match redact(&job) {
             crate::wit::Job::Notify(r) => {
-                assert!(!r.body.contains("Abcd-efgh-2345-jkmn"));
+                assert!(!r.body.contains("abc123"));
                 assert_eq!(r.message_id, "msg_1");
             }
+            _ => panic!(),
+        }
+        let reset = password_reset_notification("msg_2", None, "a@b.example", link);
+        assert_eq!(reset.template, "password-reset");
+        assert!(reset.body.contains(link));
+        match redact(&crate::wit::Job::Notify(reset)) {
+            crate::wit::Job::Notify(r) => assert_eq!(r.body, REDACTED),
             _ => panic!(),
         }
         let other = crate::wit::Job::PlaceFactoryOrder("ord_1".into());

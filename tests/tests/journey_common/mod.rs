@@ -4,7 +4,7 @@
 use caas_tests::*;
 use serde_json::{Value, json};
 
-/// The password test customers switch to at their first sign-in.
+/// The password test customers choose through the e-mailed set-password link.
 pub const NEW_PASSWORD: &str = "Journey-Test-Passw0rd-2026";
 /// spin.toml's default `link_code_secret` (the harness does not override it).
 pub const LINK_CODE_SECRET: &str = "dev-link-code-secret";
@@ -14,19 +14,9 @@ pub async fn start() -> TestApp {
     TestApp::start().await
 }
 
-/// The generated password in the credentials e-mail of `email` (after the retry tick ran).
-pub fn emailed_password(t: &TestApp, email: &str) -> String {
-    let mails = t.sims.notify().messages_to(email);
-    let mail = mails
-        .iter()
-        .find(|m| m["template"] == "credentials")
-        .unwrap_or_else(|| panic!("no credentials e-mail for {email}: {mails:?}"));
-    let body = mail["body"].as_str().unwrap_or("");
-    body.lines()
-        .find(|l| l.to_lowercase().contains("password:"))
-        .and_then(|l| l.rsplit(':').next())
-        .map(|p| p.trim().to_string())
-        .unwrap_or_else(|| panic!("no password in: {body}"))
+/// The set-password token of the link e-mailed to `email` (after the retry tick ran).
+pub fn emailed_token(t: &TestApp, email: &str) -> String {
+    emailed_set_password_token(t, email)
 }
 
 pub struct Customer {
@@ -37,7 +27,7 @@ pub struct Customer {
 }
 
 /// Sale `n` registered by the employee, credentials delivered by the retry tick; not signed in.
-/// Returns (order id, customer id, e-mail, e-mailed password).
+/// Returns (order id, customer id, e-mail, the e-mailed set-password token).
 pub async fn register_sale(t: &TestApp, n: u32) -> (String, String, String, String) {
     register_sale_body(t, n, sale_body(n)).await
 }
@@ -51,23 +41,21 @@ pub async fn register_sale_body(t: &TestApp, n: u32, body: Value) -> (String, St
     let customer_id = r.json()["customer_id"].as_str().unwrap().to_string();
     let email = format!("lucia.{n}@example.com");
     t.tick("retry").await;
-    let password = emailed_password(t, &email);
-    (order_id, customer_id, email, password)
+    let token = emailed_token(t, &email);
+    (order_id, customer_id, email, token)
 }
 
-/// A customer of sale `n` signed in, past the forced password change.
+/// A customer of sale `n` who set a password through the e-mailed link and signed in.
 pub async fn customer(t: &TestApp, n: u32) -> Customer {
     customer_body(t, n, sale_body(n)).await
 }
 
 /// Like [`customer`] with a custom sale body.
 pub async fn customer_body(t: &TestApp, n: u32, body: Value) -> Customer {
-    let (order_id, customer_id, email, password) = register_sale_body(t, n, body).await;
-    let token = t.login(&email, &password).await;
-    let r = t
-        .post_json("/api/auth/password", &json!({"current_password": password, "new_password": NEW_PASSWORD}), Some(&token), None)
-        .await;
-    assert_eq!(r.status, 200, "password change: {}", r.text);
+    let (order_id, customer_id, email, link_token) = register_sale_body(t, n, body).await;
+    let r = t.post_json("/api/auth/set-password", &json!({"token": link_token, "new_password": NEW_PASSWORD}), None, None).await;
+    assert_eq!(r.status, 200, "set-password: {}", r.text);
+    let token = t.login(&email, NEW_PASSWORD).await;
     Customer { email, token, order_id, customer_id }
 }
 

@@ -29,8 +29,8 @@ pub struct Customer {
     pub email: String,
 }
 
-/// Registers sale `n` (optionally reselling `stock_vin`), delivers the credentials e-mail, signs
-/// the customer in and does the forced password change.
+/// Registers sale `n` (optionally reselling `stock_vin`), delivers the credentials e-mail, follows
+/// its set-password link and signs the customer in.
 pub async fn register_sale_and_login_customer(t: &TestApp, n: u32, stock_vin: Option<&str>) -> Customer {
     let staff = t.employee_token().await;
     let mut body = sale_body(n);
@@ -43,23 +43,8 @@ pub async fn register_sale_and_login_customer(t: &TestApp, n: u32, stock_vin: Op
     let customer_id = r.json()["customer_id"].as_str().unwrap().to_string();
     let email = format!("lucia.{n}@example.com");
     t.tick("retry").await;
-    let mails = t.sims.notify().messages_to(&email);
-    let mail = mails.iter().find(|m| m["template"] == "credentials").unwrap_or_else(|| panic!("no credentials mail: {mails:?}"));
-    let password = mail["body"]
-        .as_str()
-        .unwrap()
-        .lines()
-        .find(|l| l.to_lowercase().contains("password:"))
-        .and_then(|l| l.rsplit(':').next())
-        .map(|p| p.trim().to_string())
-        .expect("password line");
-    let token = t.login(&email, &password).await;
-    let r = t
-        .post_json("/api/auth/password", &json!({"current_password": password, "new_password": NEW_PASSWORD}), Some(&token), None)
-        .await;
-    assert!(r.status == 200 || r.status == 204, "password change: {} {}", r.status, r.text);
-    // Some implementations revoke the session on password change: sign in again.
-    let token = if t.get("/api/orders", Some(&token)).await.status == 200 { token } else { t.login(&email, NEW_PASSWORD).await };
+    set_password_from_email(t, &email, NEW_PASSWORD).await;
+    let token = t.login(&email, NEW_PASSWORD).await;
     Customer { order_id, customer_id, token, email }
 }
 
