@@ -128,6 +128,12 @@ async fn login(req: Request) -> Result<Resp, Problem> {
     };
     seed_employees(&db).await?;
     let account = find_account(&db, &email).await?;
+    // The account's session generation is read before the password is checked: a password
+    // change (or reset) that lands in between bumps it, so this session is born dead.
+    let generation = match &account {
+        Some(a) => kv::session_generation(&a.id).await?,
+        None => 0,
+    };
     // Verify even for unknown users so timing does not reveal which e-mails exist.
     let ok = match &account {
         Some(a) => verify_password(&password, &a.hash),
@@ -143,7 +149,7 @@ async fn login(req: Request) -> Result<Resp, Problem> {
     ticket.succeeded(&db).await?;
     let ttl_ms = vars::u64_or("session_ttl_seconds", 86_400).await.clamp(60, 30 * 86_400) as i64 * 1000;
     let (token, data) =
-        kv::create_session_with(&account.id, account.role, clock::now_ms() + ttl_ms, account.must_change_password).await?;
+        kv::create_session_at(&account.id, account.role, clock::now_ms() + ttl_ms, account.must_change_password, generation).await?;
     Ok(resp::json(
         200,
         &json!({
