@@ -48,7 +48,9 @@ impl Activity {
     fn bytes_read(&self) {
         if self.in_flight.load(Ordering::Acquire) == 0 {
             let now = self.now();
-            _ = self.head_started.compare_exchange(NONE, now, Ordering::AcqRel, Ordering::Relaxed);
+            _ = self
+                .head_started
+                .compare_exchange(NONE, now, Ordering::AcqRel, Ordering::Relaxed);
         }
     }
 
@@ -68,7 +70,8 @@ impl Activity {
             NONE => (now.saturating_sub(self.idle_since.load(Ordering::Acquire))
                 > keep_alive.as_millis() as u64)
                 .then_some(Expired::KeepAlive),
-            t => (now.saturating_sub(t) > header_read.as_millis() as u64).then_some(Expired::HeaderRead),
+            t => (now.saturating_sub(t) > header_read.as_millis() as u64)
+                .then_some(Expired::HeaderRead),
         }
     }
 }

@@ -264,7 +264,9 @@ impl Runtime {
                 (Ok(()), None) => {}
             }
         });
-        rx.await.map_err(|_| anyhow!("component task panicked"))?
+        rx.await.map_err(|_| {
+            anyhow!("component task ended without an answer (panicked or cancelled)")
+        })?
     }
 }
 
@@ -316,12 +318,12 @@ async fn run_instance(
             let (mut parts, mut body) = res.into_parts();
 
             // Collect the body if it completes quickly; otherwise switch to streaming.
-            let deadline = tokio::time::Instant::now() + FULL_BODY_WINDOW;
+            let window_end = tokio::time::Instant::now() + FULL_BODY_WINDOW;
             let mut chunks: VecDeque<Bytes> = VecDeque::new();
             let mut total = 0usize;
             let mut complete = false;
             while total <= FULL_BODY_MAX {
-                match tokio::time::timeout_at(deadline, body.frame()).await {
+                match tokio::time::timeout_at(window_end, body.frame()).await {
                     Err(_elapsed) => break,
                     Ok(None) => {
                         complete = true;
@@ -444,7 +446,10 @@ pub(crate) async fn serve_listener(
                     }))
                 }
             });
-            let io = TrackedIo { inner: sock, activity: activity.clone() };
+            let io = TrackedIo {
+                inner: sock,
+                activity: activity.clone(),
+            };
             let conn = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(wasmtime_wasi_http::io::TokioIo::new(io), svc);

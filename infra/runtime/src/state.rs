@@ -132,7 +132,10 @@ impl ReqState {
             http: WasiHttpCtx::new(),
             hooks: OutboundHooks { component, allowed },
             spin,
-            limiter: MemoryLimiter { limit: max_memory, used: 0 },
+            limiter: MemoryLimiter {
+                limit: max_memory,
+                used: 0,
+            },
         }
     }
 }

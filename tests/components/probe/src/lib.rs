@@ -12,6 +12,8 @@
 //! - `GET /probe/loop` spins forever (never answers; for the runtime's request deadline)
 //! - `GET /probe/grow/<mib>` allocates and touches `<mib>` MiB, then `{"grown_mib": n}`
 //! - `GET /probe/sleep/<ms>` waits `<ms>` ms (async, holding its instance), then `{"slept_ms": n}`
+//! - `GET /probe/after/<ms>/<key>` answers at once, then (after the response) waits `<ms>` ms and
+//!   stores KV `<key>` = `done` (work after the response)
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use spin_sdk::http::body::IncomingBodyExt;
@@ -88,6 +90,19 @@ async fn handle(req: Request) -> impl IntoResponse {
                 json_reply(200, json!({"grown_mib": std::hint::black_box(v).len() >> 20}))
             }
             Err(_) => json_reply(400, json!({"error": "grow/<mib>"})),
+        },
+        (Method::GET, r) if r.starts_with("/after/") => match r[7..].split_once('/') {
+            Some((ms, key)) if ms.parse::<u64>().is_ok() => {
+                let (ms, key) = (ms.parse::<u64>().unwrap(), key.to_string());
+                spin_sdk::wasip3::spawn(async move {
+                    spin_sdk::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    if let Ok(store) = Store::open_default().await {
+                        _ = store.set(&key, b"done").await;
+                    }
+                });
+                json_reply(200, json!({"later_ms": ms}))
+            }
+            _ => json_reply(400, json!({"error": "after/<ms>/<key>"})),
         },
         (Method::GET, r) if r.starts_with("/sleep/") => match r[7..].parse::<u64>() {
             Ok(ms) => {
