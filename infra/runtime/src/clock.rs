@@ -1,11 +1,13 @@
 //! The wall clock components see: the real system clock, or a virtual one that tests move.
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A shared handle on the runtime's wall clock.
 ///
 /// `Clock::system()` follows the host clock. `Clock::virtual_at(t)` is frozen at `t` and only
-/// moves through [`Clock::advance`] / [`Clock::set`] (deterministic for tests). Every clone sees
+/// moves through [`Clock::advance`] / [`Clock::set`] (deterministic for tests).
+/// `Clock::starting_at(t)` reads `t` at creation and then flows with real (monotonic) time, like
+/// the system clock shifted to another date (`caas-runtime up --start-time`). Every clone sees
 /// the same time. Components read it through WASI `wall-clock` (p2 and p3); their monotonic clock
 /// stays real.
 #[derive(Clone)]
@@ -14,6 +16,8 @@ pub struct Clock(Arc<Inner>);
 enum Inner {
     System,
     Virtual(Mutex<SystemTime>),
+    /// (time at `origin`, origin): now = base + origin.elapsed().
+    Flowing(Mutex<(SystemTime, Instant)>),
 }
 
 impl Clock {
@@ -25,14 +29,27 @@ impl Clock {
         Clock(Arc::new(Inner::Virtual(Mutex::new(start))))
     }
 
+    /// A clock that reads `start` now and advances with real time from there.
+    pub fn starting_at(start: SystemTime) -> Self {
+        Clock(Arc::new(Inner::Flowing(Mutex::new((
+            start,
+            Instant::now(),
+        )))))
+    }
+
+    /// True for clocks that do not follow the host's wall clock (frozen or shifted).
     pub fn is_virtual(&self) -> bool {
-        matches!(*self.0, Inner::Virtual(_))
+        !matches!(*self.0, Inner::System)
     }
 
     pub fn now(&self) -> SystemTime {
         match &*self.0 {
             Inner::System => SystemTime::now(),
             Inner::Virtual(t) => *t.lock().unwrap(),
+            Inner::Flowing(t) => {
+                let (base, origin) = *t.lock().unwrap();
+                base + origin.elapsed()
+            }
         }
     }
 
@@ -44,6 +61,7 @@ impl Clock {
                 let mut t = t.lock().unwrap();
                 *t += d;
             }
+            Inner::Flowing(t) => t.lock().unwrap().0 += d,
         }
     }
 
@@ -52,6 +70,7 @@ impl Clock {
         match &*self.0 {
             Inner::System => eprintln!("caas-runtime: Clock::set ignored on the system clock"),
             Inner::Virtual(t) => *t.lock().unwrap() = new,
+            Inner::Flowing(t) => *t.lock().unwrap() = (new, Instant::now()),
         }
     }
 }
@@ -67,6 +86,7 @@ impl std::fmt::Debug for Clock {
         match &*self.0 {
             Inner::System => write!(f, "Clock::system"),
             Inner::Virtual(t) => write!(f, "Clock::virtual({:?})", *t.lock().unwrap()),
+            Inner::Flowing(_) => write!(f, "Clock::starting_at(now {:?})", self.now()),
         }
     }
 }
@@ -105,6 +125,23 @@ mod tests {
         assert_eq!(c2.now(), start + Duration::from_secs(15));
         c2.set(start);
         assert_eq!(c.now(), start);
+        assert!(c.is_virtual());
+    }
+
+    #[test]
+    fn clock_starting_at_flows_with_real_time() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let c = Clock::starting_at(start);
+        let c2 = c.clone();
+        let a = c.now();
+        assert!(a >= start && a < start + Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(20));
+        let b = c2.now();
+        assert!(b >= a + Duration::from_millis(20), "flows: {a:?} -> {b:?}");
+        c.advance(Duration::from_secs(3600));
+        assert!(c2.now() >= start + Duration::from_secs(3600));
+        c.set(start);
+        assert!(c.now() < start + Duration::from_secs(5));
         assert!(c.is_virtual());
     }
 

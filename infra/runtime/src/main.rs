@@ -2,8 +2,9 @@
 //!                  [--schedules infra/schedules.toml] [--variable name=value]... [--cache-dir DIR]
 //!                  [--no-cache] [--quiet] [--request-timeout 60s] [--header-read-timeout 10s]
 //!                  [--keep-alive-timeout 60s] [--max-concurrent-requests 1000]
-//!                  [--max-instance-memory 128MiB]`
-//! (resource limits: see `caas_runtime::Limits` and the README).
+//!                  [--max-instance-memory 128MiB] [--start-time <unix seconds | RFC 3339>]`
+//! (`--start-time`: business time starts there and flows with real time; resource limits: see
+//! `caas_runtime::Limits` and the README).
 //! Application variables may also be set with `SPIN_VARIABLE_<NAME>` (like Spin).
 use anyhow::{Context, Result, bail};
 use caas_runtime::{Clock, Config};
@@ -21,8 +22,124 @@ const USAGE: &str =
                         [--request-timeout 60s] [--header-read-timeout 10s]
                         [--keep-alive-timeout 60s] [--max-concurrent-requests 1000]
                         [--max-instance-memory 128MiB]
+                        [--start-time <unix seconds | RFC 3339>]
 Application variables can also be set with SPIN_VARIABLE_<NAME>=value.
-Durations: 500ms, 30s, 2m (a bare number is seconds). Sizes: 64MiB, 1GiB (a bare number is bytes).";
+Durations: 500ms, 30s, 2m (a bare number is seconds). Sizes: 64MiB, 1GiB (a bare number is bytes).
+--start-time: the wall clock components see starts at this time (1796094000 or
+2026-12-01T03:00:00Z / 2026-12-01T04:00:00+01:00) and advances with real time from there
+(default: the host clock).";
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `--start-time`: Unix seconds (`1796094000`) or RFC 3339 (`2026-12-01T03:00:00Z`,
+/// `2026-12-01T04:00:00.5+01:00`; `t`/`z`/space accepted like RFC 3339 allows).
+fn parse_start_time(v: &str) -> Result<std::time::SystemTime> {
+    use std::time::UNIX_EPOCH;
+    let v = v.trim();
+    let bad = || {
+        anyhow::anyhow!(
+            "--start-time: expected Unix seconds or an RFC 3339 time like 2026-12-01T03:00:00Z, got {v:?}"
+        )
+    };
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        let secs: u64 = v.parse().map_err(|_| bad())?;
+        return UNIX_EPOCH
+            .checked_add(Duration::from_secs(secs))
+            .ok_or_else(bad);
+    }
+    let b = v.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return Err(bad());
+    }
+    let num = |r: std::ops::Range<usize>| -> Result<i64> {
+        let s = &v[r];
+        if s.bytes().all(|c| c.is_ascii_digit()) {
+            s.parse::<i64>().map_err(|_| bad())
+        } else {
+            Err(bad())
+        }
+    };
+    let (y, mo, d, h, mi, s) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let mdays = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&mo)
+        || d < 1
+        || d > mdays[(mo - 1) as usize]
+        || h > 23
+        || mi > 59
+        || s > 60
+    {
+        return Err(bad());
+    }
+    let mut rest = &v[19..];
+    let mut nanos: u32 = 0;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return Err(bad());
+        }
+        let digits: String = frac[..n]
+            .chars()
+            .chain(std::iter::repeat('0'))
+            .take(9)
+            .collect();
+        nanos = digits.parse().map_err(|_| bad())?;
+        rest = &frac[n..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && matches!(&rest[..1], "+" | "-") && &rest[3..4] == ":" => {
+            let at = v.len() - 6; // "+HH:MM"
+            let (oh, om) = (num(at + 1..at + 3)?, num(at + 4..at + 6)?);
+            if oh > 23 || om > 59 {
+                return Err(bad());
+            }
+            let o = oh * 3600 + om * 60;
+            if rest.starts_with('-') { -o } else { o }
+        }
+        _ => return Err(bad()),
+    };
+    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s.min(59) - offset;
+    if secs < 0 {
+        bail!("--start-time: {v:?} is before 1970");
+    }
+    Ok(UNIX_EPOCH + Duration::new(secs as u64, nanos))
+}
 
 /// `500ms`, `30s`, `2m`, `30` (seconds).
 fn parse_duration(flag: &str, v: &str) -> Result<Duration> {
@@ -85,6 +202,7 @@ fn parse_args(args: Vec<String>) -> Result<Config> {
     let mut quiet = false;
     let mut limits = caas_runtime::Limits::default();
     let mut vars = BTreeMap::new();
+    let mut start_time = None;
     // Env first; --variable overrides.
     for (k, v) in std::env::vars() {
         if let Some(name) = k.strip_prefix("SPIN_VARIABLE_") {
@@ -131,6 +249,7 @@ fn parse_args(args: Vec<String>) -> Result<Config> {
             "--max-instance-memory" => {
                 limits.max_instance_memory = parse_size(&flag, &value(&flag)?)?
             }
+            "--start-time" => start_time = Some(parse_start_time(&value(&flag)?)?),
             "--variable" | "--var" => {
                 let kv = value(&flag)?;
                 let Some((k, v)) = kv.split_once('=') else {
@@ -157,7 +276,10 @@ fn parse_args(args: Vec<String>) -> Result<Config> {
     }
     cfg.schedules = schedules;
     cfg.variables = vars;
-    cfg.clock = Clock::system();
+    cfg.clock = match start_time {
+        Some(t) => Clock::starting_at(t),
+        None => Clock::system(),
+    };
     cfg.log_requests = !quiet;
     cfg.limits = limits;
     Ok(cfg)
@@ -208,4 +330,92 @@ fn main() {
     });
     caas_runtime::flush_log();
     std::process::exit(code);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn start_time_accepts_unix_seconds_and_rfc3339() {
+        let t = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
+        // 2026-12-01T03:00:00Z
+        assert_eq!(parse_start_time("1796094000").unwrap(), t(1_796_094_000));
+        assert_eq!(
+            parse_start_time("2026-12-01T03:00:00Z").unwrap(),
+            t(1_796_094_000)
+        );
+        assert_eq!(
+            parse_start_time("2026-12-01t03:00:00z").unwrap(),
+            t(1_796_094_000)
+        );
+        assert_eq!(
+            parse_start_time("2026-12-01 04:00:00+01:00").unwrap(),
+            t(1_796_094_000)
+        );
+        assert_eq!(
+            parse_start_time("2026-11-30T22:30:00-04:30").unwrap(),
+            t(1_796_094_000)
+        );
+        assert_eq!(
+            parse_start_time("2026-12-01T03:00:00.25Z").unwrap(),
+            t(1_796_094_000) + Duration::from_millis(250)
+        );
+        assert_eq!(
+            parse_start_time("1970-01-01T00:00:00Z").unwrap(),
+            UNIX_EPOCH
+        );
+        assert_eq!(
+            parse_start_time("2028-02-29T00:00:00Z").unwrap(),
+            t(1_835_395_200)
+        );
+        assert_eq!(
+            parse_start_time("2026-11-21T09:00:00Z").unwrap(),
+            t(1_795_251_600)
+        );
+        for bad in [
+            "",
+            "tomorrow",
+            "-5",
+            "12.5",
+            "2026-12-01",
+            "2026-12-01T03:00:00",
+            "2026-13-01T00:00:00Z",
+            "2027-02-29T00:00:00Z",
+            "2026-12-01T24:00:00Z",
+            "2026-12-01T03:00:00+1:00",
+            "2026-12-01T03:00:00.Z",
+            "1969-12-31T23:59:59Z",
+            "2026-12-01T03:00:00Zjunk",
+        ] {
+            assert!(parse_start_time(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn start_time_flag_gives_a_clock_that_starts_there_and_flows() {
+        let cfg = parse_args(args(&["up", "--start-time", "2026-12-01T03:00:00Z"])).unwrap();
+        let start = UNIX_EPOCH + Duration::from_secs(1_796_094_000);
+        let now = cfg.clock.now();
+        assert!(
+            now >= start && now < start + Duration::from_secs(60),
+            "{now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(15));
+        assert!(
+            cfg.clock.now() >= now + Duration::from_millis(15),
+            "advances with real time"
+        );
+        let cfg = parse_args(args(&["up", "--start-time=1796094000"])).unwrap();
+        assert!(cfg.clock.now() >= start && cfg.clock.is_virtual());
+        let cfg = parse_args(args(&["up"])).unwrap();
+        assert!(!cfg.clock.is_virtual(), "the host clock by default");
+        assert!(parse_args(args(&["up", "--start-time", "soon"])).is_err());
+        assert!(parse_args(args(&["up", "--start-time"])).is_err());
+    }
 }
