@@ -91,6 +91,28 @@ pub fn seed_employees() -> String {
     format!("{EMPLOYEE_EMAIL}:{e}:employee;{ADMIN_EMAIL}:{a}:admin")
 }
 
+/// The application variables the harness gives the CaaS app for simulators `sims` (development
+/// mode, the test tick and webhook secrets, the simulators' URLs, short retries). `TestApp` adds
+/// `seed_employees`; a test that runs `caas-runtime` as a process passes these as `--variable`.
+pub fn app_variables(sims: &Sims) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        // Tests run in explicit development mode (demo staff, development link-code secret);
+        // production-mode tests override it with `Options::variables`.
+        ("dev_mode".to_string(), "true".to_string()),
+        ("tick_secret".to_string(), TICK_SECRET.to_string()),
+        ("factory_url".into(), sims.factory_url()),
+        ("payment_url".into(), sims.payment_url()),
+        ("iot_url".into(), sims.iot_url()),
+        ("vss_url".into(), sims.vss_url()),
+        ("registry_url".into(), sims.registry_url()),
+        ("notify_url".into(), sims.notify_url()),
+        ("factory_webhook_secret".into(), FACTORY_SECRET.into()),
+        ("payment_webhook_secret".into(), PAYMENT_SECRET.into()),
+        ("retry_base_seconds".into(), "30".into()),
+        ("retry_max_attempts".into(), "4".into()),
+    ])
+}
+
 impl TestApp {
     /// The CaaS app from the root spin.toml.
     pub async fn start() -> TestApp {
@@ -111,22 +133,7 @@ impl TestApp {
         })
         .await
         .context("start simulators")?;
-        let mut variables = BTreeMap::from([
-            // Tests run in explicit development mode (demo staff, development link-code secret);
-            // production-mode tests override it with `Options::variables`.
-            ("dev_mode".to_string(), "true".to_string()),
-            ("tick_secret".to_string(), TICK_SECRET.to_string()),
-            ("factory_url".into(), sims.factory_url()),
-            ("payment_url".into(), sims.payment_url()),
-            ("iot_url".into(), sims.iot_url()),
-            ("vss_url".into(), sims.vss_url()),
-            ("registry_url".into(), sims.registry_url()),
-            ("notify_url".into(), sims.notify_url()),
-            ("factory_webhook_secret".into(), FACTORY_SECRET.into()),
-            ("payment_webhook_secret".into(), PAYMENT_SECRET.into()),
-            ("retry_base_seconds".into(), "30".into()),
-            ("retry_max_attempts".into(), "4".into()),
-        ]);
+        let mut variables = app_variables(&sims);
         if opts.manifest == repo_root().join("spin.toml") {
             variables.insert("seed_employees".into(), seed_employees());
         }
@@ -428,9 +435,14 @@ pub async fn operational_vehicle_seeded(t: &TestApp, n: u32) -> (String, String)
 /// for services, no double charge, refunds never exceed charges). `TestApp::stop` runs it after
 /// every test of the CaaS app.
 pub fn assert_ledger_invariants(t: &TestApp) {
+    assert_ledger_invariants_in(&t.db(), &t.sims);
+}
+
+/// [`assert_ledger_invariants`] over an app database `db` and the payment simulator of `sims`
+/// (for tests that run the runtime as a separate process).
+pub fn assert_ledger_invariants_in(db: &rusqlite::Connection, sims: &Sims) {
     use caas_domain::services::ledger::{EntryKind, LedgerEntry, check_invariants};
     use caas_domain::services::lifecycle::ServiceState;
-    let db = t.db();
     let has_ledger: bool = db
         .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ledger')", [], |r| r.get(0))
         .unwrap();
@@ -483,7 +495,7 @@ pub fn assert_ledger_invariants(t: &TestApp) {
     if let Err(v) = check_invariants(&entries, &delivered) {
         panic!("ledger invariants broken: {v:?}\nentries: {entries:?}");
     }
-    assert_ledger_matches_gateway(t, &entries);
+    assert_ledger_matches_gateway_in(db, sims, &entries);
 }
 
 /// The ledger against the payment gateway simulator's own records: for everything paid through
@@ -491,13 +503,17 @@ pub fn assert_ledger_invariants(t: &TestApp) {
 /// (settled − refunded) equals what the books say was kept. Vehicle payments are booked under
 /// the payment id, services and subscription periods under the reference the gateway carries.
 pub fn assert_ledger_matches_gateway(t: &TestApp, entries: &[caas_domain::services::ledger::LedgerEntry]) {
+    assert_ledger_matches_gateway_in(&t.db(), &t.sims, entries);
+}
+
+/// [`assert_ledger_matches_gateway`] over an app database and a payment simulator.
+pub fn assert_ledger_matches_gateway_in(db: &rusqlite::Connection, sims: &Sims, entries: &[caas_domain::services::ledger::LedgerEntry]) {
     use caas_domain::services::ledger::net_by_reference;
     let net = net_by_reference(entries);
     let booked = |r: &str| net.get(r).copied().unwrap_or(0);
     // Known differences a person works on: payments parked as `mismatch` (escalated) and
     // charges the gateway did not collect that are with collections (money owed).
     let parked: std::collections::BTreeSet<String> = {
-        let db = t.db();
         let mut st = db
             .prepare("SELECT id FROM payments WHERE status = 'mismatch' UNION SELECT payment_id FROM collections WHERE status = 'open'")
             .unwrap();
@@ -505,7 +521,7 @@ pub fn assert_ledger_matches_gateway(t: &TestApp, entries: &[caas_domain::servic
     };
     // reference → (gateway kept, payment ids, all final)
     let mut by_ref: BTreeMap<String, (i64, Vec<String>, bool)> = BTreeMap::new();
-    for p in t.sims.payment().payments() {
+    for p in sims.payment().payments() {
         let pid = p["payment-id"].as_str().unwrap_or_default().to_string();
         let kind = p["kind"].as_str().unwrap_or_default();
         let status = p["status"].as_str().unwrap_or_default();
