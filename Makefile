@@ -35,7 +35,7 @@ up: build
 	trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT INT TERM; \
 	./target/debug/caas-runtime up --manifest spin.toml --listen $(LISTEN) --state-dir .spin --schedules infra/schedules.toml --variable dev_mode=true
 
-test: build-wasm
+test: build-wasm build-native
 	$(CARGO) test $(TEST_PKGS)
 
 bench: build-wasm

@@ -205,3 +205,40 @@ async fn webhook_replay_storm_has_exactly_one_effect_per_event() {
     assert_eq!(t.sims.factory().orders().len(), ORDERS as usize, "one factory order per order");
     t.stop().await;
 }
+
+/// A reservation not paid within `reservation_days` (7): the sale is abandoned by the deadline
+/// tick, its pending payment at the gateway is voided (never left to settle later), the customer
+/// and the staff are told; a settlement arriving afterwards is refunded.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unpaid_reservation_expires_the_sale_is_abandoned_and_its_payment_voided() {
+    let t = start().await;
+    let c = register_sale_and_login_customer(&t, 906, None).await;
+    let c2 = register_sale_and_login_customer(&t, 907, None).await;
+    let pid = start_payment(&t, &c, "reservation").await;
+    let pid2 = start_payment(&t, &c2, "reservation").await;
+    t.advance(std::time::Duration::from_secs(6 * 86_400));
+    assert_eq!(t.tick("deadlines").await["abandoned"], 0, "still within the 7 days");
+    // The second customer pays on day 6; the first never does.
+    assert_eq!(t.sims.payment().settle(&pid2, true).await.unwrap(), 200);
+    t.advance(std::time::Duration::from_secs(86_400 + 60));
+    let r = t.tick("deadlines").await;
+    assert_eq!(r["abandoned"], 1, "{r}");
+    assert_eq!(r["abandoned_orders"][0], c.order_id.as_str());
+    let c = Customer { token: t.login(&c.email, NEW_PASSWORD).await, ..c };
+    assert_eq!(status(&t, &c).await, "abandoned");
+    // A second tick changes nothing; paying now is refused.
+    assert_eq!(t.tick("deadlines").await["abandoned"], 0);
+    let r = t.post_json(&format!("/api/orders/{}/reservation-payment", c.order_id), &json!({}), Some(&c.token), None).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    t.tick("retry").await;
+    assert_eq!(gateway_status(&t, &pid), "voided", "the pending payment is cancelled at the gateway");
+    assert!(t.sims.notify().messages_to(&c.email).iter().any(|m| m["template"] == "sale-abandoned"), "customer told");
+    assert!(t.sims.notify().messages_to(EMPLOYEE_EMAIL).iter().any(|m| m["body"].as_str().unwrap_or("").contains(&c.order_id)), "staff told");
+    // Settled at the gateway after all: the money goes back and a person is told.
+    assert_eq!(t.sims.payment().settle(&pid, true).await.unwrap(), 200);
+    t.tick("retry").await;
+    assert_eq!(refunded_at_gateway(&t, &pid), 150_000);
+    assert_eq!(ledger_net(&t, &pid), 0);
+    assert_eq!(status(&t, &c).await, "abandoned");
+    t.stop().await;
+}

@@ -1,4 +1,10 @@
-//! `POST /internal/ticks/deadlines`: final-payment deadlines.
+//! `POST /internal/ticks/deadlines`: reservation and final-payment deadlines.
+//!
+//! Orders still `reservation-pending` once `reservation_days` (default 7) have passed since the
+//! sale was registered are abandoned ("sale abandoned"): order → `abandoned`, every pending
+//! reservation payment given back at the gateway by a durable `return-payment` job (void, or
+//! refund if it settled meanwhile), a stock vehicle taken by the sale back to stock, the
+//! customer and staff told.
 //!
 //! Orders still `vehicle-available` once `final_payment_days` (default 15) have passed since
 //! the vehicle became available lose their reservation: order → unassigned ("sin asignar"),
@@ -10,7 +16,8 @@ use caas_domain::journey;
 use caas_domain::order::OrderStatus;
 use caas_platform::db::{Db, DbError, int, text};
 use caas_platform::journey as j;
-use caas_platform::{Resp, auth, clock, req, resp};
+use caas_domain::wit::{Money, ReturnMode};
+use caas_platform::{Resp, auth, clock, money, req, resp, vars};
 use serde_json::json;
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
@@ -36,6 +43,8 @@ async fn route(req: Request) -> Result<Resp, Problem> {
 async fn tick() -> Result<Resp, Problem> {
     let db = Db::open_for_request().await?;
     let now = clock::now_ms();
+    let days = vars::u64_or("reservation_days", journey::DEFAULT_RESERVATION_DAYS).await;
+    let abandoned = abandon_unpaid(&db, now, days).await?;
     let due = db
         .query(
             "SELECT id FROM orders WHERE status = ? AND final_payment_due_at IS NOT NULL AND final_payment_due_at <= ?
@@ -68,5 +77,55 @@ async fn tick() -> Result<Resp, Problem> {
             unassigned.push(id);
         }
     }
-    Ok(resp::json(200, &json!({"processed": due.len(), "unassigned": unassigned.len(), "orders": unassigned})))
+    Ok(resp::json(
+        200,
+        &json!({"processed": due.len(), "unassigned": unassigned.len(), "orders": unassigned, "abandoned": abandoned.len(), "abandoned_orders": abandoned}),
+    ))
+}
+
+/// Abandons the sales whose reservation was not paid in time (one transaction per order).
+async fn abandon_unpaid(db: &Db, now: i64, days: u64) -> Result<Vec<String>, DbError> {
+    let cutoff = now.saturating_sub((days as i64).saturating_mul(86_400_000));
+    let due = db
+        .query(
+            "SELECT id FROM orders WHERE status = ? AND created_at <= ? ORDER BY created_at, id LIMIT ?",
+            vec![text(OrderStatus::ReservationPending.as_str()), int(cutoff), int(BATCH)],
+        )
+        .await?;
+    let mut out = Vec::new();
+    for row in &due {
+        let id = row.str("id");
+        let moved = db.transaction(async |tx: &Db| abandon(tx, &id, now, days).await).await?;
+        if moved {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+async fn abandon(tx: &Db, id: &str, now: i64, days: u64) -> Result<bool, DbError> {
+    let Some(order) = j::load_order(tx, id).await? else { return Ok(false) };
+    if !journey::reservation_expired(order.status, order.created_at, now, days)
+        || !j::set_status(tx, id, OrderStatus::ReservationPending, OrderStatus::Abandoned, now, "reservation not paid in time: sale abandoned").await?
+    {
+        return Ok(false);
+    }
+    let pending = tx
+        .query("SELECT id, amount_minor, currency FROM payments WHERE order_id = ? AND kind = 'reservation' AND status = 'pending'", vec![text(id)])
+        .await?;
+    for p in &pending {
+        let pid = p.str("id");
+        let m = Money { amount_minor: p.i64("amount_minor"), currency: p.str("currency") };
+        let r = money::payment_return(&pid, &m, &format!("payment:{pid}"), &pid, Some(id), ReturnMode::VoidOrRefund, "sale-abandoned");
+        money::queue_return(tx, &r, now).await?;
+    }
+    let freed = tx.exec("UPDATE vehicles SET status = 'stock', order_id = NULL, updated_at = ? WHERE order_id = ?", vec![int(now), text(id)]).await?;
+    j::event(tx, id, now, "sale-abandoned", format!("the reservation was not paid within {days} days; {} pending payment(s) cancelled", pending.len())).await?;
+    if freed > 0 {
+        j::event(tx, id, now, "staff:vehicle-back-to-stock", format!("{freed} vehicle(s) back to dealership stock")).await?;
+    }
+    j::notify_customer(tx, id, &order.customer_id, "sale-abandoned", &journey::msg_sale_abandoned(id, days), now).await?;
+    let detail = format!("sale {id} abandoned: reservation not paid within {days} days; {} pending payment(s) voided", pending.len());
+    j::notify_staff(tx, id, "sale abandoned", id, &detail, now).await?;
+    Ok(true)
 }

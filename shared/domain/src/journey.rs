@@ -198,6 +198,19 @@ pub const MS_PER_DAY: i64 = 86_400_000;
 /// Default days the customer has to pay the rest once the vehicle is available.
 pub const DEFAULT_FINAL_PAYMENT_DAYS: u64 = 15;
 
+#[cfg(test)]
+mod reservation_deadline_tests {
+    use super::*;
+    const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn the_reservation_expires_after_its_days_and_only_while_unpaid() {
+        assert!(!reservation_expired(OrderStatus::ReservationPending, 0, 7 * DAY - 1, 7));
+        assert!(reservation_expired(OrderStatus::ReservationPending, 0, 7 * DAY, 7));
+        assert!(!reservation_expired(OrderStatus::Reserved, 0, 70 * DAY, 7));
+    }
+}
+
 /// When the final payment is due: `days` after the vehicle became available.
 pub fn final_payment_due_at(available_at_ms: i64, days: u64) -> i64 {
     available_at_ms.saturating_add((days.min(3650) as i64).saturating_mul(MS_PER_DAY))
@@ -364,6 +377,26 @@ pub fn msg_unassigned(order_id: &str, reason: &str) -> JourneyMessage {
         "Your reservation has been cancelled",
         format!(
             "The final payment for order {order_id} was not completed ({reason}). The vehicle is no longer reserved for you and the reservation deposit is not refundable."
+        ),
+    )
+}
+
+/// Days the customer has to pay the reservation (señal) after the sale is registered.
+pub const DEFAULT_RESERVATION_DAYS: u64 = 7;
+
+/// Whether an order still waiting for its reservation, registered at `created_at_ms`, is past
+/// the reservation deadline at `now_ms`.
+pub fn reservation_expired(status: OrderStatus, created_at_ms: i64, now_ms: i64, days: u64) -> bool {
+    status == OrderStatus::ReservationPending && now_ms >= created_at_ms.saturating_add((days as i64).saturating_mul(86_400_000))
+}
+
+pub fn msg_sale_abandoned(order_id: &str, days: u64) -> JourneyMessage {
+    msg(
+        NotificationKind::PaymentConfirmation,
+        "sale-abandoned",
+        "Your order has been cancelled",
+        format!(
+            "The reservation for order {order_id} was not paid within {days} days, so the sale has been cancelled. Any payment still pending has been cancelled: you will not be charged. Your dealership can register the sale again at any time."
         ),
     )
 }

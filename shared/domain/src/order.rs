@@ -40,11 +40,14 @@ pub enum OrderStatus {
     Operational,
     /// Final payment failed: vehicle "sin asignar", back to dealership stock. Terminal.
     Unassigned,
+    /// Sale abandoned: the reservation (señal) was not paid within the business's deadline;
+    /// a pending reservation payment is voided. Terminal.
+    Abandoned,
 }
 
 use OrderStatus::*;
 
-pub const ALL_STATUSES: [OrderStatus; 16] = [
+pub const ALL_STATUSES: [OrderStatus; 17] = [
     ReservationPending,
     Reserved,
     FactoryOrdered,
@@ -61,6 +64,7 @@ pub const ALL_STATUSES: [OrderStatus; 16] = [
     Delivered,
     Operational,
     Unassigned,
+    Abandoned,
 ];
 
 /// Manufacturing stages in order (forward skips allowed).
@@ -88,6 +92,7 @@ impl OrderStatus {
             Delivered => "delivered",
             Operational => "operational",
             Unassigned => "unassigned",
+            Abandoned => "abandoned",
         }
     }
 
@@ -96,7 +101,7 @@ impl OrderStatus {
     }
 
     pub fn is_terminal(self) -> bool {
-        matches!(self, Operational | Unassigned)
+        matches!(self, Operational | Unassigned | Abandoned)
     }
 }
 
@@ -117,6 +122,7 @@ pub fn can_transition(from: OrderStatus, to: OrderStatus) -> bool {
     matches!(
         (from, to),
         (ReservationPending, Reserved)
+            | (ReservationPending, Abandoned)
             | (Reserved, FactoryOrdered)
             // Resale of a stock ("sin asignar") vehicle: no factory order, already at the dealership.
             | (Reserved, VehicleAvailable)
@@ -160,6 +166,17 @@ pub fn transition(from: OrderStatus, to: OrderStatus) -> Result<OrderStatus, Ill
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_unpaid_reservation_can_be_abandoned() {
+        assert!(can_transition(ReservationPending, Abandoned));
+        assert!(Abandoned.is_terminal());
+        for s in ALL_STATUSES.iter().copied().filter(|s| *s != ReservationPending) {
+            assert!(!can_transition(s, Abandoned), "{s} → abandoned");
+            assert!(!can_transition(Abandoned, s), "abandoned → {s}");
+        }
+        assert_eq!(OrderStatus::parse("abandoned"), Some(Abandoned));
+    }
 
     #[test]
     fn happy_path_is_legal() {
