@@ -10,7 +10,7 @@ APP_URL ?= http://$(LISTEN)
 NATIVE_PKGS := -p caas-runtime -p caas-sim
 TEST_PKGS := -p caas-domain -p caas-runtime -p caas-sim -p caas-tests
 
-.PHONY: help up test build build-wasm build-native toolchain bench clean-state deploy-files
+.PHONY: help up test build build-wasm build-native toolchain fuzz-tools bench clean-state deploy-files
 
 help:
 	@echo "make up     build and serve the app on $(APP_URL) (simulators on 127.0.0.1:4101-4106)"
@@ -35,7 +35,10 @@ up: build
 	trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT INT TERM; \
 	./target/debug/caas-runtime up --manifest spin.toml --listen $(LISTEN) --state-dir .spin --schedules infra/schedules.toml --variable dev_mode=true
 
-test: build-wasm build-native
+fuzz-tools:
+	@infra/fuzz-tools.sh
+
+test: build-wasm build-native fuzz-tools
 	$(CARGO) test $(TEST_PKGS)
 
 bench: build-wasm
