@@ -360,3 +360,35 @@ async fn theft_within_the_window_applies_the_withdrawal_rule() {
     assert_ledger_invariants_via_admin(&t).await;
     t.stop().await;
 }
+
+/// The refund of a withdrawal is a durable job: with the payment gateway down the cancellation
+/// still stands (the customer is not told to come back), the refund is queued, and the retry tick
+/// gives the money back once the gateway answers again — recorded in the ledger only then.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_withdrawal_refund_survives_a_gateway_outage_and_is_paid_by_the_retry_tick() {
+    require_wasm(WASM).unwrap();
+    let t = TestApp::start().await;
+    let (tok, vin) = operational_vehicle(&t, 809).await;
+    let seats = buy(&t, &tok, &vin, "parking-assist").await; // permanent, 599.00
+    assert_eq!(t.tick("ota").await["applied"], 1);
+    let pid: String = t.db().query_row("SELECT payment_id FROM services WHERE id = ?1", [&seats], |r| r.get(0)).unwrap();
+    assert_eq!(t.sims.payment().settle(&pid, true).await.unwrap(), 200);
+    t.advance(Duration::from_secs(2 * 86_400));
+    let tok = relogin(&t, 809).await;
+
+    t.sims.faults(caas_sim::System::Payment).down(true);
+    let (st, v) = cancel(&t, &tok, &seats).await;
+    assert_eq!(st, 200, "the cancellation does not depend on the gateway: {v}");
+    assert_eq!(v["decision"]["refund"]["amount_minor"], 59900);
+    assert_eq!(state(&t, &seats), "deactivating-withdrawn");
+    assert_eq!(net(&t, &seats), 59900, "nothing is booked as returned before the gateway confirms");
+    let queued: i64 = t.db().query_row("SELECT COUNT(*) FROM jobs WHERE kind = 'return-payment' AND status = 'pending'", [], |r| r.get(0)).unwrap();
+    assert_eq!(queued, 1);
+
+    t.sims.faults(caas_sim::System::Payment).down(false);
+    t.advance(Duration::from_secs(3600));
+    t.tick("retry").await;
+    assert_eq!(gateway_refunded(&t, &seats), 59900, "the money went back");
+    assert_eq!(net(&t, &seats), 0);
+    t.stop().await;
+}

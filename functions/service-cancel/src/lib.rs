@@ -11,10 +11,11 @@
 //! Only services bought from the catalog (`source = 'purchase'`) are cancelled here: the plan
 //! comercial services come with the vehicle purchase (409 `plan-service`; theft leaves them).
 //!
-//! Money is returned first (gateway, idempotency keys derived from what is returned, so a retry
-//! after a crash or an outage returns nothing twice), then ONE transaction applies the state
-//! change, the billing end, the OTA deactivation job, the ledger rows, the notification and the
-//! timeline. A gateway outage → 503 and nothing changed in the app (retry is safe).
+//! ONE transaction applies the state change, the billing end, the OTA deactivation job, the
+//! money to give back (`return-payment` jobs, keys derived from what is returned so nothing is
+//! returned twice), the notification and the timeline; the returns are then worked at once (the
+//! ledger rows are written when the gateway confirms). A gateway outage leaves them to the retry
+//! tick, which retries with backoff and escalates after the last try.
 use caas_domain::FieldError;
 use caas_domain::Problem;
 use caas_domain::auth::Role;
@@ -27,11 +28,11 @@ use caas_domain::services::billing::Period;
 use caas_domain::services::lifecycle::{ServiceEvent, ServiceState};
 use caas_domain::services::withdrawal::{self, CancellationDecision, CancellationRule, ServiceFacts, WithdrawalHistory};
 use caas_domain::vehicle::normalize_vin;
-use caas_domain::wit::Money;
-use caas_platform::billing::{self as bill, Returned};
+use caas_domain::wit::{Money, PaymentReturn, ReturnMode};
+use caas_platform::billing as bill;
 use caas_platform::db::{Db, DbError, int, text};
 use caas_platform::services::{self as svc, ServiceRow};
-use caas_platform::{Resp, auth, clock, req, resp, vars};
+use caas_platform::{Resp, auth, clock, money, req, resp, vars};
 use serde_json::{Value, json};
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
@@ -106,68 +107,36 @@ async fn decide(db: &Db, s: &ServiceRow, catalog: Option<&Catalog>, now: i64, th
     Ok((kind, d))
 }
 
-/// One money movement to record after the gateway returned it.
-struct Movement {
-    ledger_key: String,
-    kind: &'static str,
-    amount: Money,
-    reference: String,
-}
-
-/// Return the money the decision gives back. Err: the gateway could not be reached (nothing
-/// recorded yet; the same keys make a retry safe).
-async fn return_money(db: &Db, payment_url: &str, s: &ServiceRow, kind: OptionKind, d: &CancellationDecision) -> Result<Vec<Movement>, Problem> {
+/// The money the decision gives back, as `return-payment` jobs: queued in the transaction that
+/// applies the decision, then worked at once (and by the retry tick if the gateway is down).
+/// The keys are those of what is returned, so nothing is ever returned twice.
+async fn plan_returns(db: &Db, s: &ServiceRow, kind: OptionKind, d: &CancellationDecision) -> Result<Vec<PaymentReturn>, DbError> {
     let mut out = Vec::new();
     if d.refund.amount_minor <= 0 {
         return Ok(out);
     }
-    let unavailable = |e: String| Problem::unavailable(format!("the payment gateway is unavailable ({e}); nothing was changed, try again"));
     if kind == OptionKind::Subscription {
         // Every collected period charge back, one refund per charge.
         for c in bill::charges_of(db, &s.id).await? {
             let (Some(pid), "charged") = (c.payment_id.clone(), c.status.as_str()) else { continue };
             let reference = Period::parse(&c.period).map(|p| period_reference(&s.id, p)).unwrap_or_else(|| format!("{}/{}", s.id, c.period));
-            let reversed = db
-                .query_one(
-                    "SELECT COALESCE(SUM(amount_minor), 0) AS n FROM ledger WHERE reference = ? AND kind IN ('refund','void')",
-                    vec![text(&reference)],
-                )
-                .await?
-                .map(|r| r.i64("n"))
-                .unwrap_or(0);
-            let rest = c.amount_minor - reversed;
+            let rest = money::net_booked(db, &reference).await?.min(c.amount_minor);
             if rest <= 0 {
                 continue;
             }
-            let key = format!("refund:{}", c.idempotency_key);
-            match bill::refund(payment_url, &pid, &key, rest, "withdrawal").await.map_err(unavailable)? {
-                Returned::NotCollected => {}
-                r => out.push(Movement {
-                    ledger_key: key,
-                    kind: if r == Returned::Voided { "void" } else { "refund" },
-                    amount: Money { amount_minor: rest, currency: c.currency.clone() },
-                    reference,
-                }),
-            }
+            let amount = Money { amount_minor: rest, currency: c.currency.clone() };
+            out.push(money::payment_return(&pid, &amount, &c.idempotency_key, &reference, s.order_id.as_deref(), ReturnMode::Refund, "withdrawal"));
         }
         return Ok(out);
     }
     let Some(pid) = &s.payment_id else { return Ok(out) };
-    let amount = d.refund.clone();
-    let refund_key = format!("refund:{}", s.id);
     // Unsettled: void it (a 409 because it settled meanwhile turns into a refund); settled: refund.
-    let r = if d.rule == CancellationRule::NotActivatedYet || s.payment_status.as_deref() == Some("pending") {
-        bill::void_or_refund(payment_url, pid, &refund_key, amount.amount_minor, "cancelled-before-activation").await
+    let (mode, reason) = if d.rule == CancellationRule::NotActivatedYet || s.payment_status.as_deref() == Some("pending") {
+        (ReturnMode::VoidOrRefund, "cancelled-before-activation")
     } else {
-        bill::refund(payment_url, pid, &refund_key, amount.amount_minor, "withdrawal").await
-    }
-    .map_err(unavailable)?;
-    match r {
-        Returned::Voided => out.push(Movement { ledger_key: format!("void:{}", s.id), kind: "void", amount, reference: s.id.clone() }),
-        Returned::Refunded => out.push(Movement { ledger_key: refund_key, kind: "refund", amount, reference: s.id.clone() }),
-        // Nothing was collected (declined / failed settlement): the charge row is reversed.
-        Returned::NotCollected => out.push(Movement { ledger_key: format!("void:{}", s.id), kind: "void", amount, reference: s.id.clone() }),
-    }
+        (ReturnMode::Refund, "withdrawal")
+    };
+    out.push(money::payment_return(pid, &d.refund, &s.id, &s.id, s.order_id.as_deref(), mode, reason));
     Ok(out)
 }
 
@@ -233,7 +202,7 @@ async fn apply(db: &Db, payment_url: &str, s: &ServiceRow, catalog: Option<&Cata
             format!("the payment for service {} has not settled yet; a pro-rated refund can be made once it has — try again later", s.id),
         ));
     }
-    let movements = return_money(db, payment_url, s, kind, &d).await?;
+    let returns = plan_returns(db, s, kind, &d).await?;
     let name = service_name(s);
     let applied = db
         .transaction(async |tx: &Db| -> Result<Option<(String, Option<i64>)>, DbError> {
@@ -244,16 +213,12 @@ async fn apply(db: &Db, payment_url: &str, s: &ServiceRow, catalog: Option<&Cata
                     Err(_) => false,
                 },
             };
-            // The money returned is recorded whatever the state race (it did move).
-            for m in &movements {
-                svc::ledger(tx, &m.ledger_key, m.kind, &m.amount, s.order_id.as_deref(), &m.reference, now).await?;
-            }
-            if !movements.is_empty() && kind != OptionKind::Subscription {
-                let st = if movements.iter().any(|m| m.kind == "refund") { "refunded" } else { "voided" };
-                tx.exec("UPDATE services SET payment_status = ?, updated_at = ? WHERE id = ?", vec![text(st), int(now), text(&s.id)]).await?;
-            }
             if !moved {
                 return Ok(None);
+            }
+            // The money goes back with the decision: durable jobs in this transaction.
+            for r in &returns {
+                money::queue_return(tx, r, now).await?;
             }
             // Which rule ended it and when: the repeat-withdrawal rule reads this history.
             tx.exec("UPDATE services SET cancel_rule = ?, cancelled_at = ? WHERE id = ?", vec![text(d.rule.as_str()), int(now), text(&s.id)])
@@ -302,6 +267,15 @@ async fn apply(db: &Db, payment_url: &str, s: &ServiceRow, catalog: Option<&Cata
             Ok(Some((to, billing_end)))
         })
         .await?;
+    if applied.is_some() {
+        // Worked now so the answer shows the money back; a gateway outage leaves the jobs to
+        // the retry tick (the cancellation stands, the refund follows).
+        for r in &returns {
+            if let Err(e) = money::perform_return(db, payment_url, &money::job_key(r), r, now).await {
+                eprintln!("service-cancel: return of {} queued for retry: {e}", r.payment_id);
+            }
+        }
+    }
     match applied {
         Some((state, billing_ends_at)) => Ok(Outcome {
             rule: d.rule,
