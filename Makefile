@@ -30,8 +30,9 @@ build: build-wasm build-native
 
 up: build
 	@mkdir -p .spin
-	@set -m; \
-	./target/debug/caas-sim --app-url $(APP_URL) & sim=$$!; \
+	@# One process group: Ctrl-C or SIGTERM to make's group reaches every process started here
+	@# (the simulators, started in the background, are also stopped by the trap on exit).
+	@./target/debug/caas-sim --app-url $(APP_URL) & sim=$$!; \
 	trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT INT TERM; \
 	./target/debug/caas-runtime up --manifest spin.toml --listen $(LISTEN) --state-dir .spin --schedules infra/schedules.toml --variable dev_mode=true
 
