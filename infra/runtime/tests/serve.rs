@@ -48,9 +48,14 @@ impl Resp {
 
 /// Minimal HTTP/1.1 client (Connection: close).
 async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Resp {
+    request_with(addr, method, path, "", body).await
+}
+
+/// [`request`] with extra header lines (`"name: value\r\n"` each).
+async fn request_with(addr: SocketAddr, method: &str, path: &str, headers: &str, body: &str) -> Resp {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n{headers}content-length: {}\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).await.unwrap();
@@ -81,30 +86,33 @@ async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Resp
     }
 }
 
-async fn start(manifest_text: &str, tag: &str, clock: Clock) -> (App, PathBuf) {
+/// A config serving `manifest_text` from a fresh dir on a free port (compile cache in `<dir>/cache`).
+fn test_config(manifest_text: &str, tag: &str) -> (Config, PathBuf) {
     let dir = temp_dir(tag);
     std::fs::write(dir.join("spin.toml"), manifest_text).unwrap();
     let mut cfg = Config::new(dir.join("spin.toml"));
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     cfg.state_dir = dir.join(".spin");
-    cfg.clock = clock;
     cfg.cache_dir = Some(dir.join("cache"));
+    (cfg, dir)
+}
+
+async fn start(manifest_text: &str, tag: &str, clock: Clock) -> (App, PathBuf) {
+    let (mut cfg, dir) = test_config(manifest_text, tag);
+    cfg.clock = clock;
     let app = serve(cfg).await.expect("serve");
     (app, dir)
 }
 
 fn health_manifest(health: &Path) -> String {
+    one_route_manifest("/health", "health", health, "")
+}
+
+/// A manifest with one component `id` at `route`, then `tables` (more TOML for the component).
+fn one_route_manifest(route: &str, id: &str, source: &Path, tables: &str) -> String {
     format!(
-        r#"spin_manifest_version = 2
-[application]
-name = "t"
-[[trigger.http]]
-route = "/health"
-component = "health"
-[component.health]
-source = "{}"
-"#,
-        health.display()
+        "spin_manifest_version = 2\n[application]\nname = \"t\"\n[[trigger.http]]\nroute = \"{route}\"\ncomponent = \"{id}\"\n[component.{id}]\nsource = \"{}\"\n{tables}",
+        source.display()
     )
 }
 
@@ -302,16 +310,8 @@ async fn spin_headers_virtual_clock_and_outbound_policy() {
 
 /// factory-webhook with the webhook verifier composed in, in Spin's dependency syntax.
 fn webhook_manifest(webhook: &Path, dependency: &Path) -> String {
-    format!(
-        r#"spin_manifest_version = 2
-[application]
-name = "t"
-[[trigger.http]]
-route = "/webhooks/factory"
-component = "factory-webhook"
-[component.factory-webhook]
-source = "{}"
-sqlite_databases = ["default"]
+    let tables = format!(
+        r#"sqlite_databases = ["default"]
 [component.factory-webhook.variables]
 config_guard = "dev_mode=true"
 factory_webhook_secret = "test-secret"
@@ -319,9 +319,9 @@ final_payment_days = "15"
 [component.factory-webhook.dependencies]
 "caas:platform/webhook-signature@0.1.0" = {{ path = "{}" }}
 "#,
-        webhook.display(),
         dependency.display()
-    )
+    );
+    one_route_manifest("/webhooks/factory", "factory-webhook", webhook, &tables)
 }
 
 /// `x-caas-signature` for `(ts, body)`: v1=hex(HMAC-SHA256(secret, "<ts>.<body>")).
@@ -335,18 +335,8 @@ fn signature(secret: &str, ts: i64, body: &str) -> String {
 }
 
 async fn signed_post(addr: SocketAddr, ts: i64, sig: &str, body: &str) -> Resp {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "POST /webhooks/factory HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-type: application/json\r\nx-caas-timestamp: {ts}\r\nx-caas-signature: {sig}\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut buf)).await.expect("response timeout").unwrap();
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").expect("http response");
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    Resp { status, headers: vec![], body: body.to_string() }
+    let headers = format!("content-type: application/json\r\nx-caas-timestamp: {ts}\r\nx-caas-signature: {sig}\r\n");
+    request_with(addr, "POST", "/webhooks/factory", &headers, body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -384,13 +374,7 @@ async fn dependency_errors_fail_the_load() {
         return;
     };
     let load_error = |text: String, tag: &'static str| async move {
-        let dir = temp_dir(tag);
-        std::fs::write(dir.join("spin.toml"), text).unwrap();
-        let mut cfg = Config::new(dir.join("spin.toml"));
-        cfg.listen = "127.0.0.1:0".parse().unwrap();
-        cfg.state_dir = dir.join(".spin");
-        cfg.cache_dir = None;
-        match serve(cfg).await {
+        match serve(test_config(&text, tag).0).await {
             Ok(_) => panic!("{tag}: served a manifest with a bad dependency"),
             Err(e) => format!("{e:#}"),
         }
