@@ -30,7 +30,7 @@ async fn route(req: Request) -> Result<Resp, Problem> {
     if req.method().as_str() != "POST" {
         return Err(caas_platform::resp::method_not_allowed(req.method().as_str(), &req::path(&req), &["POST"]));
     }
-    let body = webhook::verified_body(req, "factory_webhook_secret").await?;
+    let body = caas_webhook_signature::verified_body(req, "factory_webhook_secret").await?;
     let ev = parse(&body)?;
     process(ev, String::from_utf8_lossy(&body).into_owned()).await
 }

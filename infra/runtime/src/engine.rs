@@ -1,4 +1,5 @@
 //! Wasmtime engine, component compilation (with an on-disk precompiled cache) and linking.
+use crate::manifest::ResolvedComponent;
 use crate::spin_host;
 use crate::state::ReqState;
 use anyhow::{Context, Result, anyhow};
@@ -85,9 +86,12 @@ fn new_engine_inner() -> Result<Engine> {
     }
 }
 
-fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
+fn cache_key(engine: &Engine, wasm: &[&[u8]]) -> String {
     let mut h = Sha256::new();
-    h.update(wasm);
+    for part in wasm {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
     h.update(b"wasmtime-48.0.8");
     let mut compat = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut compat);
@@ -101,9 +105,45 @@ pub(crate) fn load_component(
     path: &Path,
     cache_dir: Option<&Path>,
 ) -> Result<Component> {
-    static MEMO: OnceLock<Mutex<HashMap<String, Component>>> = OnceLock::new();
     let wasm = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let key = cache_key(engine, &wasm);
+    let key = cache_key(engine, &[&wasm]);
+    compile_cached(engine, key, path, cache_dir, || Ok(wasm))
+}
+
+/// Loads an app component: with `[component.<id>.dependencies]`, the composition of the
+/// component and its dependencies (see [`crate::compose`]), compiled and cached like any other
+/// component (the cache key covers every input file and the dependency names).
+pub(crate) fn load_app_component(
+    engine: &Engine,
+    c: &ResolvedComponent,
+    cache_dir: Option<&Path>,
+) -> Result<Component> {
+    if c.dependencies.is_empty() {
+        return load_component(engine, &c.source, cache_dir);
+    }
+    let read = |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+    let main = read(&c.source)?;
+    let deps = c.dependencies.iter().map(|d| Ok((d, read(&d.path)?))).collect::<Result<Vec<_>>>()?;
+    let mut parts: Vec<&[u8]> = vec![&main];
+    for (d, bytes) in &deps {
+        parts.extend([d.name.as_bytes(), d.export.as_deref().unwrap_or("").as_bytes(), bytes.as_slice()]);
+    }
+    let key = cache_key(engine, &parts);
+    compile_cached(engine, key, &c.source, cache_dir, || {
+        crate::compose::compose(&c.id, main.clone(), deps.iter().map(|(d, b)| (*d, b.clone())).collect())
+            .context("cannot compose its dependencies")
+    })
+}
+
+/// The compiled component for `key`: from memory, the disk cache, or compiled from `wasm()`.
+fn compile_cached(
+    engine: &Engine,
+    key: String,
+    path: &Path,
+    cache_dir: Option<&Path>,
+    wasm: impl FnOnce() -> Result<Vec<u8>>,
+) -> Result<Component> {
+    static MEMO: OnceLock<Mutex<HashMap<String, Component>>> = OnceLock::new();
     let memo = MEMO.get_or_init(Default::default);
     if let Some(c) = memo.lock().unwrap().get(&key) {
         return Ok(c.clone());
@@ -126,6 +166,7 @@ pub(crate) fn load_component(
     let component = match component {
         Some(c) => c,
         None => {
+            let wasm = wasm()?;
             let c = Component::new(engine, &wasm)
                 .map_err(|e| anyhow!("{e:#}"))
                 .with_context(|| format!("cannot compile {}", path.display()))?;

@@ -6,6 +6,7 @@
 //! `allowed_outbound_hosts`, a virtual wall clock for tests, and timer ticks.
 pub mod body;
 pub mod clock;
+mod compose;
 mod conn;
 mod engine;
 pub mod manifest;
@@ -256,7 +257,7 @@ pub async fn serve(config: Config) -> Result<App> {
         let mut out = Vec::new();
         for c in &app2.components {
             let started = std::time::Instant::now();
-            let component = engine::load_component(&engine, &c.source, cache_dir.as_deref())
+            let component = engine::load_app_component(&engine, c, cache_dir.as_deref())
                 .with_context(|| format!("[component.{}]", c.id))?;
             let mut l = linker.clone();
             // Imports the runtime doesn't provide trap when called instead of failing startup.

@@ -98,6 +98,11 @@ pub struct RawComponent {
     pub exclude_files: Option<toml::Value>,
     #[serde(default)]
     pub build: Option<toml::Value>,
+    /// Spin component dependencies: `"<import name>" = { path = "dep.wasm" }` (see [`Dependency`]).
+    #[serde(default)]
+    pub dependencies: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    pub dependencies_inherit_configuration: Option<bool>,
 }
 
 // ---------------------------------------------------------------- resolved model
@@ -113,6 +118,23 @@ pub struct ResolvedComponent {
     pub grants: Arc<Grants>,
     /// WASI environment variables (component `environment`).
     pub environment: Vec<(String, String)>,
+    /// Components composed into this one before it is compiled (`[component.<id>.dependencies]`).
+    pub dependencies: Vec<Dependency>,
+}
+
+/// One Spin component dependency: the imports named by `name` (an interface
+/// `ns:pkg/iface@version`, `ns:pkg/iface`, a whole package `ns:pkg[@version]`, or a plain kebab
+/// name) are satisfied by the same-named exports (or `export`) of the component at `path`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dependency {
+    pub name: String,
+    /// Absolute path of the dependency's Wasm file.
+    pub path: PathBuf,
+    pub export: Option<String>,
+    /// `inherit_configuration = true` (or the component's `dependencies_inherit_configuration`):
+    /// the dependency may use the importing component's capabilities. Otherwise it must import
+    /// none (Spin denies them; caas-runtime refuses such a dependency at load time).
+    pub inherit_configuration: bool,
 }
 
 /// A loaded and validated application.
@@ -257,8 +279,10 @@ pub fn resolve_str(
         for (k, v) in &c.environment {
             environment.push((k.clone(), v.clone()));
         }
+        let dependencies = resolve_dependencies(&place, c, dir, check_sources)?;
         components.push(ResolvedComponent {
             id: id.clone(),
+            dependencies,
             source: source_path,
             allowed_outbound_hosts: Arc::new(allowed),
             grants: Arc::new(Grants {
@@ -318,6 +342,74 @@ pub fn resolve_str(
         components,
         router,
     })
+}
+
+/// `[component.<id>.dependencies]`, Spin's syntax. Supported: a local file
+/// (`{ path = "...", export = "...", inherit_configuration = true|false }`); registry, URL and
+/// app-component sources are refused with a clear error, as is granular inheritance.
+fn resolve_dependencies(place: &str, c: &RawComponent, dir: &Path, check_sources: bool) -> Result<Vec<Dependency>> {
+    let mut out = Vec::new();
+    for (name, v) in &c.dependencies {
+        let at = format!("{place} dependencies.{name:?}");
+        if !is_dependency_name(name) {
+            bail!("{at}: not a dependency name (an import like \"ns:pkg/interface@1.0.0\", a package \"ns:pkg\", or a kebab-case name)");
+        }
+        let toml::Value::Table(t) = v else {
+            bail!("{at}: registry dependencies (a version string) are not supported by caas-runtime; use {{ path = \"dep.wasm\" }}")
+        };
+        for key in t.keys() {
+            match key.as_str() {
+                "path" | "export" | "inherit_configuration" => {}
+                "version" | "registry" | "package" => bail!("{at}: registry dependencies are not supported by caas-runtime; use {{ path = \"dep.wasm\" }}"),
+                "url" | "digest" => bail!("{at}: URL dependencies are not supported by caas-runtime; use {{ path = \"dep.wasm\" }}"),
+                "component" => bail!("{at}: app-component dependencies are not supported by caas-runtime; use {{ path = \"dep.wasm\" }}"),
+                other => bail!("{at}: unknown field `{other}`"),
+            }
+        }
+        let Some(toml::Value::String(path)) = t.get("path") else { bail!("{at}: needs `path = \"dep.wasm\"` (a string)") };
+        let export = match t.get("export") {
+            None => None,
+            Some(toml::Value::String(e)) => Some(e.clone()),
+            Some(other) => bail!("{at}: export must be a string, got {other}"),
+        };
+        let inherit_configuration = match t.get("inherit_configuration") {
+            None => c.dependencies_inherit_configuration.unwrap_or(false),
+            Some(toml::Value::Boolean(b)) => *b,
+            Some(toml::Value::Array(_)) => bail!("{at}: inherit_configuration as a list (granular inheritance) is not supported by caas-runtime; use true or false"),
+            Some(other) => bail!("{at}: inherit_configuration must be true or false, got {other}"),
+        };
+        let full = dir.join(path);
+        if check_sources && !full.is_file() {
+            bail!("{at}: path {path:?} not found at {}: build the components first (run `make build`)", full.display());
+        }
+        out.push(Dependency { name: name.clone(), path: full, export, inherit_configuration });
+    }
+    Ok(out)
+}
+
+/// `ns:pkg`, `ns:pkg@1.2.3`, `ns:pkg/iface`, `ns:pkg/iface@1.2.3`, or a plain kebab-case name.
+fn is_dependency_name(name: &str) -> bool {
+    let kebab = |s: &str| !s.is_empty() && s.split('-').all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) && !w.as_bytes()[0].is_ascii_digit());
+    let (body, version) = match name.split_once('@') {
+        Some((b, v)) => (b, Some(v)),
+        None => (name, None),
+    };
+    if let Some(v) = version {
+        let parts: Vec<&str> = v.split(['-', '+']).next().unwrap_or("").split('.').collect();
+        if parts.len() != 3 || !parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+            return false;
+        }
+    }
+    match body.split_once(':') {
+        None => version.is_none() && kebab(body),
+        Some((ns, rest)) => {
+            let (pkg, iface) = match rest.split_once('/') {
+                Some((p, i)) => (p, Some(i)),
+                None => (rest, None),
+            };
+            kebab(ns) && kebab(pkg) && iface.is_none_or(kebab)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -531,5 +623,66 @@ greeting = "hello {{ api_key }}!"
             assert!(app.component_index("health").is_some());
             assert!(app.router.route("/health").is_some());
         }
+    }
+
+    #[test]
+    fn dependencies_in_spin_syntax() {
+        let t = format!(
+            "{GOOD}[component.cars.dependencies]\n\"caas:platform/webhook-signature@0.1.0\" = {{ path = \"deps/verifier.wasm\" }}\n\"my:pkg\" = {{ path = \"p.wasm\", export = \"my:impl/x\", inherit_configuration = true }}\n"
+        );
+        let app = resolve(&t, &[("api_key", "k")]).unwrap();
+        let cars = &app.components[app.component_index("cars").unwrap()];
+        assert_eq!(
+            cars.dependencies,
+            vec![
+                Dependency {
+                    name: "caas:platform/webhook-signature@0.1.0".into(),
+                    path: "/app/deps/verifier.wasm".into(),
+                    export: None,
+                    inherit_configuration: false,
+                },
+                Dependency { name: "my:pkg".into(), path: "/app/p.wasm".into(), export: Some("my:impl/x".into()), inherit_configuration: true },
+            ]
+        );
+        let health = &app.components[app.component_index("health").unwrap()];
+        assert!(health.dependencies.is_empty());
+        // The component-level switch of Spin 3 is the default of each dependency.
+        let t2 = t.replace("sqlite_databases = [\"default\"]\n", "sqlite_databases = [\"default\"]\ndependencies_inherit_configuration = true\n");
+        let app = resolve(&t2, &[("api_key", "k")]).unwrap();
+        assert!(app.components[app.component_index("cars").unwrap()].dependencies[0].inherit_configuration);
+    }
+
+    #[test]
+    fn unsupported_dependencies_are_load_errors() {
+        let dep = |v: &str| format!("{GOOD}[component.cars.dependencies]\n\"a:b/c@0.1.0\" = {v}\n");
+        let e = err(&dep("\">= 0.1.0\""), &[("api_key", "k")]);
+        assert!(e.contains("[component.cars] dependencies.\"a:b/c@0.1.0\"") && e.contains("registry"), "{e}");
+        assert!(err(&dep("{ version = \"0.1.0\", registry = \"r.io\" }"), &[("api_key", "k")]).contains("registry"));
+        assert!(err(&dep("{ url = \"https://x/c.wasm\", digest = \"sha256:0\" }"), &[("api_key", "k")]).contains("URL"));
+        assert!(err(&dep("{ component = \"health\" }"), &[("api_key", "k")]).contains("app-component"));
+        assert!(err(&dep("{ path = \"c.wasm\", inherit_configuration = [\"ai_models\"] }"), &[("api_key", "k")]).contains("granular"));
+        assert!(err(&dep("{ path = \"c.wasm\", nope = 1 }"), &[("api_key", "k")]).contains("unknown field `nope`"));
+        assert!(err(&dep("{ export = \"x\" }"), &[("api_key", "k")]).contains("needs `path"));
+        let bad = GOOD.to_string() + "[component.cars.dependencies]\n\"Not A Name\" = { path = \"c.wasm\" }\n";
+        assert!(err(&bad, &[("api_key", "k")]).contains("not a dependency name"));
+        for ok in ["a:b", "a:b@1.0.0", "a:b/c", "a:b/c-d@0.1.0-rc.1", "plain-name"] {
+            assert!(is_dependency_name(ok), "{ok}");
+        }
+        for no in ["A:b", "a:", "a:b/", "a:b@1", "plain@1.0.0", "a:b/c@x.y.z"] {
+            assert!(!is_dependency_name(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn missing_dependency_file() {
+        let dir = std::env::temp_dir().join(format!("caas-rt-manifest-dep-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("cars.wasm"), b"").unwrap();
+        std::fs::create_dir_all(dir.join("target/wasm32-wasip2/release")).unwrap();
+        std::fs::write(dir.join("target/wasm32-wasip2/release/fn_health.wasm"), b"").unwrap();
+        let t = format!("{GOOD}[component.cars.dependencies]\n\"a:b/c@0.1.0\" = {{ path = \"gone.wasm\" }}\n");
+        let e = format!("{:#}", resolve_str(&t, &dir, &ov(&[("api_key", "k")]), true).unwrap_err());
+        assert!(e.contains("[component.cars] dependencies.\"a:b/c@0.1.0\"") && e.contains("gone.wasm") && e.contains("not found"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -48,9 +48,14 @@ impl Resp {
 
 /// Minimal HTTP/1.1 client (Connection: close).
 async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Resp {
+    request_with(addr, method, path, "", body).await
+}
+
+/// [`request`] with extra header lines (`"name: value\r\n"` each).
+async fn request_with(addr: SocketAddr, method: &str, path: &str, headers: &str, body: &str) -> Resp {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n{headers}content-length: {}\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).await.unwrap();
@@ -81,30 +86,33 @@ async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Resp
     }
 }
 
-async fn start(manifest_text: &str, tag: &str, clock: Clock) -> (App, PathBuf) {
+/// A config serving `manifest_text` from a fresh dir on a free port (compile cache in `<dir>/cache`).
+fn test_config(manifest_text: &str, tag: &str) -> (Config, PathBuf) {
     let dir = temp_dir(tag);
     std::fs::write(dir.join("spin.toml"), manifest_text).unwrap();
     let mut cfg = Config::new(dir.join("spin.toml"));
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     cfg.state_dir = dir.join(".spin");
-    cfg.clock = clock;
     cfg.cache_dir = Some(dir.join("cache"));
+    (cfg, dir)
+}
+
+async fn start(manifest_text: &str, tag: &str, clock: Clock) -> (App, PathBuf) {
+    let (mut cfg, dir) = test_config(manifest_text, tag);
+    cfg.clock = clock;
     let app = serve(cfg).await.expect("serve");
     (app, dir)
 }
 
 fn health_manifest(health: &Path) -> String {
+    one_route_manifest("/health", "health", health, "")
+}
+
+/// A manifest with one component `id` at `route`, then `tables` (more TOML for the component).
+fn one_route_manifest(route: &str, id: &str, source: &Path, tables: &str) -> String {
     format!(
-        r#"spin_manifest_version = 2
-[application]
-name = "t"
-[[trigger.http]]
-route = "/health"
-component = "health"
-[component.health]
-source = "{}"
-"#,
-        health.display()
+        "spin_manifest_version = 2\n[application]\nname = \"t\"\n[[trigger.http]]\nroute = \"{route}\"\ncomponent = \"{id}\"\n[component.{id}]\nsource = \"{}\"\n{tables}",
+        source.display()
     )
 }
 
@@ -296,4 +304,93 @@ async fn spin_headers_virtual_clock_and_outbound_policy() {
         "denied requests never reach the network"
     );
     app.shutdown().await;
+}
+
+// ------------------------------------------------------------ component dependencies (spin.toml)
+
+/// factory-webhook with the webhook verifier composed in, in Spin's dependency syntax.
+fn webhook_manifest(webhook: &Path, dependency: &Path) -> String {
+    let tables = format!(
+        r#"sqlite_databases = ["default"]
+[component.factory-webhook.variables]
+config_guard = "dev_mode=true"
+factory_webhook_secret = "test-secret"
+final_payment_days = "15"
+[component.factory-webhook.dependencies]
+"caas:platform/webhook-signature@0.1.0" = {{ path = "{}" }}
+"#,
+        dependency.display()
+    );
+    one_route_manifest("/webhooks/factory", "factory-webhook", webhook, &tables)
+}
+
+/// `x-caas-signature` for `(ts, body)`: v1=hex(HMAC-SHA256(secret, "<ts>.<body>")).
+fn signature(secret: &str, ts: i64, body: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut key = [0u8; 64];
+    key[..secret.len()].copy_from_slice(secret.as_bytes());
+    let pad = |b: u8| key.iter().map(|k| k ^ b).collect::<Vec<u8>>();
+    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(format!("{ts}.{body}")).finalize();
+    format!("v1={}", hex::encode(Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize()))
+}
+
+async fn signed_post(addr: SocketAddr, ts: i64, sig: &str, body: &str) -> Resp {
+    let headers = format!("content-type: application/json\r\nx-caas-timestamp: {ts}\r\nx-caas-signature: {sig}\r\n");
+    request_with(addr, "POST", "/webhooks/factory", &headers, body).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn composes_a_dependency_and_serves() {
+    let (Some(webhook), Some(verifier)) = (wasm("fn_factory_webhook.wasm"), wasm("fn_webhook_verifier.wasm")) else {
+        return;
+    };
+    let now = 1_800_000_000;
+    let (app, dir) = start(&webhook_manifest(&webhook, &verifier), "deps", Clock::virtual_at(UNIX_EPOCH + Duration::from_secs(now as u64))).await;
+    let addr = app.local_addr();
+    // Every answer below comes from the composed verifier (factory-webhook imports the check).
+    let r = request(addr, "POST", "/webhooks/factory", "{}").await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.json()["detail"].as_str().unwrap().contains("x-caas-timestamp header is missing"), "{}", r.body);
+    let r = signed_post(addr, now, &signature("other-secret", now, "{}"), "{}").await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.body.contains("does not match"), "{}", r.body);
+    let r = signed_post(addr, now - 301, &signature("test-secret", now - 301, "{}"), "{}").await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.body.contains("301 s away from now"), "{}", r.body);
+    // A good signature passes the verifier: the body is then parsed (and refused) by the webhook.
+    let r = signed_post(addr, now, &signature("test-secret", now, "{}"), "{}").await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    app.shutdown().await;
+    // The composed component is compiled once and cached like any other.
+    assert_eq!(std::fs::read_dir(dir.join("cache")).unwrap().count(), 1);
+    let (again, _) = start(&webhook_manifest(&webhook, &verifier), "deps-again", Clock::virtual_at(UNIX_EPOCH + Duration::from_secs(now as u64))).await;
+    assert_eq!(request(again.local_addr(), "POST", "/webhooks/factory", "{}").await.status, 401);
+    again.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dependency_errors_fail_the_load() {
+    let (Some(webhook), Some(health)) = (wasm("fn_factory_webhook.wasm"), wasm("fn_health.wasm")) else {
+        return;
+    };
+    let load_error = |text: String, tag: &'static str| async move {
+        match serve(test_config(&text, tag).0).await {
+            Ok(_) => panic!("{tag}: served a manifest with a bad dependency"),
+            Err(e) => format!("{e:#}"),
+        }
+    };
+    let missing = Path::new("/nonexistent/fn_webhook_verifier.wasm");
+    let e = load_error(webhook_manifest(&webhook, missing), "deps-missing").await;
+    assert!(
+        e.contains("[component.factory-webhook] dependencies.\"caas:platform/webhook-signature@0.1.0\"")
+            && e.contains("/nonexistent/fn_webhook_verifier.wasm")
+            && e.contains("not found"),
+        "{e}"
+    );
+    // A component that does not export the import (health exports only the HTTP handler).
+    let e = load_error(webhook_manifest(&webhook, &health), "deps-no-export").await;
+    assert!(e.contains("does not export \"caas:platform/webhook-signature@0.1.0\""), "{e}");
+    // A dependency that matches no import of its component.
+    let e = load_error(webhook_manifest(&webhook, &health).replace("webhook-signature@0.1.0", "other@0.1.0"), "deps-unmatched").await;
+    assert!(e.contains("matches no import of component 'factory-webhook'"), "{e}");
 }

@@ -23,7 +23,7 @@ pub mod settlement;
 pub mod vehicle;
 pub mod vehicle_pricing;
 pub mod webhook;
-pub mod wire;
+pub use wit::wire_compat as wire;
 pub mod wit;
 
 pub use problem::{FieldError, Problem};

@@ -5,16 +5,37 @@ use caas_domain::Problem;
 use caas_domain::webhook::{self, DEFAULT_TOLERANCE_SECS, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use spin_sdk::http::Request;
 
-/// Read the raw body and verify its signature with the secret in variable `secret_var`.
-/// 401 (nothing written) on a missing/bad/stale signature; 413 on an oversized body.
-pub async fn verified_body(req: Request, secret_var: &str) -> Result<Vec<u8>, Problem> {
+/// A signed webhook request, read but not yet verified.
+pub struct SignedRequest {
+    /// The value of the secret variable.
+    pub secret: String,
+    /// The raw `x-caas-timestamp` / `x-caas-signature` header values.
+    pub timestamp: Option<String>,
+    pub signature: Option<String>,
+    pub body: Vec<u8>,
+    /// Now, from the WASI clock (unix seconds).
+    pub now_secs: i64,
+}
+
+/// Read what a signature check needs: the secret in variable `secret_var`, the signature headers,
+/// the raw body (413 when oversized) and the clock.
+pub async fn signed_request(req: Request, secret_var: &str) -> Result<SignedRequest, Problem> {
     let secret = crate::vars::required(secret_var).await?;
-    let ts = crate::req::header(&req, TIMESTAMP_HEADER).map(str::to_string);
-    let sig = crate::req::header(&req, SIGNATURE_HEADER).map(str::to_string);
+    let timestamp = crate::req::header(&req, TIMESTAMP_HEADER).map(str::to_string);
+    let signature = crate::req::header(&req, SIGNATURE_HEADER).map(str::to_string);
     let body = crate::req::body_bytes(req, crate::req::MAX_BODY).await?;
-    let now_secs = crate::clock::now_ms().div_euclid(1000);
-    webhook::verify(&secret, ts.as_deref(), sig.as_deref(), &body, now_secs, DEFAULT_TOLERANCE_SECS).map_err(|e| e.to_problem())?;
-    Ok(body)
+    Ok(SignedRequest { secret, timestamp, signature, body, now_secs: crate::clock::now_ms().div_euclid(1000) })
+}
+
+/// Read the raw body and verify its signature with the secret in variable `secret_var`, linking
+/// the check statically. 401 (nothing written) on a missing/bad/stale signature; 413 on an
+/// oversized body. The webhook components use the composed verifier instead
+/// (`caas_webhook_signature::verified_body`).
+pub async fn verified_body(req: Request, secret_var: &str) -> Result<Vec<u8>, Problem> {
+    let s = signed_request(req, secret_var).await?;
+    webhook::verify(&s.secret, s.timestamp.as_deref(), s.signature.as_deref(), &s.body, s.now_secs, DEFAULT_TOLERANCE_SECS)
+        .map_err(|e| e.to_problem())?;
+    Ok(s.body)
 }
 
 /// Claim `(source, event_id)` inside the caller's transaction. False = already processed (replay).
