@@ -13,7 +13,9 @@
 //! keep it `in-transit`; `returned` moves it to `returned-to-dealer`; `delivered`/`picked-up` move
 //! it to `delivered` (from which the app link makes it `operational`). After a return there is no
 //! re-delivery: the customer picks the car up at the dealership.
+use crate::notify::Message;
 use crate::order::OrderStatus;
+use crate::routing::NotificationKind;
 use crate::wit::Channel;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -154,18 +156,29 @@ pub fn apply(order: OrderStatus, delivery: Option<DeliveryState>, event: Deliver
     }
 }
 
-/// Channels of a delivery update (treated like a payment confirmation: e-mail + push). The
-/// "returned to the dealership" notice also goes by SMS: the customer has to act.
-pub fn channels(event: DeliveryEvent) -> Vec<Channel> {
+/// The routing kind of a delivery notice: a delivery update (e-mail + push); "returned to the
+/// dealership" is a vehicle-ready notice (also by SMS: the customer has to act).
+pub fn kind(event: DeliveryEvent) -> NotificationKind {
     match event {
-        DeliveryEvent::Returned => vec![Channel::Email, Channel::Push, Channel::Sms],
-        _ => vec![Channel::Email, Channel::Push],
+        DeliveryEvent::Returned => NotificationKind::VehicleReady,
+        _ => NotificationKind::DeliveryUpdate,
     }
+}
+
+/// Channels of a delivery notice (the routing table's, for [`kind`]).
+pub fn channels(event: DeliveryEvent) -> Vec<Channel> {
+    crate::routing::channels(kind(event), false)
 }
 
 /// Template name of the customer notification.
 pub fn template(event: DeliveryEvent) -> String {
     format!("delivery-{}", event.as_str())
+}
+
+/// The customer's notice of `event` (template `delivery-<event>`).
+pub fn notice(event: DeliveryEvent, full_name: &str, model: &str, when: Option<&str>) -> Message {
+    let (subject, body) = message(event, full_name, model, when);
+    Message::new(kind(event), subject, body).with_template(template(event))
 }
 
 /// Subject and body of the customer notification. `when` is a human-readable planned time.
@@ -305,6 +318,10 @@ mod tests {
         assert_eq!(DeliveryState::parse("returned"), Some(D::Returned));
         assert!(E::Rescheduled.needs_time() && !E::Absent.needs_time());
         assert_eq!(template(E::PickedUp), "delivery-picked-up");
+        assert_eq!(channels(E::Returned), vec![Channel::Email, Channel::Push, Channel::Sms]);
+        assert_eq!(channels(E::Absent), vec![Channel::Email, Channel::Push]);
+        let n = notice(E::Returned, "Ana", "CAAS-SEDAN-24", None);
+        assert_eq!((n.template.as_str(), n.kind), ("delivery-returned", NotificationKind::VehicleReady));
     }
 
     #[test]
