@@ -3,7 +3,7 @@
 //! All business time in CaaS is unix ms (i64) and every calendar rule (billing months,
 //! month-long services) is evaluated in UTC. Instants outside chrono's range (about ±262,000
 //! years) are clamped to its ends.
-use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Months, NaiveDate, Timelike, Utc};
 
 /// Milliseconds in one day (UTC has no DST; leap seconds are not represented in unix time).
 pub const MS_PER_DAY: i64 = 86_400_000;
@@ -70,14 +70,17 @@ pub fn add_months(ms: i64, months: u32) -> i64 {
     instant(ms).checked_add_months(Months::new(months)).map_or(i64::MAX, |t| t.timestamp_millis())
 }
 
-/// `YYYY-MM-DD` of an instant (UTC), for messages.
+/// `YYYY-MM-DD` of an instant (UTC), for messages. (Plain `format!`: chrono's strftime
+/// machinery would cost the components more than it saves here.)
 pub fn format_date(ms: i64) -> String {
-    instant(ms).format("%Y-%m-%d").to_string()
+    let t = instant(ms);
+    format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day())
 }
 
 /// `YYYY-MM-DD HH:MM UTC` of an instant, for messages.
 pub fn format_minute(ms: i64) -> String {
-    instant(ms).format("%Y-%m-%d %H:%M UTC").to_string()
+    let t = instant(ms);
+    format!("{} {:02}:{:02} UTC", format_date(ms), t.hour(), t.minute())
 }
 
 /// Unix ms of a UTC date and time of day; None if there is no such date or time.
