@@ -12,10 +12,10 @@ use caas_domain::auth::{Principal, Role};
 use caas_domain::delivery::{self, DeliveryEvent, DeliveryState};
 use caas_domain::ids::{IdKind, is_id};
 use caas_domain::order::OrderStatus;
-use caas_domain::wit::{Channel, Job, Notification};
+use caas_domain::notify::Contact;
 use caas_domain::FieldError;
 use caas_platform::db::{Db, int, text};
-use caas_platform::{Resp, auth, clock, queue, rand, req, resp, vars};
+use caas_platform::{Resp, auth, clock, notify, rand, req, resp, vars};
 use serde_json::{Value, json};
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
@@ -127,14 +127,6 @@ async fn record(req: Request, order_id: &str) -> Result<Resp, Problem> {
     Ok(resp::json(200, &out))
 }
 
-fn recipient(channel: Channel, email: &str, phone: &str, customer_id: &str) -> String {
-    match channel {
-        Channel::Email => email.to_string(),
-        Channel::Sms => phone.to_string(),
-        Channel::Push | Channel::VehicleDisplay => customer_id.to_string(),
-    }
-}
-
 /// The whole event, inside one IMMEDIATE transaction (any Err rolls everything back).
 async fn apply(tx: &Db, principal: &Principal, order_id: &str, input: &Input) -> Result<Value, Problem> {
     let now = clock::now_ms();
@@ -223,23 +215,9 @@ async fn apply(tx: &Db, principal: &Principal, order_id: &str, input: &Input) ->
         .await?;
     }
     // The customer hears about every outcome.
-    let customer_id = o.str("customer_id");
-    let (subject, body) = delivery::message(input.event, &o.str("full_name"), &o.str("model"), when.as_deref());
-    let mut queued = Vec::new();
-    for channel in delivery::channels(input.event) {
-        let message_id = rand::id(IdKind::Message);
-        let n = Notification {
-            message_id: message_id.clone(),
-            channel,
-            recipient: recipient(channel, &o.str("email"), &o.str("phone"), &customer_id),
-            template: delivery::template(input.event),
-            subject: subject.clone(),
-            body: body.clone(),
-            customer_id: Some(customer_id.clone()),
-        };
-        queue::enqueue(tx, &Job::Notify(n), &format!("delivery:{message_id}"), now).await?;
-        queued.push(channel.as_str());
-    }
+    let to = Contact::customer(&o.str("customer_id"), &o.str("email"), &o.str("phone"));
+    let notice = delivery::notice(input.event, &o.str("full_name"), &o.str("model"), when.as_deref());
+    let queued: Vec<&str> = notify::send(tx, &rand::id(IdKind::Message), &to, &notice, now).await?.iter().map(|c| c.as_str()).collect();
     Ok(json!({
         "order_id": order_id,
         "order_status": step.order.as_str(),

@@ -11,13 +11,14 @@
 use caas_domain::Problem;
 use caas_domain::auth::{Principal, Role};
 use caas_domain::ids::IdKind;
+use caas_domain::notify::Contact;
 use caas_domain::order::{self, OrderStatus};
 use caas_domain::services::catalog::seed_catalog;
 use caas_domain::vehicle::{self, activation_command, normalize_vin, plan_services};
 use caas_domain::wit::Job;
 use caas_domain::FieldError;
 use caas_platform::db::{Db, int, text};
-use caas_platform::{Resp, auth, clock, queue, rand, req, resp, vars};
+use caas_platform::{Resp, auth, clock, notify, queue, rand, req, resp, vars};
 use serde_json::{Value, json};
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
@@ -178,11 +179,8 @@ async fn link_tx(tx: &Db, principal: &Principal, vin: &str) -> Result<Linked, Pr
         )
         .await?
     {
-        let prefix = format!("linked-{order_id}");
-        for n in vehicle::linked_notifications(&prefix, me, &c.str("email"), vin, &c.str("model"), planned.len()) {
-            let key = format!("notify:{}", n.message_id);
-            queue::enqueue(tx, &Job::Notify(n), &key, now).await?;
-        }
+        let to = Contact::customer(me, &c.str("email"), "").with_vehicle(Some(vin));
+        notify::send(tx, &format!("linked-{order_id}"), &to, &vehicle::msg_linked(vin, &c.str("model"), planned.len()), now).await?;
     }
     for (kind, detail) in events {
         tx.exec(

@@ -13,7 +13,9 @@
 //! keep it `in-transit`; `returned` moves it to `returned-to-dealer`; `delivered`/`picked-up` move
 //! it to `delivered` (from which the app link makes it `operational`). After a return there is no
 //! re-delivery: the customer picks the car up at the dealership.
+use crate::notify::Message;
 use crate::order::OrderStatus;
+use crate::routing::NotificationKind;
 use crate::wit::Channel;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -154,18 +156,29 @@ pub fn apply(order: OrderStatus, delivery: Option<DeliveryState>, event: Deliver
     }
 }
 
-/// Channels of a delivery update (treated like a payment confirmation: e-mail + push). The
-/// "returned to the dealership" notice also goes by SMS: the customer has to act.
-pub fn channels(event: DeliveryEvent) -> Vec<Channel> {
+/// The routing kind of a delivery notice: a delivery update (e-mail + push); "returned to the
+/// dealership" is a vehicle-ready notice (also by SMS: the customer has to act).
+pub fn kind(event: DeliveryEvent) -> NotificationKind {
     match event {
-        DeliveryEvent::Returned => vec![Channel::Email, Channel::Push, Channel::Sms],
-        _ => vec![Channel::Email, Channel::Push],
+        DeliveryEvent::Returned => NotificationKind::VehicleReady,
+        _ => NotificationKind::DeliveryUpdate,
     }
+}
+
+/// Channels of a delivery notice (the routing table's, for [`kind`]).
+pub fn channels(event: DeliveryEvent) -> Vec<Channel> {
+    crate::routing::channels(kind(event), false)
 }
 
 /// Template name of the customer notification.
 pub fn template(event: DeliveryEvent) -> String {
     format!("delivery-{}", event.as_str())
+}
+
+/// The customer's notice of `event` (template `delivery-<event>`).
+pub fn notice(event: DeliveryEvent, full_name: &str, model: &str, when: Option<&str>) -> Message {
+    let (subject, body) = message(event, full_name, model, when);
+    Message::new(kind(event), subject, body).with_template(template(event))
 }
 
 /// Subject and body of the customer notification. `when` is a human-readable planned time.
@@ -196,27 +209,23 @@ pub fn message(event: DeliveryEvent, full_name: &str, model: &str, when: Option<
 }
 
 /// Parse a planned time: unix ms (JSON integer), or `YYYY-MM-DD`, or
-/// `YYYY-MM-DDTHH:MM[:SS[.fff]]Z` (UTC). Returns unix ms.
+/// `YYYY-MM-DDTHH:MM[:SS[.fff]]Z` (UTC; years 1970–9999). Returns unix ms.
 pub fn parse_time(v: &serde_json::Value) -> Option<i64> {
-    use crate::services::calendar::{days_in_month, midnight_ms};
+    use crate::services::calendar::utc_ms;
     if let Some(n) = v.as_i64() {
         return (0..=253_402_300_799_000).contains(&n).then_some(n);
     }
     let s = v.as_str()?.trim();
-    let num = |a: usize, b: usize| -> Option<i64> {
-        let t = s.get(a..b)?;
-        t.bytes().all(|c| c.is_ascii_digit()).then(|| t.parse().ok()).flatten()
-    };
+    let num = |t: &str| -> Option<u32> { t.bytes().all(|c| c.is_ascii_digit()).then(|| t.parse().ok()).flatten() };
     if s.len() < 10 || s.as_bytes().get(4) != Some(&b'-') || s.as_bytes().get(7) != Some(&b'-') {
         return None;
     }
-    let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || d < 1 || d > days_in_month(y as i32, m as u32) as i64 {
+    let (y, m, d) = (num(s.get(0..4)?)? as i32, num(s.get(5..7)?)?, num(s.get(8..10)?)?);
+    if y < 1970 {
         return None;
     }
-    let day = midnight_ms(y as i32, m as u32, d as u32);
     if s.len() == 10 {
-        return Some(day);
+        return utc_ms(y, m, d, 0, 0, 0);
     }
     let rest = s.get(10..)?;
     let rest = rest.strip_prefix('T').or_else(|| rest.strip_prefix(' '))?;
@@ -225,24 +234,17 @@ pub fn parse_time(v: &serde_json::Value) -> Option<i64> {
     if hms.len() < 2 || hms.len() > 3 {
         return None;
     }
-    let p2 = |t: &str| -> Option<i64> { (t.len() == 2 && t.bytes().all(|c| c.is_ascii_digit())).then(|| t.parse().ok()).flatten() };
-    let h = p2(hms[0])?;
-    let mi = p2(hms[1])?;
+    let two = |t: &str| if t.len() == 2 { num(t) } else { None };
     let sec = match hms.get(2) {
         None => 0,
-        Some(t) => p2(t.split('.').next().unwrap_or(""))?,
+        Some(t) => two(t.split('.').next().unwrap_or(""))?,
     };
-    if h > 23 || mi > 59 || sec > 59 {
-        return None;
-    }
-    Some(day + ((h * 60 + mi) * 60 + sec) * 1000)
+    utc_ms(y, m, d, two(hms[0])?, two(hms[1])?, sec)
 }
 
 /// `2026-12-01 10:00 UTC` for messages.
 pub fn format_time(ms: i64) -> String {
-    let date = crate::services::calendar::format_date(ms);
-    let in_day = ms.rem_euclid(crate::services::calendar::MS_PER_DAY) / 60_000;
-    format!("{date} {:02}:{:02} UTC", in_day / 60, in_day % 60)
+    crate::services::calendar::format_minute(ms)
 }
 
 #[cfg(test)]
@@ -305,6 +307,10 @@ mod tests {
         assert_eq!(DeliveryState::parse("returned"), Some(D::Returned));
         assert!(E::Rescheduled.needs_time() && !E::Absent.needs_time());
         assert_eq!(template(E::PickedUp), "delivery-picked-up");
+        assert_eq!(channels(E::Returned), vec![Channel::Email, Channel::Push, Channel::Sms]);
+        assert_eq!(channels(E::Absent), vec![Channel::Email, Channel::Push]);
+        let n = notice(E::Returned, "Ana", "CAAS-SEDAN-24", None);
+        assert_eq!((n.template.as_str(), n.kind), ("delivery-returned", NotificationKind::VehicleReady));
     }
 
     #[test]

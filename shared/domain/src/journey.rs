@@ -4,8 +4,9 @@
 //!
 //! Pure: components supply the facts (current status, time) and persist the decisions.
 use crate::order::OrderStatus::{self, *};
-use crate::routing::{NotificationKind, channels};
-use crate::wit::{Channel, Notification};
+use crate::notify::{Contact, Message};
+use crate::routing::NotificationKind;
+use crate::wit::Notification;
 
 // ------------------------------------------------------------------------------------ payments
 
@@ -246,39 +247,24 @@ pub struct Recipient {
     pub phone: String,
 }
 
-/// A customer-facing journey message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JourneyMessage {
-    pub kind: NotificationKind,
-    pub template: &'static str,
-    pub subject: String,
-    pub body: String,
+impl Recipient {
+    /// The customer's contact for the one message path (no vehicle linked during the purchase).
+    pub fn contact(&self) -> Contact {
+        Contact::customer(&self.customer_id, &self.email, &self.phone)
+    }
 }
 
-/// One notification per channel of the routing table. `key` makes the message ids
-/// deterministic (`<order>:<key>:<channel>`), so re-queuing the same event is deduped.
+/// A customer-facing journey message (the one message type of `crate::notify`).
+pub type JourneyMessage = Message;
+
+/// The notifications of a journey message (`crate::notify::notifications`), message ids
+/// `<order>:<key>:<channel>`, so re-queuing the same event is deduped.
 pub fn notifications(order_id: &str, key: &str, to: &Recipient, m: &JourneyMessage) -> Vec<Notification> {
-    channels(m.kind, false)
-        .into_iter()
-        .map(|ch| Notification {
-            message_id: format!("{order_id}:{key}:{}", ch.as_str()),
-            recipient: match ch {
-                Channel::Email => to.email.clone(),
-                Channel::Sms => to.phone.clone(),
-                // Push goes to the customer's app account.
-                _ => to.customer_id.clone(),
-            },
-            channel: ch,
-            template: m.template.to_string(),
-            subject: m.subject.clone(),
-            body: m.body.clone(),
-            customer_id: Some(to.customer_id.clone()),
-        })
-        .collect()
+    crate::notify::notifications(&format!("{order_id}:{key}"), &to.contact(), m)
 }
 
 fn msg(kind: NotificationKind, template: &'static str, subject: &str, body: String) -> JourneyMessage {
-    JourneyMessage { kind, template, subject: subject.to_string(), body }
+    Message::new(kind, subject, body).with_template(template)
 }
 
 pub fn msg_reservation_confirmed(order_id: &str) -> JourneyMessage {
@@ -421,15 +407,16 @@ pub fn msg_registration_delay(order_id: &str) -> JourneyMessage {
 
 /// Staff e-mail about an escalated job (one per staff member).
 pub fn staff_escalation(message_id: &str, staff_email: &str, job_kind: &str, subject_id: &str, detail: &str) -> Notification {
-    Notification {
-        message_id: message_id.to_string(),
-        channel: Channel::Email,
-        recipient: staff_email.to_string(),
-        template: "escalation".to_string(),
-        subject: format!("Action needed: {job_kind} for {subject_id}"),
-        body: format!("The automatic {job_kind} for {subject_id} gave up after its last retry: {detail}. Please handle it manually."),
-        customer_id: None,
-    }
+    crate::notify::single(message_id, &Contact::staff(staff_email), &msg_escalation(job_kind, subject_id, detail))
+}
+
+/// The staff e-mail about a job that gave up after its last retry.
+pub fn msg_escalation(job_kind: &str, subject_id: &str, detail: &str) -> Message {
+    Message::new(
+        NotificationKind::StaffEscalation,
+        format!("Action needed: {job_kind} for {subject_id}"),
+        format!("The automatic {job_kind} for {subject_id} gave up after its last retry: {detail}. Please handle it manually."),
+    )
 }
 
 #[cfg(test)]
@@ -519,13 +506,13 @@ mod tests {
     fn notifications_follow_the_routing_table() {
         let to = Recipient { customer_id: "cus_1".into(), email: "a@b.example".into(), phone: "+34600111222".into() };
         let n = notifications("ord_1", "status-shipped", &to, &msg_manufacturing("ord_1", Shipped, None));
-        assert_eq!(n.iter().map(|x| x.channel).collect::<Vec<_>>(), vec![Channel::Email, Channel::Push]);
+        assert_eq!(n.iter().map(|x| x.channel).collect::<Vec<_>>(), vec![crate::Channel::Email, crate::Channel::Push]);
         assert_eq!(n[0].recipient, "a@b.example");
         assert_eq!(n[1].recipient, "cus_1");
         assert_eq!(n[0].message_id, "ord_1:status-shipped:email");
         let n = notifications("ord_1", "available", &to, &msg_vehicle_ready("ord_1", 0));
         assert_eq!(n.len(), 3);
-        assert_eq!(n[2].channel, Channel::Sms);
+        assert_eq!(n[2].channel, crate::Channel::Sms);
         assert_eq!(n[2].recipient, "+34600111222");
         assert!(n[0].body.contains("1970-01-01"), "{}", n[0].body);
     }

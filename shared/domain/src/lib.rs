@@ -11,6 +11,7 @@ pub mod journey;
 pub mod ids;
 pub mod migrations;
 pub mod money;
+pub mod notify;
 pub mod order;
 pub mod password;
 pub mod problem;

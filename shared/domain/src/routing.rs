@@ -23,6 +23,12 @@ pub enum NotificationKind {
     TheftReported,
     /// A password-reset link the account holder asked for: e-mail only (like the credentials).
     PasswordReset,
+    /// A delivery update (scheduled, rescheduled, missed, handed over): routed like "Payment
+    /// Confirmation" (e-mail + push). "Returned to the dealership" is a `VehicleReady` (the car
+    /// waits at the dealership: e-mail, push and SMS, the customer has to act).
+    DeliveryUpdate,
+    /// Staff e-mail about a job that gave up after its last retry (not a customer message).
+    StaffEscalation,
 }
 
 impl NotificationKind {
@@ -41,6 +47,8 @@ impl NotificationKind {
             NotificationKind::ServiceCancelled => "service-cancelled",
             NotificationKind::TheftReported => "theft-reported",
             NotificationKind::PasswordReset => "password-reset",
+            NotificationKind::DeliveryUpdate => "delivery-update",
+            NotificationKind::StaffEscalation => "escalation",
         }
     }
 }
@@ -51,7 +59,7 @@ pub fn channels(kind: NotificationKind, sms_opt_in: bool) -> Vec<Channel> {
     use Channel::*;
     use NotificationKind::*;
     match kind {
-        CredentialsSent | PasswordReset => vec![Email],
+        CredentialsSent | PasswordReset | StaffEscalation => vec![Email],
         ManufacturingStatus => {
             let mut v = vec![Email, Push];
             if sms_opt_in {
@@ -71,7 +79,7 @@ pub fn channels(kind: NotificationKind, sms_opt_in: bool) -> Vec<Channel> {
             v
         }
         SubscriptionPaymentFailed | SubscriptionCancelledPaymentFailed => vec![Email, Push, Sms],
-        ServiceCancelled | TheftReported => vec![Email, Push],
+        ServiceCancelled | TheftReported | DeliveryUpdate => vec![Email, Push],
     }
 }
 
@@ -82,32 +90,27 @@ pub const REDACTED: &str = "[redacted]";
 /// The credentials e-mail of a newly registered customer (routing: e-mail only): a single-use
 /// link to choose a password (`credentials::set_password_link`), never a password.
 pub fn credentials_notification(message_id: &str, customer_id: &str, email: &str, full_name: &str, link: &str) -> crate::wit::Notification {
-    crate::wit::Notification {
-        message_id: message_id.to_string(),
-        channel: channels(NotificationKind::CredentialsSent, false)[0],
-        recipient: email.to_string(),
-        template: NotificationKind::CredentialsSent.template().to_string(),
-        subject: "Your CaaS account: choose your password".to_string(),
-        body: format!(
+    let m = crate::notify::Message::new(
+        NotificationKind::CredentialsSent,
+        "Your CaaS account: choose your password",
+        format!(
             "Hello {full_name},\n\nYour CaaS account is ready. Choose your password with this link (it works once, for 7 days):\n\n  {link}\n\nThen sign in to the web platform or the mobile app with your e-mail address {email} and that password.\nIf the link has expired, use \"Forgot your password?\" on the sign-in page."
         ),
-        customer_id: Some(customer_id.to_string()),
-    }
+    );
+    crate::notify::single(message_id, &crate::notify::Contact::customer(customer_id, email, ""), &m)
 }
 
 /// The password-reset e-mail (routing: e-mail only). `customer_id` for customers (their history).
 pub fn password_reset_notification(message_id: &str, customer_id: Option<&str>, email: &str, link: &str) -> crate::wit::Notification {
-    crate::wit::Notification {
-        message_id: message_id.to_string(),
-        channel: channels(NotificationKind::PasswordReset, false)[0],
-        recipient: email.to_string(),
-        template: NotificationKind::PasswordReset.template().to_string(),
-        subject: "Reset your CaaS password".to_string(),
-        body: format!(
+    let m = crate::notify::Message::new(
+        NotificationKind::PasswordReset,
+        "Reset your CaaS password",
+        format!(
             "Someone (hopefully you) asked to reset the password of the CaaS account {email}.\n\nChoose a new password with this link (it works once, for 1 hour):\n\n  {link}\n\nSetting a new password signs you out everywhere. If you did not ask for this, ignore this e-mail: your password stays as it is."
         ),
-        customer_id: customer_id.map(str::to_string),
-    }
+    );
+    let to = crate::notify::Contact { customer_id: customer_id.map(str::to_string), ..crate::notify::Contact::staff(email) };
+    crate::notify::single(message_id, &to, &m)
 }
 
 /// Templates whose body carries a secret (a set-password link).
@@ -145,6 +148,8 @@ mod tests {
         assert_eq!(channels(NotificationKind::MaintenanceDue, false), vec![Email, Push, VehicleDisplay]);
         assert_eq!(channels(NotificationKind::MaintenanceDue, true).len(), 4);
         assert_eq!(NotificationKind::CredentialsSent.template(), "credentials");
+        assert_eq!(channels(NotificationKind::DeliveryUpdate, true), vec![Email, Push]);
+        assert_eq!(channels(NotificationKind::StaffEscalation, true), vec![Email]);
     }
 
     #[test]

@@ -124,7 +124,8 @@ pub fn activation_command(service_id: &str, vin: &str, feature: &str) -> crate::
 }
 
 /// The customer's confirmation that the app is linked and the base platform is active: e-mail,
-/// push (recipient: customer id) and the vehicle's display (recipient: VIN).
+/// push and the vehicle's display (routed as a service activation; `crate::notify`), message
+/// ids `<prefix>:<channel>`.
 pub fn linked_notifications(
     message_id_prefix: &str,
     customer_id: &str,
@@ -133,7 +134,12 @@ pub fn linked_notifications(
     model: &str,
     services_queued: usize,
 ) -> Vec<crate::wit::Notification> {
-    use crate::wit::Channel;
+    let to = crate::notify::Contact::customer(customer_id, email, "").with_vehicle(Some(vin));
+    crate::notify::notifications(message_id_prefix, &to, &msg_linked(vin, model, services_queued))
+}
+
+/// The "vehicle linked, base platform active" message (a service activation).
+pub fn msg_linked(vin: &str, model: &str, services_queued: usize) -> crate::notify::Message {
     let body = format!(
         "Your {model} ({vin}) is linked to your CaaS app and its base platform is active.{}",
         if services_queued > 0 {
@@ -142,18 +148,8 @@ pub fn linked_notifications(
             String::new()
         }
     );
-    [(Channel::Email, email), (Channel::Push, customer_id), (Channel::VehicleDisplay, vin)]
-        .into_iter()
-        .map(|(channel, recipient)| crate::wit::Notification {
-            message_id: format!("{message_id_prefix}-{}", channel.as_str()),
-            channel,
-            recipient: recipient.to_string(),
-            template: "vehicle-linked".into(),
-            subject: "Your vehicle is ready to drive".into(),
-            body: body.clone(),
-            customer_id: Some(customer_id.to_string()),
-        })
-        .collect()
+    crate::notify::Message::new(crate::routing::NotificationKind::ServiceActivated, "Your vehicle is ready to drive", body)
+        .with_template("vehicle-linked")
 }
 
 #[cfg(test)]
@@ -217,7 +213,7 @@ mod tests {
         assert_eq!(n[2].recipient, "WCA1234567890ABCD");
         assert_eq!(n[1].recipient, "cus_1");
         assert!(n[0].body.contains("2 optional service(s)"));
-        assert_eq!(n[0].message_id, "link_x-email");
+        assert_eq!(n[0].message_id, "link_x:email");
         assert_ne!(n[0].message_id, n[1].message_id);
     }
 }

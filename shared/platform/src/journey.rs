@@ -10,7 +10,6 @@ use caas_domain::ids::IdKind;
 use caas_domain::journey::{self, JourneyMessage, Recipient};
 use caas_domain::order::{OrderStatus, can_transition};
 use caas_domain::registration::{RegistrationRequest, authority_for};
-use caas_domain::wit::Job;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -104,10 +103,9 @@ pub async fn load_order(db: &Db, order_id: &str) -> Result<Option<Order>, DbErro
 }
 
 pub async fn recipient(db: &Db, customer_id: &str) -> Result<Option<Recipient>, DbError> {
-    Ok(db
-        .query_one("SELECT id, email, phone FROM customers WHERE id = ?", vec![text(customer_id)])
+    Ok(crate::notify::contact(db, customer_id)
         .await?
-        .map(|r| Recipient { customer_id: r.str("id"), email: r.str("email"), phone: r.str("phone") }))
+        .map(|c| Recipient { customer_id: c.customer_id.unwrap_or_default(), email: c.email, phone: c.phone }))
 }
 
 /// Append to the order timeline.
@@ -139,25 +137,16 @@ pub async fn set_status(tx: &Db, order_id: &str, from: OrderStatus, to: OrderSta
     Ok(changed == 1)
 }
 
-/// Queue the customer's notifications of a journey message (one job per channel, deduped).
+/// Queue the customer's notifications of a journey message (`crate::notify`; message ids
+/// `<order>:<key>:<channel>`, deduped).
 pub async fn notify_customer(tx: &Db, order_id: &str, customer_id: &str, key: &str, m: &JourneyMessage, now: i64) -> Result<(), DbError> {
-    let Some(to) = recipient(tx, customer_id).await? else { return Ok(()) };
-    for n in journey::notifications(order_id, key, &to, m) {
-        let dedupe = format!("notify:{}", n.message_id);
-        crate::queue::enqueue(tx, &Job::Notify(n), &dedupe, now).await?;
-    }
+    crate::notify::send_to_customer(tx, customer_id, None, &format!("{order_id}:{key}"), m, now).await?;
     Ok(())
 }
 
-/// E-mail every staff member about an escalated job.
+/// E-mail every staff member about an escalated job (`crate::notify`).
 pub async fn notify_staff(tx: &Db, job_id: &str, job_kind: &str, subject_id: &str, detail: &str, now: i64) -> Result<(), DbError> {
-    let staff = tx.query("SELECT id, email FROM employees ORDER BY email", vec![]).await?;
-    for s in staff {
-        let mid = format!("escalation:{job_id}:{}", s.str("id"));
-        let n = journey::staff_escalation(&mid, &s.str("email"), job_kind, subject_id, detail);
-        crate::queue::enqueue(tx, &Job::Notify(n), &format!("notify:{mid}"), now).await?;
-    }
-    Ok(())
+    crate::notify::send_to_staff(tx, &format!("escalation:{job_id}"), &journey::msg_escalation(job_kind, subject_id, detail), now).await
 }
 
 /// Final payment failed or not made in time: order → unassigned ("sin asignar"), its vehicle

@@ -9,6 +9,7 @@ pub mod http_out;
 pub mod journey;
 pub mod kv;
 pub mod money;
+pub mod notify;
 pub mod queue;
 pub mod rand;
 pub mod req;

@@ -2,10 +2,11 @@
 //! `caas_domain::services::catalog::seed_catalog` on first use), service instance rows, and the
 //! customer notifications / timeline of service events. Rules live in `caas_domain::services`.
 use crate::db::{Db, DbError, Row, int, opt_text, text};
-use caas_domain::routing::{NotificationKind, channels};
+use caas_domain::notify::Message;
+use caas_domain::routing::NotificationKind;
 use caas_domain::services::catalog::{self, Catalog, OptionKind, OptionStatus, PurchaseSnapshot, ServiceOption};
 use caas_domain::services::lifecycle::ServiceState;
-use caas_domain::wit::{Channel, Job, Money, Notification};
+use caas_domain::wit::Money;
 use serde_json::{Value, json};
 
 // ------------------------------------------------------------------------------------ catalog
@@ -305,8 +306,8 @@ pub async fn ledger(tx: &Db, key: &str, kind: &str, amount: &Money, order_id: Op
     Ok(changed == 1)
 }
 
-/// Queue the customer's notifications of a service event: one job per channel of the routing
-/// table, message ids `<key>:<channel>` (the sink dedupes, the queue dedupes).
+/// Queue the customer's notifications of a service event (`crate::notify`): one job per channel
+/// of the routing table, message ids `<key>:<channel>`, the car's display addressed by `vin`.
 #[allow(clippy::too_many_arguments)]
 pub async fn notify(
     tx: &Db,
@@ -318,31 +319,7 @@ pub async fn notify(
     body: &str,
     now: i64,
 ) -> Result<(), DbError> {
-    let Some(c) = tx.query_one("SELECT email, phone FROM customers WHERE id = ?", vec![text(customer_id)]).await? else {
-        return Ok(());
-    };
-    for ch in channels(kind, false) {
-        let recipient = match ch {
-            Channel::Email => c.str("email"),
-            Channel::Sms => c.str("phone"),
-            Channel::Push => customer_id.to_string(),
-            Channel::VehicleDisplay => vin.to_string(),
-        };
-        if recipient.is_empty() {
-            continue;
-        }
-        let message_id = format!("{key}:{}", ch.as_str());
-        let n = Notification {
-            message_id: message_id.clone(),
-            channel: ch,
-            recipient,
-            template: kind.template().to_string(),
-            subject: subject.to_string(),
-            body: body.to_string(),
-            customer_id: Some(customer_id.to_string()),
-        };
-        crate::queue::enqueue(tx, &Job::Notify(n), &format!("notify:{message_id}"), now).await?;
-    }
+    crate::notify::send_to_customer(tx, customer_id, Some(vin), key, &Message::new(kind, subject, body), now).await?;
     Ok(())
 }
 

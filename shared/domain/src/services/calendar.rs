@@ -1,12 +1,15 @@
-//! Civil-date helpers on unix milliseconds, UTC (proleptic Gregorian calendar).
+//! Civil-date helpers on unix milliseconds, UTC (proleptic Gregorian calendar), over `chrono`.
 //!
-//! No date crate on purpose (lean dependency set): the conversions use Howard Hinnant's
-//! `days_from_civil` / `civil_from_days` algorithms, exact for every `i64` day count we meet.
 //! All business time in CaaS is unix ms (i64) and every calendar rule (billing months,
-//! month-long services) is evaluated in UTC.
+//! month-long services) is evaluated in UTC. Instants outside chrono's range (about ±262,000
+//! years) are clamped to its ends.
+use chrono::{DateTime, Datelike, Months, NaiveDate, Timelike, Utc};
 
 /// Milliseconds in one day (UTC has no DST; leap seconds are not represented in unix time).
 pub const MS_PER_DAY: i64 = 86_400_000;
+
+/// Days from 0001-01-01 (chrono's day 1 of the common era) to 1970-01-01.
+const UNIX_EPOCH_DAYS_FROM_CE: i64 = 719_163;
 
 /// A calendar date (UTC). `month` is 1..=12, `day` 1..=31.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -16,56 +19,43 @@ pub struct CivilDate {
     pub day: u32,
 }
 
+impl From<NaiveDate> for CivilDate {
+    fn from(d: NaiveDate) -> CivilDate {
+        CivilDate { year: d.year(), month: d.month(), day: d.day() }
+    }
+}
+
+fn date(year: i32, month: u32, day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(year, month, day).unwrap_or_else(|| panic!("not a date: {year}-{month}-{day}"))
+}
+
+fn instant(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or(if ms < 0 { DateTime::<Utc>::MIN_UTC } else { DateTime::<Utc>::MAX_UTC })
+}
+
 /// Gregorian leap year.
 pub fn is_leap_year(year: i32) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+    NaiveDate::from_ymd_opt(year, 2, 29).is_some()
 }
 
 /// Days in `month` (1..=12) of `year`. Panics on a month outside 1..=12 (programming error).
 pub fn days_in_month(year: i32, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 => {
-            if is_leap_year(year) {
-                29
-            } else {
-                28
-            }
-        }
-        _ => panic!("month out of range: {month}"),
-    }
+    date(year, month, 1).num_days_in_month() as u32
 }
 
-/// Days since 1970-01-01 of a civil date (Hinnant's `days_from_civil`).
+/// Days since 1970-01-01 of a civil date. Panics on a day that does not exist (programming error).
 pub fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
-    let y = year as i64 - if month <= 2 { 1 } else { 0 };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400; // [0, 399]
-    let m = month as i64;
-    let mp = (m + 9) % 12; // March = 0
-    let doy = (153 * mp + 2) / 5 + day as i64 - 1; // [0, 365]
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; // [0, 146096]
-    era * 146_097 + doe - 719_468
+    date(year, month, day).num_days_from_ce() as i64 - UNIX_EPOCH_DAYS_FROM_CE
 }
 
-/// Civil date of a day count since 1970-01-01 (Hinnant's `civil_from_days`).
+/// Civil date of a day count since 1970-01-01.
 pub fn civil_from_days(days: i64) -> CivilDate {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097; // [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11]
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = (yoe + era * 400 + if month <= 2 { 1 } else { 0 }) as i32;
-    CivilDate { year, month, day }
+    date_of(days.saturating_mul(MS_PER_DAY))
 }
 
 /// The UTC date containing instant `ms`.
 pub fn date_of(ms: i64) -> CivilDate {
-    civil_from_days(ms.div_euclid(MS_PER_DAY))
+    instant(ms).date_naive().into()
 }
 
 /// Unix ms of 00:00:00.000 UTC on the given date.
@@ -77,19 +67,25 @@ pub fn midnight_ms(year: i32, month: u32, day: u32) -> i64 {
 /// clamped to the last day of the target month (Jan 31 + 1 month = Feb 28, or Feb 29 in a leap
 /// year). This is how a "1 month" temporary service computes its end.
 pub fn add_months(ms: i64, months: u32) -> i64 {
-    let d = date_of(ms);
-    let time_of_day = ms.rem_euclid(MS_PER_DAY);
-    let total = d.year as i64 * 12 + (d.month as i64 - 1) + months as i64;
-    let year = total.div_euclid(12) as i32;
-    let month = (total.rem_euclid(12) + 1) as u32;
-    let day = d.day.min(days_in_month(year, month));
-    midnight_ms(year, month, day) + time_of_day
+    instant(ms).checked_add_months(Months::new(months)).map_or(i64::MAX, |t| t.timestamp_millis())
 }
 
-/// `YYYY-MM-DD` of an instant (UTC), for messages.
+/// `YYYY-MM-DD` of an instant (UTC), for messages. (Plain `format!`: chrono's strftime
+/// machinery would cost the components more than it saves here.)
 pub fn format_date(ms: i64) -> String {
-    let d = date_of(ms);
-    format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)
+    let t = instant(ms);
+    format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day())
+}
+
+/// `YYYY-MM-DD HH:MM UTC` of an instant, for messages.
+pub fn format_minute(ms: i64) -> String {
+    let t = instant(ms);
+    format!("{} {:02}:{:02} UTC", format_date(ms), t.hour(), t.minute())
+}
+
+/// Unix ms of a UTC date and time of day; None if there is no such date or time.
+pub fn utc_ms(year: i32, month: u32, day: u32, hour: u32, minute: u32, second: u32) -> Option<i64> {
+    Some(NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(hour, minute, second)?.and_utc().timestamp_millis())
 }
 
 #[cfg(test)]
@@ -178,5 +174,9 @@ mod tests {
     fn date_of_negative_and_format() {
         assert_eq!(date_of(-1), CivilDate { year: 1969, month: 12, day: 31 });
         assert_eq!(format_date(midnight_ms(2026, 2, 3) + MS_PER_DAY - 1), "2026-02-03");
+        assert_eq!(format_minute(midnight_ms(2026, 2, 3) + 61 * 60_000 + 59_999), "2026-02-03 01:01 UTC");
+        assert_eq!(utc_ms(2026, 2, 3, 1, 1, 0), Some(midnight_ms(2026, 2, 3) + 61 * 60_000));
+        assert_eq!(utc_ms(2026, 2, 29, 0, 0, 0), None);
+        assert_eq!(utc_ms(2026, 2, 3, 24, 0, 0), None);
     }
 }
