@@ -13,6 +13,7 @@ pub mod migrations;
 pub mod money;
 pub mod order;
 pub mod password;
+pub mod payment;
 pub mod problem;
 pub mod registration;
 pub mod retry;
