@@ -7,28 +7,21 @@
 //!   the period's ledger charge is reversed (`void`), the charge is `unpaid` and handed to
 //!   collections (a visible record), the customer is told. Declines at charge time (402) are the
 //!   billing tick's dunning schedule; the subscription itself is not switched off here.
+use caas_domain::payment::ledger_key;
 use caas_domain::routing::NotificationKind;
+use caas_domain::services::ledger::EntryKind;
 use caas_domain::wit::Money;
-use caas_platform::db::{Db, DbError, Row, int, opt_text, text};
+use caas_platform::db::{Db, DbError, int, text};
 use caas_platform::services as svc;
+use caas_platform::store::ledger::{self, Movement};
+use caas_platform::store::payments::PaymentRow;
 
-pub async fn handle(tx: &Db, payment: &Row, settled: bool, failure_reason: Option<&str>, now: i64) -> Result<String, DbError> {
-    let pid = payment.str("id");
-    let status = payment.str("status");
-    if status != "pending" {
-        return Ok(format!("no effect: subscription charge {pid} is already {status}"));
+pub async fn handle(tx: &Db, payment: &PaymentRow, settled: bool, failure_reason: Option<&str>, now: i64) -> Result<String, DbError> {
+    let pid = payment.id.clone();
+    if let Err(outcome) = crate::record_outcome(tx, payment, settled, failure_reason, "subscription charge", now).await? {
+        return Ok(outcome);
     }
     let reason = failure_reason.unwrap_or("failed").to_string();
-    tx.exec(
-        "UPDATE payments SET status = ?, failure_reason = ?, updated_at = ? WHERE id = ?",
-        vec![
-            text(if settled { "settled" } else { "failed" }),
-            opt_text(if settled { None } else { Some(reason.clone()) }),
-            int(now),
-            text(&pid),
-        ],
-    )
-    .await?;
     let Some(c) = tx.query_one("SELECT * FROM subscription_charges WHERE payment_id = ?", vec![text(&pid)]).await? else {
         return Ok(format!("subscription charge {pid} recorded; no billing period refers to it"));
     };
@@ -61,12 +54,7 @@ pub async fn handle(tx: &Db, payment: &Row, settled: bool, failure_reason: Optio
                 &format!("sub-invoice:{pid}"),
                 NotificationKind::PaymentConfirmation,
                 &format!("Invoice for {name} ({period})"),
-                &format!(
-                    "We received {}.{:02} {} for {name} ({period}). Invoice inv_{pid} is in your expediente.",
-                    amount.amount_minor / 100,
-                    amount.amount_minor % 100,
-                    amount.currency
-                ),
+                &format!("We received {} for {name} ({period}). Invoice inv_{pid} is in your expediente.", amount.display()),
                 now,
             )
             .await?;
@@ -81,7 +69,8 @@ pub async fn handle(tx: &Db, payment: &Row, settled: bool, failure_reason: Optio
         .await?;
     if changed == 1 {
         let reference = format!("{sub_id}/{period}");
-        svc::ledger(tx, &format!("void:{key}"), "void", &amount, order_id.as_deref(), &reference, now).await?;
+        let void = ledger_key::void(&key);
+        ledger::append(tx, &Movement { key: &void, kind: EntryKind::Void, amount: &amount, order_id: order_id.as_deref(), reference: &reference }, now).await?;
         tx.exec(
             "INSERT INTO collections(id, payment_id, service_id, customer_id, amount_minor, currency, reason, status, created_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?) ON CONFLICT(payment_id) DO NOTHING",
