@@ -243,7 +243,6 @@ async fn order_payment(tx: &Db, ev: &PaymentEvent, p: &PaymentRow, kind: Payment
     if let Err(outcome) = record_outcome(tx, p, ev.settled, ev.failure_reason.as_deref(), "payment", now).await? {
         return Ok(decided(outcome));
     }
-    let (amount, currency) = (p.amount.amount_minor, p.amount.currency.clone());
     let order_id = p.order_id.clone().unwrap_or_default();
     if ev.settled {
         money::charge(tx, &ledger_key::settled(&pid), &p.amount, Some(&order_id), &pid, now).await?;
@@ -259,6 +258,14 @@ async fn order_payment(tx: &Db, ev: &PaymentEvent, p: &PaymentRow, kind: Payment
         format!("{} payment {pid} {}", kind.as_str(), if ev.settled { "settled".to_string() } else { format!("failed: {}", ev.failure_reason.as_deref().unwrap_or("failed")) }),
     )
     .await?;
+    order_effect(tx, ev, p, kind, &order, now, final_days, late).await
+}
+
+/// What the settled/failed vehicle payment does to its order (`journey::payment_effect`).
+#[allow(clippy::too_many_arguments)]
+async fn order_effect(tx: &Db, ev: &PaymentEvent, p: &PaymentRow, kind: PaymentKind, order: &j::Order, now: i64, final_days: u64, late: bool) -> Result<Decision, DbError> {
+    let (pid, order_id) = (p.id.clone(), order.id.clone());
+    let (amount, currency) = (p.amount.amount_minor, p.amount.currency.clone());
     let effect = journey::payment_effect(kind, ev.settled, order.status, order.from_stock);
     let mut place_factory_for = None;
     let c = &order.customer_id;
@@ -276,7 +283,7 @@ async fn order_payment(tx: &Db, ev: &PaymentEvent, p: &PaymentRow, kind: Payment
             anomalies::return_other_payments(tx, &order_id, &pid, kind, now).await?;
             j::set_status(tx, &order_id, order.status, Reserved, now, "reservation paid (stock vehicle)").await?;
             j::notify_customer(tx, &order_id, c, "reserved", &journey::msg_reservation_confirmed(&order_id), now).await?;
-            j::make_available(tx, &order, Reserved, now, final_days, "stock vehicle already at the dealership").await?;
+            j::make_available(tx, order, Reserved, now, final_days, "stock vehicle already at the dealership").await?;
             "order reserved with a stock vehicle; vehicle available".to_string()
         }
         PaymentEffect::ReservationFailed => {
@@ -292,7 +299,7 @@ async fn order_payment(tx: &Db, ev: &PaymentEvent, p: &PaymentRow, kind: Payment
         }
         PaymentEffect::Unassign => {
             let reason = format!("final payment failed ({})", ev.failure_reason.as_deref().unwrap_or("failed"));
-            j::unassign(tx, &order, &reason, now).await?;
+            j::unassign(tx, order, &reason, now).await?;
             "final payment failed; order unassigned (sin asignar), vehicle back to stock".to_string()
         }
         PaymentEffect::NoEffect(why) if ev.settled => {
