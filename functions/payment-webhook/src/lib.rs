@@ -203,6 +203,17 @@ async fn adopt(tx: &Db, ev: &PaymentEvent, now: i64) -> Result<Option<PaymentRow
     payments::load(tx, &ev.payment_id).await
 }
 
+/// Hand a payment that did not settle to collections (a visible record, once per payment).
+pub(crate) async fn open_collections(tx: &Db, pid: &str, service_id: &str, customer_id: &str, amount: &Money, reason: &str, now: i64) -> Result<(), DbError> {
+    tx.exec(
+        "INSERT INTO collections(id, payment_id, service_id, customer_id, amount_minor, currency, reason, status, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?) ON CONFLICT(payment_id) DO NOTHING",
+        vec![text(format!("col_{pid}")), text(pid), text(service_id), text(customer_id), int(amount.amount_minor), text(&amount.currency), text(reason), int(now)],
+    )
+    .await?;
+    Ok(())
+}
+
 /// The settlement prologue every payment kind shares (after verify → dedupe → load → check):
 /// only a pending payment takes the event's outcome (settled, or failed with its reason);
 /// anything else answers `Err(outcome)` — "no effect: <what> <id> is already <status>".

@@ -83,22 +83,7 @@ impl Settling<'_> {
     /// Failed for a delivered service → at risk, handed to collections; the service stays on.
     async fn collect(&self, reason: &str) -> Result<String, DbError> {
         let (s, pid, a) = (self.s, self.pid, &self.amount);
-        self.tx
-            .exec(
-                "INSERT INTO collections(id, payment_id, service_id, customer_id, amount_minor, currency, reason, status, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?) ON CONFLICT(payment_id) DO NOTHING",
-                vec![
-                    text(format!("col_{pid}")),
-                    text(pid),
-                    text(&s.id),
-                    text(&s.customer_id),
-                    int(a.amount_minor),
-                    text(&a.currency),
-                    text(reason),
-                    int(self.now),
-                ],
-            )
-            .await?;
+        crate::open_collections(self.tx, pid, &s.id, &s.customer_id, a, reason, self.now).await?;
         self.set_payment_status("at-risk").await?;
         let detail = format!("settlement of {pid} failed ({reason}) for delivered service {}; handed to collections, service stays on", s.id);
         self.timeline("service-payment-at-risk", detail).await?;

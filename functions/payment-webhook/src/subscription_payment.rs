@@ -111,22 +111,8 @@ impl Period<'_> {
         let void = ledger_key::void(&self.key);
         let m = Movement { key: &void, kind: EntryKind::Void, amount: a, order_id: self.order_id.as_deref(), reference: &reference };
         ledger::append(self.tx, &m, self.now).await?;
-        self.tx
-            .exec(
-                "INSERT INTO collections(id, payment_id, service_id, customer_id, amount_minor, currency, reason, status, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?) ON CONFLICT(payment_id) DO NOTHING",
-                vec![
-                    text(format!("col_{pid}")),
-                    text(pid),
-                    text(&self.sub_id),
-                    text(&self.customer_id),
-                    int(a.amount_minor),
-                    text(&a.currency),
-                    text(format!("subscription charge {} failed to settle: {reason}", self.period)),
-                    int(self.now),
-                ],
-            )
-            .await?;
+        let why = format!("subscription charge {} failed to settle: {reason}", self.period);
+        crate::open_collections(self.tx, pid, &self.sub_id, &self.customer_id, a, &why, self.now).await?;
         Ok(())
     }
 }
