@@ -21,7 +21,7 @@ use caas_domain::Problem;
 use caas_domain::retry::RetryPolicy;
 use caas_domain::routing::NotificationKind;
 use caas_domain::services::calendar::format_date;
-use caas_domain::services::catalog::Catalog;
+use caas_domain::services::catalog::{Catalog, OptionKind};
 use caas_domain::services::lifecycle::{self, Ending, ServiceEvent, ServiceState};
 use caas_domain::services::ota::{self, AttemptDecision, CommandOutcome, EscalationPlan, EscalationStep, FailedAttempt, OtaAction, PaymentStatus};
 use caas_domain::wit::{Job, OtaCommand, PaymentReturn, ReturnMode};
@@ -191,25 +191,7 @@ async fn applied(db: &Db, c: &Claimed, cmd: &OtaCommand, s: &ServiceRow, catalog
         let Some(cur) = svc::load_service(tx, &s.id).await? else { return queue::complete(tx, &c.id, None, now).await };
         let Some(from) = cur.state() else { return queue::complete(tx, &c.id, None, now).await };
         if action == OtaAction::Activate && from == ServiceState::Aborted {
-            // Cancelled (theft, failed settlement) while its activation was in flight: the
-            // feature must not stay on for free — switch it off again through the engine.
-            let undo = OtaCommand {
-                command_id: ota::command_id(&s.id, OtaAction::Deactivate, cur.command_generation),
-                service_id: s.id.clone(),
-                vin: s.vin.clone(),
-                feature: s.feature.clone(),
-                action: OtaAction::Deactivate.as_str().to_string(),
-            };
-            if queue::enqueue(tx, &Job::Ota(undo.clone()), &undo.command_id, now).await?.is_some() {
-                svc::timeline(
-                    tx,
-                    cur.order_id.as_deref(),
-                    now,
-                    "service-activation-undone",
-                    format!("{name} ({}) was cancelled while its activation was in flight; deactivation queued as {}", s.id, undo.command_id),
-                )
-                .await?;
-            }
+            undo_activation(tx, &cur, &name, now).await?;
             return queue::complete(tx, &c.id, None, now).await;
         }
         let Ok((to, changed)) = from.apply_idempotent(ota::success_event(action)) else {
@@ -217,50 +199,51 @@ async fn applied(db: &Db, c: &Claimed, cmd: &OtaCommand, s: &ServiceRow, catalog
         };
         if changed {
             match action {
-                OtaAction::Activate => {
-                    let ends_at = lifecycle::service_end(&kind, now);
-                    tx.exec(
-                        "UPDATE services SET state = ?, activated_at = ?, ends_at = ?, last_error = NULL, updated_at = ? WHERE id = ? AND state = ?",
-                        vec![text(to.as_str()), int(now), opt_int(ends_at), int(now), text(&s.id), text(from.as_str())],
-                    )
-                    .await?;
-                    let until = ends_at.map(|e| format!(" until {}", format_date(e))).unwrap_or_default();
-                    svc::timeline(
-                        tx,
-                        cur.order_id.as_deref(),
-                        now,
-                        "service-activated",
-                        format!("{name} ({}) active on {}{until}; command {}", s.id, s.vin, cmd.command_id),
-                    )
-                    .await?;
-                    svc::notify(
-                        tx,
-                        &s.customer_id,
-                        &s.vin,
-                        &format!("svc-active:{}", s.id),
-                        NotificationKind::ServiceActivated,
-                        &format!("{name} is active"),
-                        &format!("{name} has been activated on your vehicle {}{until}. Enjoy!", s.vin),
-                        now,
-                    )
-                    .await?;
-                }
+                OtaAction::Activate => activated(tx, cmd, &cur, &name, &kind, from, to, now).await?,
                 OtaAction::Deactivate => {
                     svc::set_state(tx, &s.id, from, to, now).await?;
-                    svc::timeline(
-                        tx,
-                        cur.order_id.as_deref(),
-                        now,
-                        &format!("service-{}", to.as_str()),
-                        format!("{name} ({}) switched off on {}; command {}", s.id, s.vin, cmd.command_id),
-                    )
-                    .await?;
+                    let detail = format!("{name} ({}) switched off on {}; command {}", s.id, s.vin, cmd.command_id);
+                    svc::timeline(tx, cur.order_id.as_deref(), now, &format!("service-{}", to.as_str()), detail).await?;
                 }
             }
         }
         queue::complete(tx, &c.id, None, now).await
     })
     .await
+}
+
+/// Cancelled (theft, failed settlement) while its activation was in flight: the feature must not
+/// stay on for free — switch it off again through the engine.
+async fn undo_activation(tx: &Db, cur: &ServiceRow, name: &str, now: i64) -> Result<(), DbError> {
+    let undo = OtaCommand {
+        command_id: ota::command_id(&cur.id, OtaAction::Deactivate, cur.command_generation),
+        service_id: cur.id.clone(),
+        vin: cur.vin.clone(),
+        feature: cur.feature.clone(),
+        action: OtaAction::Deactivate.as_str().to_string(),
+    };
+    if queue::enqueue(tx, &Job::Ota(undo.clone()), &undo.command_id, now).await?.is_some() {
+        let detail = format!("{name} ({}) was cancelled while its activation was in flight; deactivation queued as {}", cur.id, undo.command_id);
+        svc::timeline(tx, cur.order_id.as_deref(), now, "service-activation-undone", detail).await?;
+    }
+    Ok(())
+}
+
+/// Active from now (temporary: until its end), timeline row, customer told.
+#[allow(clippy::too_many_arguments)]
+async fn activated(tx: &Db, cmd: &OtaCommand, s: &ServiceRow, name: &str, kind: &OptionKind, from: ServiceState, to: ServiceState, now: i64) -> Result<(), DbError> {
+    let ends_at = lifecycle::service_end(kind, now);
+    tx.exec(
+        "UPDATE services SET state = ?, activated_at = ?, ends_at = ?, last_error = NULL, updated_at = ? WHERE id = ? AND state = ?",
+        vec![text(to.as_str()), int(now), opt_int(ends_at), int(now), text(&s.id), text(from.as_str())],
+    )
+    .await?;
+    let until = ends_at.map(|e| format!(" until {}", format_date(e))).unwrap_or_default();
+    let detail = format!("{name} ({}) active on {}{until}; command {}", s.id, s.vin, cmd.command_id);
+    svc::timeline(tx, s.order_id.as_deref(), now, "service-activated", detail).await?;
+    let body = format!("{name} has been activated on your vehicle {}{until}. Enjoy!", s.vin);
+    let key = format!("svc-active:{}", s.id);
+    svc::notify(tx, &s.customer_id, &s.vin, &key, NotificationKind::ServiceActivated, &format!("{name} is active"), &body, now).await
 }
 
 fn opt_int(v: Option<i64>) -> caas_platform::db::Value {
