@@ -215,18 +215,23 @@ async fn applied(db: &Db, c: &Claimed, cmd: &OtaCommand, s: &ServiceRow, catalog
 /// Cancelled (theft, failed settlement) while its activation was in flight: the feature must not
 /// stay on for free — switch it off again through the engine.
 async fn undo_activation(tx: &Db, cur: &ServiceRow, name: &str, now: i64) -> Result<(), DbError> {
-    let undo = OtaCommand {
-        command_id: ota::command_id(&cur.id, OtaAction::Deactivate, cur.command_generation),
-        service_id: cur.id.clone(),
-        vin: cur.vin.clone(),
-        feature: cur.feature.clone(),
-        action: OtaAction::Deactivate.as_str().to_string(),
-    };
+    let undo = deactivation(cur);
     if queue::enqueue(tx, &Job::Ota(undo.clone()), &undo.command_id, now).await?.is_some() {
         let detail = format!("{name} ({}) was cancelled while its activation was in flight; deactivation queued as {}", cur.id, undo.command_id);
         svc::timeline(tx, cur.order_id.as_deref(), now, "service-activation-undone", detail).await?;
     }
     Ok(())
+}
+
+/// The deactivation command of `s` (deterministic id from its command generation).
+fn deactivation(s: &ServiceRow) -> OtaCommand {
+    OtaCommand {
+        command_id: ota::command_id(&s.id, OtaAction::Deactivate, s.command_generation),
+        service_id: s.id.clone(),
+        vin: s.vin.clone(),
+        feature: s.feature.clone(),
+        action: OtaAction::Deactivate.as_str().to_string(),
+    }
 }
 
 /// Active from now (temporary: until its end), timeline row, customer told.
@@ -478,13 +483,7 @@ async fn queue_endings(db: &Db, now: i64) -> Result<u32, DbError> {
             continue;
         };
         let Ok(to) = from.transition(event) else { continue };
-        let cmd = OtaCommand {
-            command_id: ota::command_id(&s.id, OtaAction::Deactivate, s.command_generation),
-            service_id: s.id.clone(),
-            vin: s.vin.clone(),
-            feature: s.feature.clone(),
-            action: OtaAction::Deactivate.as_str().to_string(),
-        };
+        let cmd = deactivation(&s);
         let moved = db
             .transaction(async |tx: &Db| -> Result<bool, DbError> {
                 if !svc::set_state(tx, &s.id, from, to, now).await? {
