@@ -9,7 +9,11 @@ use caas_domain::Problem;
 use caas_domain::auth::{Principal, Role};
 use caas_domain::ids::{IdKind, is_id};
 use caas_domain::journey::{self, PaymentKind};
-use caas_platform::db::{Db, DbError, int, text};
+use caas_domain::payment::PaymentState;
+use caas_domain::wit::Money;
+use caas_platform::db::{Db, DbError, text};
+use caas_platform::store::ledger;
+use caas_platform::store::payments::{self, NewPayment};
 use caas_platform::http_out;
 use caas_platform::journey::{self as j, Order};
 use caas_platform::{Resp, auth, clock, req, resp, vars};
@@ -73,20 +77,19 @@ async fn list(req: Request) -> Result<Resp, Problem> {
 }
 
 async fn payments_of(db: &Db, order_id: &str) -> Result<Vec<Value>, DbError> {
-    Ok(db
-        .query("SELECT * FROM payments WHERE order_id = ? ORDER BY created_at, id", vec![text(order_id)])
+    Ok(payments::of_order(db, order_id)
         .await?
         .iter()
         .map(|r| {
             json!({
-                "payment_id": r.str("id"),
-                "kind": r.str("kind"),
-                "status": r.str("status"),
-                "amount_minor": r.i64("amount_minor"),
-                "currency": r.str("currency"),
-                "failure_reason": r.opt_str("failure_reason"),
-                "created_at": r.i64("created_at"),
-                "updated_at": r.i64("updated_at"),
+                "payment_id": r.id,
+                "kind": r.kind_text,
+                "status": r.status_text,
+                "amount_minor": r.amount.amount_minor,
+                "currency": r.amount.currency,
+                "failure_reason": r.failure_reason,
+                "created_at": r.created_at,
+                "updated_at": r.updated_at,
             })
         })
         .collect())
@@ -102,14 +105,10 @@ async fn get_order(req: Request, id: &str) -> Result<Resp, Problem> {
         .iter()
         .map(|r| json!({"at": r.i64("at"), "kind": r.str("kind"), "detail": r.str("detail")}))
         .collect();
-    let ledger: Vec<Value> = db
-        .query("SELECT kind, amount_minor, currency, reference, created_at FROM ledger WHERE order_id = ? ORDER BY created_at, id", vec![text(id)])
+    let ledger: Vec<Value> = ledger::of_order(&db, id)
         .await?
         .iter()
-        .map(|r| {
-            json!({"kind": r.str("kind"), "amount_minor": r.i64("amount_minor"), "currency": r.str("currency"),
-                   "reference": r.opt_str("reference"), "at": r.i64("created_at")})
-        })
+        .map(|r| json!({"kind": r.kind_text, "amount_minor": r.amount.amount_minor, "currency": r.amount.currency, "reference": r.reference, "at": r.created_at}))
         .collect();
     let mut v = o.to_json();
     v["payments"] = json!(payments_of(&db, id).await?);
@@ -140,81 +139,29 @@ async fn pay(req: Request, id: &str, kind: PaymentKind) -> Result<Resp, Problem>
     journey::check_initiation(kind, o.status)?;
     let amount = journey::order_payment_amount(kind, o.vehicle_price_minor, o.deposit_minor)
         .ok_or_else(|| Problem::conflict("payment-not-allowed", "nothing is left to pay on this order"))?;
-
     // One live payment per order and kind: a pending one is returned as is (no new charge).
-    let existing = db
-        .query("SELECT id, status, amount_minor FROM payments WHERE order_id = ? AND kind = ? ORDER BY created_at", vec![
-            text(id),
-            text(kind.as_str()),
-        ])
-        .await?;
-    if existing.iter().any(|r| r.str("status") == "settled") {
+    let existing = payments::of_order_kind(&db, id, kind).await?;
+    if existing.iter().any(|r| r.is(PaymentState::Settled)) {
         return Err(Problem::conflict("already-paid", format!("the {} payment of order {id} is already settled", kind.as_str())));
     }
-    if let Some(r) = existing.iter().find(|r| r.str("status") == "pending") {
-        return Ok(resp::json(200, &payment_json(&r.str("id"), &o, kind, "pending", r.i64("amount_minor"))));
+    if let Some(r) = existing.iter().find(|r| r.is(PaymentState::Pending)) {
+        return Ok(resp::json(200, &payment_json(&r.id, &o, kind, PaymentState::Pending.as_str(), r.amount.amount_minor)));
     }
-    let attempt = existing.len() as u32 + 1;
-    let key = journey::gateway_idempotency_key(id, kind, attempt);
-
-    let payment_url = vars::base_url("payment_url").await?;
-    let body = json!({
-        "amount-minor": amount,
-        "currency": o.currency,
-        "reference": o.id,
-        "kind": kind.as_str(),
-        "customer-id": o.customer_id,
-        "method": "card",
-    });
-    let reply = http_out::post_json(&format!("{payment_url}/payments"), &body, &[("idempotency-key", &key)], GATEWAY_TIMEOUT)
-        .await
-        .map_err(|e| gateway_unavailable(&e))?;
-    let v: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
+    let key = journey::gateway_idempotency_key(id, kind, existing.len() as u32 + 1);
+    let a = Attempt { o: &o, kind, key: &key, amount: Money { amount_minor: amount, currency: o.currency.clone() } };
+    let (status, v) = initiate(&a).await?;
     let gateway_id = v.get("payment-id").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
-    let now = clock::now_ms();
-    match reply.status {
+    match status {
         200 | 201 => {
-            let Some(pid) = gateway_id else {
-                return Err(gateway_unavailable("the gateway's answer had no payment id"));
-            };
-            db.transaction(async |tx: &Db| -> Result<(), DbError> {
-                let changed = tx
-                    .exec(
-                        "INSERT INTO payments(id, order_id, customer_id, kind, amount_minor, currency, status, idempotency_key, created_at, updated_at)
-                         VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-                        vec![text(&pid), text(id), text(&o.customer_id), text(kind.as_str()), int(amount), text(&o.currency), text(&key), int(now), int(now)],
-                    )
-                    .await?;
-                if changed == 1 {
-                    j::event(tx, id, now, "payment-initiated", format!("{} payment {pid} of {amount} {} started", kind.as_str(), o.currency)).await?;
-                }
-                Ok(())
-            })
-            .await?;
-            Ok(resp::json(201, &payment_json(&pid, &o, kind, "pending", amount)))
+            let pid = gateway_id.ok_or_else(|| gateway_unavailable("the gateway's answer had no payment id"))?;
+            db.transaction(async |tx: &Db| record_initiated(tx, &a, &pid, clock::now_ms()).await).await?;
+            Ok(resp::json(201, &payment_json(&pid, &o, kind, PaymentState::Pending.as_str(), amount)))
         }
         402 => {
             let pid = gateway_id.unwrap_or_else(|| format!("declined:{key}"));
             let code = v.get("decline-code").and_then(Value::as_str).unwrap_or("declined").to_string();
-            let final_days_unassigned = db
-                .transaction(async |tx: &Db| -> Result<bool, DbError> {
-                    tx.exec(
-                        "INSERT INTO payments(id, order_id, customer_id, kind, amount_minor, currency, status, idempotency_key, failure_reason, created_at, updated_at)
-                         VALUES (?, ?, ?, ?, ?, ?, 'declined', ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-                        vec![
-                            text(&pid), text(id), text(&o.customer_id), text(kind.as_str()), int(amount), text(&o.currency), text(&key),
-                            text(&code), int(now), int(now),
-                        ],
-                    )
-                    .await?;
-                    j::event(tx, id, now, "payment-declined", format!("{} payment declined by the gateway: {code}", kind.as_str())).await?;
-                    if kind == PaymentKind::Final {
-                        return j::unassign(tx, &o, &format!("final payment declined ({code})"), now).await;
-                    }
-                    Ok(false)
-                })
-                .await?;
-            let detail = if final_days_unassigned {
+            let unassigned = db.transaction(async |tx: &Db| record_declined(tx, &a, &pid, &code, clock::now_ms()).await).await?;
+            let detail = if unassigned {
                 format!("the final payment was declined ({code}); the vehicle is no longer reserved for this order")
             } else {
                 format!("the payment was declined ({code}); nothing was charged")
@@ -224,4 +171,63 @@ async fn pay(req: Request, id: &str, kind: PaymentKind) -> Result<Resp, Problem>
         409 => Err(Problem::conflict("payment-conflict", "the payment gateway refused a conflicting repeat of this payment")),
         s => Err(gateway_unavailable(&format!("the gateway answered {s}"))),
     }
+}
+
+/// One payment attempt of an order.
+struct Attempt<'a> {
+    o: &'a Order,
+    kind: PaymentKind,
+    /// The gateway Idempotency-Key (order + kind + attempt).
+    key: &'a str,
+    amount: Money,
+}
+
+impl Attempt<'_> {
+    fn row<'b>(&'b self, pid: &'b str, state: PaymentState, failure_reason: Option<&'b str>) -> NewPayment<'b> {
+        NewPayment {
+            id: pid,
+            order_id: Some(&self.o.id),
+            customer_id: &self.o.customer_id,
+            kind: self.kind,
+            amount: &self.amount,
+            state,
+            idempotency_key: self.key,
+            failure_reason,
+        }
+    }
+}
+
+/// `POST {payment_url}/payments`: the gateway's status and JSON answer.
+async fn initiate(a: &Attempt<'_>) -> Result<(u16, Value), Problem> {
+    let payment_url = vars::base_url("payment_url").await?;
+    let body = json!({
+        "amount-minor": a.amount.amount_minor,
+        "currency": a.amount.currency,
+        "reference": a.o.id,
+        "kind": a.kind.as_str(),
+        "customer-id": a.o.customer_id,
+        "method": "card",
+    });
+    let reply = http_out::post_json(&format!("{payment_url}/payments"), &body, &[("idempotency-key", a.key)], GATEWAY_TIMEOUT)
+        .await
+        .map_err(|e| gateway_unavailable(&e))?;
+    Ok((reply.status, serde_json::from_str(&reply.body).unwrap_or(Value::Null)))
+}
+
+async fn record_initiated(tx: &Db, a: &Attempt<'_>, pid: &str, now: i64) -> Result<(), DbError> {
+    if payments::insert(tx, &a.row(pid, PaymentState::Pending, None), now).await? {
+        let detail = format!("{} payment {pid} of {} {} started", a.kind.as_str(), a.amount.amount_minor, a.amount.currency);
+        j::event(tx, &a.o.id, now, "payment-initiated", detail).await?;
+    }
+    Ok(())
+}
+
+/// A declined payment is recorded; a declined final payment unassigns the order (returns true).
+async fn record_declined(tx: &Db, a: &Attempt<'_>, pid: &str, code: &str, now: i64) -> Result<bool, DbError> {
+    payments::insert(tx, &a.row(pid, PaymentState::Declined, Some(code)), now).await?;
+    j::event(tx, &a.o.id, now, "payment-declined", format!("{} payment declined by the gateway: {code}", a.kind.as_str())).await?;
+    if a.kind == PaymentKind::Final {
+        return j::unassign(tx, a.o, &format!("final payment declined ({code})"), now).await;
+    }
+    Ok(false)
 }

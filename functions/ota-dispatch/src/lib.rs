@@ -21,15 +21,15 @@ use caas_domain::Problem;
 use caas_domain::retry::RetryPolicy;
 use caas_domain::routing::NotificationKind;
 use caas_domain::services::calendar::format_date;
-use caas_domain::services::catalog::Catalog;
+use caas_domain::services::catalog::{Catalog, OptionKind};
 use caas_domain::services::lifecycle::{self, Ending, ServiceEvent, ServiceState};
 use caas_domain::services::ota::{self, AttemptDecision, CommandOutcome, EscalationPlan, EscalationStep, FailedAttempt, OtaAction, PaymentStatus};
-use caas_domain::wit::{Job, OtaCommand};
+use caas_domain::wit::{Job, OtaCommand, PaymentReturn, ReturnMode};
 use caas_platform::db::{Db, DbError, int, text};
 use caas_platform::http_out::{self, DEFAULT_TIMEOUT};
 use caas_platform::queue::{self, Claimed};
 use caas_platform::services::{self as svc, ServiceRow};
-use caas_platform::{Resp, auth, clock, req, resp, vars};
+use caas_platform::{Resp, auth, clock, money, req, resp, vars};
 use serde_json::{Value, json};
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
@@ -191,25 +191,7 @@ async fn applied(db: &Db, c: &Claimed, cmd: &OtaCommand, s: &ServiceRow, catalog
         let Some(cur) = svc::load_service(tx, &s.id).await? else { return queue::complete(tx, &c.id, None, now).await };
         let Some(from) = cur.state() else { return queue::complete(tx, &c.id, None, now).await };
         if action == OtaAction::Activate && from == ServiceState::Aborted {
-            // Cancelled (theft, failed settlement) while its activation was in flight: the
-            // feature must not stay on for free — switch it off again through the engine.
-            let undo = OtaCommand {
-                command_id: ota::command_id(&s.id, OtaAction::Deactivate, cur.command_generation),
-                service_id: s.id.clone(),
-                vin: s.vin.clone(),
-                feature: s.feature.clone(),
-                action: OtaAction::Deactivate.as_str().to_string(),
-            };
-            if queue::enqueue(tx, &Job::Ota(undo.clone()), &undo.command_id, now).await?.is_some() {
-                svc::timeline(
-                    tx,
-                    cur.order_id.as_deref(),
-                    now,
-                    "service-activation-undone",
-                    format!("{name} ({}) was cancelled while its activation was in flight; deactivation queued as {}", s.id, undo.command_id),
-                )
-                .await?;
-            }
+            undo_activation(tx, &cur, &name, now).await?;
             return queue::complete(tx, &c.id, None, now).await;
         }
         let Ok((to, changed)) = from.apply_idempotent(ota::success_event(action)) else {
@@ -217,50 +199,56 @@ async fn applied(db: &Db, c: &Claimed, cmd: &OtaCommand, s: &ServiceRow, catalog
         };
         if changed {
             match action {
-                OtaAction::Activate => {
-                    let ends_at = lifecycle::service_end(&kind, now);
-                    tx.exec(
-                        "UPDATE services SET state = ?, activated_at = ?, ends_at = ?, last_error = NULL, updated_at = ? WHERE id = ? AND state = ?",
-                        vec![text(to.as_str()), int(now), opt_int(ends_at), int(now), text(&s.id), text(from.as_str())],
-                    )
-                    .await?;
-                    let until = ends_at.map(|e| format!(" until {}", format_date(e))).unwrap_or_default();
-                    svc::timeline(
-                        tx,
-                        cur.order_id.as_deref(),
-                        now,
-                        "service-activated",
-                        format!("{name} ({}) active on {}{until}; command {}", s.id, s.vin, cmd.command_id),
-                    )
-                    .await?;
-                    svc::notify(
-                        tx,
-                        &s.customer_id,
-                        &s.vin,
-                        &format!("svc-active:{}", s.id),
-                        NotificationKind::ServiceActivated,
-                        &format!("{name} is active"),
-                        &format!("{name} has been activated on your vehicle {}{until}. Enjoy!", s.vin),
-                        now,
-                    )
-                    .await?;
-                }
+                OtaAction::Activate => activated(tx, cmd, &cur, &name, &kind, from, to, now).await?,
                 OtaAction::Deactivate => {
                     svc::set_state(tx, &s.id, from, to, now).await?;
-                    svc::timeline(
-                        tx,
-                        cur.order_id.as_deref(),
-                        now,
-                        &format!("service-{}", to.as_str()),
-                        format!("{name} ({}) switched off on {}; command {}", s.id, s.vin, cmd.command_id),
-                    )
-                    .await?;
+                    let detail = format!("{name} ({}) switched off on {}; command {}", s.id, s.vin, cmd.command_id);
+                    svc::timeline(tx, cur.order_id.as_deref(), now, &format!("service-{}", to.as_str()), detail).await?;
                 }
             }
         }
         queue::complete(tx, &c.id, None, now).await
     })
     .await
+}
+
+/// Cancelled (theft, failed settlement) while its activation was in flight: the feature must not
+/// stay on for free — switch it off again through the engine.
+async fn undo_activation(tx: &Db, cur: &ServiceRow, name: &str, now: i64) -> Result<(), DbError> {
+    let undo = deactivation(cur);
+    if queue::enqueue(tx, &Job::Ota(undo.clone()), &undo.command_id, now).await?.is_some() {
+        let detail = format!("{name} ({}) was cancelled while its activation was in flight; deactivation queued as {}", cur.id, undo.command_id);
+        svc::timeline(tx, cur.order_id.as_deref(), now, "service-activation-undone", detail).await?;
+    }
+    Ok(())
+}
+
+/// The deactivation command of `s` (deterministic id from its command generation).
+fn deactivation(s: &ServiceRow) -> OtaCommand {
+    OtaCommand {
+        command_id: ota::command_id(&s.id, OtaAction::Deactivate, s.command_generation),
+        service_id: s.id.clone(),
+        vin: s.vin.clone(),
+        feature: s.feature.clone(),
+        action: OtaAction::Deactivate.as_str().to_string(),
+    }
+}
+
+/// Active from now (temporary: until its end), timeline row, customer told.
+#[allow(clippy::too_many_arguments)]
+async fn activated(tx: &Db, cmd: &OtaCommand, s: &ServiceRow, name: &str, kind: &OptionKind, from: ServiceState, to: ServiceState, now: i64) -> Result<(), DbError> {
+    let ends_at = lifecycle::service_end(kind, now);
+    tx.exec(
+        "UPDATE services SET state = ?, activated_at = ?, ends_at = ?, last_error = NULL, updated_at = ? WHERE id = ? AND state = ?",
+        vec![text(to.as_str()), int(now), opt_int(ends_at), int(now), text(&s.id), text(from.as_str())],
+    )
+    .await?;
+    let until = ends_at.map(|e| format!(" until {}", format_date(e))).unwrap_or_default();
+    let detail = format!("{name} ({}) active on {}{until}; command {}", s.id, s.vin, cmd.command_id);
+    svc::timeline(tx, s.order_id.as_deref(), now, "service-activated", detail).await?;
+    let body = format!("{name} has been activated on your vehicle {}{until}. Enjoy!", s.vin);
+    let key = format!("svc-active:{}", s.id);
+    svc::notify(tx, &s.customer_id, &s.vin, &key, NotificationKind::ServiceActivated, &format!("{name} is active"), &body, now).await
 }
 
 fn opt_int(v: Option<i64>) -> caas_platform::db::Value {
@@ -321,190 +309,154 @@ async fn payment_status(cfg: &Cfg, s: &ServiceRow) -> PaymentStatus {
     }
 }
 
-enum Money {
-    Voided,
-    Refunded,
-    NotCollected,
+/// The give-up's money step through the platform's one return path (the same gateway calls and
+/// ledger keys as a queued return: `void:<service id>` / `refund:<service id>`).
+fn give_back(s: &ServiceRow, step: &EscalationStep) -> Option<PaymentReturn> {
+    let pid = s.payment_id.as_deref()?;
+    let price = s.price.clone().unwrap_or(caas_domain::wit::Money { amount_minor: 0, currency: String::new() });
+    let mode = if matches!(step, EscalationStep::VoidPayment) { ReturnMode::VoidOrRefund } else { ReturnMode::Refund };
+    Some(money::payment_return(pid, &price, &s.id, &s.id, s.order_id.as_deref(), mode, "ota-activation-failed"))
 }
 
-async fn void_payment(cfg: &Cfg, pid: &str) -> Result<Option<Money>, String> {
-    match http_out::post_json(&format!("{}/payments/{pid}/void", cfg.payment_url), &json!({}), &[], DEFAULT_TIMEOUT).await {
-        Ok(r) if r.is_success() => Ok(Some(Money::Voided)),
-        Ok(r) if r.status == 409 => Ok(None), // settled (or failed) meanwhile: refund instead
-        Ok(r) => Err(format!("void answered {}: {}", r.status, r.body.chars().take(200).collect::<String>())),
-        Err(e) => Err(format!("void failed: {e}")),
-    }
+/// What the give-up's outside steps found (vehicle status, gateway) before its transaction.
+#[derive(Default)]
+struct GiveUp {
+    vehicle_status: String,
+    ticket: Option<(String, String)>,
+    returned: Option<(PaymentReturn, money::Done)>,
+    money_error: Option<String>,
+    notify: bool,
 }
 
-async fn refund_payment(cfg: &Cfg, pid: &str, service_id: &str, amount_minor: i64) -> Result<Money, String> {
-    let key = format!("refund:{service_id}");
-    match http_out::post_json(
-        &format!("{}/payments/{pid}/refunds", cfg.payment_url),
-        &json!({"amount-minor": amount_minor, "reason": "ota-activation-failed"}),
-        &[("idempotency-key", key.as_str())],
-        DEFAULT_TIMEOUT,
-    )
-    .await
-    {
-        Ok(r) if r.is_success() => Ok(Money::Refunded),
-        // Already refunded in full (a re-run after a crash): nothing left to return.
-        Ok(r) if r.status == 422 => Ok(Money::Refunded),
-        // Not refundable: the payment failed / was declined or voided — no money moved.
-        Ok(r) if r.status == 409 => Ok(Money::NotCollected),
-        Ok(r) => Err(format!("refund answered {}: {}", r.status, r.body.chars().take(200).collect::<String>())),
-        Err(e) => Err(format!("refund failed: {e}")),
-    }
+/// The escalation being recorded: the claimed job, its command and service, the plan.
+struct Escalation<'a> {
+    c: &'a Claimed,
+    cmd: &'a OtaCommand,
+    s: &'a ServiceRow,
+    plan: &'a EscalationPlan,
+    error: &'a str,
+    name: String,
 }
 
 /// Retries exhausted (or a permanent error): run the give-up plan. Every step is idempotent
 /// (ticket id, gateway idempotency, ledger keys, message ids), so a crash or a gateway outage
 /// half-way is repaired by the next tick running it again.
 #[allow(clippy::too_many_arguments)]
-async fn escalate(
-    db: &Db,
-    cfg: &Cfg,
-    c: &Claimed,
-    cmd: &OtaCommand,
-    s: &ServiceRow,
-    plan: &EscalationPlan,
-    error: &str,
-    now: i64,
-) -> Result<Failure, DbError> {
-    let mut vehicle_status = String::new();
-    let mut ticket: Option<(String, String)> = None;
-    let mut money: Option<Money> = None;
-    let mut money_error: Option<String> = None;
-    let mut notify_template: Option<&'static str> = None;
-    for step in &plan.steps {
-        match step {
-            EscalationStep::QueryVehicleStatus => {
-                vehicle_status = match http_out::get_json(&format!("{}/vehicles/{}/status", cfg.iot_url, s.vin), &[], DEFAULT_TIMEOUT).await {
-                    Ok(r) => format!("{} {}", r.status, r.body.chars().take(1000).collect::<String>()),
-                    Err(e) => format!("status query failed: {e}"),
-                };
-            }
-            EscalationStep::OpenSupportTicket { ticket_id, summary } => ticket = Some((ticket_id.clone(), summary.clone())),
-            EscalationStep::VoidPayment | EscalationStep::RefundPayment => {
-                let Some(pid) = &s.payment_id else { continue };
-                let amount = s.price.as_ref().map(|p| p.amount_minor).unwrap_or(0);
-                let r = if matches!(step, EscalationStep::VoidPayment) {
-                    match void_payment(cfg, pid).await {
-                        Ok(Some(m)) => Ok(m),
-                        Ok(None) => refund_payment(cfg, pid, &s.id, amount).await,
-                        Err(e) => Err(e),
-                    }
-                } else {
-                    refund_payment(cfg, pid, &s.id, amount).await
-                };
-                match r {
-                    Ok(m) => money = Some(m),
-                    Err(e) => money_error = Some(e),
-                }
-            }
-            EscalationStep::NotifyCustomer { template } => notify_template = Some(template),
-        }
-    }
+async fn escalate(db: &Db, cfg: &Cfg, c: &Claimed, cmd: &OtaCommand, s: &ServiceRow, plan: &EscalationPlan, error: &str, now: i64) -> Result<Failure, DbError> {
+    let g = run_outside_steps(cfg, s, plan).await;
     let name = s.snapshot.as_ref().map(|x| x.name.clone()).unwrap_or_else(|| s.option_code.clone());
-    let action = OtaAction::parse(&cmd.action).unwrap_or(OtaAction::Activate);
+    let e = Escalation { c, cmd, s, plan, error, name };
     db.transaction(async |tx: &Db| -> Result<Failure, DbError> {
-        if let Some((id, summary)) = &ticket {
-            tx.exec(
-                "INSERT INTO support_tickets(id, service_id, vin, command_id, action, summary, last_error, vehicle_status, status, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?) ON CONFLICT(id) DO NOTHING",
-                vec![
-                    text(id),
-                    text(&s.id),
-                    text(&s.vin),
-                    text(&cmd.command_id),
-                    text(action.as_str()),
-                    text(summary),
-                    text(error),
-                    text(&vehicle_status),
-                    int(now),
-                ],
-            )
-            .await?;
+        open_ticket(tx, &e, &g, now).await?;
+        // The reversal of the charge, in the ledger (idempotent keys), and the payment state.
+        if let (Some((r, done)), Some(_)) = (&g.returned, &s.price) {
+            money::record_done(tx, r, *done, now).await?;
         }
-        // The reversal of the charge, in the ledger (idempotent keys).
-        if let (Some(m), Some(price)) = (&money, &s.price) {
-            let (key, kind, status) = match m {
-                Money::Voided => (format!("void:{}", s.id), "void", "voided"),
-                Money::Refunded => (format!("refund:{}", s.id), "refund", "refunded"),
-                Money::NotCollected => (format!("void:{}", s.id), "void", "not-collected"),
-            };
-            let has_charge = tx
-                .query_one("SELECT 1 AS x FROM ledger WHERE idempotency_key = ?", vec![text(format!("charge:{}", s.id))])
-                .await?
-                .is_some();
-            let reversed = tx
-                .query_one(
-                    "SELECT 1 AS x FROM ledger WHERE reference = ? AND kind IN ('void','refund')",
-                    vec![text(&s.id)],
-                )
-                .await?
-                .is_some();
-            if has_charge && !reversed {
-                svc::ledger(tx, &key, kind, price, s.order_id.as_deref(), &s.id, now).await?;
-            }
-            tx.exec("UPDATE services SET payment_status = ?, updated_at = ? WHERE id = ?", vec![text(status), int(now), text(&s.id)])
-                .await?;
-        }
-        if let Some(e) = &money_error {
+        if let Some(m) = &g.money_error {
             // Not done: the customer must never stay charged. Try the give-up again soon.
             let at = now.saturating_add(cfg.policy.base_ms.min(i64::MAX as u64) as i64);
-            queue::reschedule(tx, &c.id, at, &format!("{error}; escalation pending: {e}"), now).await?;
-            tx.exec("UPDATE services SET last_error = ?, updated_at = ? WHERE id = ?", vec![text(e), int(now), text(&s.id)]).await?;
+            queue::reschedule(tx, &c.id, at, &format!("{error}; escalation pending: {m}"), now).await?;
+            tx.exec("UPDATE services SET last_error = ?, updated_at = ? WHERE id = ?", vec![text(m), int(now), text(&s.id)]).await?;
             return Ok(Failure::MoneyPending);
         }
-        let Some(cur) = svc::load_service(tx, &s.id).await? else {
-            queue::mark_escalated(tx, c, error, now).await?;
-            return Ok(Failure::Escalated);
-        };
-        if let Some(from) = cur.state()
-            && let Ok((to, true)) = from.apply_idempotent(plan.event)
-        {
-            tx.exec(
-                "UPDATE services SET state = ?, last_error = ?, updated_at = ? WHERE id = ? AND state = ?",
-                vec![text(to.as_str()), text(error), int(now), text(&s.id), text(from.as_str())],
-            )
-            .await?;
-            let (kind, detail) = match plan.event {
-                ServiceEvent::ActivationGaveUp => (
-                    "service-activation-failed",
-                    format!(
-                        "{name} ({}) could not be activated on {} after {} attempts; support ticket {}; not charged",
-                        s.id,
-                        s.vin,
-                        c.attempts,
-                        ticket.as_ref().map(|t| t.0.as_str()).unwrap_or("-")
-                    ),
-                ),
-                _ => (
-                    "service-deactivation-escalated",
-                    format!("{name} ({}) deactivation on {} escalated to support; ended as {}", s.id, s.vin, to.as_str()),
-                ),
-            };
-            svc::timeline(tx, cur.order_id.as_deref(), now, kind, detail).await?;
-        }
-        if notify_template.is_some() {
-            svc::notify(
-                tx,
-                &s.customer_id,
-                &s.vin,
-                &format!("svc-failed:{}", s.id),
-                NotificationKind::OtaFailure,
-                &format!("{name} could not be activated"),
-                &format!(
-                    "We could not activate {name} on your vehicle {}. Our technical support team is looking into it. You have not been charged for it.",
-                    s.vin
-                ),
-                now,
-            )
-            .await?;
+        if svc::load_service(tx, &s.id).await?.is_some() {
+            record_gave_up(tx, &e, &g, now).await?;
+            if g.notify {
+                notify_failed(tx, &e, now).await?;
+            }
         }
         queue::mark_escalated(tx, c, error, now).await?;
         Ok(Failure::Escalated)
     })
+    .await
+}
+
+/// The plan's steps that talk to the outside (vehicle status, gateway), before the transaction.
+async fn run_outside_steps(cfg: &Cfg, s: &ServiceRow, plan: &EscalationPlan) -> GiveUp {
+    let mut g = GiveUp::default();
+    for step in &plan.steps {
+        match step {
+            EscalationStep::QueryVehicleStatus => {
+                g.vehicle_status = match http_out::get_json(&format!("{}/vehicles/{}/status", cfg.iot_url, s.vin), &[], DEFAULT_TIMEOUT).await {
+                    Ok(r) => format!("{} {}", r.status, r.body.chars().take(1000).collect::<String>()),
+                    Err(e) => format!("status query failed: {e}"),
+                };
+            }
+            EscalationStep::OpenSupportTicket { ticket_id, summary } => g.ticket = Some((ticket_id.clone(), summary.clone())),
+            EscalationStep::VoidPayment | EscalationStep::RefundPayment => {
+                let Some(r) = give_back(s, step) else { continue };
+                match money::call_gateway(&cfg.payment_url, &r).await {
+                    Ok(done) => g.returned = Some((r, done)),
+                    Err(e) => g.money_error = Some(e),
+                }
+            }
+            EscalationStep::NotifyCustomer { .. } => g.notify = true,
+        }
+    }
+    g
+}
+
+async fn open_ticket(tx: &Db, e: &Escalation<'_>, g: &GiveUp, now: i64) -> Result<(), DbError> {
+    let Some((id, summary)) = &g.ticket else { return Ok(()) };
+    let action = OtaAction::parse(&e.cmd.action).unwrap_or(OtaAction::Activate);
+    tx.exec(
+        "INSERT INTO support_tickets(id, service_id, vin, command_id, action, summary, last_error, vehicle_status, status, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?) ON CONFLICT(id) DO NOTHING",
+        vec![
+            text(id),
+            text(&e.s.id),
+            text(&e.s.vin),
+            text(&e.cmd.command_id),
+            text(action.as_str()),
+            text(summary),
+            text(e.error),
+            text(&g.vehicle_status),
+            int(now),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The plan's lifecycle event (idempotently) and its timeline row.
+async fn record_gave_up(tx: &Db, e: &Escalation<'_>, g: &GiveUp, now: i64) -> Result<(), DbError> {
+    let Some(cur) = svc::load_service(tx, &e.s.id).await? else { return Ok(()) };
+    let Some(from) = cur.state() else { return Ok(()) };
+    let Ok((to, true)) = from.apply_idempotent(e.plan.event) else { return Ok(()) };
+    let (s, name) = (e.s, &e.name);
+    tx.exec(
+        "UPDATE services SET state = ?, last_error = ?, updated_at = ? WHERE id = ? AND state = ?",
+        vec![text(to.as_str()), text(e.error), int(now), text(&s.id), text(from.as_str())],
+    )
+    .await?;
+    let (kind, detail) = match e.plan.event {
+        ServiceEvent::ActivationGaveUp => (
+            "service-activation-failed",
+            format!(
+                "{name} ({}) could not be activated on {} after {} attempts; support ticket {}; not charged",
+                s.id,
+                s.vin,
+                e.c.attempts,
+                g.ticket.as_ref().map(|t| t.0.as_str()).unwrap_or("-")
+            ),
+        ),
+        _ => ("service-deactivation-escalated", format!("{name} ({}) deactivation on {} escalated to support; ended as {}", s.id, s.vin, to.as_str())),
+    };
+    svc::timeline(tx, cur.order_id.as_deref(), now, kind, detail).await
+}
+
+async fn notify_failed(tx: &Db, e: &Escalation<'_>, now: i64) -> Result<(), DbError> {
+    let (s, name) = (e.s, &e.name);
+    svc::notify(
+        tx,
+        &s.customer_id,
+        &s.vin,
+        &format!("svc-failed:{}", s.id),
+        NotificationKind::OtaFailure,
+        &format!("{name} could not be activated"),
+        &format!("We could not activate {name} on your vehicle {}. Our technical support team is looking into it. You have not been charged for it.", s.vin),
+        now,
+    )
     .await
 }
 
@@ -531,13 +483,7 @@ async fn queue_endings(db: &Db, now: i64) -> Result<u32, DbError> {
             continue;
         };
         let Ok(to) = from.transition(event) else { continue };
-        let cmd = OtaCommand {
-            command_id: ota::command_id(&s.id, OtaAction::Deactivate, s.command_generation),
-            service_id: s.id.clone(),
-            vin: s.vin.clone(),
-            feature: s.feature.clone(),
-            action: OtaAction::Deactivate.as_str().to_string(),
-        };
+        let cmd = deactivation(&s);
         let moved = db
             .transaction(async |tx: &Db| -> Result<bool, DbError> {
                 if !svc::set_state(tx, &s.id, from, to, now).await? {

@@ -13,9 +13,11 @@ use caas_domain::ids::IdKind;
 use caas_domain::journey::{self, PaymentEffect, PaymentKind};
 use caas_domain::settlement::{self, Check};
 use caas_domain::wit::{Job, Money, ReturnMode};
-use caas_platform::db::{Db, DbError, Row, int, opt_text, text};
+use caas_domain::payment::{PaymentState, ledger_key};
+use caas_platform::db::{Db, DbError, int, text};
+use caas_platform::store::payments::{self, NewPayment, PaymentRow};
 use caas_platform::journey::{self as j, SYNC_FACTORY_TIMEOUT};
-use caas_platform::{Resp, clock, queue, rand, req, resp, vars, webhook};
+use caas_platform::{Resp, clock, money, queue, rand, req, resp, vars, webhook};
 use serde_json::{Value, json};
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
@@ -132,18 +134,17 @@ async fn process(ev: PaymentEvent, raw: String) -> Result<Resp, Problem> {
 /// The dispatch point: the settlement check guards every payment kind
 /// (`caas_domain::settlement`), then the kind's own handling.
 async fn dispatch(tx: &Db, ev: &PaymentEvent, now: i64, final_days: u64) -> Result<Decision, DbError> {
-    let p = match tx.query_one("SELECT * FROM payments WHERE id = ?", vec![text(&ev.payment_id)]).await? {
+    let p = match payments::load(tx, &ev.payment_id).await? {
         Some(p) => p,
         None => match adopt(tx, ev, now).await? {
             Some(p) => p,
             None => return unknown_payment(tx, ev, now).await,
         },
     };
-    let amount = Money { amount_minor: p.i64("amount_minor"), currency: p.str("currency") };
-    let status = p.str("status");
+    let amount = p.amount.clone();
     let reported = settlement::Reported { settled: ev.settled, amount_minor: ev.amount_minor, currency: ev.currency.as_deref() };
-    let kind = PaymentKind::parse(&p.str("kind"));
-    match settlement::check(&settlement::Held { status: &status, amount: &amount }, &reported) {
+    let kind = p.kind();
+    match settlement::check(&settlement::Held { status: &p.status_text, amount: &amount }, &reported) {
         Check::Apply => {}
         Check::NoEffect(why) => return Ok(decided(format!("no effect: {why}"))),
         Check::Mismatch { detail, taken } => return anomalies::mismatch(tx, &p, &detail, taken.as_ref(), now).await.map(decided),
@@ -153,7 +154,7 @@ async fn dispatch(tx: &Db, ev: &PaymentEvent, now: i64, final_days: u64) -> Resu
             // recorded, refunded and escalated when the order has moved on).
             Some(PaymentKind::Reservation | PaymentKind::Final) => {
                 anomalies::reopen(tx, &p, now).await?;
-                let p = tx.query_one("SELECT * FROM payments WHERE id = ?", vec![text(&ev.payment_id)]).await?.unwrap_or(p);
+                let p = payments::load(tx, &ev.payment_id).await?.unwrap_or(p);
                 return order_payment(tx, ev, &p, kind.unwrap_or(PaymentKind::Reservation), now, final_days, true).await;
             }
             _ => return anomalies::taken_late(tx, &p, &amount, now).await.map(decided),
@@ -165,7 +166,7 @@ async fn dispatch(tx: &Db, ev: &PaymentEvent, now: i64, final_days: u64) -> Resu
         Some(PaymentKind::Service) => service_payment::handle(tx, &p, ev.settled, ev.failure_reason.as_deref(), now).await.map(decided),
         // Subscription period charges (issue 4, billing tick): invoice / collections.
         Some(PaymentKind::Subscription) => subscription_payment::handle(tx, &p, ev.settled, ev.failure_reason.as_deref(), now).await.map(decided),
-        None => Ok(decided(format!("ignored: no handler for {} payments yet", p.str("kind")))),
+        None => Ok(decided(format!("ignored: no handler for {} payments yet", p.kind_text))),
     }
 }
 
@@ -175,7 +176,7 @@ fn decided(outcome: String) -> Decision {
 
 /// A payment the gateway knows and we do not (our initiation timed out after the gateway had
 /// created it): adopt it when its reference is an order waiting for exactly this amount.
-async fn adopt(tx: &Db, ev: &PaymentEvent, now: i64) -> Result<Option<Row>, DbError> {
+async fn adopt(tx: &Db, ev: &PaymentEvent, now: i64) -> Result<Option<PaymentRow>, DbError> {
     let Some(reference) = &ev.reference else { return Ok(None) };
     let Some(order) = j::load_order(tx, reference).await? else { return Ok(None) };
     let Some(kind) = journey::adopt_unknown_payment(order.status, ev.amount_minor, order.vehicle_price_minor, order.deposit_minor) else {
@@ -184,25 +185,45 @@ async fn adopt(tx: &Db, ev: &PaymentEvent, now: i64) -> Result<Option<Row>, DbEr
     if ev.currency.as_deref().is_some_and(|c| c != order.currency) {
         return Ok(None);
     }
-    tx.exec(
-        "INSERT INTO payments(id, order_id, customer_id, kind, amount_minor, currency, status, idempotency_key, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-        vec![
-            text(&ev.payment_id),
-            text(&order.id),
-            text(&order.customer_id),
-            text(kind.as_str()),
-            int(ev.amount_minor.unwrap_or_default()),
-            text(&order.currency),
-            text(format!("adopted:{}", ev.payment_id)),
-            int(now),
-            int(now),
-        ],
-    )
-    .await?;
+    let amount = Money { amount_minor: ev.amount_minor.unwrap_or_default(), currency: order.currency.clone() };
+    let key = format!("adopted:{}", ev.payment_id);
+    let p = NewPayment {
+        id: &ev.payment_id,
+        order_id: Some(&order.id),
+        customer_id: &order.customer_id,
+        kind,
+        amount: &amount,
+        state: PaymentState::Pending,
+        idempotency_key: &key,
+        failure_reason: None,
+    };
+    payments::insert(tx, &p, now).await?;
     j::event(tx, &order.id, now, "payment-adopted", format!("{} payment {} known only to the gateway adopted from its webhook", kind.as_str(), ev.payment_id))
         .await?;
-    tx.query_one("SELECT * FROM payments WHERE id = ?", vec![text(&ev.payment_id)]).await
+    payments::load(tx, &ev.payment_id).await
+}
+
+/// Hand a payment that did not settle to collections (a visible record, once per payment).
+pub(crate) async fn open_collections(tx: &Db, pid: &str, service_id: &str, customer_id: &str, amount: &Money, reason: &str, now: i64) -> Result<(), DbError> {
+    tx.exec(
+        "INSERT INTO collections(id, payment_id, service_id, customer_id, amount_minor, currency, reason, status, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?) ON CONFLICT(payment_id) DO NOTHING",
+        vec![text(format!("col_{pid}")), text(pid), text(service_id), text(customer_id), int(amount.amount_minor), text(&amount.currency), text(reason), int(now)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The settlement prologue every payment kind shares (after verify → dedupe → load → check):
+/// only a pending payment takes the event's outcome (settled, or failed with its reason);
+/// anything else answers `Err(outcome)` — "no effect: <what> <id> is already <status>".
+pub(crate) async fn record_outcome(tx: &Db, p: &PaymentRow, settled: bool, reason: Option<&str>, what: &str, now: i64) -> Result<Result<(), String>, DbError> {
+    if !p.is(PaymentState::Pending) {
+        return Ok(Err(format!("no effect: {what} {} is already {}", p.id, p.status_text)));
+    }
+    let reason = (!settled).then(|| reason.unwrap_or("failed"));
+    payments::set_state(tx, &p.id, PaymentState::from_settlement(settled), reason, now).await?;
+    Ok(Ok(()))
 }
 
 /// Neither ours nor adoptable: acknowledged (the gateway must not retry forever); money taken
@@ -228,40 +249,14 @@ async fn unknown_payment(tx: &Db, ev: &PaymentEvent, now: i64) -> Result<Decisio
 /// `late`: the payment had been recorded as failed and settled after all (its earlier return,
 /// if any, was a void that moved no money, so the refund is a new one).
 #[allow(clippy::too_many_arguments)]
-async fn order_payment(tx: &Db, ev: &PaymentEvent, p: &Row, kind: PaymentKind, now: i64, final_days: u64, late: bool) -> Result<Decision, DbError> {
-    let pid = p.str("id");
-    let status = p.str("status");
-    if status != "pending" {
-        return Ok(Decision { outcome: format!("no effect: payment {pid} is already {status}"), place_factory_for: None });
+async fn order_payment(tx: &Db, ev: &PaymentEvent, p: &PaymentRow, kind: PaymentKind, now: i64, final_days: u64, late: bool) -> Result<Decision, DbError> {
+    let pid = p.id.clone();
+    if let Err(outcome) = record_outcome(tx, p, ev.settled, ev.failure_reason.as_deref(), "payment", now).await? {
+        return Ok(decided(outcome));
     }
-    let amount = p.i64("amount_minor");
-    let currency = p.str("currency");
-    let order_id = p.str("order_id");
-    tx.exec(
-        "UPDATE payments SET status = ?, failure_reason = ?, updated_at = ? WHERE id = ?",
-        vec![
-            text(if ev.settled { "settled" } else { "failed" }),
-            opt_text(if ev.settled { None } else { Some(ev.failure_reason.clone().unwrap_or_else(|| "failed".into())) }),
-            int(now),
-            text(&pid),
-        ],
-    )
-    .await?;
+    let order_id = p.order_id.clone().unwrap_or_default();
     if ev.settled {
-        tx.exec(
-            "INSERT INTO ledger(id, idempotency_key, kind, amount_minor, currency, order_id, reference, created_at)
-             VALUES (?, ?, 'charge', ?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO NOTHING",
-            vec![
-                text(rand::id(IdKind::Ledger)),
-                text(journey::ledger_key_settled(&pid)),
-                int(amount),
-                text(&currency),
-                text(&order_id),
-                text(&pid),
-                int(now),
-            ],
-        )
-        .await?;
+        money::charge(tx, &ledger_key::settled(&pid), &p.amount, Some(&order_id), &pid, now).await?;
     }
     let Some(order) = j::load_order(tx, &order_id).await? else {
         return Ok(Decision { outcome: format!("payment {pid} recorded; its order {order_id} does not exist"), place_factory_for: None });
@@ -274,6 +269,14 @@ async fn order_payment(tx: &Db, ev: &PaymentEvent, p: &Row, kind: PaymentKind, n
         format!("{} payment {pid} {}", kind.as_str(), if ev.settled { "settled".to_string() } else { format!("failed: {}", ev.failure_reason.as_deref().unwrap_or("failed")) }),
     )
     .await?;
+    order_effect(tx, ev, p, kind, &order, now, final_days, late).await
+}
+
+/// What the settled/failed vehicle payment does to its order (`journey::payment_effect`).
+#[allow(clippy::too_many_arguments)]
+async fn order_effect(tx: &Db, ev: &PaymentEvent, p: &PaymentRow, kind: PaymentKind, order: &j::Order, now: i64, final_days: u64, late: bool) -> Result<Decision, DbError> {
+    let (pid, order_id) = (p.id.clone(), order.id.clone());
+    let (amount, currency) = (p.amount.amount_minor, p.amount.currency.clone());
     let effect = journey::payment_effect(kind, ev.settled, order.status, order.from_stock);
     let mut place_factory_for = None;
     let c = &order.customer_id;
@@ -291,7 +294,7 @@ async fn order_payment(tx: &Db, ev: &PaymentEvent, p: &Row, kind: PaymentKind, n
             anomalies::return_other_payments(tx, &order_id, &pid, kind, now).await?;
             j::set_status(tx, &order_id, order.status, Reserved, now, "reservation paid (stock vehicle)").await?;
             j::notify_customer(tx, &order_id, c, "reserved", &journey::msg_reservation_confirmed(&order_id), now).await?;
-            j::make_available(tx, &order, Reserved, now, final_days, "stock vehicle already at the dealership").await?;
+            j::make_available(tx, order, Reserved, now, final_days, "stock vehicle already at the dealership").await?;
             "order reserved with a stock vehicle; vehicle available".to_string()
         }
         PaymentEffect::ReservationFailed => {
@@ -307,7 +310,7 @@ async fn order_payment(tx: &Db, ev: &PaymentEvent, p: &Row, kind: PaymentKind, n
         }
         PaymentEffect::Unassign => {
             let reason = format!("final payment failed ({})", ev.failure_reason.as_deref().unwrap_or("failed"));
-            j::unassign(tx, &order, &reason, now).await?;
+            j::unassign(tx, order, &reason, now).await?;
             "final payment failed; order unassigned (sin asignar), vehicle back to stock".to_string()
         }
         PaymentEffect::NoEffect(why) if ev.settled => {

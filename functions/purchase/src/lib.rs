@@ -17,15 +17,19 @@ use caas_domain::Problem;
 use caas_domain::auth::Role;
 use caas_domain::idempotency::{self, Replay};
 use caas_domain::ids::{IdKind, is_id, make_id};
-use caas_domain::services::catalog::{self, AvailabilityContext, BlockReason, MaintenanceStatus};
-use caas_domain::services::lifecycle::ServiceEvent;
+use caas_domain::services::catalog::{self, AvailabilityContext, BlockReason, MaintenanceStatus, PurchasePlan, ServiceOption};
+use caas_domain::services::lifecycle::{ServiceEvent, ServiceState};
 use caas_domain::services::ota::{OtaAction, PaymentStatus, command_id};
 use caas_domain::vehicle::normalize_vin;
 use caas_domain::wit::{Job, OtaCommand, ReturnMode};
 use caas_domain::FieldError;
 use caas_platform::db::{Db, DbError, int, opt_text, text};
 use caas_platform::http_out::{self, DEFAULT_TIMEOUT};
+use caas_domain::journey::PaymentKind;
+use caas_domain::payment::{PaymentState, ledger_key};
 use caas_platform::services::{self as svc, ServiceRow};
+use caas_platform::store::ledger;
+use caas_platform::store::payments::{self, NewPayment};
 use caas_platform::{Resp, auth, clock, money, queue, req, resp, vars};
 use serde_json::{Value, json};
 use spin_sdk::http::{IntoResponse, Request};
@@ -232,8 +236,12 @@ async fn void_best_effort(payment_url: &str, payment_id: &str) {
 /// tick keeps trying (the job was committed with the decision).
 async fn give_back_now(db: &Db, payment_url: &str, payment_id: Option<&str>, amount: Option<&caas_domain::wit::Money>) {
     let (Some(pid), Some(amount)) = (payment_id, amount) else { return };
-    let r = money::payment_return(pid, amount, &format!("payment:{pid}"), pid, None, ReturnMode::VoidOrRefund, "purchase-not-recorded");
-    let _ = money::perform_return(db, payment_url, &money::job_key(&r), &r, clock::now_ms()).await;
+    let _ = money::return_now(db, payment_url, &not_recorded_return(pid, amount), clock::now_ms()).await;
+}
+
+/// The return of a payment initiated for a purchase that was not recorded.
+fn not_recorded_return(pid: &str, amount: &caas_domain::wit::Money) -> caas_domain::wit::PaymentReturn {
+    money::payment_return(pid, amount, &ledger_key::payment_return(pid), pid, None, ReturnMode::VoidOrRefund, "purchase-not-recorded")
 }
 
 enum Stored {
@@ -243,63 +251,54 @@ enum Stored {
     Blocked(BlockReason),
 }
 
+/// Everything the purchase's transaction records, decided before it.
+struct Purchase {
+    scope: String,
+    key: String,
+    request_hash: String,
+    customer_id: String,
+    service_id: String,
+    vehicle: svc::OwnedVehicle,
+    option: ServiceOption,
+    plan: PurchasePlan,
+    maintenance: MaintenanceStatus,
+    maintenance_note: String,
+    state: ServiceState,
+    cmd: OtaCommand,
+    payment_id: Option<String>,
+}
+
+fn idempotency_key_header(req: &Request) -> Result<String, Problem> {
+    match req::header(req, "idempotency-key") {
+        None | Some("") => Err(Problem::bad_request("the Idempotency-Key header is required")),
+        Some(k) if !idempotency::is_valid_key(k) => Err(Problem::bad_request("the Idempotency-Key header must be 1-200 visible ASCII characters")),
+        Some(k) => Ok(k.to_string()),
+    }
+}
+
 async fn purchase(req: Request) -> Result<Resp, Problem> {
     let principal = auth::require(&req, &[Role::Customer]).await?;
-    let key = match req::header(&req, "idempotency-key") {
-        None | Some("") => return Err(Problem::bad_request("the Idempotency-Key header is required")),
-        Some(k) if !idempotency::is_valid_key(k) => {
-            return Err(Problem::bad_request("the Idempotency-Key header must be 1-200 visible ASCII characters"));
-        }
-        Some(k) => k.to_string(),
-    };
+    let key = idempotency_key_header(&req)?;
     let body = req::json_body(req).await?;
     let input = parse_input(&body).map_err(Problem::validation)?;
     let request_hash = idempotency::request_hash(&body);
     let customer_id = principal.subject_id.clone();
     let scope = format!("services:{customer_id}");
-
     let db = Db::open_for_request().await?;
     match stored_idempotency(&db, &scope, &key, &request_hash).await? {
         Replay::Replay { status, body } => return Ok(resp::json_raw(status, body)),
         Replay::Mismatch => return Err(key_reused()),
         Replay::Fresh => {}
     }
-
-    let Some(vehicle) = svc::owned_vehicle(&db, &customer_id, &input.vin).await? else {
-        return Err(block_problem(BlockReason::NotOwner));
-    };
-    if !vehicle.operational {
-        return Err(Problem::conflict("vehicle-not-operational", BlockReason::VehicleNotOperational.message()));
-    }
-    let cat = svc::load_catalog(&db).await?;
-    let Some(option) = cat.get(&input.option_code).cloned() else {
-        return Err(Problem::not_found(format!("no option {} in the catalog", input.option_code)));
-    };
-    let existing = svc::existing_states(&db, &vehicle.vin, &option.code).await?;
-    // Cheap checks first: no VSS call for a purchase refused anyway.
-    let pre = AvailabilityContext { owned_by_customer: true, vehicle_operational: true, maintenance: MaintenanceStatus::Current, existing: &existing };
-    if let Err(r) = catalog::plan_purchase(&option, &pre) {
-        return Err(block_problem(r));
-    }
-    let (maintenance, maintenance_note) = if option.requires_maintenance {
-        let vss_url = vars::base_url("vss_url").await?;
-        svc::vss_maintenance(&vss_url, &vehicle.vin).await
-    } else {
-        (MaintenanceStatus::Unknown, "not required".to_string())
-    };
-    let ctx = AvailabilityContext { maintenance, ..pre };
-    let plan = catalog::plan_purchase(&option, &ctx).map_err(block_problem)?;
-
+    let (vehicle, option, plan, maintenance, maintenance_note) = decide(&db, &customer_id, &input).await?;
     let service_id = derived_service_id(&scope, &key, &request_hash);
     let payment_url = vars::base_url("payment_url").await?;
-    let payment = match &plan.upfront_charge {
-        Some(amount) => Some(initiate_payment(&payment_url, &service_id, &customer_id, amount).await?),
+    let payment_id = match &plan.upfront_charge {
+        Some(amount) => Some(initiate_payment(&payment_url, &service_id, &customer_id, amount).await?.payment_id),
         None => None,
     };
-
-    let now = clock::now_ms();
     let mut state = plan.initial_state;
-    if payment.is_some() {
+    if payment_id.is_some() {
         state = state.transition(ServiceEvent::PaymentInitiated).map_err(|e| Problem::unavailable(e.to_string()))?;
     }
     let cmd = OtaCommand {
@@ -309,114 +308,152 @@ async fn purchase(req: Request) -> Result<Resp, Problem> {
         feature: option.feature.clone(),
         action: OtaAction::Activate.as_str().to_string(),
     };
-    let snapshot = serde_json::to_string(&plan.snapshot).unwrap_or_default();
-    let decision = plan.maintenance.as_str();
-    let payment_id = payment.as_ref().map(|p| p.payment_id.clone());
+    let p = Purchase { scope, key, request_hash, customer_id, service_id, vehicle, option, plan, maintenance, maintenance_note, state, cmd, payment_id };
+    let stored = db.transaction(async |tx: &Db| record(tx, &p, clock::now_ms()).await).await;
+    respond(&db, &payment_url, &p, stored).await
+}
 
-    let stored = db
-        .transaction(async |tx: &Db| -> Result<Stored, DbError> {
-            // A payment initiated for a purchase that is not recorded is given back by a durable
-            // job queued in this transaction (worked right after the commit, else by the retry tick).
-            let give_back = async |tx: &Db| -> Result<(), DbError> {
-                if let (Some(pid), Some(amount)) = (&payment_id, &plan.upfront_charge) {
-                    let r = money::payment_return(pid, amount, &format!("payment:{pid}"), pid, None, ReturnMode::VoidOrRefund, "purchase-not-recorded");
-                    money::queue_return(tx, &r, now).await?;
-                }
-                Ok(())
-            };
-            match stored_idempotency(tx, &scope, &key, &request_hash).await? {
-                Replay::Replay { status, body } => return Ok(Stored::Replayed(status, body)),
-                Replay::Mismatch => {
-                    give_back(tx).await?;
-                    return Ok(Stored::KeyReused);
-                }
-                Replay::Fresh => {}
-            }
-            // Re-check under the write lock: a concurrent purchase of the same option.
-            let existing = svc::existing_states(tx, &vehicle.vin, &option.code).await?;
-            if let Err(r) = catalog::plan_purchase(&option, &AvailabilityContext { existing: &existing, ..ctx }) {
-                give_back(tx).await?;
-                return Ok(Stored::Blocked(r));
-            }
-            let inserted = tx
-                .exec(
-                    "INSERT INTO services(id, order_id, customer_id, vin, option_code, feature, kind, source, state, command_id,
-                       activated_at, ends_at, created_at, updated_at, snapshot, price_minor, currency, purchased_at,
-                       billing_ends_at, payment_id, payment_status, command_generation, maintenance_decision, last_error)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, 'purchase', ?, ?, NULL, NULL, ?, ?, ?, ?, ?, ?, NULL, ?, ?, 0, ?, NULL)",
-                    vec![
-                        text(&service_id),
-                        opt_text(Some(vehicle.order_id.clone()).filter(|o| !o.is_empty())),
-                        text(&customer_id),
-                        text(&vehicle.vin),
-                        text(&option.code),
-                        text(&option.feature),
-                        text(option.kind.as_str()),
-                        text(state.as_str()),
-                        text(&cmd.command_id),
-                        int(now),
-                        int(now),
-                        text(&snapshot),
-                        int(plan.snapshot.price.amount_minor),
-                        text(&plan.snapshot.price.currency),
-                        int(now),
-                        opt_text(payment_id.clone()),
-                        opt_text(payment_id.as_ref().map(|_| "pending")),
-                        text(decision),
-                    ],
-                )
-                .await;
-            match inserted {
-                Err(e) if e.is_unique_violation() => return Ok(Stored::Blocked(BlockReason::AlreadyPending)),
-                Err(e) => return Err(e),
-                Ok(_) => {}
-            }
-            if let (Some(pid), Some(amount)) = (&payment_id, &plan.upfront_charge) {
-                tx.exec(
-                    "INSERT INTO payments(id, order_id, customer_id, kind, amount_minor, currency, status, idempotency_key, created_at, updated_at)
-                     VALUES (?, NULL, ?, 'service', ?, ?, 'pending', ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-                    vec![text(pid), text(&customer_id), int(amount.amount_minor), text(&amount.currency), text(&service_id), int(now), int(now)],
-                )
-                .await?;
-                svc::ledger(tx, &format!("charge:{service_id}"), "charge", amount, Some(&vehicle.order_id), &service_id, now).await?;
-            }
-            queue::enqueue(tx, &Job::Ota(cmd.clone()), &cmd.command_id, now).await?;
-            svc::timeline(
-                tx,
-                Some(&vehicle.order_id),
-                now,
-                "service-purchased",
-                format!(
-                    "{} ({}) bought as {}; maintenance: {} ({}); activation queued as {}",
-                    option.name, option.code, service_id, decision, maintenance_note, cmd.command_id
-                ),
-            )
-            .await?;
-            let row = svc::load_service(tx, &service_id).await?;
-            let body = row.map(|r| r.to_json()).unwrap_or_else(|| json!({"id": service_id, "state": state.as_str()}));
-            tx.exec(
-                "INSERT INTO idempotency(scope, key, request_hash, status_code, response_body, created_at) VALUES (?, ?, ?, 202, ?, ?)",
-                vec![text(&scope), text(&key), text(&request_hash), text(body.to_string()), int(now)],
-            )
-            .await?;
-            Ok(Stored::Created(body))
-        })
-        .await;
+/// Load the vehicle, the option and (when needed) the VSS maintenance status; decide the plan.
+async fn decide(db: &Db, customer_id: &str, input: &PurchaseInput) -> Result<(svc::OwnedVehicle, ServiceOption, PurchasePlan, MaintenanceStatus, String), Problem> {
+    let Some(vehicle) = svc::owned_vehicle(db, customer_id, &input.vin).await? else {
+        return Err(block_problem(BlockReason::NotOwner));
+    };
+    if !vehicle.operational {
+        return Err(Problem::conflict("vehicle-not-operational", BlockReason::VehicleNotOperational.message()));
+    }
+    let cat = svc::load_catalog(db).await?;
+    let Some(option) = cat.get(&input.option_code).cloned() else {
+        return Err(Problem::not_found(format!("no option {} in the catalog", input.option_code)));
+    };
+    let existing = svc::existing_states(db, &vehicle.vin, &option.code).await?;
+    // Cheap checks first: no VSS call for a purchase refused anyway.
+    let pre = AvailabilityContext { owned_by_customer: true, vehicle_operational: true, maintenance: MaintenanceStatus::Current, existing: &existing };
+    catalog::plan_purchase(&option, &pre).map_err(block_problem)?;
+    let (maintenance, note) = if option.requires_maintenance {
+        let vss_url = vars::base_url("vss_url").await?;
+        svc::vss_maintenance(&vss_url, &vehicle.vin).await
+    } else {
+        (MaintenanceStatus::Unknown, "not required".to_string())
+    };
+    let plan = catalog::plan_purchase(&option, &AvailabilityContext { maintenance, ..pre }).map_err(block_problem)?;
+    Ok((vehicle, option, plan, maintenance, note))
+}
+
+/// The purchase's one transaction: idempotency re-check, availability re-check under the write
+/// lock, then service + payment + ledger charge + activation job + timeline + stored answer.
+async fn record(tx: &Db, p: &Purchase, now: i64) -> Result<Stored, DbError> {
+    match stored_idempotency(tx, &p.scope, &p.key, &p.request_hash).await? {
+        Replay::Replay { status, body } => return Ok(Stored::Replayed(status, body)),
+        Replay::Mismatch => {
+            give_back(tx, p, now).await?;
+            return Ok(Stored::KeyReused);
+        }
+        Replay::Fresh => {}
+    }
+    // Re-check under the write lock: a concurrent purchase of the same option.
+    let existing = svc::existing_states(tx, &p.vehicle.vin, &p.option.code).await?;
+    let ctx = AvailabilityContext { owned_by_customer: true, vehicle_operational: true, maintenance: p.maintenance, existing: &existing };
+    if let Err(r) = catalog::plan_purchase(&p.option, &ctx) {
+        give_back(tx, p, now).await?;
+        return Ok(Stored::Blocked(r));
+    }
+    match insert_service(tx, p, now).await {
+        Err(e) if e.is_unique_violation() => return Ok(Stored::Blocked(BlockReason::AlreadyPending)),
+        Err(e) => return Err(e),
+        Ok(_) => {}
+    }
+    record_payment(tx, p, now).await?;
+    queue::enqueue(tx, &Job::Ota(p.cmd.clone()), &p.cmd.command_id, now).await?;
+    let decision = p.plan.maintenance.as_str();
+    let detail = format!(
+        "{} ({}) bought as {}; maintenance: {} ({}); activation queued as {}",
+        p.option.name, p.option.code, p.service_id, decision, p.maintenance_note, p.cmd.command_id
+    );
+    svc::timeline(tx, Some(&p.vehicle.order_id), now, "service-purchased", detail).await?;
+    let row = svc::load_service(tx, &p.service_id).await?;
+    let body = row.map(|r| r.to_json()).unwrap_or_else(|| json!({"id": p.service_id, "state": p.state.as_str()}));
+    tx.exec(
+        "INSERT INTO idempotency(scope, key, request_hash, status_code, response_body, created_at) VALUES (?, ?, ?, 202, ?, ?)",
+        vec![text(&p.scope), text(&p.key), text(&p.request_hash), text(body.to_string()), int(now)],
+    )
+    .await?;
+    Ok(Stored::Created(body))
+}
+
+/// A payment initiated for a purchase that is not recorded is given back by a durable job queued
+/// in the transaction (worked right after the commit, else by the retry tick).
+async fn give_back(tx: &Db, p: &Purchase, now: i64) -> Result<(), DbError> {
+    if let (Some(pid), Some(amount)) = (&p.payment_id, &p.plan.upfront_charge) {
+        money::queue_return(tx, &not_recorded_return(pid, amount), now).await?;
+    }
+    Ok(())
+}
+
+async fn insert_service(tx: &Db, p: &Purchase, now: i64) -> Result<u64, DbError> {
+    tx.exec(
+        "INSERT INTO services(id, order_id, customer_id, vin, option_code, feature, kind, source, state, command_id,
+           activated_at, ends_at, created_at, updated_at, snapshot, price_minor, currency, purchased_at,
+           billing_ends_at, payment_id, payment_status, command_generation, maintenance_decision, last_error)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'purchase', ?, ?, NULL, NULL, ?, ?, ?, ?, ?, ?, NULL, ?, ?, 0, ?, NULL)",
+        vec![
+            text(&p.service_id),
+            opt_text(Some(p.vehicle.order_id.clone()).filter(|o| !o.is_empty())),
+            text(&p.customer_id),
+            text(&p.vehicle.vin),
+            text(&p.option.code),
+            text(&p.option.feature),
+            text(p.option.kind.as_str()),
+            text(p.state.as_str()),
+            text(&p.cmd.command_id),
+            int(now),
+            int(now),
+            text(serde_json::to_string(&p.plan.snapshot).unwrap_or_default()),
+            int(p.plan.snapshot.price.amount_minor),
+            text(&p.plan.snapshot.price.currency),
+            int(now),
+            opt_text(p.payment_id.clone()),
+            opt_text(p.payment_id.as_ref().map(|_| PaymentState::Pending.as_str())),
+            text(p.plan.maintenance.as_str()),
+        ],
+    )
+    .await
+}
+
+/// The upfront payment row and its ledger charge (`charge:<service id>`).
+async fn record_payment(tx: &Db, p: &Purchase, now: i64) -> Result<(), DbError> {
+    let (Some(pid), Some(amount)) = (&p.payment_id, &p.plan.upfront_charge) else { return Ok(()) };
+    let row = NewPayment {
+        id: pid,
+        order_id: None,
+        customer_id: &p.customer_id,
+        kind: PaymentKind::Service,
+        amount,
+        state: PaymentState::Pending,
+        idempotency_key: &p.service_id,
+        failure_reason: None,
+    };
+    payments::insert(tx, &row, now).await?;
+    money::charge(tx, &ledger_key::charge(&p.service_id), amount, Some(&p.vehicle.order_id), &p.service_id, now).await?;
+    Ok(())
+}
+
+async fn respond(db: &Db, payment_url: &str, p: &Purchase, stored: Result<Stored, DbError>) -> Result<Resp, Problem> {
+    let (pid, amount) = (p.payment_id.as_deref(), p.plan.upfront_charge.as_ref());
     match stored {
         Ok(Stored::Created(v)) => Ok(resp::json(202, &v)),
         Ok(Stored::Replayed(status, body)) => Ok(resp::json_raw(status, body)),
         Ok(Stored::KeyReused) => {
-            give_back_now(&db, &payment_url, payment_id.as_deref(), plan.upfront_charge.as_ref()).await;
+            give_back_now(db, payment_url, pid, amount).await;
             Err(key_reused())
         }
         Ok(Stored::Blocked(r)) => {
-            give_back_now(&db, &payment_url, payment_id.as_deref(), plan.upfront_charge.as_ref()).await;
+            give_back_now(db, payment_url, pid, amount).await;
             Err(block_problem(r))
         }
         Err(e) => {
             // Nothing was recorded: the initiated payment must not stay.
-            if let Some(pid) = &payment_id {
-                void_best_effort(&payment_url, pid).await;
+            if let Some(pid) = pid {
+                void_best_effort(payment_url, pid).await;
             }
             Err(e.into())
         }
@@ -456,14 +493,10 @@ async fn get_one(req: Request, id: &str) -> Result<Resp, Problem> {
     match svc::load_service(&db, id).await? {
         Some(s) if s.customer_id == principal.subject_id => {
             let mut v = s.to_json();
-            let history: Vec<Value> = db
-                .query(
-                    "SELECT kind, amount_minor, currency, reference, created_at FROM ledger WHERE reference = ? OR reference LIKE ? ORDER BY created_at, id",
-                    vec![text(id), text(format!("{id}/%"))],
-                )
+            let history: Vec<Value> = ledger::of_service(&db, id)
                 .await?
                 .iter()
-                .map(|r| json!({"kind": r.str("kind"), "amount_minor": r.i64("amount_minor"), "currency": r.str("currency"), "reference": r.str("reference"), "at": r.i64("created_at")}))
+                .map(|r| json!({"kind": r.kind_text, "amount_minor": r.amount.amount_minor, "currency": r.amount.currency, "reference": r.reference.clone().unwrap_or_default(), "at": r.created_at}))
                 .collect();
             v["ledger"] = json!(history);
             // Subscriptions: every billed period with its state (charged, failed/retrying, unpaid…).

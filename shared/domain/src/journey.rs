@@ -79,7 +79,7 @@ pub fn gateway_idempotency_key(order_id: &str, kind: PaymentKind, attempt: u32) 
 
 /// Idempotency key of the ledger movement recorded for a settled payment.
 pub fn ledger_key_settled(payment_id: &str) -> String {
-    format!("payment:{payment_id}:settled")
+    crate::payment::ledger_key::settled(payment_id)
 }
 
 /// What a settled/failed order payment does.

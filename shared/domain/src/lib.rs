@@ -14,6 +14,7 @@ pub mod money;
 pub mod notify;
 pub mod order;
 pub mod password;
+pub mod payment;
 pub mod problem;
 pub mod registration;
 pub mod retry;

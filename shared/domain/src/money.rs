@@ -20,6 +20,14 @@ impl fmt::Display for MoneyError {
 }
 impl std::error::Error for MoneyError {}
 
+/// The one text form of an amount in notifications, invoices and records: 2 decimals (all
+/// supported currencies have 2 minor digits) and the currency code, e.g. `1234.50 EUR`.
+pub fn format_minor(amount_minor: i64, currency: &str) -> String {
+    let sign = if amount_minor < 0 { "-" } else { "" };
+    let abs = amount_minor.unsigned_abs();
+    format!("{sign}{}.{:02} {currency}", abs / 100, abs % 100)
+}
+
 /// A well-formed ISO 4217 code: three ASCII uppercase letters.
 pub fn is_currency_code(c: &str) -> bool {
     c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase())
@@ -63,9 +71,7 @@ impl Money {
 
     /// Human form with 2 decimals (all supported currencies have 2 minor digits), e.g. `1234.50 EUR`.
     pub fn display(&self) -> String {
-        let sign = if self.amount_minor < 0 { "-" } else { "" };
-        let abs = self.amount_minor.unsigned_abs();
-        format!("{sign}{}.{:02} {}", abs / 100, abs % 100, self.currency)
+        format_minor(self.amount_minor, &self.currency)
     }
 }
 
@@ -98,5 +104,15 @@ mod tests {
     fn display() {
         assert_eq!(Money::new(123450, "EUR").unwrap().display(), "1234.50 EUR");
         assert_eq!(Money::new(-5, "EUR").unwrap().display(), "-0.05 EUR");
+    }
+
+    #[test]
+    fn format_minor_is_the_one_text_form() {
+        assert_eq!(format_minor(0, "EUR"), "0.00 EUR");
+        assert_eq!(format_minor(7, "EUR"), "0.07 EUR");
+        assert_eq!(format_minor(59900, "EUR"), "599.00 EUR");
+        assert_eq!(format_minor(123456, "USD"), "1234.56 USD");
+        assert_eq!(format_minor(-123456, "EUR"), "-1234.56 EUR");
+        assert_eq!(format_minor(i64::MIN, "EUR"), "-92233720368547758.08 EUR");
     }
 }

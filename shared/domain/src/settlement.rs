@@ -84,11 +84,11 @@ pub fn check(held: &Held, ev: &Reported) -> Check {
 /// Ledger key of money the gateway reported as taken outside the normal path (late settlement
 /// or mismatch), and of its refund.
 pub fn ledger_key_taken(payment_id: &str) -> String {
-    format!("payment:{payment_id}:taken")
+    crate::payment::ledger_key::taken(payment_id)
 }
 
 pub fn refund_key_taken(payment_id: &str) -> String {
-    format!("payment:{payment_id}:returned")
+    crate::payment::ledger_key::returned(payment_id)
 }
 
 #[cfg(test)]

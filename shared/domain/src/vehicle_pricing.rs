@@ -112,7 +112,7 @@ impl PricingError {
 }
 
 fn money_text(minor: i64, currency: &str) -> String {
-    format!("{}.{:02} {currency}", minor / 100, minor % 100)
+    crate::money::format_minor(minor, currency)
 }
 
 /// Prices the sale in `body` (the POST /api/sales request): `Ok(None)` when `model` or

@@ -15,6 +15,7 @@ pub mod rand;
 pub mod req;
 pub mod resp;
 pub mod services;
+pub mod store;
 pub mod vars;
 pub mod webhook;
 

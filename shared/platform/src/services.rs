@@ -1,7 +1,7 @@
 //! Service lifecycle storage (issue 4): the catalog table (seeded from
 //! `caas_domain::services::catalog::seed_catalog` on first use), service instance rows, and the
 //! customer notifications / timeline of service events. Rules live in `caas_domain::services`.
-use crate::db::{Db, DbError, Row, int, opt_text, text};
+use crate::db::{Db, DbError, Row, int, text};
 use caas_domain::notify::Message;
 use caas_domain::routing::NotificationKind;
 use caas_domain::services::catalog::{self, Catalog, OptionKind, OptionStatus, PurchaseSnapshot, ServiceOption};
@@ -285,25 +285,11 @@ pub async fn timeline(tx: &Db, order_id: Option<&str>, now: i64, kind: &str, det
 }
 
 /// Append a ledger row (idempotent by `key`): returns whether it was new.
+/// Kept for callers not yet moved: [`crate::store::ledger::append`] / [`crate::money`].
 #[allow(clippy::too_many_arguments)]
 pub async fn ledger(tx: &Db, key: &str, kind: &str, amount: &Money, order_id: Option<&str>, reference: &str, now: i64) -> Result<bool, DbError> {
-    let changed = tx
-        .exec(
-            "INSERT INTO ledger(id, idempotency_key, kind, amount_minor, currency, order_id, reference, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO NOTHING",
-            vec![
-                text(crate::rand::id(caas_domain::ids::IdKind::Ledger)),
-                text(key),
-                text(kind),
-                int(amount.amount_minor),
-                text(&amount.currency),
-                opt_text(order_id),
-                text(reference),
-                int(now),
-            ],
-        )
-        .await?;
-    Ok(changed == 1)
+    let kind = caas_domain::services::ledger::EntryKind::parse(kind).ok_or_else(|| DbError::Constraint(format!("CHECK: ledger kind {kind:?}")))?;
+    crate::store::ledger::append(tx, &crate::store::ledger::Movement { key, kind, amount, order_id, reference }, now).await
 }
 
 /// Queue the customer's notifications of a service event (`crate::notify`): one job per channel

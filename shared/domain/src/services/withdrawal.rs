@@ -260,9 +260,7 @@ impl CancellationDecision {
 
 /// `"12.34 EUR"`.
 pub fn money_text(m: &Money) -> String {
-    let sign = if m.amount_minor < 0 { "-" } else { "" };
-    let a = m.amount_minor.unsigned_abs();
-    format!("{sign}{}.{:02} {}", a / 100, a % 100, m.currency)
+    m.display()
 }
 
 fn zero(currency: &str) -> Money {
