@@ -13,6 +13,7 @@ pub mod queue;
 pub mod rand;
 pub mod req;
 pub mod resp;
+pub mod store;
 pub mod services;
 pub mod vars;
 pub mod webhook;
