@@ -12,11 +12,12 @@
 //! order), safe to fire twice or late. A final payment started before the deadline and still
 //! pending at the gateway gets `journey::PENDING_FINAL_PAYMENT_GRACE_MS` more.
 use caas_domain::Problem;
-use caas_domain::journey;
+use caas_domain::journey::{self, PaymentKind};
 use caas_domain::order::OrderStatus;
-use caas_platform::db::{Db, DbError, int, text};
+use caas_domain::wit::ReturnMode;
+use caas_platform::db::{Db, DbError};
 use caas_platform::journey as j;
-use caas_domain::wit::{Money, ReturnMode};
+use caas_platform::store::deadlines::{self as store, PendingPayment};
 use caas_platform::{Resp, auth, clock, money, req, resp, vars};
 use serde_json::json;
 use spin_sdk::http::{IntoResponse, Request};
@@ -45,36 +46,11 @@ async fn tick() -> Result<Resp, Problem> {
     let now = clock::now_ms();
     let days = vars::u64_or("reservation_days", journey::DEFAULT_RESERVATION_DAYS).await;
     let abandoned = abandon_unpaid(&db, now, days).await?;
-    let due = db
-        .query(
-            "SELECT id FROM orders WHERE status = ? AND final_payment_due_at IS NOT NULL AND final_payment_due_at <= ?
-             ORDER BY final_payment_due_at, id LIMIT ?",
-            vec![text(OrderStatus::VehicleAvailable.as_str()), int(now), int(BATCH)],
-        )
-        .await?;
+    let due = store::orders_final_payment_due(&db, OrderStatus::VehicleAvailable, now, BATCH).await?;
     let mut unassigned = Vec::new();
-    for row in &due {
-        let id = row.str("id");
-        let moved = db
-            .transaction(async |tx: &Db| -> Result<bool, DbError> {
-                let Some(order) = j::load_order(tx, &id).await? else { return Ok(false) };
-                let pending_since = tx
-                    .query_one(
-                        "SELECT MIN(created_at) AS t FROM payments WHERE order_id = ? AND kind = 'final' AND status = 'pending'",
-                        vec![text(&id)],
-                    )
-                    .await?
-                    .and_then(|r| r.opt_i64("t"));
-                if !journey::deadline_passed(order.status, order.final_payment_due_at, now, pending_since) {
-                    return Ok(false);
-                }
-                // A final payment settling after this lands on an unassigned order: the payment
-                // webhook records it and escalates it for a manual refund.
-                j::unassign(tx, &order, "final payment not received by the deadline", now).await
-            })
-            .await?;
-        if moved {
-            unassigned.push(id);
+    for id in &due {
+        if db.transaction(async |tx: &Db| unassign_late(tx, id, now).await).await? {
+            unassigned.push(id.clone());
         }
     }
     Ok(resp::json(
@@ -83,20 +59,25 @@ async fn tick() -> Result<Resp, Problem> {
     ))
 }
 
+/// The order loses its reservation if the final-payment deadline (plus the grace for a final
+/// payment still pending at the gateway) has passed.
+async fn unassign_late(tx: &Db, id: &str, now: i64) -> Result<bool, DbError> {
+    let Some(order) = j::load_order(tx, id).await? else { return Ok(false) };
+    let pending_since = store::pending_payment_since(tx, id, PaymentKind::Final).await?;
+    if !journey::deadline_passed(order.status, order.final_payment_due_at, now, pending_since) {
+        return Ok(false);
+    }
+    // A final payment settling after this lands on an unassigned order: the payment
+    // webhook records it and escalates it for a manual refund.
+    j::unassign(tx, &order, "final payment not received by the deadline", now).await
+}
+
 /// Abandons the sales whose reservation was not paid in time (one transaction per order).
 async fn abandon_unpaid(db: &Db, now: i64, days: u64) -> Result<Vec<String>, DbError> {
     let cutoff = now.saturating_sub((days as i64).saturating_mul(86_400_000));
-    let due = db
-        .query(
-            "SELECT id FROM orders WHERE status = ? AND created_at <= ? ORDER BY created_at, id LIMIT ?",
-            vec![text(OrderStatus::ReservationPending.as_str()), int(cutoff), int(BATCH)],
-        )
-        .await?;
     let mut out = Vec::new();
-    for row in &due {
-        let id = row.str("id");
-        let moved = db.transaction(async |tx: &Db| abandon(tx, &id, now, days).await).await?;
-        if moved {
+    for id in store::orders_created_by(db, OrderStatus::ReservationPending, cutoff, BATCH).await? {
+        if db.transaction(async |tx: &Db| abandon(tx, &id, now, days).await).await? {
             out.push(id);
         }
     }
@@ -110,22 +91,27 @@ async fn abandon(tx: &Db, id: &str, now: i64, days: u64) -> Result<bool, DbError
     {
         return Ok(false);
     }
-    let pending = tx
-        .query("SELECT id, amount_minor, currency FROM payments WHERE order_id = ? AND kind = 'reservation' AND status = 'pending'", vec![text(id)])
-        .await?;
+    let pending = store::pending_payments(tx, id, PaymentKind::Reservation).await?;
     for p in &pending {
-        let pid = p.str("id");
-        let m = Money { amount_minor: p.i64("amount_minor"), currency: p.str("currency") };
-        let r = money::payment_return(&pid, &m, &format!("payment:{pid}"), &pid, Some(id), ReturnMode::VoidOrRefund, "sale-abandoned");
-        money::queue_return(tx, &r, now).await?;
+        money::queue_return(tx, &give_back(p, id), now).await?;
     }
-    let freed = tx.exec("UPDATE vehicles SET status = 'stock', order_id = NULL, updated_at = ? WHERE order_id = ?", vec![int(now), text(id)]).await?;
-    j::event(tx, id, now, "sale-abandoned", format!("the reservation was not paid within {days} days; {} pending payment(s) cancelled", pending.len())).await?;
+    let freed = store::release_vehicles(tx, id, now).await?;
+    tell_abandoned(tx, &order.customer_id, id, days, pending.len(), freed, now).await?;
+    Ok(true)
+}
+
+/// The pending reservation payment given back at the gateway (void, or refund if it settled).
+fn give_back(p: &PendingPayment, order_id: &str) -> caas_domain::wit::PaymentReturn {
+    money::payment_return(&p.id, &p.amount, &format!("payment:{}", p.id), &p.id, Some(order_id), ReturnMode::VoidOrRefund, "sale-abandoned")
+}
+
+/// Timeline, customer and staff told about the abandoned sale.
+async fn tell_abandoned(tx: &Db, customer_id: &str, id: &str, days: u64, payments: usize, freed: u64, now: i64) -> Result<(), DbError> {
+    j::event(tx, id, now, "sale-abandoned", format!("the reservation was not paid within {days} days; {payments} pending payment(s) cancelled")).await?;
     if freed > 0 {
         j::event(tx, id, now, "staff:vehicle-back-to-stock", format!("{freed} vehicle(s) back to dealership stock")).await?;
     }
-    j::notify_customer(tx, id, &order.customer_id, "sale-abandoned", &journey::msg_sale_abandoned(id, days), now).await?;
-    let detail = format!("sale {id} abandoned: reservation not paid within {days} days; {} pending payment(s) voided", pending.len());
-    j::notify_staff(tx, id, "sale abandoned", id, &detail, now).await?;
-    Ok(true)
+    j::notify_customer(tx, id, customer_id, "sale-abandoned", &journey::msg_sale_abandoned(id, days), now).await?;
+    let detail = format!("sale {id} abandoned: reservation not paid within {days} days; {payments} pending payment(s) voided");
+    j::notify_staff(tx, id, "sale abandoned", id, &detail, now).await
 }

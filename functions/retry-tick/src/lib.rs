@@ -85,48 +85,65 @@ async fn on_escalated(db: &Db, c: &Claimed, error: &str, now: i64) -> Result<(),
     Ok(())
 }
 
+impl Ctx {
+    async fn from_vars() -> Ctx {
+        Ctx {
+            notify_url: vars::base_url("notify_url").await.ok(),
+            factory_url: vars::base_url("factory_url").await.ok(),
+            registry_url: vars::base_url("registry_url").await.ok(),
+            payment_url: vars::base_url("payment_url").await.ok(),
+        }
+    }
+}
+
+/// How many jobs ended which way.
+#[derive(Default)]
+struct Counts {
+    succeeded: u32,
+    failed: u32,
+    escalated: u32,
+}
+
 async fn tick() -> Result<Resp, Problem> {
-    let cx = Ctx {
-        notify_url: vars::base_url("notify_url").await.ok(),
-        factory_url: vars::base_url("factory_url").await.ok(),
-        registry_url: vars::base_url("registry_url").await.ok(),
-        payment_url: vars::base_url("payment_url").await.ok(),
-    };
+    let cx = Ctx::from_vars().await;
     let policy = RetryPolicy::from_config(
         vars::u64_or("retry_base_seconds", 30).await,
         vars::u64_or("retry_max_attempts", 6).await.min(u32::MAX as u64) as u32,
     );
     let db = Db::open_for_request().await?;
-    let now = clock::now_ms();
-    let claimed = queue::claim_due(&db, now, BATCH, HANDLED_KINDS).await?;
+    let claimed = queue::claim_due(&db, clock::now_ms(), BATCH, HANDLED_KINDS).await?;
 
     let outcomes = caas_platform::join_all(claimed.iter().map(|c| perform(c, &cx))).await;
 
-    let (mut succeeded, mut failed, mut escalated) = (0u32, 0u32, 0u32);
+    let mut counts = Counts::default();
     let done_at = clock::now_ms();
     for (c, outcome) in claimed.iter().zip(outcomes) {
-        let redacted = c.job.as_ref().ok().map(redact);
-        match outcome {
-            Outcome::Done => {
-                queue::complete(&db, &c.id, redacted.as_ref(), done_at).await?;
-                succeeded += 1;
-            }
-            Outcome::Failed(e) => match queue::fail(&db, c, &e, done_at, &policy, redacted.as_ref(), false).await? {
-                RetryDecision::Escalate => {
-                    escalated += 1;
-                    on_escalated(&db, c, &e, done_at).await?;
-                }
-                RetryDecision::Retry { .. } => failed += 1,
-            },
-            Outcome::Permanent(e) => {
-                queue::fail(&db, c, &e, done_at, &policy, redacted.as_ref(), true).await?;
-                escalated += 1;
-                on_escalated(&db, c, &e, done_at).await?;
-            }
-        }
+        record(&db, c, outcome, &policy, done_at, &mut counts).await?;
     }
     Ok(resp::json(
         200,
-        &json!({"processed": claimed.len(), "succeeded": succeeded, "failed": failed, "escalated": escalated}),
+        &json!({"processed": claimed.len(), "succeeded": counts.succeeded, "failed": counts.failed, "escalated": counts.escalated}),
     ))
+}
+
+/// Records one job's outcome: done (secrets redacted), rescheduled, or escalated (plus the
+/// kind's escalation hook).
+async fn record(db: &Db, c: &Claimed, outcome: Outcome, policy: &RetryPolicy, done_at: i64, counts: &mut Counts) -> Result<(), Problem> {
+    let redacted = c.job.as_ref().ok().map(redact);
+    let (error, permanent) = match outcome {
+        Outcome::Done => {
+            queue::complete(db, &c.id, redacted.as_ref(), done_at).await?;
+            counts.succeeded += 1;
+            return Ok(());
+        }
+        Outcome::Failed(e) => (e, false),
+        Outcome::Permanent(e) => (e, true),
+    };
+    let decision = queue::fail(db, c, &error, done_at, policy, redacted.as_ref(), permanent).await?;
+    if matches!(decision, RetryDecision::Retry { .. }) {
+        counts.failed += 1;
+        return Ok(());
+    }
+    counts.escalated += 1;
+    on_escalated(db, c, &error, done_at).await
 }

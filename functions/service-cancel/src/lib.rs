@@ -23,15 +23,17 @@ use caas_domain::ids::{IdKind, is_id};
 use caas_domain::routing::NotificationKind;
 use caas_domain::services::calendar::format_date;
 use caas_domain::services::catalog::{Catalog, OptionKind};
-use caas_domain::services::ledger::period_reference;
-use caas_domain::services::billing::Period;
 use caas_domain::services::lifecycle::{ServiceEvent, ServiceState};
+use caas_domain::services::ota::PaymentStatus;
+use caas_domain::services::status::{ChargeStatus, ServiceSource};
 use caas_domain::services::withdrawal::{self, CancellationDecision, CancellationRule, ServiceFacts, WithdrawalHistory};
 use caas_domain::vehicle::normalize_vin;
 use caas_domain::wit::{Money, PaymentReturn, ReturnMode};
 use caas_platform::billing as bill;
-use caas_platform::db::{Db, DbError, int, text};
-use caas_platform::services::{self as svc, ServiceRow};
+use caas_platform::db::{Db, DbError};
+use caas_platform::services as svc;
+use caas_platform::store::services::{self as services, ServiceRow, TheftReport};
+use caas_platform::store::subscriptions as charges;
 use caas_platform::{Resp, auth, clock, money, req, resp, vars};
 use serde_json::{Value, json};
 use spin_sdk::http::{IntoResponse, Request};
@@ -61,37 +63,7 @@ async fn route(req: Request) -> Result<Resp, Problem> {
 
 /// Net amount collected for the service (one-time: its reference; subscription: its periods).
 async fn paid(db: &Db, s: &ServiceRow, currency: &str) -> Result<Money, DbError> {
-    let net = db
-        .query_one(
-            "SELECT COALESCE(SUM(CASE kind WHEN 'charge' THEN amount_minor ELSE -amount_minor END), 0) AS n
-             FROM ledger WHERE reference = ? OR reference LIKE ?",
-            vec![text(&s.id), text(format!("{}/%", s.id))],
-        )
-        .await?
-        .map(|r| r.i64("n"))
-        .unwrap_or(0);
-    Ok(Money { amount_minor: net, currency: currency.to_string() })
-}
-
-/// The customer's earlier full refunds for the same feature on the same vehicle (the repeat
-/// withdrawal rule, `withdrawal::decide_cancellation_with`).
-async fn history(db: &Db, s: &ServiceRow) -> Result<WithdrawalHistory, DbError> {
-    let last = db
-        .query_one(
-            "SELECT MAX(cancelled_at) AS t FROM services
-             WHERE customer_id = ? AND vin = ? AND feature = ? AND id <> ? AND cancel_rule IN (?, ?)",
-            vec![
-                text(&s.customer_id),
-                text(&s.vin),
-                text(&s.feature),
-                text(&s.id),
-                text(CancellationRule::WithdrawalFullRefund.as_str()),
-                text(CancellationRule::ShortServiceFullRefund.as_str()),
-            ],
-        )
-        .await?
-        .and_then(|r| r.opt_i64("t"));
-    Ok(WithdrawalHistory { last_full_refund_at: last })
+    Ok(Money { amount_minor: services::net_collected(db, &s.id).await?, currency: currency.to_string() })
 }
 
 async fn decide(db: &Db, s: &ServiceRow, catalog: Option<&Catalog>, now: i64, theft: bool) -> Result<(OptionKind, CancellationDecision), DbError> {
@@ -102,7 +74,9 @@ async fn decide(db: &Db, s: &ServiceRow, catalog: Option<&Catalog>, now: i64, th
         return Ok((kind, withdrawal::decide_cancellation(&ServiceFacts { kind, state: ServiceState::Failed, purchased_at: 0, activated_at: None, paid: &paid }, now)));
     };
     let facts = ServiceFacts { kind, state, purchased_at: s.purchased_at.unwrap_or(s.created_at), activated_at: s.activated_at, paid: &paid };
-    let h = history(db, s).await?;
+    // The customer's earlier full refunds for the same feature on the same vehicle (the repeat
+    // withdrawal rule, `withdrawal::decide_cancellation_with`).
+    let h = WithdrawalHistory { last_full_refund_at: services::last_full_refund_at(db, s).await? };
     let d = if theft { withdrawal::decide_theft_with(&facts, &h, now) } else { withdrawal::decide_cancellation_with(&facts, &h, now) };
     Ok((kind, d))
 }
@@ -111,32 +85,35 @@ async fn decide(db: &Db, s: &ServiceRow, catalog: Option<&Catalog>, now: i64, th
 /// applies the decision, then worked at once (and by the retry tick if the gateway is down).
 /// The keys are those of what is returned, so nothing is ever returned twice.
 async fn plan_returns(db: &Db, s: &ServiceRow, kind: OptionKind, d: &CancellationDecision) -> Result<Vec<PaymentReturn>, DbError> {
-    let mut out = Vec::new();
     if d.refund.amount_minor <= 0 {
-        return Ok(out);
+        return Ok(Vec::new());
     }
     if kind == OptionKind::Subscription {
-        // Every collected period charge back, one refund per charge.
-        for c in bill::charges_of(db, &s.id).await? {
-            let (Some(pid), "charged") = (c.payment_id.clone(), c.status.as_str()) else { continue };
-            let reference = Period::parse(&c.period).map(|p| period_reference(&s.id, p)).unwrap_or_else(|| format!("{}/{}", s.id, c.period));
-            let rest = money::net_booked(db, &reference).await?.min(c.amount_minor);
-            if rest <= 0 {
-                continue;
-            }
-            let amount = Money { amount_minor: rest, currency: c.currency.clone() };
-            out.push(money::payment_return(&pid, &amount, &c.idempotency_key, &reference, s.order_id.as_deref(), ReturnMode::Refund, "withdrawal"));
-        }
-        return Ok(out);
+        return subscription_returns(db, s).await;
     }
-    let Some(pid) = &s.payment_id else { return Ok(out) };
+    let Some(pid) = &s.payment_id else { return Ok(Vec::new()) };
     // Unsettled: void it (a 409 because it settled meanwhile turns into a refund); settled: refund.
-    let (mode, reason) = if d.rule == CancellationRule::NotActivatedYet || s.payment_status.as_deref() == Some("pending") {
+    let (mode, reason) = if d.rule == CancellationRule::NotActivatedYet || s.payment_state() == Some(PaymentStatus::Pending) {
         (ReturnMode::VoidOrRefund, "cancelled-before-activation")
     } else {
         (ReturnMode::Refund, "withdrawal")
     };
-    out.push(money::payment_return(pid, &d.refund, &s.id, &s.id, s.order_id.as_deref(), mode, reason));
+    Ok(vec![money::payment_return(pid, &d.refund, &s.id, &s.id, s.order_id.as_deref(), mode, reason)])
+}
+
+/// Every collected period charge back, one refund per charge (what is left of it).
+async fn subscription_returns(db: &Db, s: &ServiceRow) -> Result<Vec<PaymentReturn>, DbError> {
+    let mut out = Vec::new();
+    for c in charges::charges_of(db, &s.id).await? {
+        let (Some(pid), ChargeStatus::Charged) = (c.payment_id.clone(), c.status) else { continue };
+        let reference = c.reference();
+        let rest = money::net_booked(db, &reference).await?.min(c.amount_minor);
+        if rest <= 0 {
+            continue;
+        }
+        let amount = Money { amount_minor: rest, currency: c.currency.clone() };
+        out.push(money::payment_return(&pid, &amount, &c.idempotency_key, &reference, s.order_id.as_deref(), ReturnMode::Refund, "withdrawal"));
+    }
     Ok(out)
 }
 
@@ -153,6 +130,10 @@ struct Outcome {
 }
 
 impl Outcome {
+    fn new(d: &CancellationDecision, state: String, billing_ends_at: Option<i64>, changed: bool) -> Outcome {
+        Outcome { rule: d.rule, refund: d.refund.clone(), explanation: d.explanation(), pro_rata: d.pro_rata.clone(), state, billing_ends_at, changed }
+    }
+
     fn json(&self, id: &str) -> Value {
         json!({
             "service_id": id,
@@ -171,122 +152,122 @@ impl Outcome {
     }
 }
 
-fn service_name(s: &ServiceRow) -> String {
-    s.snapshot.as_ref().map(|x| x.name.clone()).unwrap_or_else(|| s.option_code.clone())
-}
-
 fn money_text(m: &Money) -> String {
     format!("{}.{:02} {}", m.amount_minor / 100, m.amount_minor % 100, m.currency)
 }
 
-/// Decide, return the money, and apply the decision to one service. `notify`: tell the customer
-/// about this service (theft sends one summary instead).
+/// One service's cancellation as decided: what applying it needs.
+struct Cancellation<'a> {
+    s: &'a ServiceRow,
+    kind: OptionKind,
+    d: CancellationDecision,
+    event: ServiceEvent,
+    from: ServiceState,
+    returns: Vec<PaymentReturn>,
+    theft: bool,
+    /// Tell the customer about this service (theft sends one summary instead).
+    notify: bool,
+}
+
+/// Decide, return the money, and apply the decision to one service.
 async fn apply(db: &Db, payment_url: &str, s: &ServiceRow, catalog: Option<&Catalog>, now: i64, theft: bool, notify: bool) -> Result<Outcome, Problem> {
     let (kind, d) = decide(db, s, catalog, now, theft).await?;
-    let unchanged = Outcome {
-        rule: d.rule,
-        refund: d.refund.clone(),
-        explanation: d.explanation(),
-        pro_rata: d.pro_rata.clone(),
-        state: s.state_raw.clone(),
-        billing_ends_at: s.billing_ends_at,
-        changed: false,
-    };
-    let Some(event) = d.event else { return Ok(unchanged) };
-    let Some(from) = s.state() else { return Ok(unchanged) };
+    let (Some(event), Some(from)) = (d.event, s.state()) else { return Ok(Outcome::new(&d, s.state_raw.clone(), s.billing_ends_at, false)) };
     // A pro-rated refund cannot come out of an unsettled payment (a void returns all of it):
     // it waits for the settlement; nothing changes meanwhile.
-    if d.rule == CancellationRule::RepeatWithdrawalProRata && kind != OptionKind::Subscription && s.payment_status.as_deref() == Some("pending") {
+    if d.rule == CancellationRule::RepeatWithdrawalProRata && kind != OptionKind::Subscription && s.payment_state() == Some(PaymentStatus::Pending) {
         return Err(Problem::conflict(
             "payment-not-settled",
             format!("the payment for service {} has not settled yet; a pro-rated refund can be made once it has — try again later", s.id),
         ));
     }
     let returns = plan_returns(db, s, kind, &d).await?;
-    let name = service_name(s);
-    let applied = db
-        .transaction(async |tx: &Db| -> Result<Option<(String, Option<i64>)>, DbError> {
-            let moved = match event {
-                ServiceEvent::Withdraw | ServiceEvent::CancelNow if d.deactivate_now => bill::queue_deactivation(tx, s, from, event, now).await?,
-                _ => match from.transition(event) {
-                    Ok(to) => svc::set_state(tx, &s.id, from, to, now).await?,
-                    Err(_) => false,
-                },
-            };
-            if !moved {
-                return Ok(None);
-            }
-            // The money goes back with the decision: durable jobs in this transaction.
-            for r in &returns {
-                money::queue_return(tx, r, now).await?;
-            }
-            // Which rule ended it and when: the repeat-withdrawal rule reads this history.
-            tx.exec("UPDATE services SET cancel_rule = ?, cancelled_at = ? WHERE id = ?", vec![text(d.rule.as_str()), int(now), text(&s.id)])
-                .await?;
-            let mut billing_end = s.billing_ends_at;
-            if let Some(end) = d.billing_ends_at {
-                let end = s.billing_ends_at.map_or(end, |e| e.min(end));
-                tx.exec("UPDATE services SET billing_ends_at = ? WHERE id = ?", vec![int(end), text(&s.id)]).await?;
-                billing_end = Some(end);
-            }
-            // Withdrawn or never activated: nothing of it is billable any more.
-            if matches!(d.rule, CancellationRule::WithdrawalFullRefund | CancellationRule::ShortServiceFullRefund | CancellationRule::NotActivatedYet)
-                && kind == OptionKind::Subscription
-            {
-                bill::cancel_open_charges(tx, &s.id, d.rule.as_str(), now).await?;
-            }
-            let to = from.transition(event).map(|t| t.as_str().to_string()).unwrap_or_default();
-            let until = billing_end.map(|e| format!("; billing ends {}", format_date(e))).unwrap_or_default();
-            svc::timeline(
-                tx,
-                s.order_id.as_deref(),
-                now,
-                if theft { "service-cancelled-theft" } else { "service-cancelled" },
-                format!("{name} ({}) {}: {}; refund {}{until}", s.id, to, d.rule.as_str(), money_text(&d.refund)),
-            )
-            .await?;
-            if notify {
-                let body = match d.rule {
-                    CancellationRule::SubscriptionEndOfPeriod => format!(
-                        "Your subscription {name} is cancelled and ends on {}. The current month is billed as usual; no charges after that.",
-                        billing_end.map(format_date).unwrap_or_default()
-                    ),
-                    CancellationRule::NotActivatedYet => {
-                        format!("The activation of {name} was cancelled before it reached your vehicle {}. You have not been charged for it.", s.vin)
-                    }
-                    _ => format!(
-                        "{name} has been cancelled and is being switched off on your vehicle {}. Refund: {}. {}",
-                        s.vin,
-                        money_text(&d.refund),
-                        d.explanation()
-                    ),
-                };
-                svc::notify(tx, &s.customer_id, &s.vin, &format!("svc-cancel:{}", s.id), NotificationKind::ServiceCancelled, &format!("{name} cancelled"), &body, now)
-                    .await?;
-            }
-            Ok(Some((to, billing_end)))
-        })
-        .await?;
-    if applied.is_some() {
-        // Worked now so the answer shows the money back; a gateway outage leaves the jobs to
-        // the retry tick (the cancellation stands, the refund follows).
-        for r in &returns {
-            if let Err(e) = money::perform_return(db, payment_url, &money::job_key(r), r, now).await {
-                eprintln!("service-cancel: return of {} queued for retry: {e}", r.payment_id);
-            }
+    let c = Cancellation { s, kind, d, event, from, returns, theft, notify };
+    let Some((state, billing_ends_at)) = db.transaction(async |tx: &Db| c.apply(tx, now).await).await? else {
+        return Err(Problem::conflict("service-changed", "the service changed while it was being cancelled; try again"));
+    };
+    work_returns(db, payment_url, &c.returns, now).await;
+    Ok(Outcome::new(&c.d, state, billing_ends_at, true))
+}
+
+/// Worked now so the answer shows the money back; a gateway outage leaves the jobs to the retry
+/// tick (the cancellation stands, the refund follows).
+async fn work_returns(db: &Db, payment_url: &str, returns: &[PaymentReturn], now: i64) {
+    for r in returns {
+        if let Err(e) = money::perform_return(db, payment_url, &money::job_key(r), r, now).await {
+            eprintln!("service-cancel: return of {} queued for retry: {e}", r.payment_id);
         }
     }
-    match applied {
-        Some((state, billing_ends_at)) => Ok(Outcome {
-            rule: d.rule,
-            explanation: d.explanation(),
-            pro_rata: d.pro_rata.clone(),
-            refund: d.refund,
-            state,
-            billing_ends_at,
-            changed: true,
-        }),
-        None => Err(Problem::conflict("service-changed", "the service changed while it was being cancelled; try again")),
+}
+
+impl Cancellation<'_> {
+    /// ONE transaction: state, money back (queued), cancellation record, billing end, open
+    /// charges, timeline, notification. None when the service moved meanwhile.
+    async fn apply(&self, tx: &Db, now: i64) -> Result<Option<(String, Option<i64>)>, DbError> {
+        if !self.move_state(tx, now).await? {
+            return Ok(None);
+        }
+        for r in &self.returns {
+            money::queue_return(tx, r, now).await?;
+        }
+        // Which rule ended it and when: the repeat-withdrawal rule reads this history.
+        services::record_cancellation(tx, &self.s.id, self.d.rule, now).await?;
+        let billing_end = match self.d.billing_ends_at {
+            Some(end) => Some(services::end_billing_by(tx, self.s, end).await?),
+            None => self.s.billing_ends_at,
+        };
+        // Withdrawn or never activated: nothing of it is billable any more.
+        if self.kind == OptionKind::Subscription
+            && matches!(self.d.rule, CancellationRule::WithdrawalFullRefund | CancellationRule::ShortServiceFullRefund | CancellationRule::NotActivatedYet)
+        {
+            bill::cancel_open_charges(tx, &self.s.id, self.d.rule.as_str(), now).await?;
+        }
+        let to = self.from.transition(self.event).map(|t| t.as_str().to_string()).unwrap_or_default();
+        self.record(tx, &to, billing_end, now).await?;
+        Ok(Some((to, billing_end)))
+    }
+
+    /// Compare-and-set of the state; an immediate stop also queues the OTA deactivation.
+    async fn move_state(&self, tx: &Db, now: i64) -> Result<bool, DbError> {
+        match self.event {
+            ServiceEvent::Withdraw | ServiceEvent::CancelNow if self.d.deactivate_now => bill::queue_deactivation(tx, self.s, self.from, self.event, now).await,
+            _ => match self.from.transition(self.event) {
+                Ok(to) => svc::set_state(tx, &self.s.id, self.from, to, now).await,
+                Err(_) => Ok(false),
+            },
+        }
+    }
+
+    /// Timeline entry and (unless theft) the customer's notification.
+    async fn record(&self, tx: &Db, to: &str, billing_end: Option<i64>, now: i64) -> Result<(), DbError> {
+        let (s, d, name) = (self.s, &self.d, self.s.name());
+        let until = billing_end.map(|e| format!("; billing ends {}", format_date(e))).unwrap_or_default();
+        let kind = if self.theft { "service-cancelled-theft" } else { "service-cancelled" };
+        let detail = format!("{name} ({}) {}: {}; refund {}{until}", s.id, to, d.rule.as_str(), money_text(&d.refund));
+        svc::timeline(tx, s.order_id.as_deref(), now, kind, detail).await?;
+        if !self.notify {
+            return Ok(());
+        }
+        let body = self.message(&name, billing_end);
+        svc::notify(tx, &s.customer_id, &s.vin, &format!("svc-cancel:{}", s.id), NotificationKind::ServiceCancelled, &format!("{name} cancelled"), &body, now).await
+    }
+
+    fn message(&self, name: &str, billing_end: Option<i64>) -> String {
+        match self.d.rule {
+            CancellationRule::SubscriptionEndOfPeriod => format!(
+                "Your subscription {name} is cancelled and ends on {}. The current month is billed as usual; no charges after that.",
+                billing_end.map(format_date).unwrap_or_default()
+            ),
+            CancellationRule::NotActivatedYet => {
+                format!("The activation of {name} was cancelled before it reached your vehicle {}. You have not been charged for it.", self.s.vin)
+            }
+            _ => format!(
+                "{name} has been cancelled and is being switched off on your vehicle {}. Refund: {}. {}",
+                self.s.vin,
+                money_text(&self.d.refund),
+                self.d.explanation()
+            ),
+        }
     }
 }
 
@@ -298,11 +279,11 @@ async fn cancel(req: Request, id: &str) -> Result<Resp, Problem> {
         return Err(Problem::not_found(format!("no service {id}")));
     }
     let db = Db::open_for_request().await?;
-    let s = match svc::load_service(&db, id).await? {
+    let s = match services::load_service(&db, id).await? {
         Some(s) if s.customer_id == me.subject_id => s,
         _ => return Err(Problem::not_found(format!("no service {id}"))),
     };
-    if s.source != "purchase" {
+    if s.source() != Some(ServiceSource::Purchase) {
         return Err(Problem::conflict(
             "plan-service",
             format!("service {id} is part of the plan comercial bought with the vehicle; it is not cancelled separately"),
@@ -310,24 +291,25 @@ async fn cancel(req: Request, id: &str) -> Result<Resp, Problem> {
     }
     let payment_url = vars::base_url("payment_url").await?;
     let catalog = svc::load_catalog(&db).await.ok();
-    let now = clock::now_ms();
-    let o = apply(&db, &payment_url, &s, catalog.as_ref(), now, false, true).await?;
-    match o.rule {
-        CancellationRule::NotCancellable => Err(Problem::conflict(
-            "not-cancellable",
-            format!("service {id} is {} and cannot be cancelled", s.state_raw),
-        )),
+    let o = apply(&db, &payment_url, &s, catalog.as_ref(), clock::now_ms(), false, true).await?;
+    refused(&s, o.rule)?;
+    let row = services::load_service(&db, id).await?.map(|r| r.to_json()).unwrap_or(Value::Null);
+    Ok(resp::json(200, &json!({"service": row, "decision": o.json(id)})))
+}
+
+/// The rules that leave the service as it is answer 409 naming why.
+fn refused(s: &ServiceRow, rule: CancellationRule) -> Result<(), Problem> {
+    match rule {
+        CancellationRule::NotCancellable => Err(Problem::conflict("not-cancellable", format!("service {} is {} and cannot be cancelled", s.id, s.state_raw))),
         CancellationRule::NoRefundRunsToEnd => Err(Problem::conflict(
             "no-refund-runs-to-end",
             format!(
-                "the 14-day withdrawal period of service {id} is over: it is not refunded and stays active until it ends{}",
+                "the 14-day withdrawal period of service {} is over: it is not refunded and stays active until it ends{}",
+                s.id,
                 s.ends_at.map(|e| format!(" on {}", format_date(e))).unwrap_or_default()
             ),
         )),
-        _ => {
-            let row = svc::load_service(&db, id).await?.map(|r| r.to_json()).unwrap_or(Value::Null);
-            Ok(resp::json(200, &json!({"service": row, "decision": o.json(id)})))
-        }
+        _ => Ok(()),
     }
 }
 
@@ -348,62 +330,47 @@ async fn theft(req: Request) -> Result<Resp, Problem> {
     let payment_url = vars::base_url("payment_url").await?;
     let catalog = svc::load_catalog(&db).await.ok();
     let now = clock::now_ms();
-    let rows = db
-        .query(
-            "SELECT * FROM services WHERE vin = ? AND customer_id = ? AND source = 'purchase'
-               AND state IN ('pending-payment','pending-activation','active','cancellation-scheduled') ORDER BY id",
-            vec![text(&vin), text(&me.subject_id)],
-        )
-        .await?;
-    let mut outcomes = Vec::new();
-    let mut lines = Vec::new();
-    for r in &rows {
-        let s = ServiceRow::from_row(r);
+    let (mut outcomes, mut lines) = (Vec::new(), Vec::new());
+    for s in services::open_purchases_on_vehicle(&db, &vin, &me.subject_id).await? {
         let o = apply(&db, &payment_url, &s, catalog.as_ref(), now, true, false).await?;
-        let what = match o.rule {
-            CancellationRule::NotActivatedYet => "pending activation cancelled, not charged".to_string(),
-            CancellationRule::SubscriptionStoppedNow => "subscription stopped, no further charges".to_string(),
-            CancellationRule::WithdrawalFullRefund | CancellationRule::ShortServiceFullRefund | CancellationRule::RepeatWithdrawalProRata => {
-                format!("cancelled within the withdrawal rules, refund {} ({})", money_text(&o.refund), o.explanation)
-            }
-            _ => "already delivered: not refundable (an insurance matter); it stays on your account".to_string(),
-        };
-        lines.push(format!("- {}: {what}", service_name(&s)));
+        lines.push(format!("- {}: {}", s.name(), theft_line(&o)));
         outcomes.push(o.json(&s.id));
     }
-    let report_id = caas_platform::rand::id(IdKind::Event).replacen("evt_", "thf_", 1);
-    let outcome = json!({"services": outcomes});
-    db.transaction(async |tx: &Db| -> Result<(), DbError> {
-        tx.exec(
-            "INSERT INTO theft_reports(id, vin, customer_id, reported_at, outcome) VALUES (?, ?, ?, ?, ?)",
-            vec![text(&report_id), text(&vin), text(&me.subject_id), int(now), text(outcome.to_string())],
-        )
-        .await?;
-        svc::timeline(tx, Some(&vehicle.order_id), now, "theft-reported", format!("theft of {vin} reported ({report_id}); {} service(s) reviewed", outcomes.len()))
-            .await?;
-        let body = if lines.is_empty() {
-            format!("We recorded the theft report {report_id} for your vehicle {vin}. No services needed changes.")
-        } else {
-            format!("We recorded the theft report {report_id} for your vehicle {vin}. Your services:\n{}", lines.join("\n"))
-        };
-        svc::notify(tx, &me.subject_id, &vin, &format!("theft:{report_id}"), NotificationKind::TheftReported, "Theft report received", &body, now).await
-    })
-    .await?;
-    Ok(resp::json(201, &json!({"id": report_id, "vin": vin, "reported_at": now, "services": outcome["services"]})))
+    let id = caas_platform::rand::id(IdKind::Event).replacen("evt_", "thf_", 1);
+    let report = TheftReport { id, vin, customer_id: me.subject_id.clone(), reported_at: now, outcome: json!({"services": outcomes}) };
+    db.transaction(async |tx: &Db| record_theft(tx, &report, &vehicle.order_id, &lines).await).await?;
+    Ok(resp::json(201, &report.to_json()))
+}
+
+/// What the theft did to one service, for the customer's summary.
+fn theft_line(o: &Outcome) -> String {
+    match o.rule {
+        CancellationRule::NotActivatedYet => "pending activation cancelled, not charged".to_string(),
+        CancellationRule::SubscriptionStoppedNow => "subscription stopped, no further charges".to_string(),
+        CancellationRule::WithdrawalFullRefund | CancellationRule::ShortServiceFullRefund | CancellationRule::RepeatWithdrawalProRata => {
+            format!("cancelled within the withdrawal rules, refund {} ({})", money_text(&o.refund), o.explanation)
+        }
+        _ => "already delivered: not refundable (an insurance matter); it stays on your account".to_string(),
+    }
+}
+
+/// The report, the timeline entry and the customer's summary, in one transaction.
+async fn record_theft(tx: &Db, r: &TheftReport, order_id: &str, lines: &[String]) -> Result<(), DbError> {
+    let (id, vin) = (&r.id, &r.vin);
+    services::insert_theft_report(tx, r).await?;
+    let reviewed = lines.len();
+    svc::timeline(tx, Some(order_id), r.reported_at, "theft-reported", format!("theft of {vin} reported ({id}); {reviewed} service(s) reviewed")).await?;
+    let body = if lines.is_empty() {
+        format!("We recorded the theft report {id} for your vehicle {vin}. No services needed changes.")
+    } else {
+        format!("We recorded the theft report {id} for your vehicle {vin}. Your services:\n{}", lines.join("\n"))
+    };
+    svc::notify(tx, &r.customer_id, vin, &format!("theft:{id}"), NotificationKind::TheftReported, "Theft report received", &body, r.reported_at).await
 }
 
 async fn list_reports(req: Request) -> Result<Resp, Problem> {
     let me = auth::require(&req, &[Role::Customer]).await?;
     let db = Db::open_for_request().await?;
-    let rows = db
-        .query("SELECT * FROM theft_reports WHERE customer_id = ? ORDER BY reported_at DESC, id LIMIT 100", vec![text(&me.subject_id)])
-        .await?;
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            let outcome: Value = serde_json::from_str(&r.str("outcome")).unwrap_or(Value::Null);
-            json!({"id": r.str("id"), "vin": r.str("vin"), "reported_at": r.i64("reported_at"), "services": outcome["services"]})
-        })
-        .collect();
+    let items: Vec<Value> = services::theft_reports_of(&db, &me.subject_id).await?.iter().map(TheftReport::to_json).collect();
     Ok(resp::json(200, &json!({"theft_reports": items})))
 }

@@ -1,6 +1,6 @@
 //! Subscription billing and cancellation storage/gateway helpers (issue 4), shared by
 //! `fn-billing-tick` and `fn-service-cancel`. Rules live in `caas_domain::services`.
-use crate::db::{Db, DbError, int, text};
+use crate::db::{Db, DbError};
 use crate::http_out::{self, DEFAULT_TIMEOUT};
 use crate::services::ServiceRow;
 use caas_domain::services::lifecycle::{ServiceEvent, ServiceState};
@@ -24,7 +24,7 @@ pub async fn queue_deactivation(tx: &Db, s: &ServiceRow, from: ServiceState, eve
             feature: s.feature.clone(),
             action: OtaAction::Deactivate.as_str().to_string(),
         };
-        tx.exec("UPDATE services SET command_id = ? WHERE id = ?", vec![text(&cmd.command_id), text(&s.id)]).await?;
+        crate::store::services::set_command_id(tx, &s.id, &cmd.command_id).await?;
         crate::queue::enqueue(tx, &Job::Ota(cmd.clone()), &cmd.command_id, now).await?;
     }
     Ok(true)
@@ -71,59 +71,4 @@ pub async fn void_or_refund(payment_url: &str, pid: &str, refund_key: &str, amou
     }
 }
 
-/// One subscription period charge row.
-#[derive(Debug, Clone)]
-pub struct ChargeRow {
-    pub id: String,
-    pub subscription_id: String,
-    pub customer_id: String,
-    pub period: String,
-    pub amount_minor: i64,
-    pub currency: String,
-    pub idempotency_key: String,
-    pub attempt_key: String,
-    pub status: String,
-    pub payment_id: Option<String>,
-    pub failures: u32,
-    pub first_failed_at: Option<i64>,
-}
-
-impl ChargeRow {
-    pub fn from_row(r: &crate::db::Row) -> ChargeRow {
-        ChargeRow {
-            id: r.str("id"),
-            subscription_id: r.str("subscription_id"),
-            customer_id: r.str("customer_id"),
-            period: r.str("period"),
-            amount_minor: r.i64("amount_minor"),
-            currency: r.str("currency"),
-            idempotency_key: r.str("idempotency_key"),
-            attempt_key: r.str("attempt_key"),
-            status: r.str("status"),
-            payment_id: r.opt_str("payment_id"),
-            failures: r.i64("failures").clamp(0, u32::MAX as i64) as u32,
-            first_failed_at: r.opt_i64("first_failed_at"),
-        }
-    }
-}
-
-/// Every charge row of a subscription, oldest period first.
-pub async fn charges_of(db: &Db, subscription_id: &str) -> Result<Vec<ChargeRow>, DbError> {
-    Ok(db
-        .query("SELECT * FROM subscription_charges WHERE subscription_id = ? ORDER BY period", vec![text(subscription_id)])
-        .await?
-        .iter()
-        .map(ChargeRow::from_row)
-        .collect())
-}
-
-/// No charge is made for this subscription any more: open (pending / failed-and-retrying)
-/// charges are cancelled. Returns how many.
-pub async fn cancel_open_charges(tx: &Db, subscription_id: &str, why: &str, now: i64) -> Result<u64, DbError> {
-    tx.exec(
-        "UPDATE subscription_charges SET status = 'cancelled', next_attempt_at = NULL, last_error = ?, updated_at = ?
-         WHERE subscription_id = ? AND status IN ('pending','failed')",
-        vec![text(why), int(now), text(subscription_id)],
-    )
-    .await
-}
+pub use crate::store::subscriptions::{ChargeRow, cancel_open_charges, charges_of};

@@ -14,6 +14,7 @@ pub mod queue;
 pub mod rand;
 pub mod req;
 pub mod resp;
+pub mod store;
 pub mod services;
 pub mod store;
 pub mod vars;

@@ -4,7 +4,7 @@
 use crate::db::{Db, DbError, Row, int, text};
 use caas_domain::notify::Message;
 use caas_domain::routing::NotificationKind;
-use caas_domain::services::catalog::{self, Catalog, OptionKind, OptionStatus, PurchaseSnapshot, ServiceOption};
+use caas_domain::services::catalog::{self, Catalog, OptionKind, OptionStatus, ServiceOption};
 use caas_domain::services::lifecycle::ServiceState;
 use caas_domain::wit::Money;
 use serde_json::{Value, json};
@@ -157,120 +157,7 @@ pub async fn existing_states(db: &Db, vin: &str, option_code: &str) -> Result<Ve
 
 // ------------------------------------------------------------------------------------ services
 
-/// One service instance row.
-#[derive(Debug, Clone)]
-pub struct ServiceRow {
-    pub id: String,
-    pub order_id: Option<String>,
-    pub customer_id: String,
-    pub vin: String,
-    pub option_code: String,
-    pub feature: String,
-    pub kind: String,
-    pub source: String,
-    pub state_raw: String,
-    pub snapshot: Option<PurchaseSnapshot>,
-    pub price: Option<Money>,
-    pub purchased_at: Option<i64>,
-    pub activated_at: Option<i64>,
-    pub ends_at: Option<i64>,
-    pub billing_ends_at: Option<i64>,
-    pub payment_id: Option<String>,
-    pub payment_status: Option<String>,
-    pub command_generation: u32,
-    pub maintenance_decision: Option<String>,
-    pub last_error: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-impl ServiceRow {
-    pub fn from_row(r: &Row) -> ServiceRow {
-        let price = match (r.opt_i64("price_minor"), r.opt_str("currency")) {
-            (Some(a), Some(c)) => Some(Money { amount_minor: a, currency: c }),
-            _ => None,
-        };
-        ServiceRow {
-            id: r.str("id"),
-            order_id: r.opt_str("order_id"),
-            customer_id: r.str("customer_id"),
-            vin: r.str("vin"),
-            option_code: r.str("option_code"),
-            feature: r.str("feature"),
-            kind: r.str("kind"),
-            source: r.str("source"),
-            state_raw: r.str("state"),
-            snapshot: r.opt_str("snapshot").and_then(|s| serde_json::from_str(&s).ok()),
-            price,
-            purchased_at: r.opt_i64("purchased_at"),
-            activated_at: r.opt_i64("activated_at"),
-            ends_at: r.opt_i64("ends_at"),
-            billing_ends_at: r.opt_i64("billing_ends_at"),
-            payment_id: r.opt_str("payment_id"),
-            payment_status: r.opt_str("payment_status"),
-            command_generation: r.opt_i64("command_generation").unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
-            maintenance_decision: r.opt_str("maintenance_decision"),
-            last_error: r.opt_str("last_error"),
-            created_at: r.i64("created_at"),
-            updated_at: r.i64("updated_at"),
-        }
-    }
-
-    pub fn state(&self) -> Option<ServiceState> {
-        ServiceState::parse(&self.state_raw)
-    }
-
-    /// The commercial kind: the purchase snapshot, else the catalog entry of the option
-    /// (plan comercial services created at link time), else permanent (sold with the car).
-    pub fn option_kind(&self, catalog: Option<&Catalog>) -> OptionKind {
-        if let Some(s) = &self.snapshot {
-            return s.kind;
-        }
-        catalog
-            .and_then(|c| c.get(&self.option_code).or_else(|| c.get(&self.option_code.to_ascii_lowercase())))
-            .map(|o| o.kind)
-            .unwrap_or(OptionKind::Permanent)
-    }
-
-    /// Customer-facing JSON.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "vin": self.vin,
-            "option_code": self.option_code,
-            "name": self.snapshot.as_ref().map(|s| s.name.clone()),
-            "feature": self.feature,
-            "kind": self.kind,
-            "source": self.source,
-            "state": self.state_raw,
-            "price": self.price.as_ref().map(|p| json!({"amount_minor": p.amount_minor, "currency": p.currency})),
-            "purchased_at": self.purchased_at,
-            "activated_at": self.activated_at,
-            "ends_at": self.ends_at,
-            "billing_ends_at": self.billing_ends_at,
-            "payment_id": self.payment_id,
-            "payment_status": self.payment_status,
-            "maintenance_decision": self.maintenance_decision,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        })
-    }
-}
-
-pub async fn load_service(db: &Db, id: &str) -> Result<Option<ServiceRow>, DbError> {
-    Ok(db.query_one("SELECT * FROM services WHERE id = ?", vec![text(id)]).await?.as_ref().map(ServiceRow::from_row))
-}
-
-/// Compare-and-set of the state (plus `updated_at`); returns whether the row moved.
-pub async fn set_state(tx: &Db, id: &str, from: ServiceState, to: ServiceState, now: i64) -> Result<bool, DbError> {
-    let changed = tx
-        .exec(
-            "UPDATE services SET state = ?, updated_at = ? WHERE id = ? AND state = ?",
-            vec![text(to.as_str()), int(now), text(id), text(from.as_str())],
-        )
-        .await?;
-    Ok(changed == 1)
-}
+pub use crate::store::services::{ServiceRow, load_service, set_state};
 
 /// Append to the order timeline (the expediente shows it), when the service belongs to an order.
 pub async fn timeline(tx: &Db, order_id: Option<&str>, now: i64, kind: &str, detail: impl Into<String>) -> Result<(), DbError> {

@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod ledger;
 pub mod lifecycle;
 pub mod ota;
+pub mod status;
 pub mod withdrawal;
 
 /// End-to-end scenarios over the pure rules, with the ledger invariant checked at the end of

@@ -1,0 +1,298 @@
+//! Service instances (`services` table) and the theft reports filed against them: typed rows,
+//! state changes by compare-and-set, the billing watermark, the cancellation record.
+//! Rules live in `caas_domain::services`.
+use crate::db::{Db, DbError, Row, int, opt_text, text};
+use caas_domain::services::billing::Period;
+use caas_domain::services::catalog::{Catalog, OptionKind, PurchaseSnapshot};
+use caas_domain::services::lifecycle::ServiceState;
+use caas_domain::services::ota::PaymentStatus;
+use caas_domain::services::status::ServiceSource;
+use caas_domain::services::withdrawal::CancellationRule;
+use caas_domain::wit::Money;
+use serde_json::{Value, json};
+
+/// One service instance row.
+#[derive(Debug, Clone)]
+pub struct ServiceRow {
+    pub id: String,
+    pub order_id: Option<String>,
+    pub customer_id: String,
+    pub vin: String,
+    pub option_code: String,
+    pub feature: String,
+    pub kind: String,
+    pub source: String,
+    pub state_raw: String,
+    pub snapshot: Option<PurchaseSnapshot>,
+    pub price: Option<Money>,
+    pub purchased_at: Option<i64>,
+    pub activated_at: Option<i64>,
+    pub ends_at: Option<i64>,
+    pub billing_ends_at: Option<i64>,
+    pub payment_id: Option<String>,
+    pub payment_status: Option<String>,
+    pub command_generation: u32,
+    pub maintenance_decision: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl ServiceRow {
+    pub fn from_row(r: &Row) -> ServiceRow {
+        let price = match (r.opt_i64("price_minor"), r.opt_str("currency")) {
+            (Some(a), Some(c)) => Some(Money { amount_minor: a, currency: c }),
+            _ => None,
+        };
+        ServiceRow {
+            id: r.str("id"),
+            order_id: r.opt_str("order_id"),
+            customer_id: r.str("customer_id"),
+            vin: r.str("vin"),
+            option_code: r.str("option_code"),
+            feature: r.str("feature"),
+            kind: r.str("kind"),
+            source: r.str("source"),
+            state_raw: r.str("state"),
+            snapshot: r.opt_str("snapshot").and_then(|s| serde_json::from_str(&s).ok()),
+            price,
+            purchased_at: r.opt_i64("purchased_at"),
+            activated_at: r.opt_i64("activated_at"),
+            ends_at: r.opt_i64("ends_at"),
+            billing_ends_at: r.opt_i64("billing_ends_at"),
+            payment_id: r.opt_str("payment_id"),
+            payment_status: r.opt_str("payment_status"),
+            command_generation: r.opt_i64("command_generation").unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
+            maintenance_decision: r.opt_str("maintenance_decision"),
+            last_error: r.opt_str("last_error"),
+            created_at: r.i64("created_at"),
+            updated_at: r.i64("updated_at"),
+        }
+    }
+
+    pub fn state(&self) -> Option<ServiceState> {
+        ServiceState::parse(&self.state_raw)
+    }
+
+    /// Plan comercial or catalog purchase (None: an unknown stored value).
+    pub fn source(&self) -> Option<ServiceSource> {
+        ServiceSource::parse(&self.source)
+    }
+
+    /// State of the up-front payment as the gateway last reported it.
+    pub fn payment_state(&self) -> Option<PaymentStatus> {
+        self.payment_status.as_deref().and_then(PaymentStatus::from_gateway)
+    }
+
+    /// Display name: the purchase snapshot's, else the option code.
+    pub fn name(&self) -> String {
+        self.snapshot.as_ref().map(|x| x.name.clone()).unwrap_or_else(|| self.option_code.clone())
+    }
+
+    /// The monthly price billed (the row's, else the snapshot's); None when nothing is billed.
+    pub fn billable_price(&self) -> Option<Money> {
+        self.price.clone().or_else(|| self.snapshot.as_ref().map(|x| x.price.clone())).filter(|p| p.amount_minor > 0)
+    }
+
+    /// The commercial kind: the purchase snapshot, else the catalog entry of the option
+    /// (plan comercial services created at link time), else permanent (sold with the car).
+    pub fn option_kind(&self, catalog: Option<&Catalog>) -> OptionKind {
+        if let Some(s) = &self.snapshot {
+            return s.kind;
+        }
+        catalog
+            .and_then(|c| c.get(&self.option_code).or_else(|| c.get(&self.option_code.to_ascii_lowercase())))
+            .map(|o| o.kind)
+            .unwrap_or(OptionKind::Permanent)
+    }
+
+    /// Customer-facing JSON.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "vin": self.vin,
+            "option_code": self.option_code,
+            "name": self.snapshot.as_ref().map(|s| s.name.clone()),
+            "feature": self.feature,
+            "kind": self.kind,
+            "source": self.source,
+            "state": self.state_raw,
+            "price": self.price.as_ref().map(|p| json!({"amount_minor": p.amount_minor, "currency": p.currency})),
+            "purchased_at": self.purchased_at,
+            "activated_at": self.activated_at,
+            "ends_at": self.ends_at,
+            "billing_ends_at": self.billing_ends_at,
+            "payment_id": self.payment_id,
+            "payment_status": self.payment_status,
+            "maintenance_decision": self.maintenance_decision,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        })
+    }
+}
+
+pub async fn load_service(db: &Db, id: &str) -> Result<Option<ServiceRow>, DbError> {
+    Ok(db.query_one("SELECT * FROM services WHERE id = ?", vec![text(id)]).await?.as_ref().map(ServiceRow::from_row))
+}
+
+/// Compare-and-set of the state (plus `updated_at`); returns whether the row moved.
+pub async fn set_state(tx: &Db, id: &str, from: ServiceState, to: ServiceState, now: i64) -> Result<bool, DbError> {
+    let changed = tx
+        .exec(
+            "UPDATE services SET state = ?, updated_at = ? WHERE id = ? AND state = ?",
+            vec![text(to.as_str()), int(now), text(id), text(from.as_str())],
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
+
+/// Services of `vin` owned by `customer_id`, bought from the catalog and not ended yet.
+pub async fn open_purchases_on_vehicle(db: &Db, vin: &str, customer_id: &str) -> Result<Vec<ServiceRow>, DbError> {
+    let open = [ServiceState::PendingPayment, ServiceState::PendingActivation, ServiceState::Active, ServiceState::CancellationScheduled];
+    let mut params = vec![text(vin), text(customer_id), text(ServiceSource::Purchase.as_str())];
+    params.extend(open.iter().map(|s| text(s.as_str())));
+    let rows = db
+        .query("SELECT * FROM services WHERE vin = ? AND customer_id = ? AND source = ? AND state IN (?, ?, ?, ?) ORDER BY id", params)
+        .await?;
+    Ok(rows.iter().map(ServiceRow::from_row).collect())
+}
+
+/// Net amount the ledger holds for the service (one-time: its reference; subscription: its
+/// periods `<id>/<period>`), charges minus refunds and voids.
+pub async fn net_collected(db: &Db, service_id: &str) -> Result<i64, DbError> {
+    Ok(db
+        .query_one(
+            "SELECT COALESCE(SUM(CASE kind WHEN 'charge' THEN amount_minor ELSE -amount_minor END), 0) AS n
+             FROM ledger WHERE reference = ? OR reference LIKE ?",
+            vec![text(service_id), text(format!("{service_id}/%"))],
+        )
+        .await?
+        .map(|r| r.i64("n"))
+        .unwrap_or(0))
+}
+
+/// When the customer last got a full refund for the same feature on the same vehicle (another
+/// service than `s`): the repeat-withdrawal rule reads it.
+pub async fn last_full_refund_at(db: &Db, s: &ServiceRow) -> Result<Option<i64>, DbError> {
+    Ok(db
+        .query_one(
+            "SELECT MAX(cancelled_at) AS t FROM services
+             WHERE customer_id = ? AND vin = ? AND feature = ? AND id <> ? AND cancel_rule IN (?, ?)",
+            vec![
+                text(&s.customer_id),
+                text(&s.vin),
+                text(&s.feature),
+                text(&s.id),
+                text(CancellationRule::WithdrawalFullRefund.as_str()),
+                text(CancellationRule::ShortServiceFullRefund.as_str()),
+            ],
+        )
+        .await?
+        .and_then(|r| r.opt_i64("t")))
+}
+
+/// Which rule ended the service and when.
+pub async fn record_cancellation(tx: &Db, id: &str, rule: CancellationRule, now: i64) -> Result<(), DbError> {
+    tx.exec("UPDATE services SET cancel_rule = ?, cancelled_at = ? WHERE id = ?", vec![text(rule.as_str()), int(now), text(id)]).await?;
+    Ok(())
+}
+
+/// Billing ends at `end` unless it already ends earlier; returns the effective end.
+pub async fn end_billing_by(tx: &Db, s: &ServiceRow, end: i64) -> Result<i64, DbError> {
+    let end = s.billing_ends_at.map_or(end, |e| e.min(end));
+    tx.exec("UPDATE services SET billing_ends_at = ? WHERE id = ?", vec![int(end), text(&s.id)]).await?;
+    Ok(end)
+}
+
+/// Records the OTA command id of the service's latest command.
+pub async fn set_command_id(tx: &Db, id: &str, command_id: &str) -> Result<(), DbError> {
+    tx.exec("UPDATE services SET command_id = ? WHERE id = ?", vec![text(command_id), text(id)]).await?;
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------ billing
+
+/// One page (by id, after `after`) of subscriptions activated before `current` and not billed
+/// through the month before it.
+pub async fn subscriptions_to_bill(db: &Db, current: Period, after: &str, limit: i64) -> Result<Vec<ServiceRow>, DbError> {
+    let rows = db
+        .query(
+            "SELECT * FROM services WHERE kind = ? AND billing_complete = 0 AND activated_at IS NOT NULL
+               AND activated_at < ? AND (billed_through IS NULL OR billed_through < ?) AND id > ?
+             ORDER BY id LIMIT ?",
+            vec![text(OptionKind::Subscription.as_str()), int(current.start_ms()), text(current.prev().key()), text(after), int(limit)],
+        )
+        .await?;
+    Ok(rows.iter().map(ServiceRow::from_row).collect())
+}
+
+/// The last period billed (the watermark).
+pub async fn billed_through(tx: &Db, id: &str) -> Result<Option<Period>, DbError> {
+    Ok(tx
+        .query_one("SELECT billed_through FROM services WHERE id = ?", vec![text(id)])
+        .await?
+        .and_then(|r| r.opt_str("billed_through"))
+        .and_then(|p| Period::parse(&p)))
+}
+
+/// Advances the watermark; `complete`: nothing of it will ever be billed again.
+pub async fn set_billed_through(tx: &Db, id: &str, last: Option<Period>, complete: bool) -> Result<(), DbError> {
+    tx.exec(
+        "UPDATE services SET billed_through = ?, billing_complete = ? WHERE id = ?",
+        vec![opt_text(last.map(|p| p.key())), int(complete as i64), text(id)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Not billable (no price, never activated): the billing tick skips it from now on.
+pub async fn mark_not_billable(tx: &Db, id: &str) -> Result<(), DbError> {
+    tx.exec("UPDATE services SET billing_complete = 1 WHERE id = ?", vec![text(id)]).await?;
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------ theft
+
+/// One theft report with the per-service outcome JSON (`{"services": [...]}`).
+#[derive(Debug, Clone)]
+pub struct TheftReport {
+    pub id: String,
+    pub vin: String,
+    pub customer_id: String,
+    pub reported_at: i64,
+    pub outcome: Value,
+}
+
+impl TheftReport {
+    /// Customer-facing JSON.
+    pub fn to_json(&self) -> Value {
+        json!({"id": self.id, "vin": self.vin, "reported_at": self.reported_at, "services": self.outcome["services"]})
+    }
+}
+
+pub async fn insert_theft_report(tx: &Db, r: &TheftReport) -> Result<(), DbError> {
+    tx.exec(
+        "INSERT INTO theft_reports(id, vin, customer_id, reported_at, outcome) VALUES (?, ?, ?, ?, ?)",
+        vec![text(&r.id), text(&r.vin), text(&r.customer_id), int(r.reported_at), text(r.outcome.to_string())],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The customer's latest 100 reports, newest first.
+pub async fn theft_reports_of(db: &Db, customer_id: &str) -> Result<Vec<TheftReport>, DbError> {
+    let rows = db
+        .query("SELECT * FROM theft_reports WHERE customer_id = ? ORDER BY reported_at DESC, id LIMIT 100", vec![text(customer_id)])
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| TheftReport {
+            id: r.str("id"),
+            vin: r.str("vin"),
+            customer_id: r.str("customer_id"),
+            reported_at: r.i64("reported_at"),
+            outcome: serde_json::from_str(&r.str("outcome")).unwrap_or(Value::Null),
+        })
+        .collect())
+}
