@@ -6,14 +6,17 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod http_out;
+pub mod idempotency;
 pub mod journey;
 pub mod kv;
 pub mod money;
+pub mod paging;
 pub mod queue;
 pub mod rand;
 pub mod req;
 pub mod resp;
 pub mod services;
+pub mod store;
 pub mod vars;
 pub mod webhook;
 
