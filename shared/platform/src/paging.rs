@@ -18,6 +18,11 @@ impl<T> Page<T> {
         let (items, next_cursor) = paginate(rows, page.limit);
         Page { items, next_cursor }
     }
+
+    /// The same page with every item turned into a view.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
+    }
 }
 
 /// Run one page of a keyset query and map its rows to items.
