@@ -15,6 +15,7 @@ pub struct Customer {
     pub national_id: String,
     pub address: Address,
     pub country: String,
+    pub created_at: i64,
 }
 
 impl Customer {
@@ -45,6 +46,7 @@ pub async fn load_customer(db: &Db, customer_id: &str) -> Result<Option<Customer
             country: r.str("address_country"),
         },
         country: r.str("country"),
+        created_at: r.i64("created_at"),
     }))
 }
 
@@ -74,6 +76,112 @@ pub async fn insert_password_token(tx: &Db, token_hash: &str, subject_id: &str, 
     tx.exec(
         "INSERT INTO password_tokens(token_hash, subject_id, role, purpose, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
         vec![text(token_hash), text(subject_id), text(role.as_str()), text(purpose.as_str()), int(now), int(now + purpose.ttl_ms())],
+    )
+    .await?;
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------ credentials
+
+fn table_of(role: Role) -> &'static str {
+    if role == Role::Customer { "customers" } else { "employees" }
+}
+
+/// A stored set-password token (by its hash).
+#[derive(Debug, Clone)]
+pub struct PasswordToken {
+    pub subject_id: String,
+    pub role: Role,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+pub async fn password_token(db: &Db, token_hash: &str) -> Result<Option<PasswordToken>, DbError> {
+    let row = db.query_one("SELECT subject_id, role, expires_at, used_at FROM password_tokens WHERE token_hash = ?", vec![text(token_hash)]).await?;
+    Ok(row.map(|r| PasswordToken {
+        subject_id: r.str("subject_id"),
+        role: Role::parse(&r.str("role")).unwrap_or(Role::Customer),
+        expires_at: r.i64("expires_at"),
+        used_at: r.opt_i64("used_at"),
+    }))
+}
+
+/// Consume a token once (compare-and-set under the write lock): whether this call used it.
+pub async fn consume_token(tx: &Db, token_hash: &str, now: i64) -> Result<bool, DbError> {
+    let taken = tx
+        .exec(
+            "UPDATE password_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
+            vec![int(now), text(token_hash), int(now)],
+        )
+        .await?;
+    Ok(taken == 1)
+}
+
+/// Every other open link of the account dies (an older welcome or reset link).
+pub async fn expire_open_tokens(tx: &Db, subject_id: &str, now: i64) -> Result<(), DbError> {
+    tx.exec("UPDATE password_tokens SET used_at = ? WHERE subject_id = ? AND used_at IS NULL", vec![int(now), text(subject_id)]).await?;
+    Ok(())
+}
+
+/// The e-mail of an account (customer or staff).
+pub async fn account_email(db: &Db, subject_id: &str, role: Role) -> Result<Option<String>, DbError> {
+    let sql = format!("SELECT email FROM {} WHERE id = ?", table_of(role));
+    Ok(db.query_one(&sql, vec![text(subject_id)]).await?.map(|r| r.str("email")))
+}
+
+/// The account's own password: a customer's no longer needs changing.
+pub async fn set_password_hash(tx: &Db, subject_id: &str, role: Role, password_hash: &str) -> Result<(), DbError> {
+    let update = if role == Role::Customer {
+        "UPDATE customers SET password_hash = ?, must_change_password = 0 WHERE id = ?"
+    } else {
+        "UPDATE employees SET password_hash = ? WHERE id = ?"
+    };
+    tx.exec(update, vec![text(password_hash), text(subject_id)]).await?;
+    Ok(())
+}
+
+/// (subject id, role, customer id for customers) of the account with this e-mail; staff first.
+pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<(String, Role, Option<String>)>, DbError> {
+    if let Some(r) = db.query_one("SELECT id, role FROM employees WHERE email = ?", vec![text(email)]).await? {
+        return Ok(Some((r.str("id"), Role::parse(&r.str("role")).unwrap_or(Role::Employee), None)));
+    }
+    if let Some(r) = db.query_one("SELECT id FROM customers WHERE email = ?", vec![text(email)]).await? {
+        let id = r.str("id");
+        return Ok(Some((id.clone(), Role::Customer, Some(id))));
+    }
+    Ok(None)
+}
+
+/// Password-reset requests of (scope, key) within the window, newest first (older ones are
+/// deleted on the way).
+pub async fn recent_reset_requests(tx: &Db, scope: &str, key: &str, now: i64, window_ms: i64) -> Result<Vec<i64>, DbError> {
+    tx.exec("DELETE FROM password_reset_requests WHERE scope = ? AND key = ? AND at <= ?", vec![text(scope), text(key), int(now - window_ms)])
+        .await?;
+    let rows = tx
+        .query("SELECT at FROM password_reset_requests WHERE scope = ? AND key = ? ORDER BY at DESC LIMIT 50", vec![text(scope), text(key)])
+        .await?;
+    Ok(rows.iter().map(|r| r.i64("at")).collect())
+}
+
+pub async fn record_reset_request(tx: &Db, scope: &str, key: &str, now: i64) -> Result<(), DbError> {
+    tx.exec("INSERT INTO password_reset_requests(scope, key, at) VALUES (?, ?, ?)", vec![text(scope), text(key), int(now)]).await?;
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------ staff
+
+pub async fn employee_exists(db: &Db, email: &str) -> Result<bool, DbError> {
+    Ok(db.query_one("SELECT 1 AS x FROM employees WHERE email = ?", vec![text(email)]).await?.is_some())
+}
+
+pub async fn any_admin(db: &Db) -> Result<bool, DbError> {
+    Ok(db.query_one("SELECT 1 AS x FROM employees WHERE role = ? LIMIT 1", vec![text(Role::Admin.as_str())]).await?.is_some())
+}
+
+pub async fn insert_employee(tx: &Db, id: &str, email: &str, password_hash: &str, role: Role, now: i64) -> Result<(), DbError> {
+    tx.exec(
+        "INSERT INTO employees(id, email, password_hash, role, created_at) VALUES (?, ?, ?, ?, ?)",
+        vec![text(id), text(email), text(password_hash), text(role.as_str()), int(now)],
     )
     .await?;
     Ok(())

@@ -422,3 +422,55 @@ pub async fn delivery_worklist(db: &Db, statuses: &[OrderStatus], page: PageRequ
     )
     .await
 }
+
+// ------------------------------------------------------------------------------------ customer's orders
+
+/// The customer's most recent order for a VIN (a resold car has several).
+pub async fn latest_for_vin(db: &Db, vin: &str, customer_id: &str) -> Result<Option<Order>, DbError> {
+    let row = db
+        .query_one(
+            "SELECT * FROM orders WHERE vin = ? AND customer_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            vec![text(vin), text(customer_id)],
+        )
+        .await?;
+    Ok(row.as_ref().and_then(Order::from_row))
+}
+
+/// The order if it is the customer's.
+pub async fn load_customers_order(db: &Db, order_id: &str, customer_id: &str) -> Result<Option<Order>, DbError> {
+    Ok(load_order(db, order_id).await?.filter(|o| o.customer_id == customer_id))
+}
+
+/// The customer's orders, oldest first.
+pub async fn of_customer(db: &Db, customer_id: &str) -> Result<Vec<Order>, DbError> {
+    let rows = db.query("SELECT * FROM orders WHERE customer_id = ? ORDER BY created_at, rowid", vec![text(customer_id)]).await?;
+    Ok(rows.iter().filter_map(Order::from_row).collect())
+}
+
+/// The order's timeline in insertion order (at most 1000 rows).
+pub async fn events(db: &Db, order_id: &str) -> Result<Vec<TimelineEvent>, DbError> {
+    let rows = db.query("SELECT at, kind, detail FROM order_events WHERE order_id = ? ORDER BY id LIMIT 1000", vec![text(order_id)]).await?;
+    Ok(rows.iter().map(|r| TimelineEvent { at: r.i64("at"), detail: r.str("detail"), kind: r.str("kind") }).collect())
+}
+
+/// One event of a customer's timeline (fields in alphabetical order).
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerEvent {
+    pub at: i64,
+    pub detail: String,
+    pub kind: String,
+    pub order_id: String,
+}
+
+/// Every order's timeline of a customer without the `staff:` events, oldest first.
+pub async fn customer_timeline(db: &Db, customer_id: &str, page: PageRequest) -> Result<Page<CustomerEvent>, DbError> {
+    paging::keyset(
+        db,
+        "SELECT e.id AS k, e.order_id, e.at, e.kind, e.detail FROM order_events e JOIN orders o ON o.id = e.order_id
+         WHERE o.customer_id = ? AND e.kind NOT LIKE 'staff:%' AND e.id > ? ORDER BY e.id LIMIT ?",
+        vec![text(customer_id)],
+        page,
+        |e| CustomerEvent { at: e.i64("at"), detail: e.str("detail"), kind: e.str("kind"), order_id: e.str("order_id") },
+    )
+    .await
+}

@@ -37,3 +37,125 @@ pub async fn insert_built(tx: &Db, vin: &str, model: &str, order_id: &str, facto
     .await?;
     Ok(())
 }
+
+// ------------------------------------------------------------------------------------ app links
+
+/// A `vehicle_links` row: the account the vehicle's app is linked to.
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub vin: String,
+    pub customer_id: String,
+    pub order_id: String,
+    pub linked_at: i64,
+}
+
+fn link_of_row(r: &crate::db::Row) -> Link {
+    Link { vin: r.str("vin"), customer_id: r.str("customer_id"), order_id: r.str("order_id"), linked_at: r.i64("linked_at") }
+}
+
+pub async fn link(db: &Db, vin: &str) -> Result<Option<Link>, DbError> {
+    Ok(db.query_one("SELECT * FROM vehicle_links WHERE vin = ?", vec![text(vin)]).await?.as_ref().map(link_of_row))
+}
+
+/// The customer's linked vehicles, in linking order.
+pub async fn links_of(db: &Db, customer_id: &str) -> Result<Vec<Link>, DbError> {
+    let rows = db.query("SELECT * FROM vehicle_links WHERE customer_id = ? ORDER BY linked_at, vin", vec![text(customer_id)]).await?;
+    Ok(rows.iter().map(link_of_row).collect())
+}
+
+pub async fn insert_link(tx: &Db, vin: &str, customer_id: &str, order_id: &str, now: i64) -> Result<(), DbError> {
+    tx.exec(
+        "INSERT INTO vehicle_links(vin, customer_id, order_id, linked_at) VALUES (?, ?, ?, ?)",
+        vec![text(vin), text(customer_id), text(order_id), int(now)],
+    )
+    .await?;
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------ plan services
+
+/// A plan-comercial service of a linked vehicle, as created at linking.
+#[derive(Debug, Clone)]
+pub struct NewPlanService<'a> {
+    pub id: &'a str,
+    pub order_id: &'a str,
+    pub customer_id: &'a str,
+    pub vin: &'a str,
+    pub option_code: &'a str,
+    pub feature: &'a str,
+    pub kind: &'a str,
+    pub state: caas_domain::services::lifecycle::ServiceState,
+    pub command_id: &'a str,
+    pub job_id: Option<String>,
+}
+
+pub async fn insert_plan_service(tx: &Db, s: &NewPlanService<'_>, now: i64) -> Result<(), DbError> {
+    tx.exec(
+        "INSERT INTO services(id, order_id, customer_id, vin, option_code, feature, kind, source, state, command_id, job_id,
+                              created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'plan', ?, ?, ?, ?, ?)",
+        vec![
+            text(s.id), text(s.order_id), text(s.customer_id), text(s.vin), text(s.option_code), text(s.feature), text(s.kind),
+            text(s.state.as_str()), text(s.command_id), opt_text(s.job_id.clone()), int(now), int(now),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// OpenAPI `PlanService` (fields in alphabetical order).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlanService {
+    pub activated_at: Option<i64>,
+    pub command_id: Option<String>,
+    pub created_at: i64,
+    pub ends_at: Option<i64>,
+    pub feature: String,
+    pub id: String,
+    pub kind: String,
+    pub option_code: String,
+    pub state: String,
+}
+
+/// The customer's services of a vehicle, oldest first.
+pub async fn services_of(db: &Db, vin: &str, customer_id: &str) -> Result<Vec<PlanService>, DbError> {
+    let rows = db
+        .query(
+            "SELECT id, option_code, feature, kind, state, command_id, created_at, activated_at, ends_at
+             FROM services WHERE vin = ? AND customer_id = ? ORDER BY created_at, option_code",
+            vec![text(vin), text(customer_id)],
+        )
+        .await?;
+    Ok(rows.iter().map(plan_service_of_row).collect())
+}
+
+/// The link of an order's vehicle, if its app is linked.
+pub async fn link_of_order(db: &Db, order_id: &str) -> Result<Option<Link>, DbError> {
+    Ok(db.query_one("SELECT * FROM vehicle_links WHERE order_id = ?", vec![text(order_id)]).await?.as_ref().map(link_of_row))
+}
+
+/// The services of an order, oldest first.
+pub async fn services_of_order(db: &Db, order_id: &str) -> Result<Vec<PlanService>, DbError> {
+    let rows = db
+        .query(
+            "SELECT id, option_code, feature, kind, state, command_id, created_at, activated_at, ends_at
+             FROM services WHERE order_id = ? ORDER BY created_at, option_code",
+            vec![text(order_id)],
+        )
+        .await?;
+    Ok(rows.iter().map(plan_service_of_row).collect())
+}
+
+fn plan_service_of_row(s: &crate::db::Row) -> PlanService {
+    PlanService {
+        activated_at: s.opt_i64("activated_at"),
+        command_id: s.opt_str("command_id"),
+        created_at: s.i64("created_at"),
+        ends_at: s.opt_i64("ends_at"),
+        feature: s.str("feature"),
+        id: s.str("id"),
+        kind: s.str("kind"),
+        option_code: s.str("option_code"),
+        state: s.str("state"),
+    }
+}
