@@ -66,32 +66,8 @@ struct Input {
 
 fn parse_input(body: &Value) -> Result<Input, Problem> {
     let mut errors = Vec::new();
-    let event = match body.get("event").and_then(Value::as_str) {
-        Some(e) => match DeliveryEvent::parse(e) {
-            Some(ev) => Some(ev),
-            None => {
-                errors.push(FieldError::new(
-                    "/event",
-                    "must be one of scheduled, delivered, absent, rescheduled, returned, picked-up",
-                ));
-                None
-            }
-        },
-        None => {
-            errors.push(FieldError::new("/event", "is required"));
-            None
-        }
-    };
-    let planned_at = match body.get("at") {
-        None | Some(Value::Null) => None,
-        Some(v) => match delivery::parse_time(v) {
-            Some(t) => Some(t),
-            None => {
-                errors.push(FieldError::new("/at", "must be a date (YYYY-MM-DD), a UTC time (YYYY-MM-DDTHH:MMZ) or unix milliseconds"));
-                None
-            }
-        },
-    };
+    let event = parse_event(body, &mut errors);
+    let planned_at = parse_at(body, &mut errors);
     if let Some(ev) = event
         && ev.needs_time()
         && planned_at.is_none()
@@ -99,7 +75,39 @@ fn parse_input(body: &Value) -> Result<Input, Problem> {
     {
         errors.push(FieldError::new("/at", format!("is required for {}", ev.as_str())));
     }
-    let note = match body.get("note") {
+    let note = parse_note(body, &mut errors);
+    if !body.is_object() {
+        return Err(Problem::bad_request("the request body must be a JSON object"));
+    }
+    match event {
+        Some(event) if errors.is_empty() => Ok(Input { event, planned_at, note }),
+        _ => Err(Problem::validation(errors)),
+    }
+}
+
+fn parse_event(body: &Value, errors: &mut Vec<FieldError>) -> Option<DeliveryEvent> {
+    let Some(e) = body.get("event").and_then(Value::as_str) else {
+        errors.push(FieldError::new("/event", "is required"));
+        return None;
+    };
+    let ev = DeliveryEvent::parse(e);
+    if ev.is_none() {
+        errors.push(FieldError::new("/event", "must be one of scheduled, delivered, absent, rescheduled, returned, picked-up"));
+    }
+    ev
+}
+
+fn parse_at(body: &Value, errors: &mut Vec<FieldError>) -> Option<i64> {
+    let v = body.get("at").filter(|v| !v.is_null())?;
+    let t = delivery::parse_time(v);
+    if t.is_none() {
+        errors.push(FieldError::new("/at", "must be a date (YYYY-MM-DD), a UTC time (YYYY-MM-DDTHH:MMZ) or unix milliseconds"));
+    }
+    t
+}
+
+fn parse_note(body: &Value, errors: &mut Vec<FieldError>) -> Option<String> {
+    match body.get("note") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.chars().count() <= MAX_NOTE => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
         Some(Value::String(_)) => {
@@ -110,13 +118,6 @@ fn parse_input(body: &Value) -> Result<Input, Problem> {
             errors.push(FieldError::new("/note", "must be a string"));
             None
         }
-    };
-    if !body.is_object() {
-        return Err(Problem::bad_request("the request body must be a JSON object"));
-    }
-    match event {
-        Some(event) if errors.is_empty() => Ok(Input { event, planned_at, note }),
-        _ => Err(Problem::validation(errors)),
     }
 }
 

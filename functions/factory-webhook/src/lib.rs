@@ -67,35 +67,19 @@ fn is_date(s: &str) -> bool {
 fn parse(body: &[u8]) -> Result<FactoryEvent, Problem> {
     let v: Value = serde_json::from_slice(body).map_err(|e| Problem::bad_request(format!("body is not valid JSON: {e}")))?;
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty() && s.len() <= 200).map(str::to_string);
-    let mut errors = Vec::new();
-    let event_id = s("event-id");
-    if event_id.is_none() {
-        errors.push(caas_domain::FieldError::new("/event-id", "is required"));
-    }
-    let order_ref = s("order-ref");
-    let factory_order_id = s("factory-order-id");
-    if order_ref.is_none() && factory_order_id.is_none() {
-        errors.push(caas_domain::FieldError::new("/order-ref", "order-ref or factory-order-id is required"));
-    }
+    let (event_id, order_ref, factory_order_id) = (s("event-id"), s("order-ref"), s("factory-order-id"));
     let status_raw = s("status").unwrap_or_default();
     let status = FactoryStatus::parse(&status_raw);
-    if status.is_none() {
-        errors.push(caas_domain::FieldError::new("/status", "is not a known factory status"));
-    }
     let estimated_date = s("estimated-date");
-    if estimated_date.as_deref().is_some_and(|d| !is_date(d)) {
-        errors.push(caas_domain::FieldError::new("/estimated-date", "must be YYYY-MM-DD"));
-    }
-    let vin = match s("vin") {
-        None => None,
-        Some(raw) => match normalize_vin(&raw) {
-            Some(v) => Some(v),
-            None => {
-                errors.push(caas_domain::FieldError::new("/vin", "must be a 17-character VIN"));
-                None
-            }
-        },
-    };
+    let vin = s("vin").map(|raw| normalize_vin(&raw));
+    let checks = [
+        (event_id.is_none(), "/event-id", "is required"),
+        (order_ref.is_none() && factory_order_id.is_none(), "/order-ref", "order-ref or factory-order-id is required"),
+        (status.is_none(), "/status", "is not a known factory status"),
+        (estimated_date.as_deref().is_some_and(|d| !is_date(d)), "/estimated-date", "must be YYYY-MM-DD"),
+        (vin == Some(None), "/vin", "must be a 17-character VIN"),
+    ];
+    let errors: Vec<_> = checks.iter().filter(|c| c.0).map(|c| caas_domain::FieldError::new(c.1, c.2)).collect();
     if !errors.is_empty() {
         return Err(Problem::validation(errors));
     }
@@ -106,7 +90,7 @@ fn parse(body: &[u8]) -> Result<FactoryEvent, Problem> {
         status_raw,
         status: status.unwrap_or(FactoryStatus::Delayed),
         estimated_date,
-        vin,
+        vin: vin.flatten(),
     })
 }
 

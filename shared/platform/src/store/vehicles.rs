@@ -159,3 +159,9 @@ fn plan_service_of_row(s: &crate::db::Row) -> PlanService {
         state: s.str("state"),
     }
 }
+
+/// (option code, state) of every service of a vehicle whose state the domain knows.
+pub async fn service_states(db: &Db, vin: &str) -> Result<Vec<(String, caas_domain::services::lifecycle::ServiceState)>, DbError> {
+    let rows = db.query("SELECT option_code, state FROM services WHERE vin = ?", vec![text(vin)]).await?;
+    Ok(rows.iter().filter_map(|r| Some((r.str("option_code"), caas_domain::services::lifecycle::ServiceState::parse(&r.str("state"))?))).collect())
+}
