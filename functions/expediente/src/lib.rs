@@ -100,6 +100,22 @@ async fn summary(db: &Db, me: &str) -> Result<Resp, Problem> {
     for o in orders::of_customer(db, me).await? {
         orders.push(order_view(db, &o).await?);
     }
+    let invoices = invoices(db, me).await?;
+    Ok(resp::json(
+        200,
+        &json!({
+            "profile": profile,
+            "orders": orders,
+            "payments": payments(db, me, FIRST_PAGE).await?,
+            "invoices": invoices,
+            "timeline": timeline(db, me, FIRST_PAGE).await?,
+            "notifications": notifications(db, me, FIRST_PAGE).await?,
+        }),
+    ))
+}
+
+/// Every invoice of the customer, oldest first.
+async fn invoices(db: &Db, me: &str) -> Result<Vec<Value>, Problem> {
     // Vehicle payments (señal, final) are invoiced when settled; service payments have the
     // invoices the service lifecycle issued (never for a service that was not delivered).
     let mut invoices: Vec<(i64, Value)> = db
@@ -125,18 +141,7 @@ async fn summary(db: &Db, me: &str) -> Result<Resp, Problem> {
         .map(|i| (i.i64("issued_at"), service_invoice(i))),
     );
     invoices.sort_by_key(|(at, _)| *at);
-    let invoices: Vec<Value> = invoices.into_iter().map(|(_, v)| v).collect();
-    Ok(resp::json(
-        200,
-        &json!({
-            "profile": profile,
-            "orders": orders,
-            "payments": payments(db, me, FIRST_PAGE).await?,
-            "invoices": invoices,
-            "timeline": timeline(db, me, FIRST_PAGE).await?,
-            "notifications": notifications(db, me, FIRST_PAGE).await?,
-        }),
-    ))
+    Ok(invoices.into_iter().map(|(_, v)| v).collect())
 }
 
 fn invoice(p: &Row) -> Value {

@@ -186,3 +186,56 @@ pub async fn insert_employee(tx: &Db, id: &str, email: &str, password_hash: &str
     .await?;
     Ok(())
 }
+
+/// An account as login and the account routes see it (customer or staff).
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: String,
+    pub role: Role,
+    pub email: String,
+    /// Customers only (None for staff).
+    pub full_name: Option<String>,
+    pub password_hash: String,
+    pub must_change_password: bool,
+}
+
+/// The account with this e-mail (staff first, then customers).
+pub async fn account_by_email(db: &Db, email: &str) -> Result<Option<Account>, DbError> {
+    if let Some(r) = db.query_one("SELECT id, role, email, password_hash FROM employees WHERE email = ?", vec![text(email)]).await? {
+        let role = Role::parse(&r.str("role")).unwrap_or(Role::Employee);
+        return Ok(Some(Account { id: r.str("id"), role, email: r.str("email"), full_name: None, password_hash: r.str("password_hash"), must_change_password: false }));
+    }
+    let row = db.query_one("SELECT id, email, full_name, password_hash, must_change_password FROM customers WHERE email = ?", vec![text(email)]).await?;
+    Ok(row.map(|r| customer_account(&r)))
+}
+
+fn customer_account(r: &crate::db::Row) -> Account {
+    Account {
+        id: r.str("id"),
+        role: Role::Customer,
+        email: r.str("email"),
+        full_name: Some(r.str("full_name")),
+        password_hash: r.str("password_hash"),
+        must_change_password: r.bool("must_change_password"),
+    }
+}
+
+/// The account a session belongs to.
+pub async fn account(db: &Db, subject_id: &str, role: Role) -> Result<Option<Account>, DbError> {
+    if role == Role::Customer {
+        let row = db.query_one("SELECT id, email, full_name, password_hash, must_change_password FROM customers WHERE id = ?", vec![text(subject_id)]).await?;
+        return Ok(row.map(|r| customer_account(&r)));
+    }
+    let row = db.query_one("SELECT id, email, password_hash FROM employees WHERE id = ?", vec![text(subject_id)]).await?;
+    Ok(row.map(|r| Account { id: r.str("id"), role, email: r.str("email"), full_name: None, password_hash: r.str("password_hash"), must_change_password: false }))
+}
+
+/// A configured (development) employee, unless the e-mail exists already.
+pub async fn seed_employee(db: &Db, id: &str, email: &str, password_hash: &str, role: Role, now: i64) -> Result<(), DbError> {
+    db.exec(
+        "INSERT INTO employees(id, email, password_hash, role, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(email) DO NOTHING",
+        vec![text(id), text(email), text(password_hash), text(role.as_str()), int(now)],
+    )
+    .await?;
+    Ok(())
+}
