@@ -16,7 +16,7 @@ use caas_domain::routing::password_reset_notification;
 use caas_domain::wit::Job;
 use caas_domain::{FieldError, Problem};
 use caas_platform::db::{Db, DbError};
-use caas_platform::store::accounts::{self, PasswordToken};
+use caas_platform::store::accounts::{self, AttemptLog, PasswordToken};
 use caas_platform::{Resp, auth, clock, kv, queue, rand, req, resp, vars};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -146,13 +146,13 @@ async fn count_reset_request(db: &Db, email: &str, network: &str, now: i64) -> R
     db.transaction(async |tx: &Db| -> Result<Option<u64>, DbError> {
         let mut times = Vec::new();
         for (scope, key) in scopes {
-            times.push(accounts::recent_reset_requests(tx, scope, key, now, RESET_WINDOW_MS).await?);
+            times.push(accounts::recent_attempts(tx, AttemptLog::ResetRequests, scope, key, now, RESET_WINDOW_MS).await?);
         }
         if let Some(secs) = credentials::reset_throttle(&times[0], &times[1], now) {
             return Ok(Some(secs));
         }
         for (scope, key) in scopes {
-            accounts::record_reset_request(tx, scope, key, now).await?;
+            accounts::record_attempt(tx, AttemptLog::ResetRequests, scope, key, now).await?;
         }
         Ok(None)
     })

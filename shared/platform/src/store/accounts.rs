@@ -152,19 +152,61 @@ pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<(String, Role,
     Ok(None)
 }
 
-/// Password-reset requests of (scope, key) within the window, newest first (older ones are
-/// deleted on the way).
-pub async fn recent_reset_requests(tx: &Db, scope: &str, key: &str, now: i64, window_ms: i64) -> Result<Vec<i64>, DbError> {
-    tx.exec("DELETE FROM password_reset_requests WHERE scope = ? AND key = ? AND at <= ?", vec![text(scope), text(key), int(now - window_ms)])
-        .await?;
+/// The throttling logs: attempts per (scope, key) within a sliding window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptLog {
+    /// `login_failures` (account and client-network scopes of `caas_domain::account`).
+    LoginFailures,
+    /// `password_reset_requests` (scopes of `caas_domain::credentials`).
+    ResetRequests,
+}
+
+impl AttemptLog {
+    fn table(self) -> &'static str {
+        match self {
+            AttemptLog::LoginFailures => "login_failures",
+            AttemptLog::ResetRequests => "password_reset_requests",
+        }
+    }
+    /// How many recent attempts the rules need to see at most.
+    fn recent_limit(self) -> i64 {
+        match self {
+            AttemptLog::LoginFailures => 200,
+            AttemptLog::ResetRequests => 50,
+        }
+    }
+}
+
+/// Attempts of (scope, key) within the window, newest first (older ones are deleted on the way:
+/// bounded work, one key).
+pub async fn recent_attempts(tx: &Db, log: AttemptLog, scope: &str, key: &str, now: i64, window_ms: i64) -> Result<Vec<i64>, DbError> {
+    let t = log.table();
+    let cutoff = now - window_ms;
+    tx.exec(&format!("DELETE FROM {t} WHERE scope = ? AND key = ? AND at <= ?"), vec![text(scope), text(key), int(cutoff)]).await?;
     let rows = tx
-        .query("SELECT at FROM password_reset_requests WHERE scope = ? AND key = ? ORDER BY at DESC LIMIT 50", vec![text(scope), text(key)])
+        .query(
+            &format!("SELECT at FROM {t} WHERE scope = ? AND key = ? AND at > ? ORDER BY at DESC LIMIT ?"),
+            vec![text(scope), text(key), int(cutoff), int(log.recent_limit())],
+        )
         .await?;
     Ok(rows.iter().map(|r| r.i64("at")).collect())
 }
 
-pub async fn record_reset_request(tx: &Db, scope: &str, key: &str, now: i64) -> Result<(), DbError> {
-    tx.exec("INSERT INTO password_reset_requests(scope, key, at) VALUES (?, ?, ?)", vec![text(scope), text(key), int(now)]).await?;
+/// Count one attempt; returns its row id.
+pub async fn record_attempt(tx: &Db, log: AttemptLog, scope: &str, key: &str, now: i64) -> Result<i64, DbError> {
+    let sql = format!("INSERT INTO {}(scope, key, at) VALUES (?, ?, ?) RETURNING rowid AS id", log.table());
+    Ok(tx.query_one(&sql, vec![text(scope), text(key), int(now)]).await?.map(|r| r.i64("id")).unwrap_or(0))
+}
+
+/// Forget every attempt of (scope, key).
+pub async fn clear_attempts(tx: &Db, log: AttemptLog, scope: &str, key: &str) -> Result<(), DbError> {
+    tx.exec(&format!("DELETE FROM {} WHERE scope = ? AND key = ?", log.table()), vec![text(scope), text(key)]).await?;
+    Ok(())
+}
+
+/// Forget one attempt (by the id `record_attempt` returned).
+pub async fn forget_attempt(tx: &Db, log: AttemptLog, id: i64) -> Result<(), DbError> {
+    tx.exec(&format!("DELETE FROM {} WHERE rowid = ?", log.table()), vec![int(id)]).await?;
     Ok(())
 }
 
@@ -202,11 +244,14 @@ pub struct Account {
 /// The account with this e-mail (staff first, then customers).
 pub async fn account_by_email(db: &Db, email: &str) -> Result<Option<Account>, DbError> {
     if let Some(r) = db.query_one("SELECT id, role, email, password_hash FROM employees WHERE email = ?", vec![text(email)]).await? {
-        let role = Role::parse(&r.str("role")).unwrap_or(Role::Employee);
-        return Ok(Some(Account { id: r.str("id"), role, email: r.str("email"), full_name: None, password_hash: r.str("password_hash"), must_change_password: false }));
+        return Ok(Some(staff_account(&r, Role::parse(&r.str("role")).unwrap_or(Role::Employee))));
     }
     let row = db.query_one("SELECT id, email, full_name, password_hash, must_change_password FROM customers WHERE email = ?", vec![text(email)]).await?;
     Ok(row.map(|r| customer_account(&r)))
+}
+
+fn staff_account(r: &crate::db::Row, role: Role) -> Account {
+    Account { id: r.str("id"), role, email: r.str("email"), full_name: None, password_hash: r.str("password_hash"), must_change_password: false }
 }
 
 fn customer_account(r: &crate::db::Row) -> Account {
@@ -227,15 +272,13 @@ pub async fn account(db: &Db, subject_id: &str, role: Role) -> Result<Option<Acc
         return Ok(row.map(|r| customer_account(&r)));
     }
     let row = db.query_one("SELECT id, email, password_hash FROM employees WHERE id = ?", vec![text(subject_id)]).await?;
-    Ok(row.map(|r| Account { id: r.str("id"), role, email: r.str("email"), full_name: None, password_hash: r.str("password_hash"), must_change_password: false }))
+    Ok(row.map(|r| staff_account(&r, role)))
 }
 
 /// A configured (development) employee, unless the e-mail exists already.
 pub async fn seed_employee(db: &Db, id: &str, email: &str, password_hash: &str, role: Role, now: i64) -> Result<(), DbError> {
-    db.exec(
-        "INSERT INTO employees(id, email, password_hash, role, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(email) DO NOTHING",
-        vec![text(id), text(email), text(password_hash), text(role.as_str()), int(now)],
-    )
-    .await?;
-    Ok(())
+    match insert_employee(db, id, email, password_hash, role, now).await {
+        Err(e) if e.is_unique_violation() => Ok(()),
+        other => other,
+    }
 }
