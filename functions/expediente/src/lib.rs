@@ -17,16 +17,16 @@
 //! Every query is scoped to the caller's customer id: another customer's data is never read.
 use caas_domain::Problem;
 use caas_domain::auth::Role;
-use caas_domain::expediente::{PageRequest, is_manufacturing_event, manuals, paginate, payment_view_status, shows_service_invoice};
+use caas_domain::expediente::{PageRequest, is_manufacturing_event, manuals, payment_view_status, shows_service_invoice};
 use caas_domain::ids::{IdKind, is_id};
 use caas_domain::routing::redact;
 use caas_domain::wire::to_kebab_json;
 use caas_domain::wit::Job;
 use caas_domain::order::OrderStatus;
 use caas_domain::sale::Address;
-use caas_platform::db::{Db, Row, int, text};
+use caas_platform::db::{Db, Row, text};
 use caas_platform::http_out;
-use caas_platform::paging::Page;
+use caas_platform::paging::{self, Page};
 use caas_platform::store::orders::{self, CustomerEvent, Order, TimelineEvent};
 use caas_platform::store::{accounts, vehicles};
 use serde::Serialize;
@@ -363,9 +363,9 @@ async fn timeline(db: &Db, me: &str, page: PageRequest) -> Result<Page<CustomerE
     Ok(orders::customer_timeline(db, me, page).await?)
 }
 
-async fn payments(db: &Db, me: &str, page: PageRequest) -> Result<Value, Problem> {
-    let rows = db
-        .query(
+async fn payments(db: &Db, me: &str, page: PageRequest) -> Result<Page<Value>, Problem> {
+    Ok(paging::keyset(
+        db,
             "SELECT p.rowid AS k, p.id, p.order_id, p.kind, p.amount_minor, p.currency, p.status, p.failure_reason,
                     p.created_at, p.updated_at, i.id AS invoice_id, i.payment_id, i.service_id, i.issued_at, s.option_code,
                     ps.state AS paid_service_state,
@@ -379,71 +379,61 @@ async fn payments(db: &Db, me: &str, page: PageRequest) -> Result<Value, Problem
              LEFT JOIN services ps ON ps.payment_id = p.id AND p.kind = 'service'
              LEFT JOIN subscription_charges sc ON sc.payment_id = p.id AND p.kind = 'subscription'
              WHERE p.customer_id = ? AND p.rowid > ? ORDER BY p.rowid LIMIT ?",
-            vec![text(me), int(page.after), int(page.limit as i64 + 1)],
-        )
-        .await?;
-    let rows = rows
-        .iter()
-        .map(|p| {
+        vec![text(me)],
+        page,
+        |p| {
             // The money given back for what this payment paid (ledger voids and refunds).
             let returns: Vec<Value> = serde_json::from_str::<Vec<Value>>(&p.opt_str("returns").unwrap_or_default()).unwrap_or_default();
             let sum = |kind: &str| returns.iter().filter(|r| r["kind"] == kind).filter_map(|r| r["amount_minor"].as_i64()).sum::<i64>();
             let (refunded, voided) = (sum("refund"), sum("void"));
-            (
-                p.i64("k"),
-                json!({
-                    "payment_id": p.str("id"),
-                    "order_id": p.opt_str("order_id"),
-                    "kind": p.str("kind"),
-                    "amount_minor": p.i64("amount_minor"),
-                    "currency": p.str("currency"),
-                    "status": payment_view_status(&p.str("status"), p.i64("amount_minor"), refunded, voided),
-                    "settlement_status": p.str("status"),
-                    "refunded_minor": refunded + voided,
-                    "refunds": returns,
-                    "failure_reason": p.opt_str("failure_reason"),
-                    "created_at": p.i64("created_at"),
-                    "updated_at": p.i64("updated_at"),
-                    "invoice": invoice_of_payment(p),
-                }),
-            )
-        })
-        .collect();
-    let (items, next) = paginate(rows, page.limit);
-    Ok(json!({"items": items, "next_cursor": next}))
+            json!({
+                "payment_id": p.str("id"),
+                "order_id": p.opt_str("order_id"),
+                "kind": p.str("kind"),
+                "amount_minor": p.i64("amount_minor"),
+                "currency": p.str("currency"),
+                "status": payment_view_status(&p.str("status"), p.i64("amount_minor"), refunded, voided),
+                "settlement_status": p.str("status"),
+                "refunded_minor": refunded + voided,
+                "refunds": returns,
+                "failure_reason": p.opt_str("failure_reason"),
+                "created_at": p.i64("created_at"),
+                "updated_at": p.i64("updated_at"),
+                "invoice": invoice_of_payment(p),
+            })
+        },
+    )
+    .await?)
 }
 
 /// The customer's messages: notify jobs whose notification names the customer.
-async fn notifications(db: &Db, me: &str, page: PageRequest) -> Result<Value, Problem> {
-    let rows = db
-        .query(
-            "SELECT rowid AS k, payload, status, created_at, updated_at FROM jobs
-             WHERE kind = 'notify' AND json_extract(payload, '$.notify.\"customer-id\"') = ? AND rowid > ?
-             ORDER BY rowid LIMIT ?",
-            vec![text(me), int(page.after), int(page.limit as i64 + 1)],
-        )
-        .await?;
+async fn notifications(db: &Db, me: &str, page: PageRequest) -> Result<Page<Value>, Problem> {
+    let rows = paging::keyset(
+        db,
+        "SELECT rowid AS k, payload, status, created_at, updated_at FROM jobs
+         WHERE kind = 'notify' AND json_extract(payload, '$.notify.\"customer-id\"') = ? AND rowid > ?
+         ORDER BY rowid LIMIT ?",
+        vec![text(me)],
+        page,
+        notification_json,
+    )
+    .await?;
     // Page over the fetched rows (an undecodable row is skipped, never ends the paging early).
-    let more = rows.len() > page.limit as usize;
-    let rows = &rows[..rows.len().min(page.limit as usize)];
-    let next = if more { rows.last().map(|r| caas_domain::expediente::encode_cursor(r.i64("k"))) } else { None };
-    let items: Vec<Value> = rows
-        .iter()
-        .filter_map(|j| {
-            let Ok(Job::Notify(n)) = Job::from_payload(&j.str("payload")).map(|job| redact(&job)) else { return None };
-            let channel = to_kebab_json(&n.channel).ok().unwrap_or(Value::Null);
-            Some(json!({
-                    "message_id": n.message_id,
-                    "channel": channel,
-                    "template": n.template,
-                    "subject": n.subject,
-                    "body": n.body,
-                    "recipient": n.recipient,
-                    "status": match j.str("status").as_str() { "done" => "sent", "escalated" => "failed", _ => "queued" },
-                    "created_at": j.i64("created_at"),
-                    "updated_at": j.i64("updated_at"),
-                }))
-        })
-        .collect();
-    Ok(json!({"items": items, "next_cursor": next}))
+    Ok(Page { items: rows.items.into_iter().flatten().collect(), next_cursor: rows.next_cursor })
+}
+
+fn notification_json(j: &Row) -> Option<Value> {
+    let Ok(Job::Notify(n)) = Job::from_payload(&j.str("payload")).map(|job| redact(&job)) else { return None };
+    let channel = to_kebab_json(&n.channel).ok().unwrap_or(Value::Null);
+    Some(json!({
+        "message_id": n.message_id,
+        "channel": channel,
+        "template": n.template,
+        "subject": n.subject,
+        "body": n.body,
+        "recipient": n.recipient,
+        "status": match j.str("status").as_str() { "done" => "sent", "escalated" => "failed", _ => "queued" },
+        "created_at": j.i64("created_at"),
+        "updated_at": j.i64("updated_at"),
+    }))
 }
