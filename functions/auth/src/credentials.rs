@@ -178,36 +178,16 @@ async fn send_reset_link(db: &Db, email: &str, (subject, role, customer_id): (St
 /// `POST /api/auth/bootstrap-admin`.
 pub async fn bootstrap_admin(req: Request) -> Result<Resp, Problem> {
     let body = req::json_body(req).await?;
-    let configured = vars::get("bootstrap_admin_token").await.map(|t| t.trim().to_string()).unwrap_or_default();
-    if configured.is_empty() {
-        return Err(Problem::forbidden(
-            "the bootstrap of the first admin is switched off: set the bootstrap_admin_token variable (a secret) to use it",
-        ));
-    }
-    let given = str_field(&body, "token").unwrap_or("");
-    if !auth::ct_eq(given.as_bytes(), configured.as_bytes()) {
-        return Err(Problem::unauthorized("the bootstrap token is not valid"));
-    }
+    check_bootstrap_token(&body).await?;
     let db = Db::open_for_request().await?;
     if accounts::any_admin(&db).await? {
         return Err(admin_exists());
     }
-    let email = str_field(&body, "email").map(|s| s.trim().to_lowercase()).unwrap_or_default();
-    let password = str_field(&body, "password").unwrap_or("");
-    let mut errors = Vec::new();
-    if !caas_domain::sale::is_email(&email) {
-        errors.push(FieldError::new("/email", "is not an e-mail address"));
-    }
-    if let Err(m) = check_policy(password, &email) {
-        errors.push(FieldError::new("/password", m));
-    }
-    if !errors.is_empty() {
-        return Err(Problem::validation(errors));
-    }
+    let (email, password) = parse_first_admin(&body)?;
     if accounts::email_registered(&db, &email).await? {
         return Err(Problem::conflict("email-taken", format!("{email} already belongs to a customer account")));
     }
-    let password_hash = hash(password)?;
+    let password_hash = hash(&password)?;
     let id = rand::id(IdKind::Employee);
     let now = clock::now_ms();
     // Re-checked under the write lock: two concurrent bootstraps create one admin.
@@ -225,6 +205,38 @@ pub async fn bootstrap_admin(req: Request) -> Result<Resp, Problem> {
         .await?;
     created?;
     Ok(resp::json(201, &json!({"subject_id": id, "email": email, "role": Role::Admin})))
+}
+
+/// The bootstrap is on only with a configured `bootstrap_admin_token`, and the body's token must match it.
+async fn check_bootstrap_token(body: &Value) -> Result<(), Problem> {
+    let configured = vars::get("bootstrap_admin_token").await.map(|t| t.trim().to_string()).unwrap_or_default();
+    if configured.is_empty() {
+        return Err(Problem::forbidden(
+            "the bootstrap of the first admin is switched off: set the bootstrap_admin_token variable (a secret) to use it",
+        ));
+    }
+    let given = str_field(body, "token").unwrap_or("");
+    if !auth::ct_eq(given.as_bytes(), configured.as_bytes()) {
+        return Err(Problem::unauthorized("the bootstrap token is not valid"));
+    }
+    Ok(())
+}
+
+/// `{email, password}` of the first admin (e-mail lower-cased, password by the policy).
+fn parse_first_admin(body: &Value) -> Result<(String, String), Problem> {
+    let email = str_field(body, "email").map(|s| s.trim().to_lowercase()).unwrap_or_default();
+    let password = str_field(body, "password").unwrap_or("");
+    let mut errors = Vec::new();
+    if !caas_domain::sale::is_email(&email) {
+        errors.push(FieldError::new("/email", "is not an e-mail address"));
+    }
+    if let Err(m) = check_policy(password, &email) {
+        errors.push(FieldError::new("/password", m));
+    }
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
+    Ok((email, password.to_string()))
 }
 
 fn admin_exists() -> Problem {
