@@ -2,11 +2,9 @@
 //! escalations of the retry queue and a read-all, paged list of orders.
 use caas_domain::Problem;
 use caas_domain::auth::Role;
-use caas_domain::expediente::paginate;
 use caas_domain::order::OrderStatus;
-use caas_platform::db::{Db, int, text};
-use caas_platform::{Resp, auth, req, resp};
-use serde_json::{Value, json};
+use caas_platform::db::Db;
+use caas_platform::{Resp, auth, req, resp, store};
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
 
@@ -41,77 +39,18 @@ async fn route(req: Request) -> Result<Resp, Problem> {
 async fn escalations(req: &Request) -> Result<Resp, Problem> {
     let page = req::page(req)?;
     let db = Db::open_for_request().await?;
-    let rows = db
-        .query(
-            "SELECT rowid AS k, id, job_id, kind, detail, created_at FROM escalations WHERE rowid > ? ORDER BY rowid LIMIT ?",
-            vec![int(page.after), int(page.limit as i64 + 1)],
-        )
-        .await?;
-    let rows: Vec<(i64, Value)> = rows
-        .iter()
-        .map(|r| {
-            (
-                r.i64("k"),
-                json!({
-                    "id": r.str("id"),
-                    "job_id": r.str("job_id"),
-                    "kind": r.str("kind"),
-                    "detail": r.str("detail"),
-                    "created_at": r.i64("created_at"),
-                }),
-            )
-        })
-        .collect();
-    let (items, next) = paginate(rows, page.limit);
-    Ok(resp::json(200, &json!({"items": items, "next_cursor": next})))
+    Ok(resp::json(200, &store::escalations::page(&db, page).await?))
 }
 
 /// Every order (optionally `?status=`), oldest first.
 async fn orders(req: &Request) -> Result<Resp, Problem> {
     let page = req::page(req)?;
-    let status = req::query(req, "status").filter(|s| !s.is_empty());
-    if let Some(s) = &status
-        && OrderStatus::parse(s).is_none()
-    {
-        return Err(Problem::validation(vec![caas_domain::FieldError::new("/status", format!("unknown order status {s}"))]));
-    }
-    let db = Db::open_for_request().await?;
-    let (filter, mut params) = match &status {
-        Some(s) => ("AND o.status = ?", vec![int(page.after), text(s)]),
-        None => ("", vec![int(page.after)]),
+    let status = match req::query(req, "status").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(OrderStatus::parse(&s).ok_or_else(|| {
+            Problem::validation(vec![caas_domain::FieldError::new("/status", format!("unknown order status {s}"))])
+        })?),
     };
-    params.push(int(page.limit as i64 + 1));
-    let rows = db
-        .query(
-            &format!(
-                "SELECT o.rowid AS k, o.id, o.customer_id, c.email, o.status, o.model, o.country, o.vin, o.plate,
-                        o.created_at, o.updated_at
-                 FROM orders o JOIN customers c ON c.id = o.customer_id
-                 WHERE o.rowid > ? {filter} ORDER BY o.rowid LIMIT ?"
-            ),
-            params,
-        )
-        .await?;
-    let rows: Vec<(i64, Value)> = rows
-        .iter()
-        .map(|r| {
-            (
-                r.i64("k"),
-                json!({
-                    "order_id": r.str("id"),
-                    "customer_id": r.str("customer_id"),
-                    "customer_email": r.str("email"),
-                    "status": r.str("status"),
-                    "model": r.str("model"),
-                    "country": r.str("country"),
-                    "vin": r.opt_str("vin"),
-                    "plate": r.opt_str("plate"),
-                    "created_at": r.i64("created_at"),
-                    "updated_at": r.i64("updated_at"),
-                }),
-            )
-        })
-        .collect();
-    let (items, next) = paginate(rows, page.limit);
-    Ok(resp::json(200, &json!({"items": items, "next_cursor": next})))
+    let db = Db::open_for_request().await?;
+    Ok(resp::json(200, &store::orders::admin_page(&db, status, page).await?))
 }

@@ -13,8 +13,11 @@ use caas_domain::account;
 use caas_domain::auth::{Role, parse_seed_employees};
 use caas_domain::ids::IdKind;
 use caas_domain::password::{DUMMY_PHC, SALT_BYTES, hash_password, verify_password};
-use caas_platform::db::{Db, int, text};
+use caas_domain::auth::SessionData;
+use caas_platform::db::Db;
+use caas_platform::store::accounts::{self, Account};
 use caas_platform::{Resp, auth, clock, kv, rand, req, resp, vars};
+use serde::Serialize;
 use serde_json::json;
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
@@ -58,76 +61,70 @@ async fn seed_employees(db: &Db) -> Result<(), Problem> {
     let (seeds, _invalid) = parse_seed_employees(&spec);
     for s in seeds {
         // Read first: the common case (already seeded) takes no write lock.
-        if db.query_one("SELECT 1 AS x FROM employees WHERE email = ?", vec![text(&s.email)]).await?.is_some() {
+        if accounts::employee_exists(db, &s.email).await? {
             continue;
         }
-        db.exec(
-            "INSERT INTO employees(id, email, password_hash, role, created_at) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT(email) DO NOTHING",
-            vec![text(rand::id(IdKind::Employee)), text(&s.email), text(&s.password_hash), text(s.role.as_str()), int(clock::now_ms())],
-        )
-        .await?;
+        accounts::seed_employee(db, &rand::id(IdKind::Employee), &s.email, &s.password_hash, s.role, clock::now_ms()).await?;
     }
     Ok(())
 }
 
-struct Account {
-    id: String,
-    role: Role,
-    hash: String,
-    must_change_password: bool,
-}
-
-async fn find_account(db: &Db, email: &str) -> Result<Option<Account>, Problem> {
-    if let Some(r) = db.query_one("SELECT id, role, password_hash FROM employees WHERE email = ?", vec![text(email)]).await? {
-        return Ok(Some(Account {
-            id: r.str("id"),
-            role: Role::parse(&r.str("role")).unwrap_or(Role::Employee),
-            hash: r.str("password_hash"),
-            must_change_password: false,
-        }));
-    }
-    if let Some(r) = db
-        .query_one("SELECT id, password_hash, must_change_password FROM customers WHERE email = ?", vec![text(email)])
-        .await?
-    {
-        return Ok(Some(Account {
-            id: r.str("id"),
-            role: Role::Customer,
-            hash: r.str("password_hash"),
-            must_change_password: r.bool("must_change_password"),
-        }));
-    }
-    Ok(None)
-}
-
-async fn login(req: Request) -> Result<Resp, Problem> {
-    let network = req::client_network(&req).await;
-    let body = req::json_body(req).await?;
+/// `{email, password}` (both required; e-mail lower-cased).
+fn parse_login(body: &serde_json::Value) -> Result<(String, String), Problem> {
+    let email = body.get("email").and_then(|v| v.as_str()).map(|s| s.trim().to_lowercase()).unwrap_or_default();
+    let password = body.get("password").and_then(|v| v.as_str()).unwrap_or("").to_string();
     let mut errors = Vec::new();
-    let email = body.get("email").and_then(|v| v.as_str()).map(|s| s.trim().to_lowercase());
-    let password = body.get("password").and_then(|v| v.as_str()).map(str::to_string);
-    if email.as_deref().is_none_or(str::is_empty) {
+    if email.is_empty() {
         errors.push(caas_domain::FieldError::new("/email", "is required"));
     }
-    if password.as_deref().is_none_or(str::is_empty) {
+    if password.is_empty() {
         errors.push(caas_domain::FieldError::new("/password", "is required"));
     }
     if !errors.is_empty() {
         return Err(Problem::validation(errors));
     }
-    let (email, password) = (email.unwrap_or_default(), password.unwrap_or_default());
     if password.len() > 1024 {
         return Err(Problem::unauthorized("invalid e-mail or password"));
     }
+    Ok((email, password))
+}
+
+/// OpenAPI `LoginResponse` (fields in alphabetical order).
+#[derive(Serialize)]
+struct LoginResponse {
+    expires_at: i64,
+    must_change_password: bool,
+    role: Role,
+    subject_id: String,
+    token: String,
+    token_type: &'static str,
+}
+
+async fn login(req: Request) -> Result<Resp, Problem> {
+    let network = req::client_network(&req).await;
+    let body = req::json_body(req).await?;
+    let (email, password) = parse_login(&body)?;
     let db = Db::open_for_request().await?;
-    let now = clock::now_ms();
-    let ticket = match throttle::admit(&db, &email, &network, now).await? {
+    let ticket = match throttle::admit(&db, &email, &network, clock::now_ms()).await? {
         Ok(t) => t,
         Err(refused) => return Ok(refused),
     };
     seed_employees(&db).await?;
-    let account = find_account(&db, &email).await?;
+    let Some((account, generation)) = check_credentials(&db, &email, &password).await? else {
+        // The attempt was counted by `admit`: it stays a failure.
+        return Err(Problem::unauthorized("invalid e-mail or password"));
+    };
+    ticket.succeeded(&db).await?;
+    let ttl_ms = vars::u64_or("session_ttl_seconds", 86_400).await.clamp(60, 30 * 86_400) as i64 * 1000;
+    let (token, data) =
+        kv::create_session_at(&account.id, account.role, clock::now_ms() + ttl_ms, account.must_change_password, generation).await?;
+    let must_change_password = account.must_change_password;
+    Ok(resp::json(200, &LoginResponse { expires_at: data.expires_at, must_change_password, role: data.role, subject_id: account.id, token, token_type: "Bearer" }))
+}
+
+/// The account if the password is its own, with the session generation read before the check.
+async fn check_credentials(db: &Db, email: &str, password: &str) -> Result<Option<(Account, u64)>, Problem> {
+    let account = accounts::account_by_email(db, email).await?;
     // The account's session generation is read before the password is checked: a password
     // change (or reset) that lands in between bumps it, so this session is born dead.
     let generation = match &account {
@@ -136,31 +133,13 @@ async fn login(req: Request) -> Result<Resp, Problem> {
     };
     // Verify even for unknown users so timing does not reveal which e-mails exist.
     let ok = match &account {
-        Some(a) => verify_password(&password, &a.hash),
+        Some(a) => verify_password(password, &a.password_hash),
         None => {
-            let _ = verify_password(&password, DUMMY_PHC);
+            let _ = verify_password(password, DUMMY_PHC);
             false
         }
     };
-    let Some(account) = account.filter(|_| ok) else {
-        // The attempt was counted by `admit`: it stays a failure.
-        return Err(Problem::unauthorized("invalid e-mail or password"));
-    };
-    ticket.succeeded(&db).await?;
-    let ttl_ms = vars::u64_or("session_ttl_seconds", 86_400).await.clamp(60, 30 * 86_400) as i64 * 1000;
-    let (token, data) =
-        kv::create_session_at(&account.id, account.role, clock::now_ms() + ttl_ms, account.must_change_password, generation).await?;
-    Ok(resp::json(
-        200,
-        &json!({
-            "token": token,
-            "token_type": "Bearer",
-            "role": data.role,
-            "subject_id": account.id,
-            "expires_at": data.expires_at,
-            "must_change_password": account.must_change_password,
-        }),
-    ))
+    Ok(account.filter(|_| ok).map(|a| (a, generation)))
 }
 
 async fn logout(req: Request) -> Result<Resp, Problem> {
@@ -174,6 +153,17 @@ async fn logout(req: Request) -> Result<Resp, Problem> {
     Ok(resp::no_content())
 }
 
+/// OpenAPI `Me` (fields in alphabetical order).
+#[derive(Serialize)]
+struct Me {
+    email: String,
+    expires_at: i64,
+    full_name: Option<String>,
+    must_change_password: bool,
+    role: Role,
+    subject_id: String,
+}
+
 async fn me(req: Request) -> Result<Resp, Problem> {
     let Some(token) = auth::bearer(&req) else {
         return Err(Problem::unauthorized("a valid bearer token is required"));
@@ -182,28 +172,20 @@ async fn me(req: Request) -> Result<Resp, Problem> {
         return Err(Problem::unauthorized("a valid bearer token is required"));
     };
     let db = Db::open_for_request().await?;
-    let (table, extra) = if s.role == Role::Customer {
-        ("customers", ", full_name, must_change_password")
-    } else {
-        ("employees", ", '' AS full_name, 0 AS must_change_password")
-    };
-    let row = db.query_one(&format!("SELECT email{extra} FROM {table} WHERE id = ?"), vec![text(&s.subject)]).await?;
-    let Some(row) = row else {
-        // The account no longer exists: the session is dead.
-        kv::revoke_session(&token).await?;
-        return Err(Problem::unauthorized("the account of this session no longer exists"));
-    };
-    Ok(resp::json(
-        200,
-        &json!({
-            "subject_id": s.subject,
-            "role": s.role,
-            "email": row.str("email"),
-            "full_name": if s.role == Role::Customer { json!(row.str("full_name")) } else { serde_json::Value::Null },
-            "must_change_password": row.bool("must_change_password"),
-            "expires_at": s.expires_at,
-        }),
-    ))
+    let a = session_account(&db, &token, &s).await?;
+    let me = Me { email: a.email, expires_at: s.expires_at, full_name: a.full_name, must_change_password: a.must_change_password, role: s.role, subject_id: s.subject };
+    Ok(resp::json(200, &me))
+}
+
+/// The account of a session; when it no longer exists the session is dead (revoked, 401).
+async fn session_account(db: &Db, token: &str, s: &SessionData) -> Result<Account, Problem> {
+    match accounts::account(db, &s.subject, s.role).await? {
+        Some(a) => Ok(a),
+        None => {
+            kv::revoke_session(token).await?;
+            Err(Problem::unauthorized("the account of this session no longer exists"))
+        }
+    }
 }
 
 /// `POST /api/auth/password` `{current_password, new_password}`: the only route open to a
@@ -216,36 +198,25 @@ async fn change_password(req: Request) -> Result<Resp, Problem> {
     let network = req::client_network(&req).await;
     let body = req::json_body(req).await?;
     let db = Db::open_for_request().await?;
-    let table = if session.role == Role::Customer { "customers" } else { "employees" };
-    let Some(row) = db.query_one(&format!("SELECT email, password_hash FROM {table} WHERE id = ?"), vec![text(&session.subject)]).await? else {
-        kv::revoke_session(&token).await?;
-        return Err(Problem::unauthorized("the account of this session no longer exists"));
-    };
+    let a = session_account(&db, &token, &session).await?;
     let (current, new) = account::validate_password_change(
         body.get("current_password").and_then(|v| v.as_str()),
         body.get("new_password").and_then(|v| v.as_str()),
-        &row.str("email"),
+        &a.email,
     )
     .map_err(Problem::validation)?;
     // Guessing the current password through a session counts like failed logins.
-    let email = row.str("email");
-    let now = clock::now_ms();
-    let ticket = match throttle::admit(&db, &email, &network, now).await? {
+    let ticket = match throttle::admit(&db, &a.email, &network, clock::now_ms()).await? {
         Ok(t) => t,
         Err(refused) => return Ok(refused),
     };
-    if !verify_password(&current, &row.str("password_hash")) {
+    if !verify_password(&current, &a.password_hash) {
         return Err(Problem::validation(vec![caas_domain::FieldError::new("/current_password", "is not your current password")]));
     }
     ticket.succeeded(&db).await?;
     let hash = hash_password(&new, &rand::bytes::<SALT_BYTES>())
         .map_err(|e| Problem::unavailable(format!("credential hashing failed: {e}")))?;
-    let sql = if session.role == Role::Customer {
-        "UPDATE customers SET password_hash = ?, must_change_password = 0 WHERE id = ?"
-    } else {
-        "UPDATE employees SET password_hash = ? WHERE id = ?"
-    };
-    db.exec(sql, vec![text(&hash), text(&session.subject)]).await?;
+    accounts::set_password_hash(&db, &session.subject, session.role, &hash).await?;
     session.must_change_password = false;
     kv::put_session(&token, &session).await?;
     // Every other session of the account dies with the old password.

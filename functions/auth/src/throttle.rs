@@ -9,7 +9,8 @@
 //! leaves it counted.
 use caas_domain::Problem;
 use caas_domain::account::{self, SCOPE_ACCOUNT, SCOPE_CLIENT, WINDOW_MS};
-use caas_platform::db::{Db, DbError, int, text};
+use caas_platform::db::{Db, DbError};
+use caas_platform::store::accounts::{self, AttemptLog};
 use caas_platform::{Resp, resp};
 
 /// An attempt that was let through and is counted until [`Ticket::succeeded`].
@@ -19,25 +20,11 @@ pub struct Ticket {
 }
 
 async fn recent(tx: &Db, scope: &str, key: &str, now: i64) -> Result<Vec<i64>, DbError> {
-    // Prune what left the window (bounded work: one key).
-    tx.exec("DELETE FROM login_failures WHERE scope = ? AND key = ? AND at <= ?", vec![text(scope), text(key), int(now - WINDOW_MS)])
-        .await?;
-    Ok(tx
-        .query(
-            "SELECT at FROM login_failures WHERE scope = ? AND key = ? AND at > ? ORDER BY at DESC LIMIT 200",
-            vec![text(scope), text(key), int(now - WINDOW_MS)],
-        )
-        .await?
-        .iter()
-        .map(|r| r.i64("at"))
-        .collect())
+    accounts::recent_attempts(tx, AttemptLog::LoginFailures, scope, key, now, WINDOW_MS).await
 }
 
 async fn count(tx: &Db, scope: &str, key: &str, now: i64) -> Result<i64, DbError> {
-    let row = tx
-        .query_one("INSERT INTO login_failures(scope, key, at) VALUES (?, ?, ?) RETURNING id", vec![text(scope), text(key), int(now)])
-        .await?;
-    Ok(row.map(|r| r.i64("id")).unwrap_or(0))
+    accounts::record_attempt(tx, AttemptLog::LoginFailures, scope, key, now).await
 }
 
 /// `Ok(Ok(ticket))`: go on and check the password; `Ok(Err(429 response))`: refused.
@@ -73,9 +60,8 @@ impl Ticket {
     /// logging in to an account it owns).
     pub async fn succeeded(self, db: &Db) -> Result<(), Problem> {
         db.transaction(async |tx: &Db| -> Result<(), DbError> {
-            tx.exec("DELETE FROM login_failures WHERE scope = ? AND key = ?", vec![text(SCOPE_ACCOUNT), text(&self.email)]).await?;
-            tx.exec("DELETE FROM login_failures WHERE id = ?", vec![int(self.client_row)]).await?;
-            Ok(())
+            accounts::clear_attempts(tx, AttemptLog::LoginFailures, SCOPE_ACCOUNT, &self.email).await?;
+            accounts::forget_attempt(tx, AttemptLog::LoginFailures, self.client_row).await
         })
         .await?;
         Ok(())

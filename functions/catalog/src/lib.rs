@@ -17,7 +17,8 @@ use caas_domain::services::lifecycle::ServiceState;
 use caas_domain::vehicle::normalize_vin;
 use caas_domain::wit::Money;
 use caas_domain::FieldError;
-use caas_platform::db::{Db, DbError, text};
+use caas_platform::db::{Db, DbError};
+use caas_platform::store::vehicles;
 use caas_platform::services::{self as svc, option_json};
 use caas_platform::{Resp, auth, clock, req, resp, vars};
 use serde_json::{Value, json};
@@ -84,49 +85,48 @@ async fn customer_view(req: Request) -> Result<Resp, Problem> {
     let Some(vehicle) = owned else {
         return Err(Problem::not_found(format!("no vehicle {vin} on your account")));
     };
+    let existing = existing_services(&db, &vin).await?;
+    let (maintenance, note) = maintenance_of(&cat, &vin).await?;
+    let view = catalog::customer_view(&cat, true, vehicle.operational, maintenance, &existing);
+    let options: Vec<Value> = view.iter().map(line_json).collect();
+    let assumed_current = maintenance == MaintenanceStatus::Unknown && catalog::needs_maintenance_check(&cat);
+    let maintenance = json!({"status": maintenance_str(maintenance), "assumed_current": assumed_current, "detail": note});
+    Ok(resp::json(200, &json!({"vin": vin, "maintenance": maintenance, "options": options})))
+}
+
+/// The vehicle's services by (lower-case) option code.
+async fn existing_services(db: &Db, vin: &str) -> Result<BTreeMap<String, Vec<ServiceState>>, Problem> {
     let mut existing: BTreeMap<String, Vec<ServiceState>> = BTreeMap::new();
-    for r in db.query("SELECT option_code, state FROM services WHERE vin = ?", vec![text(&vin)]).await? {
-        if let Some(s) = ServiceState::parse(&r.str("state")) {
-            existing.entry(r.str("option_code").to_ascii_lowercase()).or_default().push(s);
+    for (code, state) in vehicles::service_states(db, vin).await? {
+        existing.entry(code.to_ascii_lowercase()).or_default().push(state);
+    }
+    Ok(existing)
+}
+
+/// The vehicle's maintenance status from VSS, asked only when an offered option needs it.
+async fn maintenance_of(cat: &catalog::Catalog, vin: &str) -> Result<(MaintenanceStatus, String), Problem> {
+    if !catalog::needs_maintenance_check(cat) {
+        return Ok((MaintenanceStatus::Unknown, "not needed".to_string()));
+    }
+    let vss_url = vars::base_url("vss_url").await?;
+    Ok(svc::vss_maintenance(&vss_url, vin).await)
+}
+
+/// One option of the customer's view, with its availability.
+fn line_json(l: &catalog::OptionView<'_>) -> Value {
+    let mut v = option_json(l.option);
+    match &l.availability {
+        Availability::Available { maintenance } => {
+            v["available"] = json!(true);
+            v["maintenance_decision"] = json!(maintenance.as_str());
+        }
+        Availability::Blocked { reason_code, message } => {
+            v["available"] = json!(false);
+            v["blocked_reason"] = json!(reason_code.code());
+            v["blocked_message"] = json!(message);
         }
     }
-    let (maintenance, note) = if catalog::needs_maintenance_check(&cat) {
-        let vss_url = vars::base_url("vss_url").await?;
-        svc::vss_maintenance(&vss_url, &vin).await
-    } else {
-        (MaintenanceStatus::Unknown, "not needed".to_string())
-    };
-    let view = catalog::customer_view(&cat, true, vehicle.operational, maintenance, &existing);
-    let options: Vec<Value> = view
-        .iter()
-        .map(|l| {
-            let mut v = option_json(l.option);
-            match &l.availability {
-                Availability::Available { maintenance } => {
-                    v["available"] = json!(true);
-                    v["maintenance_decision"] = json!(maintenance.as_str());
-                }
-                Availability::Blocked { reason_code, message } => {
-                    v["available"] = json!(false);
-                    v["blocked_reason"] = json!(reason_code.code());
-                    v["blocked_message"] = json!(message);
-                }
-            }
-            v
-        })
-        .collect();
-    Ok(resp::json(
-        200,
-        &json!({
-            "vin": vin,
-            "maintenance": {
-                "status": maintenance_str(maintenance),
-                "assumed_current": maintenance == MaintenanceStatus::Unknown && catalog::needs_maintenance_check(&cat),
-                "detail": note,
-            },
-            "options": options,
-        }),
-    ))
+    v
 }
 
 async fn admin_list(req: Request) -> Result<Resp, Problem> {
@@ -187,38 +187,7 @@ fn parse_option(body: &Value) -> Result<ServiceOption, Vec<FieldError>> {
     let name = str_field(body, "name", &mut errs);
     let description = str_field(body, "description", &mut errs);
     let price = parse_price(body.get("price"), "/price", &mut errs);
-    let kind = match body.get("kind").and_then(Value::as_str) {
-        Some("permanent") => OptionKind::Permanent,
-        Some("subscription") => OptionKind::Subscription,
-        Some("temporary") => {
-            let days = body.get("duration_days").filter(|v| !v.is_null());
-            let months = body.get("duration_months").filter(|v| !v.is_null());
-            match (days, months) {
-                (Some(d), None) => match d.as_u64().filter(|d| *d <= u32::MAX as u64) {
-                    Some(d) => OptionKind::Temporary { duration: Duration::Days(d as u32) },
-                    None => {
-                        errs.push(FieldError::new("/duration_days", "must be a positive integer"));
-                        OptionKind::Permanent
-                    }
-                },
-                (None, Some(m)) => match m.as_u64().filter(|m| *m <= u32::MAX as u64) {
-                    Some(m) => OptionKind::Temporary { duration: Duration::Months(m as u32) },
-                    None => {
-                        errs.push(FieldError::new("/duration_months", "must be a positive integer"));
-                        OptionKind::Permanent
-                    }
-                },
-                _ => {
-                    errs.push(FieldError::new("/duration_days", "a temporary option needs exactly one of duration_days or duration_months"));
-                    OptionKind::Permanent
-                }
-            }
-        }
-        _ => {
-            errs.push(FieldError::new("/kind", "must be one of temporary, permanent, subscription"));
-            OptionKind::Permanent
-        }
-    };
+    let kind = parse_kind(body, &mut errs);
     let requires_maintenance = match body.get("requires_maintenance") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -230,21 +199,51 @@ fn parse_option(body: &Value) -> Result<ServiceOption, Vec<FieldError>> {
     if !errs.is_empty() {
         return Err(errs);
     }
-    let o = ServiceOption { code, feature, name, description, price, kind, requires_maintenance, status: OptionStatus::Active };
-    // Domain validation, with pointers mapped to this API's field names.
+    validated(ServiceOption { code, feature, name, description, price, kind, requires_maintenance, status: OptionStatus::Active })
+}
+
+/// `kind` (+ `duration_days` | `duration_months` for a temporary option).
+fn parse_kind(body: &Value, errs: &mut Vec<FieldError>) -> OptionKind {
+    match body.get("kind").and_then(Value::as_str) {
+        Some("permanent") => OptionKind::Permanent,
+        Some("subscription") => OptionKind::Subscription,
+        Some("temporary") => match parse_duration(body) {
+            Ok(duration) => OptionKind::Temporary { duration },
+            Err(e) => {
+                errs.push(e);
+                OptionKind::Permanent
+            }
+        },
+        _ => {
+            errs.push(FieldError::new("/kind", "must be one of temporary, permanent, subscription"));
+            OptionKind::Permanent
+        }
+    }
+}
+
+fn parse_duration(body: &Value) -> Result<Duration, FieldError> {
+    let count = |v: &Value, pointer: &str| {
+        v.as_u64().filter(|n| *n <= u32::MAX as u64).map(|n| n as u32).ok_or_else(|| FieldError::new(pointer, "must be a positive integer"))
+    };
+    let days = body.get("duration_days").filter(|v| !v.is_null());
+    let months = body.get("duration_months").filter(|v| !v.is_null());
+    match (days, months) {
+        (Some(d), None) => count(d, "/duration_days").map(Duration::Days),
+        (None, Some(m)) => count(m, "/duration_months").map(Duration::Months),
+        _ => Err(FieldError::new("/duration_days", "a temporary option needs exactly one of duration_days or duration_months")),
+    }
+}
+
+/// Domain validation, with pointers mapped to this API's field names.
+fn validated(o: ServiceOption) -> Result<ServiceOption, Vec<FieldError>> {
+    let api_pointer = |p: String| {
+        p.replace("/price/amount-minor", "/price/amount_minor")
+            .replace("/kind/duration/days", "/duration_days")
+            .replace("/kind/duration/months", "/duration_months")
+    };
     match catalog::validate_option(&o) {
         Ok(()) => Ok(o),
-        Err(CatalogError::Invalid(errs)) => Err(errs
-            .into_iter()
-            .map(|e| {
-                let p = e
-                    .pointer
-                    .replace("/price/amount-minor", "/price/amount_minor")
-                    .replace("/kind/duration/days", "/duration_days")
-                    .replace("/kind/duration/months", "/duration_months");
-                FieldError::new(p, e.message)
-            })
-            .collect()),
+        Err(CatalogError::Invalid(errs)) => Err(errs.into_iter().map(|e| FieldError::new(api_pointer(e.pointer), e.message)).collect()),
         Err(other) => Err(vec![FieldError::new("", other.to_string())]),
     }
 }

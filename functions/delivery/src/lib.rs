@@ -9,20 +9,25 @@
 //!   (`matriculated`, `in-transit`, `returned-to-dealer`) with its delivery state, paged.
 use caas_domain::Problem;
 use caas_domain::auth::{Principal, Role};
-use caas_domain::delivery::{self, DeliveryEvent, DeliveryState};
+use caas_domain::delivery::{self, DeliveryEvent, DeliveryState, Step};
 use caas_domain::ids::{IdKind, is_id};
 use caas_domain::order::OrderStatus;
 use caas_domain::notify::Contact;
 use caas_domain::FieldError;
-use caas_platform::db::{Db, int, text};
+use caas_platform::db::{Db, DbError};
+use caas_platform::store::accounts::{self, Customer};
+use caas_platform::store::orders::{self, Delivery, Order, WorklistRow};
 use caas_platform::{Resp, auth, clock, notify, rand, req, resp, vars};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
 
 const EMPLOYEE: &[Role] = &[Role::Employee];
 const STAFF: &[Role] = &[Role::Employee, Role::Admin];
 const MAX_NOTE: usize = 500;
+/// The worklist: orders between matriculation and hand-over.
+const AWAITING_DELIVERY: &[OrderStatus] = &[OrderStatus::Matriculated, OrderStatus::InTransit, OrderStatus::ReturnedToDealer];
 
 #[http_service]
 async fn handle(req: Request) -> impl IntoResponse {
@@ -61,32 +66,8 @@ struct Input {
 
 fn parse_input(body: &Value) -> Result<Input, Problem> {
     let mut errors = Vec::new();
-    let event = match body.get("event").and_then(Value::as_str) {
-        Some(e) => match DeliveryEvent::parse(e) {
-            Some(ev) => Some(ev),
-            None => {
-                errors.push(FieldError::new(
-                    "/event",
-                    "must be one of scheduled, delivered, absent, rescheduled, returned, picked-up",
-                ));
-                None
-            }
-        },
-        None => {
-            errors.push(FieldError::new("/event", "is required"));
-            None
-        }
-    };
-    let planned_at = match body.get("at") {
-        None | Some(Value::Null) => None,
-        Some(v) => match delivery::parse_time(v) {
-            Some(t) => Some(t),
-            None => {
-                errors.push(FieldError::new("/at", "must be a date (YYYY-MM-DD), a UTC time (YYYY-MM-DDTHH:MMZ) or unix milliseconds"));
-                None
-            }
-        },
-    };
+    let event = parse_event(body, &mut errors);
+    let planned_at = parse_at(body, &mut errors);
     if let Some(ev) = event
         && ev.needs_time()
         && planned_at.is_none()
@@ -94,7 +75,39 @@ fn parse_input(body: &Value) -> Result<Input, Problem> {
     {
         errors.push(FieldError::new("/at", format!("is required for {}", ev.as_str())));
     }
-    let note = match body.get("note") {
+    let note = parse_note(body, &mut errors);
+    if !body.is_object() {
+        return Err(Problem::bad_request("the request body must be a JSON object"));
+    }
+    match event {
+        Some(event) if errors.is_empty() => Ok(Input { event, planned_at, note }),
+        _ => Err(Problem::validation(errors)),
+    }
+}
+
+fn parse_event(body: &Value, errors: &mut Vec<FieldError>) -> Option<DeliveryEvent> {
+    let Some(e) = body.get("event").and_then(Value::as_str) else {
+        errors.push(FieldError::new("/event", "is required"));
+        return None;
+    };
+    let ev = DeliveryEvent::parse(e);
+    if ev.is_none() {
+        errors.push(FieldError::new("/event", "must be one of scheduled, delivered, absent, rescheduled, returned, picked-up"));
+    }
+    ev
+}
+
+fn parse_at(body: &Value, errors: &mut Vec<FieldError>) -> Option<i64> {
+    let v = body.get("at").filter(|v| !v.is_null())?;
+    let t = delivery::parse_time(v);
+    if t.is_none() {
+        errors.push(FieldError::new("/at", "must be a date (YYYY-MM-DD), a UTC time (YYYY-MM-DDTHH:MMZ) or unix milliseconds"));
+    }
+    t
+}
+
+fn parse_note(body: &Value, errors: &mut Vec<FieldError>) -> Option<String> {
+    match body.get("note") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.chars().count() <= MAX_NOTE => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
         Some(Value::String(_)) => {
@@ -105,13 +118,6 @@ fn parse_input(body: &Value) -> Result<Input, Problem> {
             errors.push(FieldError::new("/note", "must be a string"));
             None
         }
-    };
-    if !body.is_object() {
-        return Err(Problem::bad_request("the request body must be a JSON object"));
-    }
-    match event {
-        Some(event) if errors.is_empty() => Ok(Input { event, planned_at, note }),
-        _ => Err(Problem::validation(errors)),
     }
 }
 
@@ -123,116 +129,124 @@ async fn record(req: Request, order_id: &str) -> Result<Resp, Problem> {
     let body = req::json_body(req).await?;
     let input = parse_input(&body)?;
     let db = Db::open_for_request().await?;
-    let out = db.transaction(async |tx: &Db| -> Result<Value, Problem> { apply(tx, &principal, order_id, &input).await }).await?;
+    let out = db.transaction(async |tx: &Db| -> Result<Recorded, Problem> { apply(tx, &principal, order_id, &input).await }).await?;
     Ok(resp::json(200, &out))
 }
 
-/// The whole event, inside one IMMEDIATE transaction (any Err rolls everything back).
-async fn apply(tx: &Db, principal: &Principal, order_id: &str, input: &Input) -> Result<Value, Problem> {
-    let now = clock::now_ms();
-    let Some(o) = tx
-        .query_one(
-            "SELECT o.status, o.model, o.customer_id, c.email, c.phone, c.full_name, c.address_line1, c.address_line2,
-                    c.address_city, c.address_postal_code, c.address_country
-             FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = ?",
-            vec![text(order_id)],
-        )
-        .await?
-    else {
-        return Err(no_order(order_id));
-    };
-    let order_status = OrderStatus::parse(&o.str("status"))
-        .ok_or_else(|| Problem::conflict("illegal-delivery-transition", format!("order {order_id} has an unknown status")))?;
-    let current = tx.query_one("SELECT state, planned_at, attempts FROM deliveries WHERE order_id = ?", vec![text(order_id)]).await?;
-    let current_state = current.as_ref().and_then(|r| DeliveryState::parse(&r.str("state")));
-    let step = delivery::apply(order_status, current_state, input.event).map_err(|e| e.to_problem())?;
+/// OpenAPI `DeliveryEventRecorded` (fields in alphabetical order).
+#[derive(Serialize)]
+struct Recorded {
+    delivery: RecordedDelivery,
+    event: DeliveryEvent,
+    notified: Vec<&'static str>,
+    order_id: String,
+    order_status: OrderStatus,
+}
 
-    let planned_at = input.planned_at.or_else(|| current.as_ref().and_then(|r| r.opt_i64("planned_at")));
-    let address = [
-        o.str("address_line1"),
-        o.opt_str("address_line2").unwrap_or_default(),
-        format!("{} {}", o.str("address_postal_code"), o.str("address_city")),
-        o.str("address_country"),
-    ]
-    .into_iter()
-    .filter(|s| !s.trim().is_empty())
-    .collect::<Vec<_>>()
-    .join(", ");
-    match current {
-        None => {
-            tx.exec(
-                "INSERT INTO deliveries(order_id, state, planned_at, address, attempts, updated_by, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
-                vec![text(order_id), text(step.delivery.as_str()), opt_i64(planned_at), text(&address), text(&principal.subject_id), int(now), int(now)],
-            )
-            .await?;
-        }
-        Some(_) => {
-            let bump = if input.event == DeliveryEvent::Rescheduled { 1 } else { 0 };
-            tx.exec(
-                "UPDATE deliveries SET state = ?, planned_at = ?, attempts = attempts + ?, updated_by = ?, updated_at = ? WHERE order_id = ?",
-                vec![text(step.delivery.as_str()), opt_i64(planned_at), int(bump), text(&principal.subject_id), int(now), text(order_id)],
-            )
-            .await?;
-        }
-    }
-    if step.order_changes {
-        let changed = tx
-            .exec(
-                "UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
-                vec![text(step.order.as_str()), int(now), text(order_id), text(order_status.as_str())],
-            )
-            .await?;
-        if changed != 1 {
-            return Err(Problem::conflict("concurrent-update", "the order changed meanwhile; reload and retry"));
-        }
+#[derive(Serialize)]
+struct RecordedDelivery {
+    address: String,
+    planned_at: Option<i64>,
+    state: DeliveryState,
+}
+
+/// The whole event, inside one IMMEDIATE transaction (any Err rolls everything back).
+async fn apply(tx: &Db, principal: &Principal, order_id: &str, input: &Input) -> Result<Recorded, Problem> {
+    let now = clock::now_ms();
+    let (o, c) = load_context(tx, order_id).await?;
+    let current = orders::delivery(tx, order_id).await?;
+    let step = delivery::apply(o.status, current.as_ref().and_then(|d| d.state), input.event).map_err(|e| e.to_problem())?;
+    let planned_at = input.planned_at.or_else(|| current.as_ref().and_then(|d| d.planned_at));
+    let address = c.address_line();
+    save_delivery(tx, &principal.subject_id, order_id, &step, current.is_some(), planned_at, &address, input.event, now).await?;
+    if step.order_changes && !orders::swap_status(tx, order_id, o.status, step.order, now).await? {
+        return Err(Problem::conflict("concurrent-update", "the order changed meanwhile; reload and retry"));
     }
     let when = planned_at.filter(|_| input.event.needs_time()).map(delivery::format_time);
-    // What the customer's timeline shows carries no staff id and no internal note; the staff
-    // record (`staff:` events, never shown to customers) has both.
-    let mut public = format!("delivery {}", input.event.as_str());
-    if let Some(w) = &when {
+    record_events(tx, principal, &o, input, &step, when.as_deref(), now).await?;
+    let notified = tell_customer(tx, &o, &c, input.event, when.as_deref(), now).await?;
+    let delivery = RecordedDelivery { address, planned_at, state: step.delivery };
+    Ok(Recorded { delivery, event: input.event, notified, order_id: order_id.to_string(), order_status: step.order })
+}
+
+/// The order and its customer (404 when either is missing).
+async fn load_context(tx: &Db, order_id: &str) -> Result<(Order, Customer), Problem> {
+    let Some(o) = orders::load_order(tx, order_id).await? else { return Err(no_order(order_id)) };
+    let Some(c) = accounts::load_customer(tx, &o.customer_id).await? else { return Err(no_order(order_id)) };
+    Ok((o, c))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn save_delivery(tx: &Db, by: &str, order_id: &str, step: &Step, exists: bool, planned_at: Option<i64>, address: &str, event: DeliveryEvent, now: i64) -> Result<(), DbError> {
+    if exists {
+        orders::update_delivery(tx, order_id, step.delivery, planned_at, event == DeliveryEvent::Rescheduled, by, now).await
+    } else {
+        orders::insert_delivery(tx, order_id, step.delivery, planned_at, address, by, now).await
+    }
+}
+
+/// What the customer's timeline shows carries no staff id and no internal note; the staff
+/// record (`staff:` events, never shown to customers) has both.
+async fn record_events(tx: &Db, principal: &Principal, o: &Order, input: &Input, step: &Step, when: Option<&str>, now: i64) -> Result<(), DbError> {
+    let ev = input.event.as_str();
+    let mut public = format!("delivery {ev}");
+    if let Some(w) = when {
         public.push_str(&format!("; planned {w}"));
     }
     let mut internal = format!("{public}; recorded by {}", principal.subject_id);
     if let Some(n) = &input.note {
         internal.push_str(&format!("; note: {n}"));
     }
-    for (kind, detail) in [(format!("delivery-{}", input.event.as_str()), &public), (format!("staff:delivery-{}", input.event.as_str()), &internal)] {
-        tx.exec("INSERT INTO order_events(order_id, at, kind, detail) VALUES (?, ?, ?, ?)", vec![text(order_id), int(now), text(kind), text(detail)])
-            .await?;
-    }
+    orders::event(tx, &o.id, now, &format!("delivery-{ev}"), public).await?;
+    orders::event(tx, &o.id, now, &format!("staff:delivery-{ev}"), internal).await?;
     if step.order_changes {
-        tx.exec(
-            "INSERT INTO order_events(order_id, at, kind, detail) VALUES (?, ?, ?, ?)",
-            vec![
-                text(order_id),
-                int(now),
-                text(format!("status:{}", step.order.as_str())),
-                text(format!("{} -> {}: delivery {}", order_status.as_str(), step.order.as_str(), input.event.as_str())),
-            ],
-        )
-        .await?;
+        orders::status_event(tx, &o.id, o.status, step.order, now, &format!("delivery {ev}")).await?;
     }
-    // The customer hears about every outcome.
-    let to = Contact::customer(&o.str("customer_id"), &o.str("email"), &o.str("phone"));
-    let notice = delivery::notice(input.event, &o.str("full_name"), &o.str("model"), when.as_deref());
-    let queued: Vec<&str> = notify::send(tx, &rand::id(IdKind::Message), &to, &notice, now).await?.iter().map(|c| c.as_str()).collect();
-    Ok(json!({
-        "order_id": order_id,
-        "order_status": step.order.as_str(),
-        "delivery": {
-            "state": step.delivery.as_str(),
-            "planned_at": planned_at,
-            "address": address,
-        },
-        "event": input.event.as_str(),
-        "notified": queued,
-    }))
+    Ok(())
 }
 
-fn opt_i64(v: Option<i64>) -> caas_platform::db::Value {
-    v.map(int).unwrap_or(caas_platform::db::Value::Null)
+/// The customer hears about every outcome.
+async fn tell_customer(tx: &Db, o: &Order, c: &Customer, event: DeliveryEvent, when: Option<&str>, now: i64) -> Result<Vec<&'static str>, DbError> {
+    let to = Contact::customer(&o.customer_id, &c.email, &c.phone);
+    let notice = delivery::notice(event, &c.full_name, &o.model, when);
+    Ok(notify::send(tx, &rand::id(IdKind::Message), &to, &notice, now).await?.iter().map(|ch| ch.as_str()).collect())
+}
+
+/// OpenAPI `DeliveryStatus` (fields in alphabetical order).
+#[derive(Serialize)]
+struct DeliveryStatus {
+    delivery: Option<DeliveryView>,
+    history: Vec<HistoryItem>,
+    link_code: Option<String>,
+    order_id: String,
+    order_status: OrderStatus,
+    vin: Option<String>,
+}
+
+#[derive(Serialize)]
+struct DeliveryView {
+    address: String,
+    attempts: i64,
+    planned_at: Option<i64>,
+    state: Option<DeliveryState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated_by: Option<String>,
+}
+
+impl DeliveryView {
+    fn of(d: Delivery, with_update: bool) -> DeliveryView {
+        let (updated_at, updated_by) = if with_update { (Some(d.updated_at), Some(d.updated_by)) } else { (None, None) };
+        DeliveryView { address: d.address, attempts: d.attempts, planned_at: d.planned_at, state: d.state, updated_at, updated_by }
+    }
+}
+
+#[derive(Serialize)]
+struct HistoryItem {
+    at: i64,
+    detail: String,
+    event: String,
 }
 
 async fn show(req: Request, order_id: &str) -> Result<Resp, Problem> {
@@ -241,45 +255,56 @@ async fn show(req: Request, order_id: &str) -> Result<Resp, Problem> {
         return Err(no_order(order_id));
     }
     let db = Db::open_for_request().await?;
-    let Some(o) = db.query_one("SELECT status, vin FROM orders WHERE id = ?", vec![text(order_id)]).await? else {
-        return Err(no_order(order_id));
-    };
-    // The code the car displays, for the hand-over (staff only).
-    let secret = vars::get("link_code_secret").await.filter(|s| !s.trim().is_empty());
-    let link_code = match (o.opt_str("vin"), secret) {
-        (Some(vin), Some(secret)) => Some(caas_domain::vehicle::link_code(secret.trim(), &vin)),
-        _ => None,
-    };
-    let d = db
-        .query_one("SELECT state, planned_at, address, attempts, updated_by, updated_at FROM deliveries WHERE order_id = ?", vec![text(order_id)])
-        .await?;
-    let history: Vec<Value> = db
-        .query(
-            "SELECT at, kind, detail FROM order_events WHERE order_id = ? AND kind LIKE 'staff:delivery-%' ORDER BY id",
-            vec![text(order_id)],
-        )
+    let Some(o) = orders::load_order(&db, order_id).await? else { return Err(no_order(order_id)) };
+    let link_code = link_code(o.vin.as_deref()).await;
+    let delivery = orders::delivery(&db, order_id).await?.map(|d| DeliveryView::of(d, true));
+    let history = orders::events_with_prefix(&db, order_id, "staff:delivery-")
         .await?
-        .iter()
-        .map(|r| json!({"at": r.i64("at"), "event": r.str("kind").trim_start_matches("staff:delivery-"), "detail": r.str("detail")}))
+        .into_iter()
+        .map(|e| HistoryItem { at: e.at, detail: e.detail, event: e.kind.trim_start_matches("staff:delivery-").to_string() })
         .collect();
-    Ok(resp::json(
-        200,
-        &json!({
-            "order_id": order_id,
-            "order_status": o.str("status"),
-            "vin": o.opt_str("vin"),
-            "link_code": link_code,
-            "delivery": d.map(|d| json!({
-                "state": d.str("state"),
-                "planned_at": d.opt_i64("planned_at"),
-                "address": d.str("address"),
-                "attempts": d.i64("attempts"),
-                "updated_by": d.str("updated_by"),
-                "updated_at": d.i64("updated_at"),
-            })),
-            "history": history,
-        }),
-    ))
+    Ok(resp::json(200, &DeliveryStatus { delivery, history, link_code, order_id: order_id.to_string(), order_status: o.status, vin: o.vin }))
+}
+
+/// The code the car displays, for the hand-over (staff only).
+async fn link_code(vin: Option<&str>) -> Option<String> {
+    let secret = vars::get("link_code_secret").await.filter(|s| !s.trim().is_empty());
+    match (vin, secret) {
+        (Some(vin), Some(secret)) => Some(caas_domain::vehicle::link_code(secret.trim(), vin)),
+        _ => None,
+    }
+}
+
+/// One order of the worklist (fields in alphabetical order).
+#[derive(Serialize)]
+struct WorkItem {
+    customer: WorkCustomer,
+    delivery: Option<DeliveryView>,
+    model: String,
+    order_id: String,
+    order_status: String,
+    plate: Option<String>,
+    vin: Option<String>,
+}
+
+#[derive(Serialize)]
+struct WorkCustomer {
+    full_name: String,
+    phone: String,
+}
+
+impl WorkItem {
+    fn of(r: WorklistRow) -> WorkItem {
+        WorkItem {
+            customer: WorkCustomer { full_name: r.full_name, phone: r.phone },
+            delivery: r.delivery.map(|d| DeliveryView::of(d, false)),
+            model: r.model,
+            order_id: r.order_id,
+            order_status: r.status,
+            plate: r.plate,
+            vin: r.vin,
+        }
+    }
 }
 
 /// Orders waiting for transport or hand-over, oldest first (keyset paging on the row id).
@@ -287,38 +312,6 @@ async fn worklist(req: Request) -> Result<Resp, Problem> {
     auth::require(&req, STAFF).await?;
     let page = req::page(&req)?;
     let db = Db::open_for_request().await?;
-    let rows = db
-        .query(
-            "SELECT o.rowid AS k, o.id, o.status, o.model, o.vin, o.plate, c.full_name, c.phone,
-                    d.state, d.planned_at, d.address, d.attempts
-             FROM orders o JOIN customers c ON c.id = o.customer_id LEFT JOIN deliveries d ON d.order_id = o.id
-             WHERE o.status IN ('matriculated', 'in-transit', 'returned-to-dealer') AND o.rowid > ?
-             ORDER BY o.rowid LIMIT ?",
-            vec![int(page.after), int(page.limit as i64 + 1)],
-        )
-        .await?;
-    let rows: Vec<(i64, Value)> = rows
-        .iter()
-        .map(|r| {
-            (
-                r.i64("k"),
-                json!({
-                    "order_id": r.str("id"),
-                    "order_status": r.str("status"),
-                    "model": r.str("model"),
-                    "vin": r.opt_str("vin"),
-                    "plate": r.opt_str("plate"),
-                    "customer": {"full_name": r.str("full_name"), "phone": r.str("phone")},
-                    "delivery": r.opt_str("state").map(|st| json!({
-                        "state": st,
-                        "planned_at": r.opt_i64("planned_at"),
-                        "address": r.str("address"),
-                        "attempts": r.i64("attempts"),
-                    })),
-                }),
-            )
-        })
-        .collect();
-    let (items, next) = caas_domain::expediente::paginate(rows, page.limit);
-    Ok(resp::json(200, &json!({"items": items, "next_cursor": next})))
+    let rows = orders::delivery_worklist(&db, AWAITING_DELIVERY, page).await?;
+    Ok(resp::json(200, &rows.map(WorkItem::of)))
 }

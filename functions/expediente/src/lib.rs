@@ -17,13 +17,19 @@
 //! Every query is scoped to the caller's customer id: another customer's data is never read.
 use caas_domain::Problem;
 use caas_domain::auth::Role;
-use caas_domain::expediente::{PageRequest, is_manufacturing_event, manuals, paginate, payment_view_status, shows_service_invoice};
+use caas_domain::expediente::{PageRequest, is_manufacturing_event, manuals, payment_view_status, shows_service_invoice};
 use caas_domain::ids::{IdKind, is_id};
 use caas_domain::routing::redact;
 use caas_domain::wire::to_kebab_json;
 use caas_domain::wit::Job;
-use caas_platform::db::{Db, Row, int, text};
+use caas_domain::order::OrderStatus;
+use caas_domain::sale::Address;
+use caas_platform::db::{Db, Row, text};
 use caas_platform::http_out;
+use caas_platform::paging::{self, Page};
+use caas_platform::store::orders::{self, CustomerEvent, Order, TimelineEvent};
+use caas_platform::store::{accounts, vehicles};
+use serde::Serialize;
 use caas_platform::{Resp, auth, req, resp, vars};
 use std::time::Duration;
 use serde_json::{Value, json};
@@ -62,7 +68,7 @@ async fn route(req: Request) -> Result<Resp, Problem> {
             if !is_id(IdKind::Order, id) {
                 return Err(no_order(id));
             }
-            let Some(o) = db.query_one("SELECT * FROM orders WHERE id = ? AND customer_id = ?", vec![text(id), text(&me)]).await? else {
+            let Some(o) = orders::load_customers_order(&db, id, &me).await? else {
                 return Err(no_order(id));
             };
             Ok(resp::json(200, &order_view(&db, &o).await?))
@@ -77,29 +83,39 @@ fn no_order(id: &str) -> Problem {
 const FIRST_PAGE: PageRequest = PageRequest { after: 0, limit: 20 };
 
 async fn summary(db: &Db, me: &str) -> Result<Resp, Problem> {
-    let Some(c) = db.query_one("SELECT * FROM customers WHERE id = ?", vec![text(me)]).await? else {
+    let Some(c) = accounts::load_customer(db, me).await? else {
         return Err(Problem::not_found("no expediente for this account"));
     };
-    let profile = json!({
-        "customer_id": c.str("id"),
-        "full_name": c.str("full_name"),
-        "email": c.str("email"),
-        "phone": c.str("phone"),
-        "national_id": c.str("national_id"),
-        "country": c.str("country"),
-        "address": {
-            "line1": c.str("address_line1"),
-            "line2": c.opt_str("address_line2"),
-            "city": c.str("address_city"),
-            "postal_code": c.str("address_postal_code"),
-            "country": c.str("address_country"),
-        },
-        "customer_since": c.i64("created_at"),
-    });
+    let profile = Profile {
+        address: c.address,
+        country: c.country,
+        customer_id: c.id,
+        customer_since: c.created_at,
+        email: c.email,
+        full_name: c.full_name,
+        national_id: c.national_id,
+        phone: c.phone,
+    };
     let mut orders = Vec::new();
-    for o in db.query("SELECT * FROM orders WHERE customer_id = ? ORDER BY created_at, rowid", vec![text(me)]).await? {
+    for o in orders::of_customer(db, me).await? {
         orders.push(order_view(db, &o).await?);
     }
+    let invoices = invoices(db, me).await?;
+    Ok(resp::json(
+        200,
+        &json!({
+            "profile": profile,
+            "orders": orders,
+            "payments": payments(db, me, FIRST_PAGE).await?,
+            "invoices": invoices,
+            "timeline": timeline(db, me, FIRST_PAGE).await?,
+            "notifications": notifications(db, me, FIRST_PAGE).await?,
+        }),
+    ))
+}
+
+/// Every invoice of the customer, oldest first.
+async fn invoices(db: &Db, me: &str) -> Result<Vec<Value>, Problem> {
     // Vehicle payments (señal, final) are invoiced when settled; service payments have the
     // invoices the service lifecycle issued (never for a service that was not delivered).
     let mut invoices: Vec<(i64, Value)> = db
@@ -125,18 +141,7 @@ async fn summary(db: &Db, me: &str) -> Result<Resp, Problem> {
         .map(|i| (i.i64("issued_at"), service_invoice(i))),
     );
     invoices.sort_by_key(|(at, _)| *at);
-    let invoices: Vec<Value> = invoices.into_iter().map(|(_, v)| v).collect();
-    Ok(resp::json(
-        200,
-        &json!({
-            "profile": profile,
-            "orders": orders,
-            "payments": payments(db, me, FIRST_PAGE).await?,
-            "invoices": invoices,
-            "timeline": timeline(db, me, FIRST_PAGE).await?,
-            "notifications": notifications(db, me, FIRST_PAGE).await?,
-        }),
-    ))
+    Ok(invoices.into_iter().map(|(_, v)| v).collect())
 }
 
 fn invoice(p: &Row) -> Value {
@@ -183,93 +188,153 @@ fn service_invoice(i: &Row) -> Value {
     })
 }
 
-/// One order of the caller (`o` is a full `orders` row already scoped to the caller).
-async fn order_view(db: &Db, o: &Row) -> Result<Value, Problem> {
-    let id = o.str("id");
-    let model = o.str("model");
-    let events = db.query("SELECT at, kind, detail FROM order_events WHERE order_id = ? ORDER BY id LIMIT 1000", vec![text(&id)]).await?;
-    let manufacturing: Vec<Value> = events
-        .iter()
-        .filter(|e| is_manufacturing_event(&e.str("kind")))
-        .map(|e| json!({"at": e.i64("at"), "kind": e.str("kind"), "detail": e.str("detail")}))
-        .collect();
-    let options: Vec<String> = db
-        .query("SELECT option_code FROM plan_options WHERE order_id = ? ORDER BY option_code", vec![text(&id)])
-        .await?
-        .iter()
-        .map(|r| r.str("option_code"))
-        .collect();
-    let delivery = db
-        .query_one("SELECT state, planned_at, address, attempts, updated_at FROM deliveries WHERE order_id = ?", vec![text(&id)])
-        .await?
-        .map(|d| {
-            json!({
-                "state": d.str("state"),
-                "planned_at": d.opt_i64("planned_at"),
-                "address": d.str("address"),
-                "attempts": d.i64("attempts"),
-                "updated_at": d.i64("updated_at"),
-            })
-        });
-    let link = db.query_one("SELECT vin, linked_at FROM vehicle_links WHERE order_id = ?", vec![text(&id)]).await?;
-    let services: Vec<Value> = db
-        .query(
-            "SELECT id, option_code, feature, kind, state, created_at, activated_at, ends_at FROM services
-             WHERE order_id = ? ORDER BY created_at, option_code",
-            vec![text(&id)],
-        )
-        .await?
-        .iter()
-        .map(|s| {
-            json!({
-                "id": s.str("id"),
-                "option_code": s.str("option_code"),
-                "feature": s.str("feature"),
-                "kind": s.str("kind"),
-                "state": s.str("state"),
-                "created_at": s.i64("created_at"),
-                "activated_at": s.opt_i64("activated_at"),
-                "ends_at": s.opt_i64("ends_at"),
-            })
-        })
-        .collect();
-    let status = o.str("status");
-    let maintenance = match o.opt_str("vin") {
-        Some(vin) if matches!(status.as_str(), "delivered" | "operational") => Some(maintenance(&vin).await),
+/// The customer's profile (fields in alphabetical order).
+#[derive(Serialize)]
+struct Profile {
+    address: Address,
+    country: String,
+    customer_id: String,
+    customer_since: i64,
+    email: String,
+    full_name: String,
+    national_id: String,
+    phone: String,
+}
+
+/// OpenAPI `ExpedienteOrder` (fields in alphabetical order).
+#[derive(Serialize)]
+struct ExpedienteOrder {
+    created_at: i64,
+    delivery: Option<DeliveryView>,
+    documents: Vec<caas_domain::expediente::Document>,
+    maintenance: Option<Value>,
+    manufacturing: Manufacturing,
+    order_id: String,
+    plan_comercial: PlanComercial,
+    prices: Prices,
+    services: Vec<ServiceView>,
+    status: OrderStatus,
+    updated_at: i64,
+    vehicle: VehicleView,
+}
+
+#[derive(Serialize)]
+struct DeliveryView {
+    address: String,
+    attempts: i64,
+    planned_at: Option<i64>,
+    state: Option<caas_domain::delivery::DeliveryState>,
+    updated_at: i64,
+}
+
+#[derive(Serialize)]
+struct Manufacturing {
+    available_at: Option<i64>,
+    estimated_date: Option<String>,
+    factory_order_id: Option<String>,
+    final_payment_due_at: Option<i64>,
+    timeline: Vec<TimelineEvent>,
+}
+
+#[derive(Serialize)]
+struct PlanComercial {
+    options: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Prices {
+    currency: String,
+    deposit_minor: i64,
+    vehicle_price_minor: i64,
+}
+
+/// OpenAPI `PlanService` as the expediente shows it (no OTA command id).
+#[derive(Serialize)]
+struct ServiceView {
+    activated_at: Option<i64>,
+    created_at: i64,
+    ends_at: Option<i64>,
+    feature: String,
+    id: String,
+    kind: String,
+    option_code: String,
+    state: String,
+}
+
+#[derive(Serialize)]
+struct VehicleView {
+    base_platform: &'static str,
+    country: String,
+    linked: bool,
+    linked_at: Option<i64>,
+    model: String,
+    plate: Option<String>,
+    vin: Option<String>,
+}
+
+/// One order of the caller (`o` is already scoped to the caller).
+async fn order_view(db: &Db, o: &Order) -> Result<ExpedienteOrder, Problem> {
+    let mut timeline = orders::events(db, &o.id).await?;
+    timeline.retain(|e| is_manufacturing_event(&e.kind));
+    let options = orders::plan_options(db, &o.id).await?;
+    let delivery = orders::delivery(db, &o.id).await?.map(|d| DeliveryView {
+        address: d.address,
+        attempts: d.attempts,
+        planned_at: d.planned_at,
+        state: d.state,
+        updated_at: d.updated_at,
+    });
+    let linked_at = vehicles::link_of_order(db, &o.id).await?.map(|l| l.linked_at);
+    let services = vehicles::services_of_order(db, &o.id).await?.into_iter().map(service_view).collect();
+    let maintenance = match &o.vin {
+        Some(vin) if matches!(o.status, OrderStatus::Delivered | OrderStatus::Operational) => Some(maintenance(vin).await),
         _ => None,
     };
-    Ok(json!({
-        "order_id": id,
-        "status": status,
-        "created_at": o.i64("created_at"),
-        "updated_at": o.i64("updated_at"),
-        "vehicle": {
-            "model": model,
-            "vin": o.opt_str("vin"),
-            "plate": o.opt_str("plate"),
-            "country": o.str("country"),
-            "linked": link.is_some(),
-            "linked_at": link.as_ref().map(|l| l.i64("linked_at")),
-            "base_platform": if status == "operational" { "active" } else { "inactive" },
+    Ok(ExpedienteOrder {
+        created_at: o.created_at,
+        delivery,
+        documents: manuals(&o.model),
+        maintenance,
+        manufacturing: Manufacturing {
+            available_at: o.available_at,
+            estimated_date: o.estimated_date.clone(),
+            factory_order_id: o.factory_order_id.clone(),
+            final_payment_due_at: o.final_payment_due_at,
+            timeline,
         },
-        "plan_comercial": {"options": options},
-        "prices": {
-            "vehicle_price_minor": o.i64("vehicle_price_minor"),
-            "deposit_minor": o.i64("deposit_minor"),
-            "currency": o.str("currency"),
-        },
-        "manufacturing": {
-            "factory_order_id": o.opt_str("factory_order_id"),
-            "estimated_date": o.opt_str("estimated_date"),
-            "available_at": o.opt_i64("available_at"),
-            "final_payment_due_at": o.opt_i64("final_payment_due_at"),
-            "timeline": manufacturing,
-        },
-        "delivery": delivery,
-        "services": services,
-        "documents": manuals(&model),
-        "maintenance": maintenance,
-    }))
+        order_id: o.id.clone(),
+        plan_comercial: PlanComercial { options },
+        prices: Prices { currency: o.currency.clone(), deposit_minor: o.deposit_minor, vehicle_price_minor: o.vehicle_price_minor },
+        services,
+        status: o.status,
+        updated_at: o.updated_at,
+        vehicle: vehicle_view(o, linked_at),
+    })
+}
+
+fn vehicle_view(o: &Order, linked_at: Option<i64>) -> VehicleView {
+    VehicleView {
+        base_platform: if o.status == OrderStatus::Operational { "active" } else { "inactive" },
+        country: o.country.clone(),
+        linked: linked_at.is_some(),
+        linked_at,
+        model: o.model.clone(),
+        plate: o.plate.clone(),
+        vin: o.vin.clone(),
+    }
+}
+
+fn service_view(s: vehicles::PlanService) -> ServiceView {
+    ServiceView {
+        activated_at: s.activated_at,
+        created_at: s.created_at,
+        ends_at: s.ends_at,
+        feature: s.feature,
+        id: s.id,
+        kind: s.kind,
+        option_code: s.option_code,
+        state: s.state,
+    }
 }
 
 /// Maintenance record of a delivered vehicle from the workshops' VSS (read on demand, short
@@ -294,25 +359,13 @@ async fn maintenance(vin: &str) -> Value {
     }
 }
 
-async fn timeline(db: &Db, me: &str, page: PageRequest) -> Result<Value, Problem> {
-    let rows = db
-        .query(
-            "SELECT e.id, e.order_id, e.at, e.kind, e.detail FROM order_events e JOIN orders o ON o.id = e.order_id
-             WHERE o.customer_id = ? AND e.id > ? AND e.kind NOT LIKE 'staff:%' ORDER BY e.id LIMIT ?",
-            vec![text(me), int(page.after), int(page.limit as i64 + 1)],
-        )
-        .await?;
-    let rows = rows
-        .iter()
-        .map(|e| (e.i64("id"), json!({"order_id": e.str("order_id"), "at": e.i64("at"), "kind": e.str("kind"), "detail": e.str("detail")})))
-        .collect();
-    let (items, next) = paginate(rows, page.limit);
-    Ok(json!({"items": items, "next_cursor": next}))
+async fn timeline(db: &Db, me: &str, page: PageRequest) -> Result<Page<CustomerEvent>, Problem> {
+    Ok(orders::customer_timeline(db, me, page).await?)
 }
 
-async fn payments(db: &Db, me: &str, page: PageRequest) -> Result<Value, Problem> {
-    let rows = db
-        .query(
+async fn payments(db: &Db, me: &str, page: PageRequest) -> Result<Page<Value>, Problem> {
+    Ok(paging::keyset(
+        db,
             "SELECT p.rowid AS k, p.id, p.order_id, p.kind, p.amount_minor, p.currency, p.status, p.failure_reason,
                     p.created_at, p.updated_at, i.id AS invoice_id, i.payment_id, i.service_id, i.issued_at, s.option_code,
                     ps.state AS paid_service_state,
@@ -326,71 +379,61 @@ async fn payments(db: &Db, me: &str, page: PageRequest) -> Result<Value, Problem
              LEFT JOIN services ps ON ps.payment_id = p.id AND p.kind = 'service'
              LEFT JOIN subscription_charges sc ON sc.payment_id = p.id AND p.kind = 'subscription'
              WHERE p.customer_id = ? AND p.rowid > ? ORDER BY p.rowid LIMIT ?",
-            vec![text(me), int(page.after), int(page.limit as i64 + 1)],
-        )
-        .await?;
-    let rows = rows
-        .iter()
-        .map(|p| {
+        vec![text(me)],
+        page,
+        |p| {
             // The money given back for what this payment paid (ledger voids and refunds).
             let returns: Vec<Value> = serde_json::from_str::<Vec<Value>>(&p.opt_str("returns").unwrap_or_default()).unwrap_or_default();
             let sum = |kind: &str| returns.iter().filter(|r| r["kind"] == kind).filter_map(|r| r["amount_minor"].as_i64()).sum::<i64>();
             let (refunded, voided) = (sum("refund"), sum("void"));
-            (
-                p.i64("k"),
-                json!({
-                    "payment_id": p.str("id"),
-                    "order_id": p.opt_str("order_id"),
-                    "kind": p.str("kind"),
-                    "amount_minor": p.i64("amount_minor"),
-                    "currency": p.str("currency"),
-                    "status": payment_view_status(&p.str("status"), p.i64("amount_minor"), refunded, voided),
-                    "settlement_status": p.str("status"),
-                    "refunded_minor": refunded + voided,
-                    "refunds": returns,
-                    "failure_reason": p.opt_str("failure_reason"),
-                    "created_at": p.i64("created_at"),
-                    "updated_at": p.i64("updated_at"),
-                    "invoice": invoice_of_payment(p),
-                }),
-            )
-        })
-        .collect();
-    let (items, next) = paginate(rows, page.limit);
-    Ok(json!({"items": items, "next_cursor": next}))
+            json!({
+                "payment_id": p.str("id"),
+                "order_id": p.opt_str("order_id"),
+                "kind": p.str("kind"),
+                "amount_minor": p.i64("amount_minor"),
+                "currency": p.str("currency"),
+                "status": payment_view_status(&p.str("status"), p.i64("amount_minor"), refunded, voided),
+                "settlement_status": p.str("status"),
+                "refunded_minor": refunded + voided,
+                "refunds": returns,
+                "failure_reason": p.opt_str("failure_reason"),
+                "created_at": p.i64("created_at"),
+                "updated_at": p.i64("updated_at"),
+                "invoice": invoice_of_payment(p),
+            })
+        },
+    )
+    .await?)
 }
 
 /// The customer's messages: notify jobs whose notification names the customer.
-async fn notifications(db: &Db, me: &str, page: PageRequest) -> Result<Value, Problem> {
-    let rows = db
-        .query(
-            "SELECT rowid AS k, payload, status, created_at, updated_at FROM jobs
-             WHERE kind = 'notify' AND json_extract(payload, '$.notify.\"customer-id\"') = ? AND rowid > ?
-             ORDER BY rowid LIMIT ?",
-            vec![text(me), int(page.after), int(page.limit as i64 + 1)],
-        )
-        .await?;
+async fn notifications(db: &Db, me: &str, page: PageRequest) -> Result<Page<Value>, Problem> {
+    let rows = paging::keyset(
+        db,
+        "SELECT rowid AS k, payload, status, created_at, updated_at FROM jobs
+         WHERE kind = 'notify' AND json_extract(payload, '$.notify.\"customer-id\"') = ? AND rowid > ?
+         ORDER BY rowid LIMIT ?",
+        vec![text(me)],
+        page,
+        notification_json,
+    )
+    .await?;
     // Page over the fetched rows (an undecodable row is skipped, never ends the paging early).
-    let more = rows.len() > page.limit as usize;
-    let rows = &rows[..rows.len().min(page.limit as usize)];
-    let next = if more { rows.last().map(|r| caas_domain::expediente::encode_cursor(r.i64("k"))) } else { None };
-    let items: Vec<Value> = rows
-        .iter()
-        .filter_map(|j| {
-            let Ok(Job::Notify(n)) = Job::from_payload(&j.str("payload")).map(|job| redact(&job)) else { return None };
-            let channel = to_kebab_json(&n.channel).ok().unwrap_or(Value::Null);
-            Some(json!({
-                    "message_id": n.message_id,
-                    "channel": channel,
-                    "template": n.template,
-                    "subject": n.subject,
-                    "body": n.body,
-                    "recipient": n.recipient,
-                    "status": match j.str("status").as_str() { "done" => "sent", "escalated" => "failed", _ => "queued" },
-                    "created_at": j.i64("created_at"),
-                    "updated_at": j.i64("updated_at"),
-                }))
-        })
-        .collect();
-    Ok(json!({"items": items, "next_cursor": next}))
+    Ok(Page { items: rows.items.into_iter().flatten().collect(), next_cursor: rows.next_cursor })
+}
+
+fn notification_json(j: &Row) -> Option<Value> {
+    let Ok(Job::Notify(n)) = Job::from_payload(&j.str("payload")).map(|job| redact(&job)) else { return None };
+    let channel = to_kebab_json(&n.channel).ok().unwrap_or(Value::Null);
+    Some(json!({
+        "message_id": n.message_id,
+        "channel": channel,
+        "template": n.template,
+        "subject": n.subject,
+        "body": n.body,
+        "recipient": n.recipient,
+        "status": match j.str("status").as_str() { "done" => "sent", "escalated" => "failed", _ => "queued" },
+        "created_at": j.i64("created_at"),
+        "updated_at": j.i64("updated_at"),
+    }))
 }

@@ -9,10 +9,13 @@
 use caas_domain::Problem;
 use caas_domain::journey::{self, FactoryDecision, FactoryStatus};
 use caas_domain::order::OrderStatus;
-use caas_platform::db::{Db, DbError, int, opt_text, text};
-use caas_platform::journey::{self as j, Order};
+use caas_platform::db::{Db, DbError};
+use caas_platform::journey as j;
+use caas_platform::store::orders::{self, Order};
+use caas_platform::store::vehicles;
 use caas_platform::{Resp, clock, req, resp, vars, webhook};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
 
@@ -59,35 +62,19 @@ fn is_date(s: &str) -> bool {
 fn parse(body: &[u8]) -> Result<FactoryEvent, Problem> {
     let v: Value = serde_json::from_slice(body).map_err(|e| Problem::bad_request(format!("body is not valid JSON: {e}")))?;
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty() && s.len() <= 200).map(str::to_string);
-    let mut errors = Vec::new();
-    let event_id = s("event-id");
-    if event_id.is_none() {
-        errors.push(caas_domain::FieldError::new("/event-id", "is required"));
-    }
-    let order_ref = s("order-ref");
-    let factory_order_id = s("factory-order-id");
-    if order_ref.is_none() && factory_order_id.is_none() {
-        errors.push(caas_domain::FieldError::new("/order-ref", "order-ref or factory-order-id is required"));
-    }
+    let (event_id, order_ref, factory_order_id) = (s("event-id"), s("order-ref"), s("factory-order-id"));
     let status_raw = s("status").unwrap_or_default();
     let status = FactoryStatus::parse(&status_raw);
-    if status.is_none() {
-        errors.push(caas_domain::FieldError::new("/status", "is not a known factory status"));
-    }
     let estimated_date = s("estimated-date");
-    if estimated_date.as_deref().is_some_and(|d| !is_date(d)) {
-        errors.push(caas_domain::FieldError::new("/estimated-date", "must be YYYY-MM-DD"));
-    }
-    let vin = match s("vin") {
-        None => None,
-        Some(raw) => match normalize_vin(&raw) {
-            Some(v) => Some(v),
-            None => {
-                errors.push(caas_domain::FieldError::new("/vin", "must be a 17-character VIN"));
-                None
-            }
-        },
-    };
+    let vin = s("vin").map(|raw| normalize_vin(&raw));
+    let checks = [
+        (event_id.is_none(), "/event-id", "is required"),
+        (order_ref.is_none() && factory_order_id.is_none(), "/order-ref", "order-ref or factory-order-id is required"),
+        (status.is_none(), "/status", "is not a known factory status"),
+        (estimated_date.as_deref().is_some_and(|d| !is_date(d)), "/estimated-date", "must be YYYY-MM-DD"),
+        (vin == Some(None), "/vin", "must be a 17-character VIN"),
+    ];
+    let errors: Vec<_> = checks.iter().filter(|c| c.0).map(|c| caas_domain::FieldError::new(c.1, c.2)).collect();
     if !errors.is_empty() {
         return Err(Problem::validation(errors));
     }
@@ -98,23 +85,52 @@ fn parse(body: &[u8]) -> Result<FactoryEvent, Problem> {
         status_raw,
         status: status.unwrap_or(FactoryStatus::Delayed),
         estimated_date,
-        vin,
+        vin: vin.flatten(),
     })
 }
 
 async fn find_order(tx: &Db, ev: &FactoryEvent) -> Result<Option<Order>, DbError> {
     if let Some(r) = &ev.order_ref
-        && let Some(o) = j::load_order(tx, r).await?
+        && let Some(o) = orders::load_order(tx, r).await?
     {
         return Ok(Some(o));
     }
-    if let Some(fo) = &ev.factory_order_id
-        && let Some(row) = tx.query_one("SELECT id FROM orders WHERE factory_order_id = ?", vec![text(fo)]).await?
-    {
-        return j::load_order(tx, &row.str("id")).await;
+    match &ev.factory_order_id {
+        Some(fo) => orders::load_by_factory_order(tx, fo).await,
+        None => Ok(None),
     }
-    Ok(None)
 }
+
+/// OpenAPI `WebhookAck` status.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum AckStatus {
+    Processed,
+    Duplicate,
+    Ignored,
+    Stale,
+}
+
+impl std::fmt::Display for AckStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AckStatus::Processed => "processed",
+            AckStatus::Duplicate => "duplicate",
+            AckStatus::Ignored => "ignored",
+            AckStatus::Stale => "stale",
+        })
+    }
+}
+
+/// OpenAPI `WebhookAck` (fields in alphabetical order).
+#[derive(Serialize)]
+struct Ack {
+    event_id: String,
+    outcome: String,
+    status: AckStatus,
+}
+
+type Outcome = (AckStatus, String);
 
 async fn process(ev: FactoryEvent, raw: String) -> Result<Resp, Problem> {
     let db = Db::open_for_request().await?;
@@ -122,7 +138,7 @@ async fn process(ev: FactoryEvent, raw: String) -> Result<Resp, Problem> {
     let now = clock::now_ms();
     let subject = ev.order_ref.clone().or(ev.factory_order_id.clone()).unwrap_or_default();
     let done = db
-        .transaction(async |tx: &Db| -> Result<Option<(String, String)>, DbError> {
+        .transaction(async |tx: &Db| -> Result<Option<Outcome>, DbError> {
             if !webhook::claim_event(tx, SOURCE, &ev.event_id, &subject, &raw, now).await? {
                 return Ok(None);
             }
@@ -131,45 +147,21 @@ async fn process(ev: FactoryEvent, raw: String) -> Result<Resp, Problem> {
             Ok(Some((status, outcome)))
         })
         .await?;
-    match done {
-        None => {
-            let prior = webhook::outcome_of(&db, SOURCE, &ev.event_id).await?.unwrap_or_default();
-            Ok(resp::json(200, &json!({"status": "duplicate", "event_id": ev.event_id, "outcome": prior})))
-        }
-        Some((status, outcome)) => Ok(resp::json(200, &json!({"status": status, "event_id": ev.event_id, "outcome": outcome}))),
-    }
+    let (status, outcome) = match done {
+        None => (AckStatus::Duplicate, webhook::outcome_of(&db, SOURCE, &ev.event_id).await?.unwrap_or_default()),
+        Some(done) => done,
+    };
+    Ok(resp::json(200, &Ack { event_id: ev.event_id, outcome, status }))
 }
 
 /// Returns (answer status, outcome text).
-async fn apply(tx: &Db, ev: &FactoryEvent, now: i64, final_days: u64) -> Result<(String, String), DbError> {
+async fn apply(tx: &Db, ev: &FactoryEvent, now: i64, final_days: u64) -> Result<Outcome, DbError> {
     let Some(order) = find_order(tx, ev).await? else {
-        return Ok(("ignored".into(), format!("unknown order {}", ev.order_ref.as_deref().or(ev.factory_order_id.as_deref()).unwrap_or("?"))));
+        return Ok((AckStatus::Ignored, format!("unknown order {}", ev.order_ref.as_deref().or(ev.factory_order_id.as_deref()).unwrap_or("?"))));
     };
-    let id = order.id.clone();
-    // Factory facts are recorded whatever the state: factory order id, VIN.
-    if let Some(fo) = &ev.factory_order_id {
-        tx.exec("UPDATE orders SET factory_order_id = COALESCE(factory_order_id, ?) WHERE id = ?", vec![text(fo), text(&id)]).await?;
-    }
-    if let Some(vin) = &ev.vin
-        && order.vin.is_none()
-        && !matches!(order.status, OrderStatus::Unassigned)
-    {
-        tx.exec("UPDATE orders SET vin = ? WHERE id = ? AND vin IS NULL", vec![text(vin), text(&id)]).await?;
-        tx.exec(
-            "INSERT INTO vehicles(vin, model, status, order_id, factory_order_id, country, created_at, updated_at)
-             VALUES (?, ?, 'assigned', ?, ?, ?, ?, ?) ON CONFLICT(vin) DO NOTHING",
-            vec![text(vin), text(&order.model), text(&id), opt_text(ev.factory_order_id.clone()), text(&order.country), int(now), int(now)],
-        )
-        .await?;
-        j::event(tx, &id, now, "vin-assigned", format!("VIN {vin}")).await?;
-    }
+    record_facts(tx, ev, &order, now).await?;
     if ev.status == FactoryStatus::Delayed {
-        let date = ev.estimated_date.clone();
-        tx.exec("UPDATE orders SET estimated_date = COALESCE(?, estimated_date), updated_at = ? WHERE id = ?", vec![opt_text(date.clone()), int(now), text(&id)])
-            .await?;
-        j::event(tx, &id, now, "factory-delayed", format!("new estimated date {}", date.as_deref().unwrap_or("unknown"))).await?;
-        j::notify_customer(tx, &id, &order.customer_id, &format!("delayed-{}", ev.event_id), &journey::msg_delayed(&id, date.as_deref()), now).await?;
-        return Ok(("processed".into(), format!("delay recorded (estimated date {})", date.as_deref().unwrap_or("unknown"))));
+        return record_delay(tx, ev, &order, now).await;
     }
     let decision = journey::factory_decision(order.status, ev.status);
     // Only an event that moves the order forward (or confirms it) brings a newer estimated
@@ -178,42 +170,72 @@ async fn apply(tx: &Db, ev: &FactoryEvent, now: i64, final_days: u64) -> Result<
     if let Some(d) = &ev.estimated_date
         && matches!(decision, FactoryDecision::Advance { .. } | FactoryDecision::Confirm)
     {
-        tx.exec("UPDATE orders SET estimated_date = ? WHERE id = ?", vec![text(d), text(&id)]).await?;
+        orders::set_estimated_date(tx, &order.id, d).await?;
     }
     match decision {
-        FactoryDecision::Advance { to } => {
-            let mut from = order.status;
-            if from == OrderStatus::Reserved && to != OrderStatus::FactoryOrdered {
-                // Our placement answer was lost but the factory has the order: record it first.
-                j::set_status(tx, &id, from, OrderStatus::FactoryOrdered, now, "placement confirmed by factory webhook").await?;
-                from = OrderStatus::FactoryOrdered;
-            }
-            if order.status == OrderStatus::Reserved {
-                j::complete_job(tx, &j::factory_job_key(&id)).await?;
-            }
-            if to == OrderStatus::VehicleAvailable {
-                j::make_available(tx, &order, from, now, final_days, "available at the dealership").await?;
-            } else if j::set_status(tx, &id, from, to, now, &format!("factory: {}", ev.status_raw)).await? {
-                let eta = ev.estimated_date.clone().or(order.estimated_date.clone());
-                j::notify_customer(tx, &id, &order.customer_id, &format!("status-{}", to.as_str()), &journey::msg_manufacturing(&id, to, eta.as_deref()), now)
-                    .await?;
-            }
-            Ok(("processed".into(), format!("order {} -> {}", order.status, to)))
-        }
-        FactoryDecision::Confirm => {
-            j::event(tx, &id, now, "factory-confirmed", "the factory confirmed the order and scheduled production").await?;
-            let eta = ev.estimated_date.clone().or(order.estimated_date.clone());
-            let m = journey::msg_manufacturing(&id, OrderStatus::FactoryOrdered, eta.as_deref());
-            j::notify_customer(tx, &id, &order.customer_id, "status-factory-ordered", &m, now).await?;
-            Ok(("processed".into(), "factory confirmation recorded".into()))
-        }
+        FactoryDecision::Advance { to } => advance(tx, ev, &order, to, now, final_days).await,
+        FactoryDecision::Confirm => confirm(tx, ev, &order, now).await,
         FactoryDecision::Stale => {
-            j::event(tx, &id, now, "factory-status-stale", format!("{} received while {}: state unchanged", ev.status_raw, order.status)).await?;
-            Ok(("stale".into(), format!("{} is not newer than {}; state unchanged", ev.status_raw, order.status)))
+            orders::event(tx, &order.id, now, "factory-status-stale", format!("{} received while {}: state unchanged", ev.status_raw, order.status)).await?;
+            Ok((AckStatus::Stale, format!("{} is not newer than {}; state unchanged", ev.status_raw, order.status)))
         }
         FactoryDecision::NotApplicable => {
-            j::event(tx, &id, now, "factory-status-ignored", format!("{} received while {}", ev.status_raw, order.status)).await?;
-            Ok(("ignored".into(), format!("{} does not apply to an order that is {}", ev.status_raw, order.status)))
+            orders::event(tx, &order.id, now, "factory-status-ignored", format!("{} received while {}", ev.status_raw, order.status)).await?;
+            Ok((AckStatus::Ignored, format!("{} does not apply to an order that is {}", ev.status_raw, order.status)))
         }
     }
+}
+
+/// Factory facts are recorded whatever the state: factory order id, VIN (vehicles row).
+async fn record_facts(tx: &Db, ev: &FactoryEvent, order: &Order, now: i64) -> Result<(), DbError> {
+    if let Some(fo) = &ev.factory_order_id {
+        orders::set_factory_order_id(tx, &order.id, fo).await?;
+    }
+    if let Some(vin) = &ev.vin
+        && order.vin.is_none()
+        && !matches!(order.status, OrderStatus::Unassigned)
+    {
+        orders::set_vin_once(tx, &order.id, vin).await?;
+        vehicles::insert_built(tx, vin, &order.model, &order.id, ev.factory_order_id.as_deref(), &order.country, now).await?;
+        orders::event(tx, &order.id, now, "vin-assigned", format!("VIN {vin}")).await?;
+    }
+    Ok(())
+}
+
+async fn record_delay(tx: &Db, ev: &FactoryEvent, order: &Order, now: i64) -> Result<Outcome, DbError> {
+    let (id, date) = (&order.id, ev.estimated_date.as_deref());
+    orders::record_delay(tx, id, date, now).await?;
+    orders::event(tx, id, now, "factory-delayed", format!("new estimated date {}", date.unwrap_or("unknown"))).await?;
+    j::notify_customer(tx, id, &order.customer_id, &format!("delayed-{}", ev.event_id), &journey::msg_delayed(id, date), now).await?;
+    Ok((AckStatus::Processed, format!("delay recorded (estimated date {})", date.unwrap_or("unknown"))))
+}
+
+async fn advance(tx: &Db, ev: &FactoryEvent, order: &Order, to: OrderStatus, now: i64, final_days: u64) -> Result<Outcome, DbError> {
+    let id = &order.id;
+    let mut from = order.status;
+    if from == OrderStatus::Reserved && to != OrderStatus::FactoryOrdered {
+        // Our placement answer was lost but the factory has the order: record it first.
+        orders::set_status(tx, id, from, OrderStatus::FactoryOrdered, now, "placement confirmed by factory webhook").await?;
+        from = OrderStatus::FactoryOrdered;
+    }
+    if order.status == OrderStatus::Reserved {
+        j::complete_job(tx, &j::factory_job_key(id)).await?;
+    }
+    if to == OrderStatus::VehicleAvailable {
+        j::make_available(tx, order, from, now, final_days, "available at the dealership").await?;
+    } else if orders::set_status(tx, id, from, to, now, &format!("factory: {}", ev.status_raw)).await? {
+        let eta = ev.estimated_date.clone().or(order.estimated_date.clone());
+        j::notify_customer(tx, id, &order.customer_id, &format!("status-{}", to.as_str()), &journey::msg_manufacturing(id, to, eta.as_deref()), now)
+            .await?;
+    }
+    Ok((AckStatus::Processed, format!("order {} -> {}", order.status, to)))
+}
+
+async fn confirm(tx: &Db, ev: &FactoryEvent, order: &Order, now: i64) -> Result<Outcome, DbError> {
+    let id = &order.id;
+    orders::event(tx, id, now, "factory-confirmed", "the factory confirmed the order and scheduled production").await?;
+    let eta = ev.estimated_date.clone().or(order.estimated_date.clone());
+    let m = journey::msg_manufacturing(id, OrderStatus::FactoryOrdered, eta.as_deref());
+    j::notify_customer(tx, id, &order.customer_id, "status-factory-ordered", &m, now).await?;
+    Ok((AckStatus::Processed, "factory confirmation recorded".into()))
 }

@@ -217,3 +217,38 @@ mod tests {
         assert_ne!(n[0].message_id, n[1].message_id);
     }
 }
+
+/// Where a vehicle row stands (`vehicles.status`): assigned to an order, or back in dealership
+/// stock ("sin asignar", resold through a sale's `stock_vin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VehicleStatus {
+    Assigned,
+    Stock,
+}
+
+impl VehicleStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VehicleStatus::Assigned => "assigned",
+            VehicleStatus::Stock => "stock",
+        }
+    }
+    pub fn parse(s: &str) -> Option<VehicleStatus> {
+        [VehicleStatus::Assigned, VehicleStatus::Stock].into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+#[cfg(test)]
+mod vehicle_status_tests {
+    use super::VehicleStatus;
+
+    #[test]
+    fn vehicle_status_round_trips() {
+        for v in [VehicleStatus::Assigned, VehicleStatus::Stock] {
+            assert_eq!(VehicleStatus::parse(v.as_str()), Some(v));
+            assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());
+        }
+        assert_eq!(VehicleStatus::parse("sold"), None);
+    }
+}

@@ -4,11 +4,11 @@
 //!
 //! Functions taking `tx` must run inside the caller's transaction; functions taking `db` open
 //! their own transactions and never hold one across an outbound call.
-use crate::db::{Db, DbError, Row, int, opt_text, text};
+use crate::db::{Db, DbError, int, opt_text, text};
 use crate::http_out;
 use caas_domain::ids::IdKind;
 use caas_domain::journey::{self, JourneyMessage, Recipient};
-use caas_domain::order::{OrderStatus, can_transition};
+use caas_domain::order::OrderStatus;
 use caas_domain::registration::{RegistrationRequest, authority_for};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -25,82 +25,7 @@ pub fn registration_job_key(order_id: &str) -> String {
     format!("register:{order_id}")
 }
 
-/// An order row with the journey fields.
-#[derive(Debug, Clone)]
-pub struct Order {
-    pub id: String,
-    pub customer_id: String,
-    pub status: OrderStatus,
-    pub model: String,
-    pub country: String,
-    pub currency: String,
-    pub vehicle_price_minor: i64,
-    pub deposit_minor: i64,
-    pub factory_order_id: Option<String>,
-    pub estimated_date: Option<String>,
-    pub vin: Option<String>,
-    pub from_stock: bool,
-    pub available_at: Option<i64>,
-    pub final_payment_due_at: Option<i64>,
-    pub plate: Option<String>,
-    pub registration_id: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-impl Order {
-    fn from_row(r: &Row) -> Option<Order> {
-        Some(Order {
-            id: r.str("id"),
-            customer_id: r.str("customer_id"),
-            status: OrderStatus::parse(&r.str("status"))?,
-            model: r.str("model"),
-            country: r.str("country"),
-            currency: r.str("currency"),
-            vehicle_price_minor: r.i64("vehicle_price_minor"),
-            deposit_minor: r.i64("deposit_minor"),
-            factory_order_id: r.opt_str("factory_order_id"),
-            estimated_date: r.opt_str("estimated_date"),
-            vin: r.opt_str("vin"),
-            from_stock: r.bool("from_stock"),
-            available_at: r.opt_i64("available_at"),
-            final_payment_due_at: r.opt_i64("final_payment_due_at"),
-            plate: r.opt_str("plate"),
-            registration_id: r.opt_str("registration_id"),
-            created_at: r.i64("created_at"),
-            updated_at: r.i64("updated_at"),
-        })
-    }
-
-    /// Public JSON view (customer API).
-    pub fn to_json(&self) -> Value {
-        json!({
-            "order_id": self.id,
-            "status": self.status.as_str(),
-            "model": self.model,
-            "country": self.country,
-            "prices": {
-                "vehicle_price_minor": self.vehicle_price_minor,
-                "deposit_minor": self.deposit_minor,
-                "final_payment_minor": self.vehicle_price_minor - self.deposit_minor,
-                "currency": self.currency,
-            },
-            "factory_order_id": self.factory_order_id,
-            "estimated_date": self.estimated_date,
-            "vin": self.vin,
-            "plate": self.plate,
-            "from_stock": self.from_stock,
-            "available_at": self.available_at,
-            "final_payment_due_at": self.final_payment_due_at,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        })
-    }
-}
-
-pub async fn load_order(db: &Db, order_id: &str) -> Result<Option<Order>, DbError> {
-    Ok(db.query_one("SELECT * FROM orders WHERE id = ?", vec![text(order_id)]).await?.as_ref().and_then(Order::from_row))
-}
+pub use crate::store::orders::{Order, load_order};
 
 pub async fn recipient(db: &Db, customer_id: &str) -> Result<Option<Recipient>, DbError> {
     Ok(crate::notify::contact(db, customer_id)
@@ -108,34 +33,7 @@ pub async fn recipient(db: &Db, customer_id: &str) -> Result<Option<Recipient>, 
         .map(|c| Recipient { customer_id: c.customer_id.unwrap_or_default(), email: c.email, phone: c.phone }))
 }
 
-/// Append to the order timeline.
-pub async fn event(tx: &Db, order_id: &str, now: i64, kind: &str, detail: impl Into<String>) -> Result<(), DbError> {
-    let detail: String = detail.into().chars().take(2000).collect();
-    tx.exec(
-        "INSERT INTO order_events(order_id, at, kind, detail) VALUES (?, ?, ?, ?)",
-        vec![text(order_id), int(now), text(kind), text(detail)],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Move `order_id` from `from` to `to` if the machine allows it and the row is still at `from`
-/// (compare-and-set). Records a `status:<to>` timeline event. Returns whether it moved.
-pub async fn set_status(tx: &Db, order_id: &str, from: OrderStatus, to: OrderStatus, now: i64, detail: &str) -> Result<bool, DbError> {
-    if !can_transition(from, to) {
-        return Ok(false);
-    }
-    let changed = tx
-        .exec(
-            "UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
-            vec![text(to.as_str()), int(now), text(order_id), text(from.as_str())],
-        )
-        .await?;
-    if changed == 1 {
-        event(tx, order_id, now, &format!("status:{}", to.as_str()), format!("{from} -> {to}{}", if detail.is_empty() { String::new() } else { format!(": {detail}") })).await?;
-    }
-    Ok(changed == 1)
-}
+pub use crate::store::orders::{event, set_status};
 
 /// Queue the customer's notifications of a journey message (`crate::notify`; message ids
 /// `<order>:<key>:<channel>`, deduped).

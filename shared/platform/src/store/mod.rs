@@ -1,7 +1,12 @@
 //! Typed stores: one module per aggregate owns its SQL and returns typed rows whose statuses
-//! are the domain enums. Components call these instead of writing SQL.
+//! are the domain enums. Components call these instead of writing SQL; functions taking `tx`
+//! run inside the caller's transaction.
+pub mod accounts;
 pub mod deadlines;
+pub mod escalations;
 pub mod ledger;
+pub mod orders;
 pub mod payments;
 pub mod services;
 pub mod subscriptions;
+pub mod vehicles;
