@@ -32,15 +32,118 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// Fails with a clear message when the components have not been built.
-pub fn require_wasm(files: &[&str]) -> Result<()> {
-    for f in files {
-        let p = repo_root().join("target/wasm32-wasip2/release").join(f);
-        if !p.exists() {
-            bail!("{} is missing: run `make build-wasm` (make test does it)", p.display());
+/// The app's manifest: every component the host tests run.
+pub fn app_manifest() -> PathBuf {
+    repo_root().join("spin.toml")
+}
+
+/// The local `.wasm` files a Spin manifest names — each component's `source` and any local
+/// dependency (`path`/`source` under `[component.x.dependencies]`) — resolved against the
+/// manifest's directory. Derived from the manifest, so a new component needs no test list.
+pub fn manifest_wasm(manifest: &Path) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string(manifest).unwrap_or_else(|e| panic!("read {}: {e}", manifest.display()));
+    let doc: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", manifest.display()));
+    let dir = manifest.parent().unwrap_or(Path::new("."));
+    let mut files = Vec::new();
+    fn collect(v: &toml::Value, key: &str, dir: &Path, files: &mut Vec<PathBuf>) {
+        match v {
+            toml::Value::String(s) if (key == "source" || key == "path") && s.ends_with(".wasm") => {
+                let p = dir.join(s);
+                if !files.contains(&p) {
+                    files.push(p);
+                }
+            }
+            toml::Value::Table(t) => t.iter().for_each(|(k, v)| collect(v, k, dir, files)),
+            _ => {}
         }
     }
+    if let Some(components) = doc.get("component") {
+        collect(components, "component", dir, &mut files);
+    }
+    assert!(!files.is_empty(), "{} names no component .wasm", manifest.display());
+    files
+}
+
+/// Fails with a clear message naming every `.wasm` of `manifest` that has not been built
+/// (`make test` builds them all first; a missing one is an error, never a skipped test).
+pub fn require_components(manifest: &Path) -> Result<()> {
+    let missing: Vec<String> =
+        manifest_wasm(manifest).into_iter().filter(|p| !p.exists()).map(|p| p.display().to_string()).collect();
+    if !missing.is_empty() {
+        bail!(
+            "components of {} are not built: {}\nrun `make build-wasm` (make test does it; the probe: `infra/build-wasm.sh`)",
+            manifest.display(),
+            missing.join(", ")
+        );
+    }
     Ok(())
+}
+
+// ------------------------------------------------------------------------------------------------
+// One process, many tests: the host tests are one binary whose tests run in parallel threads.
+
+#[derive(Default)]
+struct GateState {
+    shared: usize,
+    alone_waiting: usize,
+    alone: bool,
+}
+
+static GATE: std::sync::Mutex<GateState> = std::sync::Mutex::new(GateState { shared: 0, alone_waiting: 0, alone: false });
+
+fn gate_state() -> std::sync::MutexGuard<'static, GateState> {
+    GATE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A test's place in the process: every running [`TestApp`] holds a shared one (tests that run
+/// an app of their own take [`Gate::shared`]); a test that measures the whole process (resident
+/// memory, latency) takes [`Gate::alone`] — through `Options { alone: true, .. }` — and runs
+/// while no other test runs an app. Released when dropped.
+pub struct Gate {
+    alone: bool,
+}
+
+impl Gate {
+    /// Waits while a test runs alone (or waits to), then enters alongside the others.
+    pub async fn shared() -> Gate {
+        loop {
+            {
+                let mut g = gate_state();
+                if !g.alone && g.alone_waiting == 0 {
+                    g.shared += 1;
+                    return Gate { alone: false };
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Keeps new tests out, waits until the running ones are done, then has the process alone.
+    pub async fn alone() -> Gate {
+        gate_state().alone_waiting += 1;
+        loop {
+            {
+                let mut g = gate_state();
+                if !g.alone && g.shared == 0 {
+                    g.alone_waiting -= 1;
+                    g.alone = true;
+                    return Gate { alone: true };
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        let mut g = gate_state();
+        if self.alone {
+            g.alone = false;
+        } else {
+            g.shared -= 1;
+        }
+    }
 }
 
 /// A response as a test sees it.
@@ -71,16 +174,19 @@ pub struct TestApp {
     pub clock: Clock,
     manifest: PathBuf,
     variables: BTreeMap<String, String>,
+    _gate: Gate,
 }
 
 pub struct Options {
     pub manifest: PathBuf,
     pub variables: BTreeMap<String, String>,
+    /// Run while no other test of the process runs an app ([`Gate::alone`]).
+    pub alone: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { manifest: repo_root().join("spin.toml"), variables: BTreeMap::new() }
+        Options { manifest: app_manifest(), variables: BTreeMap::new(), alone: false }
     }
 }
 
@@ -120,6 +226,8 @@ impl TestApp {
     }
 
     pub async fn start_with(opts: Options) -> Result<TestApp> {
+        require_components(&opts.manifest)?;
+        let gate = if opts.alone { Gate::alone().await } else { Gate::shared().await };
         // One virtual clock for the app and the simulators (webhook signatures carry its time).
         let clock = Clock::virtual_at(start_time());
         let sim_clock = clock.clone();
@@ -134,7 +242,7 @@ impl TestApp {
         .await
         .context("start simulators")?;
         let mut variables = app_variables(&sims);
-        if opts.manifest == repo_root().join("spin.toml") {
+        if opts.manifest == app_manifest() {
             variables.insert("seed_employees".into(), seed_employees());
         }
         variables.extend(opts.variables);
@@ -149,6 +257,7 @@ impl TestApp {
             clock,
             manifest: opts.manifest,
             variables,
+            _gate: gate,
         };
         t.boot().await?;
         let url = t.url("");
@@ -249,7 +358,7 @@ impl TestApp {
     /// Stops everything; for the CaaS app, first checks the ledger invariants over whatever the
     /// test did (so every host test is also a ledger test).
     pub async fn stop(mut self) {
-        if self.manifest == repo_root().join("spin.toml") {
+        if self.manifest == app_manifest() {
             assert_ledger_invariants(&self);
         }
         if let Some(app) = self.app.take() {

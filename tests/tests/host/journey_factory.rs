@@ -3,11 +3,10 @@
 //! try), and the factory's status webhooks (replays, reordering, delays, unknown orders, forged
 //! signatures).
 
-mod journey_support;
 
 use caas_sim::System;
 use caas_tests::*;
-use journey_support::*;
+use crate::journey_support::*;
 use serde_json::{Value, json};
 use std::time::Duration;
 

@@ -2,11 +2,10 @@
 //! never applied when it does not match, never built upon once voided; every return of money
 //! is a durable job worked until the gateway confirms. Real components and simulators.
 
-mod journey_support;
 
 use caas_tests::caas_sim::System;
 use caas_tests::*;
-use journey_support::*;
+use crate::journey_support::*;
 use serde_json::json;
 
 fn count(t: &TestApp, sql: &str) -> i64 {

@@ -4,21 +4,11 @@
 use caas_tests::*;
 use serde_json::{Value, json};
 
-pub const WASM: &[&str] = &[
-    "fn_auth.wasm",
-    "fn_sales.wasm",
-    "fn_retry_tick.wasm",
-    "fn_orders.wasm",
-    "fn_payment_webhook.wasm",
-    "fn_factory_webhook.wasm",
-    "fn_deadline_tick.wasm",
-];
 
 pub const NEW_PASSWORD: &str = "Journey-Test-Passw0rd-2026";
 
 /// The app on its virtual clock (the simulators sign webhooks on the same clock).
 pub async fn start() -> TestApp {
-    require_wasm(WASM).unwrap();
     TestApp::start().await
 }
 

@@ -10,18 +10,6 @@ use caas_tests::*;
 use serde_json::{Value, json};
 use std::time::{Duration, UNIX_EPOCH};
 
-const WASM: &[&str] = &[
-    "fn_auth.wasm",
-    "fn_sales.wasm",
-    "fn_retry_tick.wasm",
-    "fn_catalog.wasm",
-    "fn_purchase.wasm",
-    "fn_ota_dispatch.wasm",
-    "fn_billing_tick.wasm",
-    "fn_service_cancel.wasm",
-    "fn_admin.wasm",
-    "fn_expediente.wasm",
-];
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
@@ -85,7 +73,6 @@ fn gateway_refunded(t: &TestApp, reference_prefix: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn desistimiento_inside_and_outside_14_days_for_long_and_short_services() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let (tok, vin) = operational_vehicle(&t, 801).await;
     let seats = buy(&t, &tok, &vin, "parking-assist").await; // permanent, 599.00
@@ -160,7 +147,6 @@ async fn desistimiento_inside_and_outside_14_days_for_long_and_short_services() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn subscription_withdrawn_after_a_charge_is_refunded_and_late_cancellation_bills_the_period() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let (ta, vin_a) = operational_vehicle(&t, 811).await;
     let (tb, vin_b) = operational_vehicle(&t, 812).await;
@@ -222,7 +208,6 @@ async fn subscription_withdrawn_after_a_charge_is_refunded_and_late_cancellation
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pending_activation_cancelled_is_voided_and_never_charged() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let (tok, vin) = operational_vehicle(&t, 821).await;
     let (tok2, _) = operational_vehicle(&t, 822).await;
@@ -262,7 +247,6 @@ async fn pending_activation_cancelled_is_voided_and_never_charged() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn theft_cancels_pending_stops_subscriptions_and_keeps_delivered_services() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let (tok, vin) = operational_vehicle(&t, 831).await;
     let _ = operational_vehicle(&t, 832).await;
@@ -343,7 +327,6 @@ async fn theft_cancels_pending_stops_subscriptions_and_keeps_delivered_services(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn theft_within_the_window_applies_the_withdrawal_rule() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let (tok, vin) = operational_vehicle(&t, 841).await;
     let seats = buy(&t, &tok, &vin, "parking-assist").await;
@@ -366,7 +349,6 @@ async fn theft_within_the_window_applies_the_withdrawal_rule() {
 /// gives the money back once the gateway answers again — recorded in the ledger only then.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_withdrawal_refund_survives_a_gateway_outage_and_is_paid_by_the_retry_tick() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let (tok, vin) = operational_vehicle(&t, 809).await;
     let seats = buy(&t, &tok, &vin, "parking-assist").await; // permanent, 599.00

@@ -3,12 +3,11 @@
 //! spells it, stale factory events change nothing, an order's money movements in the admin
 //! ledger, responses that match their documented types, no database text in 503 bodies.
 
-mod journey_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use caas_tests::*;
-use journey_support::*;
+use crate::journey_support::*;
 use serde_json::{Value, json};
 
 /// `(path, documented methods)` of docs/openapi.yaml (`  /path:` then `    get:` …).

@@ -3,10 +3,9 @@
 //! webhooks; final payment declined/failed → sin asignar → resold; final-payment deadline;
 //! who may read and pay which order.
 
-mod journey_support;
 
 use caas_tests::*;
-use journey_support::*;
+use crate::journey_support::*;
 use serde_json::{Value, json};
 use std::time::Duration;
 

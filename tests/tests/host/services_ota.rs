@@ -8,7 +8,6 @@ use caas_tests::*;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const WASM: &[&str] = &["fn_auth.wasm", "fn_sales.wasm", "fn_retry_tick.wasm", "fn_catalog.wasm", "fn_purchase.wasm", "fn_ota_dispatch.wasm"];
 
 async fn buy(t: &TestApp, token: &str, vin: &str, code: &str) -> Value {
     let r = t.post_json("/api/services", &json!({"vin": vin, "option_code": code}), Some(token), Some(&format!("buy-{code}"))).await;
@@ -43,7 +42,6 @@ fn templates(msgs: &[Value]) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn iot_failing_twice_then_succeeding_activates_exactly_once() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 501).await;
     t.sims.faults(System::Iot).clear_calls();
@@ -128,7 +126,6 @@ async fn exhaust_attempts(t: &TestApp) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn iot_always_failing_escalates_voids_the_payment_and_tells_the_customer() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 511).await;
     let s = buy(&t, &token, &vin, "highway-autopilot").await;
@@ -175,7 +172,6 @@ async fn iot_always_failing_escalates_voids_the_payment_and_tells_the_customer()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn escalation_refunds_a_payment_that_already_settled() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 521).await;
     let s = buy(&t, &token, &vin, "parking-assist").await;
@@ -203,7 +199,6 @@ async fn escalation_refunds_a_payment_that_already_settled() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gateway_down_during_escalation_is_retried_until_the_money_is_returned() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 531).await;
     let s = buy(&t, &token, &vin, "parking-assist").await;
@@ -229,7 +224,6 @@ async fn gateway_down_during_escalation_is_retried_until_the_money_is_returned()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn temporary_service_expires_through_a_deactivation_command() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 541).await;
     let s = buy(&t, &token, &vin, "off-road-mode-7d").await;
@@ -267,8 +261,6 @@ async fn temporary_service_expires_through_a_deactivation_command() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn service_cancelled_while_its_activation_is_in_flight_is_switched_off_again() {
-    require_wasm(WASM).unwrap();
-    require_wasm(&["fn_payment_webhook.wasm"]).unwrap();
     let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 551).await;
     let s = buy(&t, &token, &vin, "parking-assist").await;

@@ -12,17 +12,6 @@ use caas_tests::*;
 use serde_json::{Value, json};
 use std::time::{Duration, UNIX_EPOCH};
 
-const WASM: &[&str] = &[
-    "fn_auth.wasm",
-    "fn_sales.wasm",
-    "fn_retry_tick.wasm",
-    "fn_catalog.wasm",
-    "fn_purchase.wasm",
-    "fn_ota_dispatch.wasm",
-    "fn_billing_tick.wasm",
-    "fn_admin.wasm",
-    "fn_payment_webhook.wasm",
-];
 
 fn now_ms(t: &TestApp) -> i64 {
     t.clock.now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
@@ -113,7 +102,6 @@ fn p(y: i32, m: u32) -> Period {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_months_with_a_recovered_charge_and_a_cancellation_after_retries() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let (ta, vin_a) = operational_vehicle(&t, 701).await;
     let (tb, vin_b) = operational_vehicle(&t, 702).await;
@@ -226,7 +214,6 @@ async fn three_months_with_a_recovered_charge_and_a_cancellation_after_retries()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tick_twice_faulted_half_way_and_killed_mid_charge_bills_each_once() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let mut subs = Vec::new();
     for n in 711..714 {
@@ -285,7 +272,6 @@ async fn tick_twice_faulted_half_way_and_killed_mid_charge_bills_each_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn charge_settlement_issues_an_invoice_and_a_failed_settlement_goes_to_collections() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let (ta, vin_a) = operational_vehicle(&t, 721).await;
     let (tb, vin_b) = operational_vehicle(&t, 722).await;
@@ -333,7 +319,6 @@ async fn charge_settlement_issues_an_invoice_and_a_failed_settlement_goes_to_col
 /// the watermarks say — never billing anything twice (batches of 200, keyset pagination).
 #[tokio::test(flavor = "multi_thread")]
 async fn large_populations_bill_in_bounded_runs() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let r = t.tick("billing").await; // brings the database to the latest schema
     assert_eq!(report(&r), (0, 0, 0, 0, false), "{r}");
@@ -374,7 +359,6 @@ async fn large_populations_bill_in_bounded_runs() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn billing_tick_requires_the_tick_secret() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let r = t.send(t.client.post(t.url("/internal/ticks/billing"))).await;
     assert_eq!(r.status, 401, "{}", r.text);

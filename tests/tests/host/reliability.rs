@@ -28,17 +28,6 @@ const STORM_REQUESTS: usize = 200;
 const STORM_IN_FLIGHT: usize = 32;
 const STORM_CUSTOMERS: u32 = 8;
 
-const WASM: &[&str] = &[
-    "fn_auth.wasm",
-    "fn_sales.wasm",
-    "fn_retry_tick.wasm",
-    "fn_catalog.wasm",
-    "fn_purchase.wasm",
-    "fn_ota_dispatch.wasm",
-    "fn_payment_webhook.wasm",
-    "fn_orders.wasm",
-    "fn_health.wasm",
-];
 
 fn codes() -> Vec<String> {
     let cat: Value = serde_json::from_str(caas_domain::services::catalog::SEED_JSON).unwrap();
@@ -67,7 +56,6 @@ struct Bought {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn iot_failing_30_percent_during_200_purchases_every_purchase_ends_active_or_escalated_uncharged_and_notified() {
-    require_wasm(WASM).unwrap();
     let started = Instant::now();
     let t = TestApp::start().await;
     let codes = codes();
@@ -227,7 +215,6 @@ struct Outcome {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_hundred_parallel_purchases_logins_reads_and_webhooks_never_answer_5xx_or_surface_sqlite_busy() {
-    require_wasm(WASM).unwrap();
     let started = Instant::now();
     let t = TestApp::start().await;
     // Customers with vehicles; each has four options bought (paid up front) before the storm.

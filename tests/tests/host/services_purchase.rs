@@ -6,7 +6,6 @@ use caas_tests::caas_sim::System;
 use caas_tests::*;
 use serde_json::{Value, json};
 
-const WASM: &[&str] = &["fn_auth.wasm", "fn_sales.wasm", "fn_retry_tick.wasm", "fn_catalog.wasm", "fn_purchase.wasm", "fn_ota_dispatch.wasm"];
 
 async fn buy(t: &TestApp, token: &str, vin: &str, code: &str, key: &str) -> Resp {
     t.post_json("/api/services", &json!({"vin": vin, "option_code": code}), Some(token), Some(key)).await
@@ -22,7 +21,6 @@ fn count(t: &TestApp, sql: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn catalog_view_and_purchase_gated_by_maintenance() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 401).await;
 
@@ -112,7 +110,6 @@ async fn catalog_view_and_purchase_gated_by_maintenance() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn vss_down_allows_the_purchase_and_records_the_decision() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 411).await;
     t.sims.faults(System::Vss).down(true);
@@ -142,7 +139,6 @@ async fn vss_down_allows_the_purchase_and_records_the_decision() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gateway_down_refuses_with_nothing_activated_or_charged() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 421).await;
 
@@ -179,7 +175,6 @@ async fn gateway_down_refuses_with_nothing_activated_or_charged() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn second_purchase_of_a_pending_or_active_option_is_refused() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 431).await;
 
@@ -206,7 +201,6 @@ async fn second_purchase_of_a_pending_or_active_option_is_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn subscriptions_have_no_upfront_charge_and_prices_are_snapshotted() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 441).await;
     let admin = t.admin_token().await;
@@ -258,8 +252,6 @@ async fn subscriptions_have_no_upfront_charge_and_prices_are_snapshotted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn settlement_issues_invoices_hands_failures_to_collections_or_cancels_activation() {
-    require_wasm(WASM).unwrap();
-    require_wasm(&["fn_payment_webhook.wasm"]).unwrap();
     let t = TestApp::start().await;
     let (token, vin) = operational_vehicle(&t, 451).await;
 
@@ -302,7 +294,6 @@ async fn settlement_issues_invoices_hands_failures_to_collections_or_cancels_act
 
 #[tokio::test(flavor = "multi_thread")]
 async fn garbage_input_is_a_4xx_problem_never_a_5xx_and_writes_nothing() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let (token, vin) = operational_vehicle_seeded(&t, 461).await;
     let admin = t.admin_token().await;
