@@ -15,7 +15,7 @@
 use caas_domain::services::billing::{Period, SubscriptionTerms, charges_due};
 use caas_domain::services::calendar::midnight_ms;
 use caas_domain::wit::Money;
-use caas_tests::caas_sim::{SimClock, SimConfig, Sims, System};
+use caas_tests::caas_sim::{SimClock, Sims, System};
 use caas_tests::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -222,18 +222,7 @@ async fn sigkill_during_billing_bills_every_subscription_exactly_once() {
     );
     let t0 = Instant::now();
     let sim_origin = Instant::now();
-    let sims = Sims::start(SimConfig {
-        app_url: None,
-        factory_webhook_secret: FACTORY_SECRET.into(),
-        payment_webhook_secret: PAYMENT_SECRET.into(),
-        ports: None,
-        auto_webhooks: false,
-        clock: Some(SimClock::new(move || {
-            business_start() + sim_origin.elapsed()
-        })),
-    })
-    .await
-    .unwrap();
+    let sims = start_sims(SimClock::new(move || business_start() + sim_origin.elapsed())).await.unwrap();
     sims.faults(System::Payment).slow(GATEWAY_LATENCY_MS);
     let vars = app_variables(&sims);
     let state = tempfile::tempdir().unwrap();

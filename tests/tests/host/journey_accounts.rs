@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use caas_tests::*;
-use crate::journey_common::*;
+use crate::journey::*;
 use serde_json::json;
 
 

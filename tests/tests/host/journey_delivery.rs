@@ -4,7 +4,7 @@
 
 
 use caas_tests::*;
-use crate::journey_common::*;
+use crate::journey::*;
 use serde_json::json;
 
 
@@ -148,7 +148,7 @@ async fn unreachable_customer_vehicle_returned_then_picked_up() {
     let r = events(json!({"event": "picked-up"})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["order_status"], "delivered");
-    assert_eq!(order_status(&t, &c).await["status"], "delivered");
+    assert_eq!(order(&t, &c).await["status"], "delivered");
     // Handed over: off the worklist.
     let w = t.get("/api/delivery", Some(&staff)).await.json();
     assert!(w["items"].as_array().unwrap().iter().all(|i| i["order_id"] != c.order_id.as_str()), "{w}");
@@ -176,7 +176,7 @@ async fn app_link_makes_the_car_operational_and_queues_plan_services() {
     // Wrong code / malformed VIN: refused, nothing written.
     assert_problem(&t.post_json("/api/vehicles/link", &json!({"vin": vin, "link_code": "000000"}), Some(&c.token), None).await, 422);
     assert_problem(&t.post_json("/api/vehicles/link", &json!({"vin": "NOT-A-VIN", "link_code": code}), Some(&c.token), None).await, 400);
-    assert_eq!(order_status(&t, &c).await["status"], "delivered");
+    assert_eq!(order(&t, &c).await["status"], "delivered");
 
     let r = t
         .post_json("/api/vehicles/link", &json!({"vin": vin.to_lowercase(), "link_code": code.to_lowercase()}), Some(&c.token), None)
@@ -195,7 +195,7 @@ async fn app_link_makes_the_car_operational_and_queues_plan_services() {
     for s in services {
         assert_eq!(s["command_id"].as_str().unwrap(), format!("cmd_{}_activate_0", s["id"].as_str().unwrap()));
     }
-    assert_eq!(order_status(&t, &c).await["status"], "operational");
+    assert_eq!(order(&t, &c).await["status"], "operational");
 
     // The customer is told by e-mail, push and on the car's display.
     t.tick("retry").await;
@@ -249,18 +249,18 @@ async fn a_resold_car_links_only_to_its_new_owner() {
     for status in ["confirmed", "in-production", "quality-control", "ready-to-ship", "shipped", "available-at-dealership"] {
         t.sims.factory().send_status(&a.order_id, status, serde_json::Value::Null).await.unwrap();
     }
-    let vin = order_status(&t, &a).await["vin"].as_str().unwrap().to_string();
+    let vin = order(&t, &a).await["vin"].as_str().unwrap().to_string();
     t.sims.payment().decline(&a.customer_id, 1);
     let r = t.post_json(&format!("/api/orders/{}/final-payment", a.order_id), &json!({}), Some(&a.token), None).await;
     assert_eq!(r.status, 402, "{}", r.text);
-    assert_eq!(order_status(&t, &a).await["status"], "unassigned");
+    assert_eq!(order(&t, &a).await["status"], "unassigned");
 
     // B buys the stock car, pays, it is matriculated and handed over; B links it.
     let mut body = sale_body(26);
     body["stock_vin"] = json!(vin);
     let b = customer_body(&t, 26, body).await;
     pay_and_settle(&t, &b, "reservation-payment").await;
-    assert_eq!(order_status(&t, &b).await["status"], "vehicle-available");
+    assert_eq!(order(&t, &b).await["status"], "vehicle-available");
     assert_eq!(final_payment_to_matriculated(&t, &b).await, vin);
     deliver(&t, &b.order_id).await;
     let code = link_code(&t, &b.order_id).await;

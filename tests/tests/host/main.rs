@@ -5,8 +5,7 @@
 //! `Options { alone: true, .. }` (see `caas_tests::Gate`).
 
 // Shared steps of the journeys.
-mod journey_common;
-mod journey_support;
+mod journey;
 
 mod api_contract;
 mod billing_crash;

@@ -34,10 +34,6 @@ fn codes() -> Vec<String> {
     cat["options"].as_array().unwrap().iter().map(|o| o["code"].as_str().unwrap().to_string()).collect()
 }
 
-fn count(t: &TestApp, sql: &str) -> i64 {
-    t.db().query_row(sql, [], |r| r.get(0)).unwrap()
-}
-
 fn pending_jobs(t: &TestApp, kind: &str) -> i64 {
     t.db().query_row("SELECT COUNT(*) FROM jobs WHERE kind = ?1 AND status = 'pending'", [kind], |r| r.get(0)).unwrap()
 }
@@ -146,7 +142,7 @@ async fn iot_failing_30_percent_during_200_purchases_every_purchase_ends_active_
     // Notifications (and any money jobs) go out through the outbox.
     for _ in 0..MAX_OTA_ROUNDS {
         t.tick("retry").await;
-        if count(&t, "SELECT COUNT(*) FROM jobs WHERE status = 'pending' AND kind <> 'ota'") == 0 {
+        if t.count("SELECT COUNT(*) FROM jobs WHERE status = 'pending' AND kind <> 'ota'") == 0 {
             break;
         }
         let left: Vec<(String, String)> = {
@@ -344,7 +340,7 @@ async fn two_hundred_parallel_purchases_logins_reads_and_webhooks_never_answer_5
         }
     }
     t.tick("retry").await;
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM services WHERE state NOT IN ('active')"), 0, "every bought service active");
+    assert_eq!(t.count("SELECT COUNT(*) FROM services WHERE state NOT IN ('active')"), 0, "every bought service active");
     eprintln!("done after {:?}", started.elapsed());
     t.stop().await;
 }
