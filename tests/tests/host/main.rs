@@ -10,6 +10,7 @@ mod journey;
 mod api_contract;
 mod billing_crash;
 mod fuzz;
+mod harness;
 mod http_hardening;
 mod journey_accounts;
 mod journey_delivery;
