@@ -82,7 +82,6 @@ pub fn require_components(manifest: &Path) -> Result<()> {
 // ------------------------------------------------------------------------------------------------
 // One process, many tests: the host tests are one binary whose tests run in parallel threads.
 
-#[derive(Default)]
 struct GateState {
     shared: usize,
     alone_waiting: usize,
@@ -120,18 +119,26 @@ impl Gate {
 
     /// Keeps new tests out, waits until the running ones are done, then has the process alone.
     pub async fn alone() -> Gate {
+        /// Counts this test as waiting until it enters (or its future is dropped).
+        struct Waiting;
+        impl Drop for Waiting {
+            fn drop(&mut self) {
+                gate_state().alone_waiting -= 1;
+            }
+        }
         gate_state().alone_waiting += 1;
+        let _waiting = Waiting;
         loop {
             {
                 let mut g = gate_state();
                 if !g.alone && g.shared == 0 {
-                    g.alone_waiting -= 1;
                     g.alone = true;
-                    return Gate { alone: true };
+                    break;
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        Gate { alone: true }
     }
 }
 
