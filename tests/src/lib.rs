@@ -32,15 +32,139 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// Fails with a clear message when the components have not been built.
-pub fn require_wasm(files: &[&str]) -> Result<()> {
-    for f in files {
-        let p = repo_root().join("target/wasm32-wasip2/release").join(f);
-        if !p.exists() {
-            bail!("{} is missing: run `make build-wasm` (make test does it)", p.display());
+/// The app's manifest: every component the host tests run.
+pub fn app_manifest() -> PathBuf {
+    repo_root().join("spin.toml")
+}
+
+/// The local `.wasm` files a Spin manifest names — each component's `source` and any local
+/// dependency (`path`/`source` under `[component.x.dependencies]`) — resolved against the
+/// manifest's directory. Derived from the manifest, so a new component needs no test list.
+pub fn manifest_wasm(manifest: &Path) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string(manifest).unwrap_or_else(|e| panic!("read {}: {e}", manifest.display()));
+    let doc: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", manifest.display()));
+    let dir = manifest.parent().unwrap_or(Path::new("."));
+    let mut files = Vec::new();
+    fn collect(v: &toml::Value, key: &str, dir: &Path, files: &mut Vec<PathBuf>) {
+        match v {
+            toml::Value::String(s) if (key == "source" || key == "path") && s.ends_with(".wasm") => {
+                let p = dir.join(s);
+                if !files.contains(&p) {
+                    files.push(p);
+                }
+            }
+            toml::Value::Table(t) => t.iter().for_each(|(k, v)| collect(v, k, dir, files)),
+            _ => {}
         }
     }
+    if let Some(components) = doc.get("component") {
+        collect(components, "component", dir, &mut files);
+    }
+    assert!(!files.is_empty(), "{} names no component .wasm", manifest.display());
+    files
+}
+
+/// Fails with a clear message naming every `.wasm` of `manifest` that has not been built
+/// (`make test` builds them all first; a missing one is an error, never a skipped test).
+pub fn require_components(manifest: &Path) -> Result<()> {
+    let missing: Vec<String> =
+        manifest_wasm(manifest).into_iter().filter(|p| !p.exists()).map(|p| p.display().to_string()).collect();
+    if !missing.is_empty() {
+        bail!(
+            "components of {} are not built: {}\nrun `make build-wasm` (make test does it; the probe: `infra/build-wasm.sh`)",
+            manifest.display(),
+            missing.join(", ")
+        );
+    }
     Ok(())
+}
+
+// ------------------------------------------------------------------------------------------------
+// One process, many tests: the host tests are one binary whose tests run in parallel threads.
+
+struct GateState {
+    shared: usize,
+    alone_waiting: usize,
+    alone: bool,
+}
+
+static GATE: std::sync::Mutex<GateState> = std::sync::Mutex::new(GateState { shared: 0, alone_waiting: 0, alone: false });
+
+fn gate_state() -> std::sync::MutexGuard<'static, GateState> {
+    GATE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A test's place in the process: every running [`TestApp`] holds a shared one (tests that run
+/// an app of their own take [`Gate::shared`]); a test that measures the whole process (resident
+/// memory, latency) takes [`Gate::alone`] — through `Options { alone: true, .. }` — and runs
+/// while no other test runs an app. Released when dropped.
+pub struct Gate {
+    alone: bool,
+}
+
+impl Gate {
+    /// Waits while a test runs alone (or waits to), then enters alongside the others.
+    pub async fn shared() -> Gate {
+        loop {
+            {
+                let mut g = gate_state();
+                if !g.alone && g.alone_waiting == 0 {
+                    g.shared += 1;
+                    return Gate { alone: false };
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Keeps new tests out, waits until the running ones are done, then has the process alone.
+    pub async fn alone() -> Gate {
+        /// Counts this test as waiting until it enters (or its future is dropped).
+        struct Waiting;
+        impl Drop for Waiting {
+            fn drop(&mut self) {
+                gate_state().alone_waiting -= 1;
+            }
+        }
+        gate_state().alone_waiting += 1;
+        let _waiting = Waiting;
+        loop {
+            {
+                let mut g = gate_state();
+                if !g.alone && g.shared == 0 {
+                    g.alone = true;
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Gate { alone: true }
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        let mut g = gate_state();
+        if self.alone {
+            g.alone = false;
+        } else {
+            g.shared -= 1;
+        }
+    }
+}
+
+/// The simulators on free ports with the harness's webhook secrets, on `clock`, sending no
+/// webhooks on their own (tests trigger them).
+pub async fn start_sims(clock: caas_sim::SimClock) -> Result<Sims> {
+    Sims::start(SimConfig {
+        app_url: None,
+        factory_webhook_secret: FACTORY_SECRET.into(),
+        payment_webhook_secret: PAYMENT_SECRET.into(),
+        ports: None,
+        auto_webhooks: false,
+        clock: Some(clock),
+    })
+    .await
 }
 
 /// A response as a test sees it.
@@ -71,16 +195,19 @@ pub struct TestApp {
     pub clock: Clock,
     manifest: PathBuf,
     variables: BTreeMap<String, String>,
+    _gate: Gate,
 }
 
 pub struct Options {
     pub manifest: PathBuf,
     pub variables: BTreeMap<String, String>,
+    /// Run while no other test of the process runs an app ([`Gate::alone`]).
+    pub alone: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { manifest: repo_root().join("spin.toml"), variables: BTreeMap::new() }
+        Options { manifest: app_manifest(), variables: BTreeMap::new(), alone: false }
     }
 }
 
@@ -120,21 +247,14 @@ impl TestApp {
     }
 
     pub async fn start_with(opts: Options) -> Result<TestApp> {
+        require_components(&opts.manifest)?;
+        let gate = if opts.alone { Gate::alone().await } else { Gate::shared().await };
         // One virtual clock for the app and the simulators (webhook signatures carry its time).
         let clock = Clock::virtual_at(start_time());
         let sim_clock = clock.clone();
-        let sims = Sims::start(SimConfig {
-            app_url: None,
-            factory_webhook_secret: FACTORY_SECRET.into(),
-            payment_webhook_secret: PAYMENT_SECRET.into(),
-            ports: None,
-            auto_webhooks: false,
-            clock: Some(caas_sim::SimClock::new(move || sim_clock.now())),
-        })
-        .await
-        .context("start simulators")?;
+        let sims = start_sims(caas_sim::SimClock::new(move || sim_clock.now())).await.context("start simulators")?;
         let mut variables = app_variables(&sims);
-        if opts.manifest == repo_root().join("spin.toml") {
+        if opts.manifest == app_manifest() {
             variables.insert("seed_employees".into(), seed_employees());
         }
         variables.extend(opts.variables);
@@ -149,6 +269,7 @@ impl TestApp {
             clock,
             manifest: opts.manifest,
             variables,
+            _gate: gate,
         };
         t.boot().await?;
         let url = t.url("");
@@ -246,10 +367,17 @@ impl TestApp {
         r.json()
     }
 
+    /// Checks the ledger invariants also as an operator sees them (the admin API), then stops.
+    pub async fn stop_with_admin_ledger_check(self) {
+        assert_ledger_invariants(&self);
+        assert_ledger_invariants_via_admin(&self).await;
+        self.stop().await;
+    }
+
     /// Stops everything; for the CaaS app, first checks the ledger invariants over whatever the
     /// test did (so every host test is also a ledger test).
     pub async fn stop(mut self) {
-        if self.manifest == repo_root().join("spin.toml") {
+        if self.manifest == app_manifest() {
             assert_ledger_invariants(&self);
         }
         if let Some(app) = self.app.take() {
@@ -301,6 +429,138 @@ impl TestApp {
     }
 }
 
+// ------------------------------------------------------------------------------------------------
+// One method per endpoint / journey step, shared by the test modules.
+
+/// A signed-in test customer and the sale that made them one.
+pub struct Customer {
+    pub email: String,
+    pub token: String,
+    pub order_id: String,
+    pub customer_id: String,
+}
+
+impl TestApp {
+    /// The virtual clock, in ms since the epoch.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+    }
+
+    /// Moves the virtual clock forward to `ms` (never backwards).
+    pub fn advance_to(&self, ms: i64) {
+        let now = self.now_ms();
+        assert!(ms >= now, "clock would go backwards");
+        self.advance(Duration::from_millis((ms - now) as u64));
+    }
+
+    /// `SELECT COUNT(*) …` (any single-integer query) on the app's database.
+    pub fn count(&self, sql: &str) -> i64 {
+        self.db().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// POST /api/sales as the employee with `body` and Idempotency-Key `key` (201);
+    /// returns (order id, customer id).
+    pub async fn register_sale(&self, body: &Value, key: &str) -> (String, String) {
+        let staff = self.employee_token().await;
+        let r = self.post_json("/api/sales", body, Some(&staff), Some(key)).await;
+        assert_eq!(r.status, 201, "sale {key}: {}", r.text);
+        let v = r.json();
+        (v["order_id"].as_str().unwrap().to_string(), v["customer_id"].as_str().unwrap().to_string())
+    }
+
+    /// Delivers the credentials e-mail (retry tick), follows its set-password link with
+    /// `password` and signs the customer in; returns the token.
+    pub async fn sign_in_from_credentials_email(&self, email: &str, password: &str) -> String {
+        self.tick("retry").await;
+        set_password_from_email(self, email, password).await;
+        self.login(email, password).await
+    }
+
+    /// A fresh session of test customer `n` (sessions expire while the virtual clock runs).
+    pub async fn customer_token(&self, n: u32) -> String {
+        self.login(&format!("lucia.{n}@example.com"), CUSTOMER_NEW_PASSWORD).await
+    }
+
+    /// POST /api/services (buy option `code` for `vin`) with Idempotency-Key `key`.
+    pub async fn buy_service(&self, token: &str, vin: &str, code: &str, key: &str) -> Resp {
+        self.post_json("/api/services", &serde_json::json!({"vin": vin, "option_code": code}), Some(token), Some(key)).await
+    }
+
+    /// [`TestApp::buy_service`] that must be accepted (202); returns the service view.
+    pub async fn bought_service(&self, token: &str, vin: &str, code: &str, key: &str) -> Value {
+        let r = self.buy_service(token, vin, code, key).await;
+        assert_eq!(r.status, 202, "{}", r.text);
+        r.json()
+    }
+
+    /// GET /api/services/{id} (200).
+    pub async fn service(&self, token: &str, id: &str) -> Value {
+        let r = self.get(&format!("/api/services/{id}"), Some(token)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json()
+    }
+
+    /// POST /api/services/{id}/cancel: (status, body); never a 5xx, errors as problem JSON.
+    pub async fn cancel_service(&self, token: &str, id: &str) -> (u16, Value) {
+        let r = self.post_json(&format!("/api/services/{id}/cancel"), &serde_json::json!({}), Some(token), None).await;
+        assert!(r.status < 500, "{}", r.text);
+        if r.status >= 400 {
+            assert!(r.is_problem(), "{}", r.text);
+        }
+        (r.status, r.json())
+    }
+
+    /// A service's lifecycle state in the database.
+    pub fn service_state(&self, id: &str) -> String {
+        self.db().query_row("SELECT state FROM services WHERE id = ?1", [id], |r| r.get(0)).unwrap()
+    }
+
+    /// The customer linked to `vin`: (id, e-mail).
+    pub fn customer_of(&self, vin: &str) -> (String, String) {
+        self.db()
+            .query_row(
+                "SELECT c.id, c.email FROM vehicle_links l JOIN customers c ON c.id = l.customer_id WHERE l.vin = ?1",
+                [vin],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    }
+
+    /// GET /api/orders/{id} as the customer (200).
+    pub async fn order(&self, c: &Customer) -> Value {
+        let r = self.get(&format!("/api/orders/{}", c.order_id), Some(&c.token)).await;
+        assert_eq!(r.status, 200, "order: {}", r.text);
+        r.json()
+    }
+
+    /// POST /api/orders/{id}/{kind}-payment (`reservation` | `final`) as the customer (201);
+    /// returns the gateway payment id.
+    pub async fn start_payment(&self, c: &Customer, kind: &str) -> String {
+        let r = self.post_json(&format!("/api/orders/{}/{kind}-payment", c.order_id), &serde_json::json!({}), Some(&c.token), None).await;
+        assert_eq!(r.status, 201, "{kind} payment: {}", r.text);
+        r.json()["payment_id"].as_str().expect("payment_id").to_string()
+    }
+
+    /// Starts a payment of `kind` and settles it through the gateway simulator's signed webhook.
+    pub async fn pay_and_settle(&self, c: &Customer, kind: &str) -> String {
+        let pid = self.start_payment(c, kind).await;
+        assert_eq!(self.sims.payment().settle(&pid, true).await.unwrap(), 200, "{kind} settlement webhook");
+        pid
+    }
+
+    /// The factory's whole status path by its signed webhooks: the vehicle ends at the dealership.
+    pub async fn manufacture(&self, order_id: &str) {
+        for s in FACTORY_STATUS_PATH {
+            assert_eq!(self.sims.factory().send_status(order_id, s, Value::Null).await.unwrap(), 200, "factory {s}");
+        }
+    }
+
+    /// POST /api/delivery/{order_id}/events as `staff`.
+    pub async fn delivery_event(&self, staff: &str, order_id: &str, body: Value) -> Resp {
+        self.post_json(&format!("/api/delivery/{order_id}/events"), &body, Some(staff), None).await
+    }
+}
+
 /// Password a test customer switches to at the first sign-in.
 pub const CUSTOMER_NEW_PASSWORD: &str = "Customer-Test-Passw0rd-2026";
 
@@ -338,15 +598,8 @@ pub async fn set_password_from_email(t: &TestApp, email: &str, new_password: &st
 /// the outbox (retry tick), follows its set-password link and signs the customer in.
 /// Returns (customer token, order id, customer id).
 pub async fn customer_with_sale(t: &TestApp, n: u32) -> (String, String, String) {
-    let staff = t.employee_token().await;
-    let r = t.post_json("/api/sales", &sale_body(n), Some(&staff), Some(&format!("sale-{n}"))).await;
-    assert_eq!(r.status, 201, "sale {n}: {}", r.text);
-    let order_id = r.json()["order_id"].as_str().unwrap().to_string();
-    let customer_id = r.json()["customer_id"].as_str().unwrap().to_string();
-    let email = format!("lucia.{n}@example.com");
-    t.tick("retry").await;
-    set_password_from_email(t, &email, CUSTOMER_NEW_PASSWORD).await;
-    let token = t.login(&email, CUSTOMER_NEW_PASSWORD).await;
+    let (order_id, customer_id) = t.register_sale(&sale_body(n), &format!("sale-{n}")).await;
+    let token = t.sign_in_from_credentials_email(&format!("lucia.{n}@example.com"), CUSTOMER_NEW_PASSWORD).await;
     (token, order_id, customer_id)
 }
 
@@ -365,32 +618,24 @@ pub const FACTORY_STATUS_PATH: [&str; 6] =
 /// Returns (customer token, VIN).
 ///
 pub async fn operational_vehicle(t: &TestApp, n: u32) -> (String, String) {
-    let (token, order_id, _customer_id) = customer_with_sale(t, n).await;
-    let pay = async |kind: &str| {
-        let r = t.post_json(&format!("/api/orders/{order_id}/{kind}-payment"), &serde_json::json!({}), Some(&token), None).await;
-        assert_eq!(r.status, 201, "{kind} payment: {}", r.text);
-        let pid = r.json()["payment_id"].as_str().unwrap().to_string();
-        assert_eq!(t.sims.payment().settle(&pid, true).await.unwrap(), 200, "{kind} settlement webhook");
-    };
-    pay("reservation").await;
-    for s in FACTORY_STATUS_PATH {
-        assert_eq!(t.sims.factory().send_status(&order_id, s, Value::Null).await.unwrap(), 200, "factory {s}");
-    }
-    pay("final").await;
+    let (token, order_id, customer_id) = customer_with_sale(t, n).await;
+    let c = Customer { email: format!("lucia.{n}@example.com"), token, order_id, customer_id };
+    t.pay_and_settle(&c, "reservation").await;
+    t.manufacture(&c.order_id).await;
+    t.pay_and_settle(&c, "final").await;
     t.tick("retry").await; // registration with the authority
-    let o = t.get(&format!("/api/orders/{order_id}"), Some(&token)).await;
-    assert_eq!(o.status, 200, "{}", o.text);
-    let o = o.json();
+    let o = t.order(&c).await;
     assert_eq!(o["status"], "matriculated", "{o}");
+    let Customer { token, order_id, .. } = c;
     let vin = o["vin"].as_str().expect("vin").to_string();
 
     let staff = t.employee_token().await;
-    let now_ms = t.clock.now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+    let now_ms = t.now_ms();
     for body in [
         serde_json::json!({"event": "scheduled", "at": now_ms + 86_400_000}),
         serde_json::json!({"event": "delivered"}),
     ] {
-        let r = t.post_json(&format!("/api/delivery/{order_id}/events"), &body, Some(&staff), None).await;
+        let r = t.delivery_event(&staff, &order_id, body.clone()).await;
         assert!(r.status == 200 || r.status == 201, "delivery {body}: {} {}", r.status, r.text);
     }
     let code = caas_domain::vehicle::link_code(DEFAULT_LINK_CODE_SECRET, &vin);
@@ -399,6 +644,15 @@ pub async fn operational_vehicle(t: &TestApp, n: u32) -> (String, String) {
     t.tick("ota").await;
     t.tick("retry").await;
     (token, vin)
+}
+
+impl TestApp {
+    /// A fresh app with the [`operational_vehicle`] of customer `n`: (app, customer token, VIN).
+    pub async fn with_operational_vehicle(n: u32) -> (TestApp, String, String) {
+        let t = TestApp::start().await;
+        let (token, vin) = operational_vehicle(&t, n).await;
+        (t, token, vin)
+    }
 }
 
 /// As [`operational_vehicle`], but the steps between sale and app link are recorded straight
@@ -410,7 +664,7 @@ pub async fn operational_vehicle_seeded(t: &TestApp, n: u32) -> (String, String)
     // Any component opening the database brings it to the latest schema.
     let r = t.get("/api/catalog", Some(&token)).await;
     assert_eq!(r.status, 200, "catalog: {}", r.text);
-    let now = t.clock.now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+    let now = t.now_ms();
     let db = t.db();
     db.execute("UPDATE orders SET status = 'operational', vin = ?1, updated_at = ?2 WHERE id = ?3", rusqlite::params![vin, now, order_id])
         .expect("order operational");

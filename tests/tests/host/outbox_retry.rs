@@ -6,11 +6,9 @@ use std::time::Duration;
 use caas_sim::System;
 use caas_tests::*;
 
-const WASM: &[&str] = &["fn_auth.wasm", "fn_sales.wasm", "fn_retry_tick.wasm"];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn notifier_down_then_up_delivers_after_backoff() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let token = t.employee_token().await;
     assert_eq!(t.post_json("/api/sales", &sale_body(10), Some(&token), Some("o-10")).await.status, 201);
@@ -37,7 +35,6 @@ async fn notifier_down_then_up_delivers_after_backoff() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn notifier_failing_for_good_is_escalated_not_dropped() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let token = t.employee_token().await;
     assert_eq!(t.post_json("/api/sales", &sale_body(11), Some(&token), Some("o-11")).await.status, 201);
@@ -67,7 +64,6 @@ async fn notifier_failing_for_good_is_escalated_not_dropped() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ticks_require_the_tick_secret() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let r = t.send(t.client.post(t.url("/internal/ticks/retry"))).await;
     assert_eq!(r.status, 401, "{}", r.text);

@@ -6,25 +6,14 @@ use caas_tests::caas_sim::System;
 use caas_tests::*;
 use serde_json::{Value, json};
 
-const WASM: &[&str] = &["fn_auth.wasm", "fn_sales.wasm", "fn_retry_tick.wasm", "fn_catalog.wasm", "fn_purchase.wasm", "fn_ota_dispatch.wasm"];
-
-async fn buy(t: &TestApp, token: &str, vin: &str, code: &str, key: &str) -> Resp {
-    t.post_json("/api/services", &json!({"vin": vin, "option_code": code}), Some(token), Some(key)).await
-}
 
 fn option<'a>(view: &'a Value, code: &str) -> &'a Value {
     view["options"].as_array().unwrap().iter().find(|o| o["code"] == code).unwrap_or_else(|| panic!("{code} not in {view}"))
 }
 
-fn count(t: &TestApp, sql: &str) -> i64 {
-    t.db().query_row(sql, [], |r| r.get(0)).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn catalog_view_and_purchase_gated_by_maintenance() {
-    require_wasm(WASM).unwrap();
-    let t = TestApp::start().await;
-    let (token, vin) = operational_vehicle(&t, 401).await;
+    let (t, token, vin) = TestApp::with_operational_vehicle(401).await;
 
     // Maintenance current: everything offered is available, except heated seats, already
     // active from the plan comercial (sold as `HEATED-SEATS` with the car, activated at link).
@@ -37,7 +26,7 @@ async fn catalog_view_and_purchase_gated_by_maintenance() {
     assert_eq!(option(&view, "heated-seats")["blocked_reason"], "already-active");
     assert_eq!(option(&view, "highway-autopilot")["maintenance_decision"], "verified-current");
     assert_eq!(option(&view, "parking-assist")["maintenance_decision"], "not-required");
-    let r = buy(&t, &token, &vin, "heated-seats", "buy-plan-seats").await;
+    let r = t.buy_service(&token, &vin, "heated-seats", "buy-plan-seats").await;
     assert_eq!(r.status, 409, "{}", r.text);
 
     // Overdue: only maintenance-dependent options are blocked, with the reason.
@@ -50,14 +39,14 @@ async fn catalog_view_and_purchase_gated_by_maintenance() {
     assert!(auto["blocked_message"].as_str().unwrap().contains("maintenance"));
     assert_eq!(option(&view, "parking-assist")["available"], true);
 
-    let r = buy(&t, &token, &vin, "highway-autopilot", "buy-auto-1").await;
+    let r = t.buy_service(&token, &vin, "highway-autopilot", "buy-auto-1").await;
     assert_eq!(r.status, 422, "{}", r.text);
     assert!(r.is_problem());
     assert!(r.json()["type"].as_str().unwrap().ends_with("maintenance-overdue"), "{}", r.text);
     assert!(t.sims.payment().payments().iter().all(|p| p["kind"] != "service"), "nothing initiated for a refused purchase");
 
     // A non-dependent option is never blocked by maintenance.
-    let r = buy(&t, &token, &vin, "parking-assist", "buy-park-1").await;
+    let r = t.buy_service(&token, &vin, "parking-assist", "buy-park-1").await;
     assert_eq!(r.status, 202, "{}", r.text);
     let s = r.json();
     assert!(s["id"].as_str().unwrap().starts_with("svc_"));
@@ -72,23 +61,23 @@ async fn catalog_view_and_purchase_gated_by_maintenance() {
     // One transaction: service + ledger charge + OTA job.
     let id = s["id"].as_str().unwrap();
     assert_eq!(ledger_net(&t, id), 59900);
-    assert_eq!(count(&t, &format!("SELECT COUNT(*) FROM jobs WHERE kind = 'ota' AND dedupe_key = 'cmd_{id}_activate_0'")), 1);
+    assert_eq!(t.count(&format!("SELECT COUNT(*) FROM jobs WHERE kind = 'ota' AND dedupe_key = 'cmd_{id}_activate_0'")), 1);
 
     // Maintenance done at the workshop: the dependent option can be bought again.
     t.sims.vss().set_maintenance(&vin, "current");
-    let r = buy(&t, &token, &vin, "highway-autopilot", "buy-auto-2").await;
+    let r = t.buy_service(&token, &vin, "highway-autopilot", "buy-auto-2").await;
     assert_eq!(r.status, 202, "{}", r.text);
     assert_eq!(r.json()["maintenance_decision"], "verified-current");
 
     // Somebody else's vehicle / unknown option / bad input.
     let (other, _) = operational_vehicle(&t, 402).await;
-    let r = buy(&t, &other, &vin, "heated-seats", "steal-1").await;
+    let r = t.buy_service(&other, &vin, "heated-seats", "steal-1").await;
     assert_eq!(r.status, 404, "{}", r.text);
     let r = t.get(&format!("/api/services/{id}"), Some(&other)).await;
     assert_eq!(r.status, 404, "{}", r.text);
     let r = t.get(&format!("/api/catalog?vin={vin}"), Some(&other)).await;
     assert_eq!(r.status, 404, "{}", r.text);
-    let r = buy(&t, &token, &vin, "no-such-option", "nope-1").await;
+    let r = t.buy_service(&token, &vin, "no-such-option", "nope-1").await;
     assert_eq!(r.status, 404, "{}", r.text);
     let r = t.post_json("/api/services", &json!({"vin": "short", "option_code": 7}), Some(&token), Some("bad-1")).await;
     assert_eq!(r.status, 400, "{}", r.text);
@@ -112,9 +101,7 @@ async fn catalog_view_and_purchase_gated_by_maintenance() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn vss_down_allows_the_purchase_and_records_the_decision() {
-    require_wasm(WASM).unwrap();
-    let t = TestApp::start().await;
-    let (token, vin) = operational_vehicle(&t, 411).await;
+    let (t, token, vin) = TestApp::with_operational_vehicle(411).await;
     t.sims.faults(System::Vss).down(true);
 
     let view = t.get(&format!("/api/catalog?vin={vin}"), Some(&token)).await;
@@ -125,7 +112,7 @@ async fn vss_down_allows_the_purchase_and_records_the_decision() {
     assert_eq!(option(&view, "power-boost-1m")["available"], true);
     assert_eq!(option(&view, "power-boost-1m")["maintenance_decision"], "assumed-current-vss-unavailable");
 
-    let r = buy(&t, &token, &vin, "power-boost-1m", "boost-1").await;
+    let r = t.buy_service(&token, &vin, "power-boost-1m", "boost-1").await;
     assert_eq!(r.status, 202, "{}", r.text);
     let s = r.json();
     assert_eq!(s["maintenance_decision"], "assumed-current-vss-unavailable");
@@ -142,18 +129,16 @@ async fn vss_down_allows_the_purchase_and_records_the_decision() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gateway_down_refuses_with_nothing_activated_or_charged() {
-    require_wasm(WASM).unwrap();
-    let t = TestApp::start().await;
-    let (token, vin) = operational_vehicle(&t, 421).await;
+    let (t, token, vin) = TestApp::with_operational_vehicle(421).await;
 
     t.sims.faults(System::Payment).down(true);
-    let r = buy(&t, &token, &vin, "parking-assist", "park-1").await;
+    let r = t.buy_service(&token, &vin, "parking-assist", "park-1").await;
     assert_eq!(r.status, 503, "{}", r.text);
     assert!(r.is_problem());
     let plan_commands = t.sims.iot().commands_for(&vin).len();
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM services WHERE source = 'purchase'"), 0);
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM ledger WHERE reference LIKE 'svc_%'"), 0);
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM jobs WHERE kind = 'ota' AND status = 'pending'"), 0);
+    assert_eq!(t.count("SELECT COUNT(*) FROM services WHERE source = 'purchase'"), 0);
+    assert_eq!(t.count("SELECT COUNT(*) FROM ledger WHERE reference LIKE 'svc_%'"), 0);
+    assert_eq!(t.count("SELECT COUNT(*) FROM jobs WHERE kind = 'ota' AND status = 'pending'"), 0);
     let report = t.tick("ota").await;
     assert_eq!(report["processed"], 0, "{report}");
     assert_eq!(t.sims.iot().commands_for(&vin).len(), plan_commands);
@@ -162,36 +147,34 @@ async fn gateway_down_refuses_with_nothing_activated_or_charged() {
     t.sims.faults(System::Payment).down(false);
     let customer_id: String = t.db().query_row("SELECT customer_id FROM vehicle_links WHERE vin = ?1", [&vin], |r| r.get(0)).unwrap();
     t.sims.payment().decline(&customer_id, 1);
-    let r = buy(&t, &token, &vin, "parking-assist", "park-2").await;
+    let r = t.buy_service(&token, &vin, "parking-assist", "park-2").await;
     assert_eq!(r.status, 402, "{}", r.text);
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM services WHERE source = 'purchase'"), 0);
+    assert_eq!(t.count("SELECT COUNT(*) FROM services WHERE source = 'purchase'"), 0);
 
     // The gateway is back: the retry with the first key goes through, once.
-    let r = buy(&t, &token, &vin, "parking-assist", "park-1").await;
+    let r = t.buy_service(&token, &vin, "parking-assist", "park-1").await;
     assert_eq!(r.status, 202, "{}", r.text);
-    let again = buy(&t, &token, &vin, "parking-assist", "park-1").await;
+    let again = t.buy_service(&token, &vin, "parking-assist", "park-1").await;
     assert_eq!(again.status, 202);
     assert_eq!(again.json()["id"], r.json()["id"], "idempotent replay");
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM services WHERE source = 'purchase'"), 1);
+    assert_eq!(t.count("SELECT COUNT(*) FROM services WHERE source = 'purchase'"), 1);
     assert_ledger_invariants(&t);
     t.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn second_purchase_of_a_pending_or_active_option_is_refused() {
-    require_wasm(WASM).unwrap();
-    let t = TestApp::start().await;
-    let (token, vin) = operational_vehicle(&t, 431).await;
+    let (t, token, vin) = TestApp::with_operational_vehicle(431).await;
 
-    let r = buy(&t, &token, &vin, "parking-assist", "seats-1").await;
+    let r = t.buy_service(&token, &vin, "parking-assist", "seats-1").await;
     assert_eq!(r.status, 202, "{}", r.text);
-    let r2 = buy(&t, &token, &vin, "parking-assist", "seats-2").await;
+    let r2 = t.buy_service(&token, &vin, "parking-assist", "seats-2").await;
     assert_eq!(r2.status, 409, "{}", r2.text);
     assert!(r2.json()["type"].as_str().unwrap().ends_with("already-pending"), "{}", r2.text);
 
     let report = t.tick("ota").await;
     assert_eq!(report["applied"], 1, "{report}");
-    let r3 = buy(&t, &token, &vin, "parking-assist", "seats-3").await;
+    let r3 = t.buy_service(&token, &vin, "parking-assist", "seats-3").await;
     assert_eq!(r3.status, 409, "{}", r3.text);
     assert!(r3.json()["type"].as_str().unwrap().ends_with("already-active"), "{}", r3.text);
     // Already active even though maintenance lapsed later: still not switched off.
@@ -199,27 +182,25 @@ async fn second_purchase_of_a_pending_or_active_option_is_refused() {
     let view = t.get(&format!("/api/catalog?vin={vin}"), Some(&token)).await.json();
     assert_eq!(option(&view, "parking-assist")["blocked_reason"], "already-active");
     assert_eq!(t.sims.payment().payments().iter().filter(|p| p["kind"] == "service").count(), 1, "one payment only");
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM services WHERE state = 'active' AND source = 'purchase'"), 1);
+    assert_eq!(t.count("SELECT COUNT(*) FROM services WHERE state = 'active' AND source = 'purchase'"), 1);
     assert_ledger_invariants(&t);
     t.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn subscriptions_have_no_upfront_charge_and_prices_are_snapshotted() {
-    require_wasm(WASM).unwrap();
-    let t = TestApp::start().await;
-    let (token, vin) = operational_vehicle(&t, 441).await;
+    let (t, token, vin) = TestApp::with_operational_vehicle(441).await;
     let admin = t.admin_token().await;
 
     // Subscription: billed in arrears, nothing charged now.
-    let r = buy(&t, &token, &vin, "entertainment-plus", "ent-1").await;
+    let r = t.buy_service(&token, &vin, "entertainment-plus", "ent-1").await;
     assert_eq!(r.status, 202, "{}", r.text);
     assert_eq!(r.json()["payment_id"], Value::Null);
     assert!(t.sims.payment().payments().iter().all(|p| p["kind"] != "service"));
     assert_eq!(ledger_net(&t, r.json()["id"].as_str().unwrap()), 0);
 
     // Sold at 599.00; repriced afterwards: the sale keeps its price.
-    let r = buy(&t, &token, &vin, "parking-assist", "park-1").await;
+    let r = t.buy_service(&token, &vin, "parking-assist", "park-1").await;
     assert_eq!(r.status, 202, "{}", r.text);
     let sold = r.json();
     let rp = t
@@ -248,7 +229,7 @@ async fn subscriptions_have_no_upfront_charge_and_prices_are_snapshotted() {
     let view = t.get(&format!("/api/catalog?vin={vin}"), Some(&token)).await.json();
     assert!(view["options"].as_array().unwrap().iter().all(|o| o["code"] != "snow-mode-14d"));
     assert_eq!(option(&view, "track-mode-3d")["available"], true);
-    let r = buy(&t, &token, &vin, "snow-mode-14d", "snow-1").await;
+    let r = t.buy_service(&token, &vin, "snow-mode-14d", "snow-1").await;
     assert_eq!(r.status, 422, "{}", r.text);
     let all = t.get("/api/catalog/admin/options", Some(&admin)).await.json();
     assert_eq!(option(&all, "snow-mode-14d")["status"], "retired");
@@ -258,19 +239,16 @@ async fn subscriptions_have_no_upfront_charge_and_prices_are_snapshotted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn settlement_issues_invoices_hands_failures_to_collections_or_cancels_activation() {
-    require_wasm(WASM).unwrap();
-    require_wasm(&["fn_payment_webhook.wasm"]).unwrap();
-    let t = TestApp::start().await;
-    let (token, vin) = operational_vehicle(&t, 451).await;
+    let (t, token, vin) = TestApp::with_operational_vehicle(451).await;
 
     // Delivered, then settled → invoice.
-    let a = buy(&t, &token, &vin, "parking-assist", "a-1").await.json();
-    let b = buy(&t, &token, &vin, "highway-autopilot", "b-1").await.json();
+    let a = t.buy_service(&token, &vin, "parking-assist", "a-1").await.json();
+    let b = t.buy_service(&token, &vin, "highway-autopilot", "b-1").await.json();
     let r = t.tick("ota").await;
     assert_eq!(r["applied"], 2, "{r}");
     let (a_id, a_pid) = (a["id"].as_str().unwrap(), a["payment_id"].as_str().unwrap());
     assert_eq!(t.sims.payment().settle(a_pid, true).await.unwrap(), 200);
-    assert_eq!(count(&t, &format!("SELECT COUNT(*) FROM invoices WHERE payment_id = '{a_pid}' AND service_id = '{a_id}'")), 1);
+    assert_eq!(t.count(&format!("SELECT COUNT(*) FROM invoices WHERE payment_id = '{a_pid}' AND service_id = '{a_id}'")), 1);
     let got = t.get(&format!("/api/services/{a_id}"), Some(&token)).await.json();
     assert_eq!(got["payment_status"], "settled");
 
@@ -280,11 +258,11 @@ async fn settlement_issues_invoices_hands_failures_to_collections_or_cancels_act
     let got = t.get(&format!("/api/services/{b_id}"), Some(&token)).await.json();
     assert_eq!(got["state"], "active");
     assert_eq!(got["payment_status"], "at-risk");
-    assert_eq!(count(&t, &format!("SELECT COUNT(*) FROM collections WHERE payment_id = '{b_pid}' AND status = 'open'")), 1);
+    assert_eq!(t.count(&format!("SELECT COUNT(*) FROM collections WHERE payment_id = '{b_pid}' AND status = 'open'")), 1);
     assert_eq!(t.sims.iot().feature_state(&vin, "highway-autopilot").as_deref(), Some("active"));
 
     // Failed before delivery → activation cancelled, nothing charged, no command sent.
-    let c = buy(&t, &token, &vin, "power-boost-1m", "c-1").await.json();
+    let c = t.buy_service(&token, &vin, "power-boost-1m", "c-1").await.json();
     let (c_id, c_pid) = (c["id"].as_str().unwrap(), c["payment_id"].as_str().unwrap());
     assert_eq!(t.sims.payment().settle(c_pid, false).await.unwrap(), 200);
     let got = t.get(&format!("/api/services/{c_id}"), Some(&token)).await.json();
@@ -295,14 +273,13 @@ async fn settlement_issues_invoices_hands_failures_to_collections_or_cancels_act
     assert!(t.sims.iot().commands_for(&vin).iter().all(|cmd| !cmd["command-id"].as_str().unwrap().contains(c_id)));
     // Another settlement event for the same payment: no second invoice.
     let _ = t.sims.payment().settle(a_pid, true).await;
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM invoices"), 1);
+    assert_eq!(t.count("SELECT COUNT(*) FROM invoices"), 1);
     assert_ledger_invariants(&t);
     t.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn garbage_input_is_a_4xx_problem_never_a_5xx_and_writes_nothing() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let (token, vin) = operational_vehicle_seeded(&t, 461).await;
     let admin = t.admin_token().await;
@@ -352,7 +329,7 @@ async fn garbage_input_is_a_4xx_problem_never_a_5xx_and_writes_nothing() {
         assert!((400..500).contains(&r.status), "{p}: {} {}", r.status, r.text);
     }
     // Only the one valid purchase was written; the catalog is unchanged.
-    let n: i64 = t.db().query_row("SELECT COUNT(*) FROM services", [], |r| r.get(0)).unwrap();
+    let n: i64 = t.count("SELECT COUNT(*) FROM services");
     assert_eq!(n, 1);
     let all = t.get("/api/catalog/admin/options", Some(&admin)).await.json();
     assert_eq!(all["options"].as_array().unwrap().len(), 8);

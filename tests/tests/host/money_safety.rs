@@ -2,16 +2,11 @@
 //! never applied when it does not match, never built upon once voided; every return of money
 //! is a durable job worked until the gateway confirms. Real components and simulators.
 
-mod journey_support;
 
 use caas_tests::caas_sim::System;
 use caas_tests::*;
-use journey_support::*;
+use crate::journey::*;
 use serde_json::json;
-
-fn count(t: &TestApp, sql: &str) -> i64 {
-    t.db().query_row(sql, [], |r| r.get(0)).unwrap()
-}
 
 fn escalations(t: &TestApp, kind: &str, payment_id: &str) -> i64 {
     t.db()
@@ -30,8 +25,7 @@ fn refunded_at_gateway(t: &TestApp, pid: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reservation_reported_failed_that_settles_later_is_adopted_and_the_second_payment_given_back() {
     let t = start().await;
-    let c = register_sale_and_login_customer(&t, 901, None).await;
-    let p1 = start_payment(&t, &c, "reservation").await;
+    let (c, p1) = reservation_started(&t, 901).await;
     assert_eq!(t.sims.payment().settle(&p1, false).await.unwrap(), 200);
     assert_eq!(status(&t, &c).await, "reservation-pending");
     // The customer pays again; then the gateway settles the first payment after all.
@@ -71,7 +65,7 @@ async fn a_final_payment_settling_after_the_sale_fell_through_is_refunded_and_es
     assert_eq!(t.sims.payment().settle(&fp, true).await.unwrap(), 200);
     assert_eq!(status(&t, &c).await, "unassigned", "never moves backwards");
     assert_eq!(escalations(&t, "payment-without-effect", &fp), 1);
-    let charged = count(&t, &format!("SELECT COUNT(*) FROM ledger WHERE reference = '{fp}' AND kind = 'charge'"));
+    let charged = t.count(&format!("SELECT COUNT(*) FROM ledger WHERE reference = '{fp}' AND kind = 'charge'"));
     assert_eq!(charged, 1, "the money taken is recorded");
     t.tick("retry").await;
     assert_eq!(refunded_at_gateway(&t, &fp), 3_450_000 - 150_000);
@@ -82,12 +76,11 @@ async fn a_final_payment_settling_after_the_sale_fell_through_is_refunded_and_es
 #[tokio::test(flavor = "multi_thread")]
 async fn a_settlement_in_another_currency_or_amount_is_escalated_never_applied() {
     let t = start().await;
-    let c = register_sale_and_login_customer(&t, 903, None).await;
-    let p1 = start_payment(&t, &c, "reservation").await;
+    let (c, p1) = reservation_started(&t, 903).await;
     assert_eq!(t.sims.payment().settle_with(&p1, true, json!({"currency": "USD"})).await.unwrap(), 200);
     assert_eq!(status(&t, &c).await, "reservation-pending", "a USD settlement does not pay a EUR deposit");
     assert_eq!(escalations(&t, "payment-mismatch", &p1), 1);
-    let usd = count(&t, &format!("SELECT COUNT(*) FROM ledger WHERE reference = '{p1}' AND currency = 'USD' AND kind = 'charge'"));
+    let usd = t.count(&format!("SELECT COUNT(*) FROM ledger WHERE reference = '{p1}' AND currency = 'USD' AND kind = 'charge'"));
     assert_eq!(usd, 1, "the money the gateway took is recorded as reported");
     // Replaying the same event changes nothing more.
     let c2 = register_sale_and_login_customer(&t, 904, None).await;
@@ -103,8 +96,7 @@ async fn a_settlement_in_another_currency_or_amount_is_escalated_never_applied()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_purchase_retried_after_its_payment_was_voided_never_builds_on_the_dead_payment() {
-    let t = TestApp::start().await;
-    let (token, vin) = operational_vehicle(&t, 905).await;
+    let (t, token, vin) = TestApp::with_operational_vehicle(905).await;
     // Two concurrent purchases of the same option: both pass the first checks while VSS is slow,
     // both initiate a payment, one is recorded and the other's payment is voided.
     t.sims.faults(System::Vss).slow(400);
@@ -197,11 +189,11 @@ async fn webhook_replay_storm_has_exactly_one_effect_per_event() {
     assert_eq!(statuses.keys().copied().collect::<Vec<u16>>(), [200], "every delivery answered 200: {statuses:?}");
     for c in &customers {
         assert_eq!(status(&t, c).await, "factory-ordered");
-        let reserved = count(&t, &format!("SELECT COUNT(*) FROM order_events WHERE order_id = '{}' AND kind = 'status:reserved'", c.order_id));
+        let reserved = t.count(&format!("SELECT COUNT(*) FROM order_events WHERE order_id = '{}' AND kind = 'status:reserved'", c.order_id));
         assert_eq!(reserved, 1, "one state change for {}", c.order_id);
     }
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM ledger WHERE kind = 'charge'"), ORDERS as i64, "one ledger entry per event");
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM webhook_events WHERE source = 'payment'"), ORDERS as i64);
+    assert_eq!(t.count("SELECT COUNT(*) FROM ledger WHERE kind = 'charge'"), ORDERS as i64, "one ledger entry per event");
+    assert_eq!(t.count("SELECT COUNT(*) FROM webhook_events WHERE source = 'payment'"), ORDERS as i64);
     assert_eq!(t.sims.factory().orders().len(), ORDERS as usize, "one factory order per order");
     t.stop().await;
 }

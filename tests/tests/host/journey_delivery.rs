@@ -2,23 +2,11 @@
 //! and the simulators: absent → rescheduled → delivered; returned → picked up; the app link makes
 //! the car operational and queues the plan comercial's services; one vehicle ↔ one account.
 
-mod journey_common;
 
 use caas_tests::*;
-use journey_common::*;
+use crate::journey::*;
 use serde_json::json;
 
-const WASM: &[&str] = &[
-    "fn_auth.wasm",
-    "fn_sales.wasm",
-    "fn_retry_tick.wasm",
-    "fn_orders.wasm",
-    "fn_payment_webhook.wasm",
-    "fn_factory_webhook.wasm",
-    "fn_delivery.wasm",
-    "fn_vehicles.wasm",
-    "fn_expediente.wasm",
-];
 
 fn templates_to(t: &TestApp, email: &str) -> Vec<String> {
     t.sims.notify().messages_to(email).iter().map(|m| m["template"].as_str().unwrap_or("").to_string()).collect()
@@ -26,7 +14,6 @@ fn templates_to(t: &TestApp, email: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn absent_customer_is_called_rescheduled_then_delivered() {
-    require_wasm(WASM).unwrap();
     let t = start().await;
     let (c, vin) = matriculated(&t, 21).await;
     let staff = t.employee_token().await;
@@ -137,7 +124,6 @@ async fn absent_customer_is_called_rescheduled_then_delivered() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_customer_vehicle_returned_then_picked_up() {
-    require_wasm(WASM).unwrap();
     let t = start().await;
     let (c, _vin) = matriculated(&t, 22).await;
     let staff = t.employee_token().await;
@@ -162,7 +148,7 @@ async fn unreachable_customer_vehicle_returned_then_picked_up() {
     let r = events(json!({"event": "picked-up"})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["order_status"], "delivered");
-    assert_eq!(order_status(&t, &c).await["status"], "delivered");
+    assert_eq!(order(&t, &c).await["status"], "delivered");
     // Handed over: off the worklist.
     let w = t.get("/api/delivery", Some(&staff)).await.json();
     assert!(w["items"].as_array().unwrap().iter().all(|i| i["order_id"] != c.order_id.as_str()), "{w}");
@@ -176,7 +162,6 @@ async fn unreachable_customer_vehicle_returned_then_picked_up() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn app_link_makes_the_car_operational_and_queues_plan_services() {
-    require_wasm(WASM).unwrap();
     let t = start().await;
     let (c, vin) = matriculated(&t, 23).await;
     let code = caas_domain::vehicle::link_code(LINK_CODE_SECRET, &vin);
@@ -191,7 +176,7 @@ async fn app_link_makes_the_car_operational_and_queues_plan_services() {
     // Wrong code / malformed VIN: refused, nothing written.
     assert_problem(&t.post_json("/api/vehicles/link", &json!({"vin": vin, "link_code": "000000"}), Some(&c.token), None).await, 422);
     assert_problem(&t.post_json("/api/vehicles/link", &json!({"vin": "NOT-A-VIN", "link_code": code}), Some(&c.token), None).await, 400);
-    assert_eq!(order_status(&t, &c).await["status"], "delivered");
+    assert_eq!(order(&t, &c).await["status"], "delivered");
 
     let r = t
         .post_json("/api/vehicles/link", &json!({"vin": vin.to_lowercase(), "link_code": code.to_lowercase()}), Some(&c.token), None)
@@ -210,7 +195,7 @@ async fn app_link_makes_the_car_operational_and_queues_plan_services() {
     for s in services {
         assert_eq!(s["command_id"].as_str().unwrap(), format!("cmd_{}_activate_0", s["id"].as_str().unwrap()));
     }
-    assert_eq!(order_status(&t, &c).await["status"], "operational");
+    assert_eq!(order(&t, &c).await["status"], "operational");
 
     // The customer is told by e-mail, push and on the car's display.
     t.tick("retry").await;
@@ -235,15 +220,13 @@ async fn app_link_makes_the_car_operational_and_queues_plan_services() {
     assert_eq!(e["orders"][0]["services"].as_array().unwrap().len(), 2);
 
     // The OTA engine (issue 4) works the queued activations: the plan's services become active.
-    if std::path::Path::new(&repo_root().join("target/wasm32-wasip2/release/fn_ota_dispatch.wasm")).exists() {
-        let r = t.tick("ota").await;
-        assert_eq!(r["applied"], 2, "{r}");
-        let cmds = t.sims.iot().commands_for(&vin);
-        assert_eq!(cmds.len(), 2, "{cmds:?}");
-        assert_eq!(t.sims.iot().feature_state(&vin, "heated-seats").as_deref(), Some("active"));
-        let v = t.get(&format!("/api/vehicles/{vin}"), Some(&c.token)).await.json();
-        assert!(v["services"].as_array().unwrap().iter().all(|s| s["state"] == "active"), "{v}");
-    }
+    let r = t.tick("ota").await;
+    assert_eq!(r["applied"], 2, "{r}");
+    let cmds = t.sims.iot().commands_for(&vin);
+    assert_eq!(cmds.len(), 2, "{cmds:?}");
+    assert_eq!(t.sims.iot().feature_state(&vin, "heated-seats").as_deref(), Some("active"));
+    let v = t.get(&format!("/api/vehicles/{vin}"), Some(&c.token)).await.json();
+    assert!(v["services"].as_array().unwrap().iter().all(|s| s["state"] == "active"), "{v}");
 
     // A second customer with the code of this car cannot take it: 409; their vehicle list stays empty.
     let b = customer(&t, 24).await;
@@ -259,7 +242,6 @@ async fn app_link_makes_the_car_operational_and_queues_plan_services() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_resold_car_links_only_to_its_new_owner() {
-    require_wasm(WASM).unwrap();
     let t = start().await;
     // A reaches vehicle-available, then the final payment is declined: sin asignar, reservation lost.
     let a = customer(&t, 25).await;
@@ -267,18 +249,18 @@ async fn a_resold_car_links_only_to_its_new_owner() {
     for status in ["confirmed", "in-production", "quality-control", "ready-to-ship", "shipped", "available-at-dealership"] {
         t.sims.factory().send_status(&a.order_id, status, serde_json::Value::Null).await.unwrap();
     }
-    let vin = order_status(&t, &a).await["vin"].as_str().unwrap().to_string();
+    let vin = order(&t, &a).await["vin"].as_str().unwrap().to_string();
     t.sims.payment().decline(&a.customer_id, 1);
     let r = t.post_json(&format!("/api/orders/{}/final-payment", a.order_id), &json!({}), Some(&a.token), None).await;
     assert_eq!(r.status, 402, "{}", r.text);
-    assert_eq!(order_status(&t, &a).await["status"], "unassigned");
+    assert_eq!(order(&t, &a).await["status"], "unassigned");
 
     // B buys the stock car, pays, it is matriculated and handed over; B links it.
     let mut body = sale_body(26);
     body["stock_vin"] = json!(vin);
     let b = customer_body(&t, 26, body).await;
     pay_and_settle(&t, &b, "reservation-payment").await;
-    assert_eq!(order_status(&t, &b).await["status"], "vehicle-available");
+    assert_eq!(order(&t, &b).await["status"], "vehicle-available");
     assert_eq!(final_payment_to_matriculated(&t, &b).await, vin);
     deliver(&t, &b.order_id).await;
     let code = link_code(&t, &b.order_id).await;

@@ -1,4 +1,5 @@
-//! Helpers shared by the journey_* tests (issue 3: accounts, delivery, app link, expediente).
+//! Steps of the purchase journey shared by the journey tests (accounts, payments, factory,
+//! delivery, money safety, HTTP hardening), built on the `TestApp` methods per endpoint.
 #![allow(dead_code)]
 
 use caas_tests::*;
@@ -7,9 +8,9 @@ use serde_json::{Value, json};
 /// The password test customers choose through the e-mailed set-password link.
 pub const NEW_PASSWORD: &str = "Journey-Test-Passw0rd-2026";
 /// spin.toml's default `link_code_secret` (the harness does not override it).
-pub const LINK_CODE_SECRET: &str = "dev-link-code-secret";
+pub const LINK_CODE_SECRET: &str = DEFAULT_LINK_CODE_SECRET;
 
-/// The CaaS app (every component of spin.toml; `make test` builds them all).
+/// The CaaS app (every component of spin.toml) on its virtual clock.
 pub async fn start() -> TestApp {
     TestApp::start().await
 }
@@ -17,13 +18,6 @@ pub async fn start() -> TestApp {
 /// The set-password token of the link e-mailed to `email` (after the retry tick ran).
 pub fn emailed_token(t: &TestApp, email: &str) -> String {
     emailed_set_password_token(t, email)
-}
-
-pub struct Customer {
-    pub email: String,
-    pub token: String,
-    pub order_id: String,
-    pub customer_id: String,
 }
 
 /// Sale `n` registered by the employee, credentials delivered by the retry tick; not signed in.
@@ -34,11 +28,7 @@ pub async fn register_sale(t: &TestApp, n: u32) -> (String, String, String, Stri
 
 /// Like [`register_sale`] with a custom body (e.g. `stock_vin` for a resale).
 pub async fn register_sale_body(t: &TestApp, n: u32, body: Value) -> (String, String, String, String) {
-    let staff = t.employee_token().await;
-    let r = t.post_json("/api/sales", &body, Some(&staff), Some(&format!("journey-sale-{n}"))).await;
-    assert_eq!(r.status, 201, "sale {n}: {}", r.text);
-    let order_id = r.json()["order_id"].as_str().unwrap().to_string();
-    let customer_id = r.json()["customer_id"].as_str().unwrap().to_string();
+    let (order_id, customer_id) = t.register_sale(&body, &format!("journey-sale-{n}")).await;
     let email = format!("lucia.{n}@example.com");
     t.tick("retry").await;
     let token = emailed_token(t, &email);
@@ -52,19 +42,27 @@ pub async fn customer(t: &TestApp, n: u32) -> Customer {
 
 /// Like [`customer`] with a custom sale body.
 pub async fn customer_body(t: &TestApp, n: u32, body: Value) -> Customer {
-    let (order_id, customer_id, email, link_token) = register_sale_body(t, n, body).await;
-    let r = t.post_json("/api/auth/set-password", &json!({"token": link_token, "new_password": NEW_PASSWORD}), None, None).await;
-    assert_eq!(r.status, 200, "set-password: {}", r.text);
-    let token = t.login(&email, NEW_PASSWORD).await;
+    let (order_id, customer_id) = t.register_sale(&body, &format!("journey-sale-{n}")).await;
+    let email = format!("lucia.{n}@example.com");
+    let token = t.sign_in_from_credentials_email(&email, NEW_PASSWORD).await;
     Customer { email, token, order_id, customer_id }
 }
 
+/// [`customer`], optionally reselling `stock_vin`.
+pub async fn register_sale_and_login_customer(t: &TestApp, n: u32, stock_vin: Option<&str>) -> Customer {
+    let mut body = sale_body(n);
+    if let Some(v) = stock_vin {
+        body["stock_vin"] = json!(v);
+    }
+    customer_body(t, n, body).await
+}
+
 pub async fn admin(t: &TestApp) -> String {
-    t.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    t.admin_token().await
 }
 
 pub async fn delivery_event(t: &TestApp, staff: &str, order_id: &str, body: Value) -> Resp {
-    t.post_json(&format!("/api/delivery/{order_id}/events"), &body, Some(staff), None).await
+    t.delivery_event(staff, order_id, body).await
 }
 
 pub fn assert_problem(r: &Resp, status: u16) {
@@ -74,20 +72,62 @@ pub fn assert_problem(r: &Resp, status: u16) {
 }
 
 /// GET /api/orders/{id} as the customer (the purchase-journey component).
-pub async fn order_status(t: &TestApp, c: &Customer) -> Value {
-    let r = t.get(&format!("/api/orders/{}", c.order_id), Some(&c.token)).await;
-    assert_eq!(r.status, 200, "order: {}", r.text);
-    r.json()
+pub async fn order(t: &TestApp, c: &Customer) -> Value {
+    t.order(c).await
 }
 
-/// Starts a payment of `kind` (`reservation-payment` | `final-payment`) and settles it through the
-/// gateway simulator's signed webhook.
+pub async fn status(t: &TestApp, c: &Customer) -> String {
+    order(t, c).await["status"].as_str().unwrap().to_string()
+}
+
+/// Starts a payment (`reservation` | `final`) and returns the gateway payment id.
+pub async fn start_payment(t: &TestApp, c: &Customer, kind: &str) -> String {
+    t.start_payment(c, kind).await
+}
+
+/// Starts a payment of `kind` (`reservation-payment` | `final-payment`, answered 201 or 200)
+/// and settles it through the gateway simulator's signed webhook.
 pub async fn pay_and_settle(t: &TestApp, c: &Customer, kind: &str) {
     let r = t.post_json(&format!("/api/orders/{}/{kind}", c.order_id), &json!({}), Some(&c.token), None).await;
     assert!(r.status == 201 || r.status == 200, "{kind}: {}", r.text);
     let pid = r.json()["payment_id"].as_str().expect("payment_id").to_string();
     let app_status = t.sims.payment().settle(&pid, true).await.expect("payment webhook");
     assert!((200..300).contains(&app_status), "payment webhook answered {app_status}");
+}
+
+/// Pays and settles the reservation; the factory order is placed synchronously.
+pub async fn reserve(t: &TestApp, c: &Customer) -> String {
+    t.pay_and_settle(c, "reservation").await
+}
+
+/// A signed-in customer of sale `n` whose reservation is paid and settled (factory ordered).
+pub async fn reserved(t: &TestApp, n: u32) -> Customer {
+    let c = register_sale_and_login_customer(t, n, None).await;
+    reserve(t, &c).await;
+    c
+}
+
+/// A signed-in customer of sale `n` whose reservation payment is started, not yet settled;
+/// returns the customer and the gateway payment id.
+pub async fn reservation_started(t: &TestApp, n: u32) -> (Customer, String) {
+    let c = register_sale_and_login_customer(t, n, None).await;
+    let pid = start_payment(t, &c, "reservation").await;
+    (c, pid)
+}
+
+/// Sends the whole factory status path; the vehicle ends available at the dealership.
+pub async fn manufacture(t: &TestApp, c: &Customer) {
+    t.manufacture(&c.order_id).await;
+    assert_eq!(status(t, c).await, "vehicle-available");
+}
+
+/// A customer whose vehicle waits at the dealership for the final payment.
+pub async fn vehicle_available(t: &TestApp, n: u32) -> Customer {
+    let c = register_sale_and_login_customer(t, n, None).await;
+    reserve(t, &c).await;
+    assert_eq!(status(t, &c).await, "factory-ordered");
+    manufacture(t, &c).await;
+    c
 }
 
 /// Sale `n` taken through the whole purchase journey with the real components and simulators:
@@ -99,11 +139,7 @@ pub async fn matriculated(t: &TestApp, n: u32) -> (Customer, String) {
     t.clock.set(std::time::SystemTime::now());
     let c = customer(t, n).await;
     pay_and_settle(t, &c, "reservation-payment").await;
-    for status in ["confirmed", "in-production", "quality-control", "ready-to-ship", "shipped", "available-at-dealership"] {
-        let s = t.sims.factory().send_status(&c.order_id, status, Value::Null).await.expect("factory webhook");
-        assert!((200..300).contains(&s), "factory webhook {status} answered {s}");
-    }
-    assert_eq!(order_status(t, &c).await["status"], "vehicle-available");
+    manufacture(t, &c).await;
     let vin = final_payment_to_matriculated(t, &c).await;
     (c, vin)
 }
@@ -112,13 +148,13 @@ pub async fn matriculated(t: &TestApp, n: u32) -> (Customer, String) {
 pub async fn final_payment_to_matriculated(t: &TestApp, c: &Customer) -> String {
     pay_and_settle(t, c, "final-payment").await;
     for _ in 0..5 {
-        if order_status(t, c).await["status"] == "matriculated" {
+        if order(t, c).await["status"] == "matriculated" {
             break;
         }
         t.tick("retry").await;
         t.advance(std::time::Duration::from_secs(60));
     }
-    let o = order_status(t, c).await;
+    let o = order(t, c).await;
     assert_eq!(o["status"], "matriculated", "{o}");
     o["vin"].as_str().expect("vin").to_string()
 }
@@ -145,4 +181,20 @@ pub async fn link_code(t: &TestApp, order_id: &str) -> String {
     let r = t.get(&format!("/api/delivery/{order_id}"), Some(&staff)).await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.json()["link_code"].as_str().expect("link_code").to_string()
+}
+
+/// Sends a raw body to a webhook with the given headers.
+pub async fn post_webhook(t: &TestApp, path: &str, body: &str, ts: Option<i64>, sig: Option<&str>) -> Resp {
+    let mut req = t.client.post(t.url(path)).header("content-type", "application/json").body(body.to_string());
+    if let Some(ts) = ts {
+        req = req.header("x-caas-timestamp", ts.to_string());
+    }
+    if let Some(s) = sig {
+        req = req.header("x-caas-signature", s);
+    }
+    t.send(req).await
+}
+
+pub fn virtual_now_secs(t: &TestApp) -> i64 {
+    t.now_ms() / 1000
 }

@@ -3,12 +3,11 @@
 //! spells it, stale factory events change nothing, an order's money movements in the admin
 //! ledger, responses that match their documented types, no database text in 503 bodies.
 
-mod journey_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use caas_tests::*;
-use journey_support::*;
+use crate::journey::*;
 use serde_json::{Value, json};
 
 /// `(path, documented methods)` of docs/openapi.yaml (`  /path:` then `    get:` …).
@@ -111,7 +110,7 @@ async fn prices_only_in_the_markets_currency_spelled_as_the_schema_says() {
     // Refused (400 by the schema check, or 422 by the price list: either way at /prices/currency).
     assert!(r.status == 400 || r.status == 422, "{}", r.text);
     assert!(r.is_problem() && r.text.contains("/prices/currency"), "{}", r.text);
-    let orders: i64 = t.db().query_row("SELECT COUNT(*) FROM orders", [], |r| r.get(0)).unwrap();
+    let orders: i64 = t.count("SELECT COUNT(*) FROM orders");
     assert_eq!(orders, 0, "a refused sale wrote an order");
     t.stop().await;
 }
@@ -119,8 +118,7 @@ async fn prices_only_in_the_markets_currency_spelled_as_the_schema_says() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stale_factory_event_changes_nothing() {
     let t = start().await;
-    let c = register_sale_and_login_customer(&t, 92, None).await;
-    reserve(&t, &c).await;
+    let c = reserved(&t, 92).await;
     let f = t.sims.factory();
     assert_eq!(f.send_status(&c.order_id, "shipped", json!({"estimated-date": "2027-02-01"})).await.unwrap(), 200);
     let before = order(&t, &c).await;

@@ -8,7 +8,6 @@ use std::time::Duration;
 use caas_tests::*;
 use serde_json::json;
 
-const WASM: &[&str] = &["fn_auth.wasm"];
 
 async fn attempt(t: &TestApp, email: &str, password: &str, headers: &[(&str, &str)]) -> Resp {
     let mut req = t.client.post(t.url("/api/auth/login")).json(&json!({"email": email, "password": password}));
@@ -24,7 +23,6 @@ fn retry_after(r: &Resp) -> u64 {
 
 /// The app behind a proxy that puts the client address in `x-forwarded-for`.
 async fn behind_proxy() -> TestApp {
-    require_wasm(WASM).unwrap();
     TestApp::start_with(Options {
         variables: BTreeMap::from([("trusted_client_ip_header".to_string(), "x-forwarded-for".to_string())]),
         ..Options::default()
@@ -35,7 +33,6 @@ async fn behind_proxy() -> TestApp {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fifty_parallel_guesses_get_at_most_five_password_checks() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     // Fifty wrong guesses at once, each on its own connection.
     let url = t.url("/api/auth/login");
@@ -117,7 +114,6 @@ async fn an_attacked_account_gets_growing_delays_not_a_lockout() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_spoofed_spin_client_addr_does_not_escape_the_network_limit() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     // Spraying many accounts, each request claiming another address in its own
     // `spin-client-addr`: the runtime (like Spin 4.1) appends the real one after it.

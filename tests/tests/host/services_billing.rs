@@ -12,51 +12,19 @@ use caas_tests::*;
 use serde_json::{Value, json};
 use std::time::{Duration, UNIX_EPOCH};
 
-const WASM: &[&str] = &[
-    "fn_auth.wasm",
-    "fn_sales.wasm",
-    "fn_retry_tick.wasm",
-    "fn_catalog.wasm",
-    "fn_purchase.wasm",
-    "fn_ota_dispatch.wasm",
-    "fn_billing_tick.wasm",
-    "fn_admin.wasm",
-    "fn_payment_webhook.wasm",
-];
-
-fn now_ms(t: &TestApp) -> i64 {
-    t.clock.now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
-}
-
-/// Moves the virtual clock forward to `ms` (never backwards).
-fn advance_to(t: &TestApp, ms: i64) {
-    let now = now_ms(t);
-    assert!(ms >= now, "clock would go backwards");
-    t.advance(Duration::from_millis((ms - now) as u64));
-}
 
 const HOUR: i64 = 3_600_000;
 
 /// Buys subscription `code` and activates it through the OTA tick; returns the service id.
 async fn subscribe(t: &TestApp, token: &str, vin: &str, code: &str) -> String {
-    let r = t.post_json("/api/services", &json!({"vin": vin, "option_code": code}), Some(token), Some(&format!("sub-{vin}-{code}"))).await;
-    assert_eq!(r.status, 202, "{}", r.text);
-    let id = r.json()["id"].as_str().unwrap().to_string();
+    let id = t.bought_service(token, vin, code, &format!("sub-{vin}-{code}")).await["id"].as_str().unwrap().to_string();
     let rep = t.tick("ota").await;
     assert!(rep["applied"].as_u64().unwrap() >= 1, "{rep}");
     id
 }
 
-fn customer_id_of(t: &TestApp, vin: &str) -> String {
-    t.db().query_row("SELECT customer_id FROM vehicle_links WHERE vin = ?1", [vin], |r| r.get(0)).unwrap()
-}
-
 fn activated_at(t: &TestApp, id: &str) -> i64 {
     t.db().query_row("SELECT activated_at FROM services WHERE id = ?1", [id], |r| r.get(0)).unwrap()
-}
-
-fn state(t: &TestApp, id: &str) -> String {
-    t.db().query_row("SELECT state FROM services WHERE id = ?1", [id], |r| r.get(0)).unwrap()
 }
 
 /// (period, status, amount, failures) of every charge row of a subscription.
@@ -113,11 +81,9 @@ fn p(y: i32, m: u32) -> Period {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_months_with_a_recovered_charge_and_a_cancellation_after_retries() {
-    require_wasm(WASM).unwrap();
-    let t = TestApp::start().await;
-    let (ta, vin_a) = operational_vehicle(&t, 701).await;
+    let (t, ta, vin_a) = TestApp::with_operational_vehicle(701).await;
     let (tb, vin_b) = operational_vehicle(&t, 702).await;
-    let (ca, cb) = (customer_id_of(&t, &vin_a), customer_id_of(&t, &vin_b));
+    let (ca, cb) = (t.customer_of(&vin_a).0, t.customer_of(&vin_b).0);
     let a = subscribe(&t, &ta, &vin_a, "entertainment-plus").await; // 9.99 / month
     let b = subscribe(&t, &tb, &vin_b, "premium-audio").await; // 5.99 / month
     let (act_a, act_b) = (activated_at(&t, &a), activated_at(&t, &b));
@@ -128,7 +94,7 @@ async fn three_months_with_a_recovered_charge_and_a_cancellation_after_retries()
     assert!(charge_rows(&t, &a).is_empty());
 
     // Dec 1: November, pro rata, for both.
-    advance_to(&t, midnight_ms(2026, 12, 1) + HOUR);
+    t.advance_to(midnight_ms(2026, 12, 1) + HOUR);
     let r = t.tick("billing").await;
     assert_eq!(report(&r), (2, 0, 0, 0, false), "{r}");
     let nov_a = expected_amount(999, act_a, p(2026, 11));
@@ -144,13 +110,13 @@ async fn three_months_with_a_recovered_charge_and_a_cancellation_after_retries()
 
     // Jan 1: A's December charge is declined once, then recovered by the first dunning retry.
     t.sims.payment().decline(&ca, 1);
-    advance_to(&t, midnight_ms(2027, 1, 1) + HOUR);
+    t.advance_to(midnight_ms(2027, 1, 1) + HOUR);
     let r = t.tick("billing").await;
     assert_eq!(report(&r), (1, 0, 1, 0, false), "{r}");
     assert_eq!(charge_rows(&t, &a)[1], ("2026-12".into(), "failed".into(), 999, 1));
     let r = t.tick("billing").await;
     assert_eq!(report(&r), (0, 0, 0, 0, false), "retry not due yet: {r}");
-    advance_to(&t, midnight_ms(2027, 1, 2) + 2 * HOUR);
+    t.advance_to(midnight_ms(2027, 1, 2) + 2 * HOUR);
     let r = t.tick("billing").await;
     assert_eq!(report(&r), (1, 0, 0, 0, false), "{r}");
     assert_eq!(charge_rows(&t, &a)[1], ("2026-12".into(), "charged".into(), 999, 1));
@@ -158,18 +124,18 @@ async fn three_months_with_a_recovered_charge_and_a_cancellation_after_retries()
     // Feb 1: B's January charge fails on the original attempt and every retry (+1, +3, +7 days)
     // → cancelled after the last one, feature deactivated by OTA, February never billed.
     t.sims.payment().decline(&cb, 4);
-    advance_to(&t, midnight_ms(2027, 2, 1) + HOUR);
+    t.advance_to(midnight_ms(2027, 2, 1) + HOUR);
     let r = t.tick("billing").await;
     assert_eq!(report(&r), (1, 0, 1, 0, false), "{r}");
     for (day, last) in [(2, false), (4, false), (8, true)] {
-        advance_to(&t, midnight_ms(2027, 2, day) + 2 * HOUR);
+        t.advance_to(midnight_ms(2027, 2, day) + 2 * HOUR);
         let r = t.tick("billing").await;
         assert_eq!(report(&r), (0, 0, 1, last as u64, false), "Feb {day}: {r}");
     }
-    assert_eq!(state(&t, &b), "deactivating-cancelled");
+    assert_eq!(t.service_state(&b), "deactivating-cancelled");
     let r = t.tick("ota").await;
     assert_eq!(r["applied"], 1, "{r}");
-    assert_eq!(state(&t, &b), "cancelled");
+    assert_eq!(t.service_state(&b), "cancelled");
     assert_eq!(t.sims.iot().feature_state(&vin_b, "premium-audio").as_deref(), Some("inactive"));
     let billing_end: i64 = t.db().query_row("SELECT billing_ends_at FROM services WHERE id = ?1", [&b], |r| r.get(0)).unwrap();
     assert_eq!(billing_end, midnight_ms(2027, 2, 1));
@@ -178,7 +144,7 @@ async fn three_months_with_a_recovered_charge_and_a_cancellation_after_retries()
 
     // Mar 1 and later: A keeps being billed monthly, B never again (examined once more, nothing
     // due: skipped, and closed for billing).
-    advance_to(&t, midnight_ms(2027, 3, 1) + HOUR);
+    t.advance_to(midnight_ms(2027, 3, 1) + HOUR);
     let r = t.tick("billing").await;
     assert_eq!(report(&r), (1, 1, 0, 0, false), "{r}");
     let r = t.tick("billing").await;
@@ -226,14 +192,13 @@ async fn three_months_with_a_recovered_charge_and_a_cancellation_after_retries()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tick_twice_faulted_half_way_and_killed_mid_charge_bills_each_once() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let mut subs = Vec::new();
     for n in 711..714 {
         let (tok, vin) = operational_vehicle(&t, n).await;
         subs.push(subscribe(&t, &tok, &vin, "entertainment-plus").await);
     }
-    advance_to(&t, midnight_ms(2026, 12, 1) + HOUR);
+    t.advance_to(midnight_ms(2026, 12, 1) + HOUR);
     // The gateway fails the first charge of the batch (a crash half-way as seen by the gateway).
     t.sims.faults(System::Payment).fail_next(1, 503);
     let r = t.tick("billing").await;
@@ -266,7 +231,7 @@ async fn tick_twice_faulted_half_way_and_killed_mid_charge_bills_each_once() {
     assert_eq!(ledger_charges(&t, victim).len(), 1);
 
     // A late tick two months later catches up both missing months, each once.
-    advance_to(&t, midnight_ms(2027, 2, 3));
+    t.advance_to(midnight_ms(2027, 2, 3));
     let r = t.tick("billing").await;
     assert_eq!(report(&r), (6, 0, 0, 0, false), "{r}");
     let r = t.tick("billing").await;
@@ -276,23 +241,19 @@ async fn tick_twice_faulted_half_way_and_killed_mid_charge_bills_each_once() {
         assert_eq!(refs, vec![format!("{s}/2026-11"), format!("{s}/2026-12"), format!("{s}/2027-01")]);
         assert_eq!(gateway_accepted(&t, s), ledger_charges(&t, s));
     }
-    let charges: i64 = t.db().query_row("SELECT COUNT(*) FROM subscription_charges", [], |r| r.get(0)).unwrap();
+    let charges: i64 = t.count("SELECT COUNT(*) FROM subscription_charges");
     assert_eq!(charges, 9);
-    assert_ledger_invariants(&t);
-    assert_ledger_invariants_via_admin(&t).await;
-    t.stop().await;
+    t.stop_with_admin_ledger_check().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn charge_settlement_issues_an_invoice_and_a_failed_settlement_goes_to_collections() {
-    require_wasm(WASM).unwrap();
-    let t = TestApp::start().await;
-    let (ta, vin_a) = operational_vehicle(&t, 721).await;
+    let (t, ta, vin_a) = TestApp::with_operational_vehicle(721).await;
     let (tb, vin_b) = operational_vehicle(&t, 722).await;
     let a = subscribe(&t, &ta, &vin_a, "entertainment-plus").await;
     let b = subscribe(&t, &tb, &vin_b, "premium-audio").await;
     let billed_at = midnight_ms(2026, 12, 1) + HOUR;
-    advance_to(&t, billed_at);
+    t.advance_to(billed_at);
     let r = t.tick("billing").await;
     assert_eq!(report(&r).0, 2, "{r}");
     let pid = |id: &str| -> String {
@@ -316,29 +277,26 @@ async fn charge_settlement_issues_an_invoice_and_a_failed_settlement_goes_to_col
         .unwrap();
     assert_eq!(net_b, 0, "the charge that never came in is reversed");
     // No escalation for these payments (they are known to the app).
-    let esc: i64 = t.db().query_row("SELECT COUNT(*) FROM escalations WHERE kind = 'payment-without-effect'", [], |r| r.get(0)).unwrap();
+    let esc: i64 = t.count("SELECT COUNT(*) FROM escalations WHERE kind = 'payment-without-effect'");
     assert_eq!(esc, 0);
     let r = t.tick("billing").await;
     assert_eq!(report(&r).0, 0, "{r}");
-    assert_eq!(state(&t, &b), "active", "a failed settlement is collected, the service is not silently switched off");
+    assert_eq!(t.service_state(&b), "active", "a failed settlement is collected, the service is not silently switched off");
     t.tick("retry").await;
     let told = t.sims.notify().messages().iter().filter(|m| m["template"] == "subscription-payment-failed").count();
     assert_eq!(told, 3);
-    assert_ledger_invariants(&t);
-    assert_ledger_invariants_via_admin(&t).await;
-    t.stop().await;
+    t.stop_with_admin_ledger_check().await;
 }
 
 /// Bounded work per run: at most 1000 charges, `more: true`, and the next run continues where
 /// the watermarks say — never billing anything twice (batches of 200, keyset pagination).
 #[tokio::test(flavor = "multi_thread")]
 async fn large_populations_bill_in_bounded_runs() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let r = t.tick("billing").await; // brings the database to the latest schema
     assert_eq!(report(&r), (0, 0, 0, 0, false), "{r}");
     const N: usize = 1300;
-    let activated = now_ms(&t);
+    let activated = t.now_ms();
     {
         let mut db = t.db();
         let tx = db.transaction().unwrap();
@@ -353,7 +311,7 @@ async fn large_populations_bill_in_bounded_runs() {
         }
         tx.commit().unwrap();
     }
-    advance_to(&t, midnight_ms(2026, 12, 1) + HOUR);
+    t.advance_to(midnight_ms(2026, 12, 1) + HOUR);
     let r1 = t.tick("billing").await;
     assert_eq!(report(&r1), (1000, 0, 0, 0, true), "{r1}");
     let r2 = t.tick("billing").await;
@@ -365,7 +323,7 @@ async fn large_populations_bill_in_bounded_runs() {
         .query_row("SELECT COUNT(*), COUNT(DISTINCT subscription_id) FROM subscription_charges WHERE status = 'charged'", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();
     assert_eq!((rows, distinct), (N as i64, N as i64));
-    let ledger: i64 = t.db().query_row("SELECT COUNT(*) FROM ledger WHERE reference LIKE 'svc_load%'", [], |r| r.get(0)).unwrap();
+    let ledger: i64 = t.count("SELECT COUNT(*) FROM ledger WHERE reference LIKE 'svc_load%'");
     assert_eq!(ledger, N as i64);
     assert_eq!(t.sims.payment().payments().len(), N, "one gateway charge each");
     assert_ledger_invariants(&t);
@@ -374,7 +332,6 @@ async fn large_populations_bill_in_bounded_runs() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn billing_tick_requires_the_tick_secret() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let r = t.send(t.client.post(t.url("/internal/ticks/billing"))).await;
     assert_eq!(r.status, 401, "{}", r.text);
@@ -385,7 +342,5 @@ async fn billing_tick_requires_the_tick_secret() {
     assert_eq!(r.status, 405);
     let r = t.tick("billing").await;
     assert_eq!(report(&r), (0, 0, 0, 0, false), "{r}");
-    assert_ledger_invariants(&t);
-    assert_ledger_invariants_via_admin(&t).await;
-    t.stop().await;
+    t.stop_with_admin_ledger_check().await;
 }

@@ -7,57 +7,15 @@
 
 use caas_domain::services::calendar::midnight_ms;
 use caas_tests::*;
-use serde_json::{Value, json};
-use std::time::{Duration, UNIX_EPOCH};
+use serde_json::json;
+use std::time::Duration;
 
-const WASM: &[&str] = &[
-    "fn_auth.wasm",
-    "fn_sales.wasm",
-    "fn_retry_tick.wasm",
-    "fn_catalog.wasm",
-    "fn_purchase.wasm",
-    "fn_ota_dispatch.wasm",
-    "fn_billing_tick.wasm",
-    "fn_service_cancel.wasm",
-    "fn_admin.wasm",
-    "fn_expediente.wasm",
-];
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
 
-fn now_ms(t: &TestApp) -> i64 {
-    t.clock.now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
-}
-
-fn advance_to(t: &TestApp, ms: i64) {
-    let now = now_ms(t);
-    assert!(ms >= now, "clock would go backwards");
-    t.advance(Duration::from_millis((ms - now) as u64));
-}
-
-/// A fresh session of test customer `n` (sessions expire while the virtual clock runs).
-async fn relogin(t: &TestApp, n: u32) -> String {
-    t.login(&format!("lucia.{n}@example.com"), CUSTOMER_NEW_PASSWORD).await
-}
-
 async fn buy(t: &TestApp, token: &str, vin: &str, code: &str) -> String {
-    let r = t.post_json("/api/services", &json!({"vin": vin, "option_code": code}), Some(token), Some(&format!("buy-{vin}-{code}"))).await;
-    assert_eq!(r.status, 202, "{}", r.text);
-    r.json()["id"].as_str().unwrap().to_string()
-}
-
-async fn cancel(t: &TestApp, token: &str, id: &str) -> (u16, Value) {
-    let r = t.post_json(&format!("/api/services/{id}/cancel"), &json!({}), Some(token), None).await;
-    assert!(r.status < 500, "{}", r.text);
-    if r.status >= 400 {
-        assert!(r.is_problem(), "{}", r.text);
-    }
-    (r.status, r.json())
-}
-
-fn state(t: &TestApp, id: &str) -> String {
-    t.db().query_row("SELECT state FROM services WHERE id = ?1", [id], |r| r.get(0)).unwrap()
+    t.bought_service(token, vin, code, &format!("buy-{vin}-{code}")).await["id"].as_str().unwrap().to_string()
 }
 
 /// Net kept over a service's references (one-time id and subscription periods).
@@ -85,9 +43,7 @@ fn gateway_refunded(t: &TestApp, reference_prefix: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn desistimiento_inside_and_outside_14_days_for_long_and_short_services() {
-    require_wasm(WASM).unwrap();
-    let t = TestApp::start().await;
-    let (tok, vin) = operational_vehicle(&t, 801).await;
+    let (t, tok, vin) = TestApp::with_operational_vehicle(801).await;
     let seats = buy(&t, &tok, &vin, "parking-assist").await; // permanent, 599.00
     let parking = buy(&t, &tok, &vin, "power-boost-1m").await; // temporary 1 month, 49.00
     let snow = buy(&t, &tok, &vin, "snow-mode-14d").await; // short, 15.00
@@ -97,43 +53,43 @@ async fn desistimiento_inside_and_outside_14_days_for_long_and_short_services() 
 
     // Day 2: long one-time service within the window → full refund, deactivated by OTA.
     t.advance(Duration::from_secs(2 * 86_400));
-    let tok = relogin(&t, 801).await;
-    let (st, v) = cancel(&t, &tok, &seats).await;
+    let tok = t.customer_token(801).await;
+    let (st, v) = t.cancel_service(&tok, &seats).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["decision"]["rule"], "withdrawal-full-refund");
     assert_eq!(v["decision"]["refund"]["amount_minor"], 59900);
     assert_eq!(v["service"]["state"], "deactivating-withdrawn");
     // Asking again changes nothing and refunds nothing more.
-    let (st, v) = cancel(&t, &tok, &seats).await;
+    let (st, v) = t.cancel_service(&tok, &seats).await;
     assert_eq!(st, 409, "{v}");
 
     // Day 5: subscription within the window (nothing billed yet) → withdrawn, never billed.
     t.advance(Duration::from_secs(3 * 86_400));
-    let tok = relogin(&t, 801).await;
-    let (st, v) = cancel(&t, &tok, &ent).await;
+    let tok = t.customer_token(801).await;
+    let (st, v) = t.cancel_service(&tok, &ent).await;
     assert_eq!((st, v["decision"]["rule"].as_str()), (200, Some("withdrawal-full-refund")), "{v}");
     assert_eq!(v["decision"]["refund"]["amount_minor"], 0);
 
     // Day 10: short service → refund any time while it runs.
     t.advance(Duration::from_secs(5 * 86_400));
-    let tok = relogin(&t, 801).await;
-    let (st, v) = cancel(&t, &tok, &snow).await;
+    let tok = t.customer_token(801).await;
+    let (st, v) = t.cancel_service(&tok, &snow).await;
     assert_eq!((st, v["decision"]["rule"].as_str()), (200, Some("short-service-full-refund")), "{v}");
     assert_eq!(v["decision"]["refund"]["amount_minor"], 1500);
 
     // Day 16: long one-time service outside the window → refused, it stays active, no refund.
     t.advance(Duration::from_secs(6 * 86_400));
-    let tok = relogin(&t, 801).await;
-    let (st, v) = cancel(&t, &tok, &parking).await;
+    let tok = t.customer_token(801).await;
+    let (st, v) = t.cancel_service(&tok, &parking).await;
     assert_eq!(st, 409, "{v}");
     assert!(v["type"].as_str().unwrap_or("").contains("no-refund-runs-to-end"), "{v}");
-    assert_eq!(state(&t, &parking), "active");
+    assert_eq!(t.service_state(&parking), "active");
 
     let r = t.tick("ota").await;
     assert_eq!(r["applied"], 3, "three deactivations: {r}");
-    assert_eq!(state(&t, &seats), "withdrawn");
-    assert_eq!(state(&t, &snow), "withdrawn");
-    assert_eq!(state(&t, &ent), "withdrawn");
+    assert_eq!(t.service_state(&seats), "withdrawn");
+    assert_eq!(t.service_state(&snow), "withdrawn");
+    assert_eq!(t.service_state(&ent), "withdrawn");
     for f in ["parking-assist", "snow-mode", "entertainment-plus"] {
         assert_eq!(t.sims.iot().feature_state(&vin, f).as_deref(), Some("inactive"), "{f}");
     }
@@ -143,7 +99,7 @@ async fn desistimiento_inside_and_outside_14_days_for_long_and_short_services() 
     assert_eq!(gateway_refunded(&t, &snow), 1500);
 
     // The withdrawn subscription is never billed.
-    advance_to(&t, midnight_ms(2027, 1, 1) + HOUR);
+    t.advance_to(midnight_ms(2027, 1, 1) + HOUR);
     let r = t.tick("billing").await;
     assert_eq!(r["billed"], 0, "{r}");
     assert_eq!(net(&t, &ent), 0);
@@ -153,32 +109,28 @@ async fn desistimiento_inside_and_outside_14_days_for_long_and_short_services() 
     t.tick("retry").await;
     let cancels = t.sims.notify().messages().into_iter().filter(|m| m["template"] == "service-cancelled").count();
     assert_eq!(cancels, 3 * 2, "three cancellations by e-mail + push");
-    assert_ledger_invariants(&t);
-    assert_ledger_invariants_via_admin(&t).await;
-    t.stop().await;
+    t.stop_with_admin_ledger_check().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn subscription_withdrawn_after_a_charge_is_refunded_and_late_cancellation_bills_the_period() {
-    require_wasm(WASM).unwrap();
-    let t = TestApp::start().await;
-    let (ta, vin_a) = operational_vehicle(&t, 811).await;
+    let (t, ta, vin_a) = TestApp::with_operational_vehicle(811).await;
     let (tb, vin_b) = operational_vehicle(&t, 812).await;
     let a = buy(&t, &ta, &vin_a, "entertainment-plus").await;
     let b = buy(&t, &tb, &vin_b, "premium-audio").await;
     t.tick("ota").await;
 
     // Dec 1: both billed for November (pro rata).
-    advance_to(&t, midnight_ms(2026, 12, 1) + HOUR);
+    t.advance_to(midnight_ms(2026, 12, 1) + HOUR);
     let r = t.tick("billing").await;
     assert_eq!(r["billed"], 2, "{r}");
     let nov_a = net(&t, &a);
     assert!(nov_a > 0);
 
     // Dec 3 (12 days after purchase): A withdraws → the November charge is refunded in full.
-    advance_to(&t, midnight_ms(2026, 12, 3));
-    let ta = relogin(&t, 811).await;
-    let (st, v) = cancel(&t, &ta, &a).await;
+    t.advance_to(midnight_ms(2026, 12, 3));
+    let ta = t.customer_token(811).await;
+    let (st, v) = t.cancel_service(&ta, &a).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["decision"]["rule"], "withdrawal-full-refund");
     assert_eq!(v["decision"]["refund"]["amount_minor"], nov_a);
@@ -186,51 +138,47 @@ async fn subscription_withdrawn_after_a_charge_is_refunded_and_late_cancellation
     assert_eq!(gateway_refunded(&t, &format!("{a}/")), nov_a);
 
     // Dec 10 (19 days): B cancels → ends at the end of December, which is billed in full.
-    advance_to(&t, midnight_ms(2026, 12, 10));
-    let tb = relogin(&t, 812).await;
-    let (st, v) = cancel(&t, &tb, &b).await;
+    t.advance_to(midnight_ms(2026, 12, 10));
+    let tb = t.customer_token(812).await;
+    let (st, v) = t.cancel_service(&tb, &b).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["decision"]["rule"], "subscription-end-of-period");
     assert_eq!(v["decision"]["billing_ends_at"], midnight_ms(2027, 1, 1));
-    assert_eq!(state(&t, &b), "cancellation-scheduled");
-    let (st, _) = cancel(&t, &tb, &b).await;
+    assert_eq!(t.service_state(&b), "cancellation-scheduled");
+    let (st, _) = t.cancel_service(&tb, &b).await;
     assert_eq!(st, 409, "already scheduled");
     t.tick("ota").await;
     assert_eq!(t.sims.iot().feature_state(&vin_b, "premium-audio").as_deref(), Some("active"), "runs to the end of the period");
 
-    advance_to(&t, midnight_ms(2027, 1, 1) + HOUR);
+    t.advance_to(midnight_ms(2027, 1, 1) + HOUR);
     let r = t.tick("ota").await;
     assert_eq!(r["endings_queued"], 1, "{r}");
     let r = t.tick("ota").await;
-    assert!(r["applied"].as_u64().unwrap() >= 1 || state(&t, &b) == "cancelled", "{r}");
+    assert!(r["applied"].as_u64().unwrap() >= 1 || t.service_state(&b) == "cancelled", "{r}");
     let r = t.tick("billing").await;
     assert_eq!(r["billed"], 1, "December of B: {r}");
-    assert_eq!(state(&t, &b), "cancelled");
+    assert_eq!(t.service_state(&b), "cancelled");
     assert_eq!(t.sims.iot().feature_state(&vin_b, "premium-audio").as_deref(), Some("inactive"));
     let dec_b: i64 = t
         .db()
         .query_row("SELECT amount_minor FROM ledger WHERE reference = ?1", [format!("{b}/2026-12")], |r| r.get(0))
         .unwrap();
     assert_eq!(dec_b, 599);
-    advance_to(&t, midnight_ms(2027, 3, 1) + HOUR);
+    t.advance_to(midnight_ms(2027, 3, 1) + HOUR);
     let r = t.tick("billing").await;
     assert_eq!(r["billed"], 0, "nothing after the cancellation: {r}");
-    assert_ledger_invariants(&t);
-    assert_ledger_invariants_via_admin(&t).await;
-    t.stop().await;
+    t.stop_with_admin_ledger_check().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pending_activation_cancelled_is_voided_and_never_charged() {
-    require_wasm(WASM).unwrap();
-    let t = TestApp::start().await;
-    let (tok, vin) = operational_vehicle(&t, 821).await;
+    let (t, tok, vin) = TestApp::with_operational_vehicle(821).await;
     let (tok2, _) = operational_vehicle(&t, 822).await;
     let id = buy(&t, &tok, &vin, "parking-assist").await;
-    let (st, v) = cancel(&t, &tok, &id).await;
+    let (st, v) = t.cancel_service(&tok, &id).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["decision"]["rule"], "not-activated-yet");
-    assert_eq!(state(&t, &id), "aborted");
+    assert_eq!(t.service_state(&id), "aborted");
     let pid: String = t.db().query_row("SELECT payment_id FROM services WHERE id = ?1", [&id], |r| r.get(0)).unwrap();
     assert_eq!(t.sims.payment().payment(&pid).unwrap()["status"], "voided");
     // The queued activation is dropped: nothing reaches the vehicle.
@@ -240,9 +188,9 @@ async fn pending_activation_cancelled_is_voided_and_never_charged() {
     assert_eq!(net(&t, &id), 0);
 
     // Someone else's service, unknown ids, bad methods: 404/405, never 5xx.
-    let (st, _) = cancel(&t, &tok2, &id).await;
+    let (st, _) = t.cancel_service(&tok2, &id).await;
     assert_eq!(st, 404);
-    let (st, _) = cancel(&t, &tok2, "svc_nope").await;
+    let (st, _) = t.cancel_service(&tok2, "svc_nope").await;
     assert_eq!(st, 404);
     let r = t.post_json(&format!("/api/services/{id}/cancel"), &json!({}), None, None).await;
     assert_eq!(r.status, 401);
@@ -253,30 +201,26 @@ async fn pending_activation_cancelled_is_voided_and_never_charged() {
     assert_eq!(r.status, 403, "{}", r.text);
     // Plan comercial services come with the car: not cancelled here.
     let plan: String = t.db().query_row("SELECT id FROM services WHERE vin = ?1 AND source = 'plan' LIMIT 1", [&vin], |r| r.get(0)).unwrap();
-    let (st, v) = cancel(&t, &tok, &plan).await;
+    let (st, v) = t.cancel_service(&tok, &plan).await;
     assert_eq!(st, 409, "{v}");
-    assert_ledger_invariants(&t);
-    assert_ledger_invariants_via_admin(&t).await;
-    t.stop().await;
+    t.stop_with_admin_ledger_check().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn theft_cancels_pending_stops_subscriptions_and_keeps_delivered_services() {
-    require_wasm(WASM).unwrap();
-    let t = TestApp::start().await;
-    let (tok, vin) = operational_vehicle(&t, 831).await;
+    let (t, tok, vin) = TestApp::with_operational_vehicle(831).await;
     let _ = operational_vehicle(&t, 832).await;
     let seats = buy(&t, &tok, &vin, "parking-assist").await;
     let sub = buy(&t, &tok, &vin, "entertainment-plus").await;
     t.tick("ota").await;
-    advance_to(&t, midnight_ms(2026, 12, 1) + HOUR);
+    t.advance_to(midnight_ms(2026, 12, 1) + HOUR);
     let r = t.tick("billing").await;
     assert_eq!(r["billed"], 1, "{r}");
     let nov = net(&t, &sub);
 
     // Dec 10: a new purchase still pending activation, then the theft report.
-    advance_to(&t, midnight_ms(2026, 12, 10));
-    let tok = relogin(&t, 831).await;
+    t.advance_to(midnight_ms(2026, 12, 10));
+    let tok = t.customer_token(831).await;
     let parking = buy(&t, &tok, &vin, "snow-mode-14d").await;
     let r = t.post_json("/api/theft-reports", &json!({"vin": vin}), Some(&tok), None).await;
     assert_eq!(r.status, 201, "{}", r.text);
@@ -287,24 +231,24 @@ async fn theft_cancels_pending_stops_subscriptions_and_keeps_delivered_services(
     assert_eq!(rule_of(&parking).as_deref(), Some("not-activated-yet"));
     assert_eq!(rule_of(&sub).as_deref(), Some("subscription-stopped-now"));
     assert_eq!(rule_of(&seats).as_deref(), Some("no-refund-runs-to-end"));
-    assert_eq!(state(&t, &parking), "aborted");
-    assert_eq!(state(&t, &sub), "deactivating-cancelled");
-    assert_eq!(state(&t, &seats), "active");
+    assert_eq!(t.service_state(&parking), "aborted");
+    assert_eq!(t.service_state(&sub), "deactivating-cancelled");
+    assert_eq!(t.service_state(&seats), "active");
 
     let r = t.tick("ota").await;
     assert_eq!(r["applied"], 1, "only the subscription's deactivation: {r}");
-    assert_eq!(state(&t, &sub), "cancelled");
+    assert_eq!(t.service_state(&sub), "cancelled");
     assert!(t.sims.iot().commands_for(&vin).iter().all(|c| !c["command-id"].as_str().unwrap_or("").contains(&parking)));
 
     // No further charges: December (unfinished when stolen) and later are never billed.
-    advance_to(&t, midnight_ms(2027, 2, 1) + HOUR);
+    t.advance_to(midnight_ms(2027, 2, 1) + HOUR);
     let r = t.tick("billing").await;
     assert_eq!(r["billed"], 0, "{r}");
     assert_eq!((net(&t, &parking), net(&t, &seats), net(&t, &sub)), (0, 59900, nov));
 
     // Recorded, visible, and the customer is told (e-mail + push, never the stolen car's display).
-    let tok = relogin(&t, 831).await;
-    let tok2 = relogin(&t, 832).await;
+    let tok = t.customer_token(831).await;
+    let tok2 = t.customer_token(832).await;
     let r = t.get("/api/theft-reports", Some(&tok)).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["theft_reports"].as_array().unwrap().len(), 1);
@@ -334,31 +278,25 @@ async fn theft_cancels_pending_stops_subscriptions_and_keeps_delivered_services(
     assert_eq!(r.status, 400, "{}", r.text);
     let r = t.post_json("/api/theft-reports", &json!({"vin": vin}), None, None).await;
     assert_eq!(r.status, 401);
-    let n: i64 = t.db().query_row("SELECT COUNT(*) FROM theft_reports", [], |r| r.get(0)).unwrap();
+    let n: i64 = t.count("SELECT COUNT(*) FROM theft_reports");
     assert_eq!(n, 1);
-    assert_ledger_invariants(&t);
-    assert_ledger_invariants_via_admin(&t).await;
-    t.stop().await;
+    t.stop_with_admin_ledger_check().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn theft_within_the_window_applies_the_withdrawal_rule() {
-    require_wasm(WASM).unwrap();
-    let t = TestApp::start().await;
-    let (tok, vin) = operational_vehicle(&t, 841).await;
+    let (t, tok, vin) = TestApp::with_operational_vehicle(841).await;
     let seats = buy(&t, &tok, &vin, "parking-assist").await;
     t.tick("ota").await;
     t.advance(Duration::from_secs(3 * 86_400));
-    let tok = relogin(&t, 841).await;
+    let tok = t.customer_token(841).await;
     let r = t.post_json("/api/theft-reports", &json!({"vin": vin}), Some(&tok), None).await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.json()["services"].as_array().unwrap().len(), 1, "plan comercial services are left alone");
     assert_eq!(r.json()["services"][0]["rule"], "withdrawal-full-refund");
     assert_eq!(net(&t, &seats), 0);
     let _ = DAY;
-    assert_ledger_invariants(&t);
-    assert_ledger_invariants_via_admin(&t).await;
-    t.stop().await;
+    t.stop_with_admin_ledger_check().await;
 }
 
 /// The refund of a withdrawal is a durable job: with the payment gateway down the cancellation
@@ -366,23 +304,21 @@ async fn theft_within_the_window_applies_the_withdrawal_rule() {
 /// gives the money back once the gateway answers again — recorded in the ledger only then.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_withdrawal_refund_survives_a_gateway_outage_and_is_paid_by_the_retry_tick() {
-    require_wasm(WASM).unwrap();
-    let t = TestApp::start().await;
-    let (tok, vin) = operational_vehicle(&t, 809).await;
+    let (t, tok, vin) = TestApp::with_operational_vehicle(809).await;
     let seats = buy(&t, &tok, &vin, "parking-assist").await; // permanent, 599.00
     assert_eq!(t.tick("ota").await["applied"], 1);
     let pid: String = t.db().query_row("SELECT payment_id FROM services WHERE id = ?1", [&seats], |r| r.get(0)).unwrap();
     assert_eq!(t.sims.payment().settle(&pid, true).await.unwrap(), 200);
     t.advance(Duration::from_secs(2 * 86_400));
-    let tok = relogin(&t, 809).await;
+    let tok = t.customer_token(809).await;
 
     t.sims.faults(caas_sim::System::Payment).down(true);
-    let (st, v) = cancel(&t, &tok, &seats).await;
+    let (st, v) = t.cancel_service(&tok, &seats).await;
     assert_eq!(st, 200, "the cancellation does not depend on the gateway: {v}");
     assert_eq!(v["decision"]["refund"]["amount_minor"], 59900);
-    assert_eq!(state(&t, &seats), "deactivating-withdrawn");
+    assert_eq!(t.service_state(&seats), "deactivating-withdrawn");
     assert_eq!(net(&t, &seats), 59900, "nothing is booked as returned before the gateway confirms");
-    let queued: i64 = t.db().query_row("SELECT COUNT(*) FROM jobs WHERE kind = 'return-payment' AND status = 'pending'", [], |r| r.get(0)).unwrap();
+    let queued: i64 = t.count("SELECT COUNT(*) FROM jobs WHERE kind = 'return-payment' AND status = 'pending'");
     assert_eq!(queued, 1);
 
     t.sims.faults(caas_sim::System::Payment).down(false);

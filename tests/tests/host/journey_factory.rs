@@ -3,11 +3,10 @@
 //! try), and the factory's status webhooks (replays, reordering, delays, unknown orders, forged
 //! signatures).
 
-mod journey_support;
 
 use caas_sim::System;
 use caas_tests::*;
-use journey_support::*;
+use crate::journey::*;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -67,8 +66,7 @@ async fn factory_down_for_good_is_escalated_and_people_are_told() {
 #[tokio::test(flavor = "multi_thread")]
 async fn factory_webhooks_never_move_backwards_and_replays_have_no_effect() {
     let t = start().await;
-    let c = register_sale_and_login_customer(&t, 23, None).await;
-    reserve(&t, &c).await;
+    let c = reserved(&t, 23).await;
     let f = t.sims.factory();
     assert_eq!(f.send_status(&c.order_id, "confirmed", Value::Null).await.unwrap(), 200);
     // Shipped arrives before in-production: forward skip, then the late one is recorded only.
@@ -99,8 +97,7 @@ async fn factory_webhooks_never_move_backwards_and_replays_have_no_effect() {
 #[tokio::test(flavor = "multi_thread")]
 async fn delays_unknown_orders_and_forged_factory_webhooks() {
     let t = start().await;
-    let c = register_sale_and_login_customer(&t, 24, None).await;
-    reserve(&t, &c).await;
+    let c = reserved(&t, 24).await;
     let f = t.sims.factory();
     assert_eq!(f.send_status(&c.order_id, "in-production", Value::Null).await.unwrap(), 200);
     let before = order(&t, &c).await["estimated_date"].clone();

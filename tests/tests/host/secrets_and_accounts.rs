@@ -11,7 +11,6 @@ use std::time::Duration;
 use caas_tests::*;
 use serde_json::json;
 
-const ALL: &[&str] = &["fn_auth.wasm", "fn_sales.wasm", "fn_retry_tick.wasm", "fn_admin.wasm", "fn_openapi.wasm", "fn_health.wasm", "fn_expediente.wasm"];
 
 const BOOTSTRAP_TOKEN: &str = "bootstrap-9f2c1e7d5a4b3c2d1e0f";
 const ADMIN: &str = "first.admin@caas-maker.example";
@@ -44,7 +43,6 @@ async fn stop_unchecked(mut t: TestApp) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn development_secrets_outside_dev_mode_answer_503_naming_them_except_health() {
-    require_wasm(ALL).unwrap();
     // dev_mode off, but spin.toml's development tick secret and link-code secret are still in place.
     let opts = production(&[("tick_secret", "dev-tick-secret"), ("link_code_secret", "dev-link-code-secret")]);
     let t = TestApp::start_with(opts).await.unwrap();
@@ -85,7 +83,6 @@ async fn development_secrets_outside_dev_mode_answer_503_naming_them_except_heal
 
 #[tokio::test(flavor = "multi_thread")]
 async fn real_secrets_work_without_demo_staff_and_the_first_admin_is_bootstrapped_once() {
-    require_wasm(ALL).unwrap();
     let t = TestApp::start_with(production(&[])).await.unwrap();
     assert_eq!(t.get("/health", None).await.status, 200);
     assert_eq!(t.get("/openapi.yaml", None).await.status, 200);
@@ -128,7 +125,6 @@ async fn real_secrets_work_without_demo_staff_and_the_first_admin_is_bootstrappe
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bootstrap_is_off_without_its_token() {
-    require_wasm(ALL).unwrap();
     let t = TestApp::start().await; // development mode, no bootstrap_admin_token
     let r = t.post_json("/api/auth/bootstrap-admin", &json!({"token": "", "email": ADMIN, "password": ADMIN_PW}), None, None).await;
     assert_eq!(r.status, 403, "{}", r.text);
@@ -139,7 +135,6 @@ async fn bootstrap_is_off_without_its_token() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn password_reset_same_answer_for_unknown_addresses_throttled_single_use_link() {
-    require_wasm(ALL).unwrap();
     let t = TestApp::start().await;
     let (old_session, _order, _cid) = customer_with_sale(&t, 21).await;
     let email = "lucia.21@example.com";
@@ -223,7 +218,6 @@ async fn live(t: &TestApp, tokens: &[String]) -> usize {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_session_ends_on_password_change_and_on_set_password_however_many() {
-    require_wasm(ALL).unwrap();
     let t = TestApp::start().await;
     let (first, _order, _cid) = customer_with_sale(&t, 22).await;
     let email = "lucia.22@example.com";

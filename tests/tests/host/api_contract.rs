@@ -47,7 +47,6 @@ fn every_documented_path_is_routed_and_every_public_route_documented() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_app_serves_its_api_document() {
-    require_wasm(&["fn_openapi.wasm"]).unwrap();
     let t = TestApp::start().await;
     let r = t.get("/openapi.yaml", None).await;
     assert_eq!(r.status, 200);

@@ -7,13 +7,16 @@ use std::time::{Duration, UNIX_EPOCH};
 use caas_tests::*;
 use serde_json::json;
 
+fn probe_manifest() -> std::path::PathBuf {
+    repo_root().join("tests/fixtures/probe.toml")
+}
+
 async fn probe_app(extra: &[(&str, &str)]) -> TestApp {
-    require_wasm(&["probe_component.wasm"]).unwrap();
     let mut variables = BTreeMap::from([("secret_token".to_string(), "s3cr3t".to_string())]);
     for (k, v) in extra {
         variables.insert(k.to_string(), v.to_string());
     }
-    TestApp::start_with(Options { manifest: repo_root().join("tests/fixtures/probe.toml"), variables })
+    TestApp::start_with(Options { manifest: probe_manifest(), variables, ..Options::default() })
         .await
         .expect("probe app starts")
 }
@@ -40,8 +43,8 @@ async fn variables_resolve_defaults_overrides_and_templates() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn required_variable_without_value_is_a_clear_startup_error() {
-    require_wasm(&["probe_component.wasm"]).unwrap();
-    let mut cfg = caas_runtime::Config::new(repo_root().join("tests/fixtures/probe.toml"));
+    require_components(&probe_manifest()).unwrap();
+    let mut cfg = caas_runtime::Config::new(probe_manifest());
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     let dir = tempfile::tempdir().unwrap();
     cfg.state_dir = dir.path().to_path_buf();
@@ -51,9 +54,9 @@ async fn required_variable_without_value_is_a_clear_startup_error() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_manifests_name_the_problem() {
-    require_wasm(&["probe_component.wasm"]).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let probe = repo_root().join("target/wasm32-wasip2/release/probe_component.wasm");
+    require_components(&probe_manifest()).unwrap();
+    let probe = &manifest_wasm(&probe_manifest())[0];
     let bad_route = format!(
         "spin_manifest_version = 2\n[application]\nname = \"x\"\n[[trigger.http]]\nroute = \"/cars/.../extra\"\ncomponent = \"c\"\n[component.c]\nsource = \"{}\"\n",
         probe.display()
@@ -103,7 +106,6 @@ async fn routes_follow_spin_semantics() {
 #[tokio::test(flavor = "multi_thread")]
 async fn outbound_http_only_to_allowed_hosts() {
     // Allowed: the notify simulator (granted through the templated allowed_outbound_hosts).
-    require_wasm(&["probe_component.wasm"]).unwrap();
     let sims = caas_sim::Sims::start(caas_sim::SimConfig {
         app_url: None,
         factory_webhook_secret: "f".into(),

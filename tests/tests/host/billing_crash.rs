@@ -15,7 +15,7 @@
 use caas_domain::services::billing::{Period, SubscriptionTerms, charges_due};
 use caas_domain::services::calendar::midnight_ms;
 use caas_domain::wit::Money;
-use caas_tests::caas_sim::{SimClock, SimConfig, Sims, System};
+use caas_tests::caas_sim::{SimClock, Sims, System};
 use caas_tests::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,7 +37,6 @@ const SEED: u64 = 0x5EED_B111;
 /// Price of the seeded subscriptions (premium-audio, EUR / month).
 const PRICE_MINOR: i64 = 599;
 
-const WASM: &[&str] = &["fn_billing_tick.wasm", "fn_health.wasm"];
 
 /// 2026-12-01T03:00:00Z: November is complete and due.
 fn business_start() -> SystemTime {
@@ -203,7 +202,10 @@ fn gateway_charges(sims: &Sims) -> BTreeMap<String, Vec<(String, String, i64, St
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_during_billing_bills_every_subscription_exactly_once() {
-    require_wasm(WASM).unwrap();
+    // The runtime process loads every component of spin.toml.
+    require_components(&app_manifest()).unwrap();
+    // Shares the process with the other tests, like a TestApp.
+    let _gate = Gate::shared().await;
     assert!(
         runtime_binary().exists(),
         "{} is missing: run `cargo build -p caas-runtime --bins`",
@@ -220,18 +222,7 @@ async fn sigkill_during_billing_bills_every_subscription_exactly_once() {
     );
     let t0 = Instant::now();
     let sim_origin = Instant::now();
-    let sims = Sims::start(SimConfig {
-        app_url: None,
-        factory_webhook_secret: FACTORY_SECRET.into(),
-        payment_webhook_secret: PAYMENT_SECRET.into(),
-        ports: None,
-        auto_webhooks: false,
-        clock: Some(SimClock::new(move || {
-            business_start() + sim_origin.elapsed()
-        })),
-    })
-    .await
-    .unwrap();
+    let sims = start_sims(SimClock::new(move || business_start() + sim_origin.elapsed())).await.unwrap();
     sims.faults(System::Payment).slow(GATEWAY_LATENCY_MS);
     let vars = app_variables(&sims);
     let state = tempfile::tempdir().unwrap();

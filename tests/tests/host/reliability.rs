@@ -28,25 +28,10 @@ const STORM_REQUESTS: usize = 200;
 const STORM_IN_FLIGHT: usize = 32;
 const STORM_CUSTOMERS: u32 = 8;
 
-const WASM: &[&str] = &[
-    "fn_auth.wasm",
-    "fn_sales.wasm",
-    "fn_retry_tick.wasm",
-    "fn_catalog.wasm",
-    "fn_purchase.wasm",
-    "fn_ota_dispatch.wasm",
-    "fn_payment_webhook.wasm",
-    "fn_orders.wasm",
-    "fn_health.wasm",
-];
 
 fn codes() -> Vec<String> {
     let cat: Value = serde_json::from_str(caas_domain::services::catalog::SEED_JSON).unwrap();
     cat["options"].as_array().unwrap().iter().map(|o| o["code"].as_str().unwrap().to_string()).collect()
-}
-
-fn count(t: &TestApp, sql: &str) -> i64 {
-    t.db().query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
 fn pending_jobs(t: &TestApp, kind: &str) -> i64 {
@@ -67,7 +52,6 @@ struct Bought {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn iot_failing_30_percent_during_200_purchases_every_purchase_ends_active_or_escalated_uncharged_and_notified() {
-    require_wasm(WASM).unwrap();
     let started = Instant::now();
     let t = TestApp::start().await;
     let codes = codes();
@@ -158,7 +142,7 @@ async fn iot_failing_30_percent_during_200_purchases_every_purchase_ends_active_
     // Notifications (and any money jobs) go out through the outbox.
     for _ in 0..MAX_OTA_ROUNDS {
         t.tick("retry").await;
-        if count(&t, "SELECT COUNT(*) FROM jobs WHERE status = 'pending' AND kind <> 'ota'") == 0 {
+        if t.count("SELECT COUNT(*) FROM jobs WHERE status = 'pending' AND kind <> 'ota'") == 0 {
             break;
         }
         let left: Vec<(String, String)> = {
@@ -227,7 +211,6 @@ struct Outcome {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_hundred_parallel_purchases_logins_reads_and_webhooks_never_answer_5xx_or_surface_sqlite_busy() {
-    require_wasm(WASM).unwrap();
     let started = Instant::now();
     let t = TestApp::start().await;
     // Customers with vehicles; each has four options bought (paid up front) before the storm.
@@ -357,7 +340,7 @@ async fn two_hundred_parallel_purchases_logins_reads_and_webhooks_never_answer_5
         }
     }
     t.tick("retry").await;
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM services WHERE state NOT IN ('active')"), 0, "every bought service active");
+    assert_eq!(t.count("SELECT COUNT(*) FROM services WHERE state NOT IN ('active')"), 0, "every bought service active");
     eprintln!("done after {:?}", started.elapsed());
     t.stop().await;
 }

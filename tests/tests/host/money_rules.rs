@@ -10,72 +10,45 @@
 use caas_domain::services::calendar::midnight_ms;
 use caas_tests::*;
 use serde_json::{Value, json};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
 
-fn now_ms(t: &TestApp) -> i64 {
-    t.clock.now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
-}
-
-fn advance_to(t: &TestApp, ms: i64) {
-    let now = now_ms(t);
-    assert!(ms >= now, "clock would go backwards");
-    t.advance(Duration::from_millis((ms - now) as u64));
-}
-
-async fn relogin(t: &TestApp, n: u32) -> String {
-    t.login(&format!("lucia.{n}@example.com"), CUSTOMER_NEW_PASSWORD).await
-}
-
 /// Buys `code` for `vin` (202) with idempotency key `key`; returns (service id, payment id).
 async fn buy(t: &TestApp, token: &str, vin: &str, code: &str, key: &str) -> (String, Option<String>) {
-    let r = t.post_json("/api/services", &json!({"vin": vin, "option_code": code}), Some(token), Some(key)).await;
-    assert_eq!(r.status, 202, "{}", r.text);
-    let v = r.json();
+    let v = t.bought_service(token, vin, code, key).await;
     (v["id"].as_str().unwrap().to_string(), v["payment_id"].as_str().map(str::to_string))
-}
-
-async fn cancel(t: &TestApp, token: &str, id: &str) -> (u16, Value) {
-    let r = t.post_json(&format!("/api/services/{id}/cancel"), &json!({}), Some(token), None).await;
-    assert!(r.status < 500, "{}", r.text);
-    (r.status, r.json())
-}
-
-fn state(t: &TestApp, id: &str) -> String {
-    t.db().query_row("SELECT state FROM services WHERE id = ?1", [id], |r| r.get(0)).unwrap()
 }
 
 // ------------------------------------------------------------------------------- 1. withdrawal
 
 #[tokio::test(flavor = "multi_thread")]
 async fn withdrawal_refund_cannot_be_cycled_the_repeat_is_pro_rated() {
-    let t = TestApp::start().await;
-    let (tok, vin) = operational_vehicle(&t, 901).await;
+    let (t, tok, vin) = TestApp::with_operational_vehicle(901).await;
 
     // First purchase of Power Boost (1 month, 49.00 EUR), settled and delivered.
     let (first, pid1) = buy(&t, &tok, &vin, "power-boost-1m", "pb-1").await;
     let pid1 = pid1.expect("one-time purchase has a payment");
     assert_eq!(t.sims.payment().settle(&pid1, true).await.unwrap(), 200);
     assert_eq!(t.tick("ota").await["applied"], 1);
-    assert_eq!(state(&t, &first), "active");
+    assert_eq!(t.service_state(&first), "active");
 
     // Two days later: the first withdrawal is refunded in full.
     t.advance(Duration::from_secs(2 * 86_400));
-    let tok = relogin(&t, 901).await;
-    let (st, v) = cancel(&t, &tok, &first).await;
+    let tok = t.customer_token(901).await;
+    let (st, v) = t.cancel_service(&tok, &first).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["decision"]["rule"], "withdrawal-full-refund", "{v}");
     assert_eq!(v["decision"]["refund"]["amount_minor"], 4900);
     assert!(v["decision"]["explanation"].as_str().unwrap().contains("everything paid"), "{v}");
     t.tick("ota").await; // deactivation applied
-    assert_eq!(state(&t, &first), "withdrawn");
+    assert_eq!(t.service_state(&first), "withdrawn");
     assert_eq!(ledger_net(&t, &first), 0);
 
     // Bought again on December 1st, 10:00 (the month Dec 1 → Jan 1 is 31 days).
-    advance_to(&t, midnight_ms(2026, 12, 1) + 10 * HOUR);
-    let tok = relogin(&t, 901).await;
+    t.advance_to(midnight_ms(2026, 12, 1) + 10 * HOUR);
+    let tok = t.customer_token(901).await;
     let (second, pid2) = buy(&t, &tok, &vin, "power-boost-1m", "pb-2").await;
     let pid2 = pid2.unwrap();
     assert_eq!(t.sims.payment().settle(&pid2, true).await.unwrap(), 200);
@@ -85,9 +58,9 @@ async fn withdrawal_refund_cannot_be_cycled_the_repeat_is_pro_rated() {
 
     // Cancelled 3 days and 1 hour later, still inside its own 14-day window: 4 started days of
     // 31 are kept (49.00 × 4 ÷ 31 = 6.32, rounded down), 42.68 is returned.
-    advance_to(&t, activated + 3 * DAY + HOUR);
-    let tok = relogin(&t, 901).await;
-    let (st, v) = cancel(&t, &tok, &second).await;
+    t.advance_to(activated + 3 * DAY + HOUR);
+    let tok = t.customer_token(901).await;
+    let (st, v) = t.cancel_service(&tok, &second).await;
     assert_eq!(st, 200, "{v}");
     let d = &v["decision"];
     assert_eq!(d["rule"], "repeat-withdrawal-pro-rata", "{v}");
@@ -103,7 +76,7 @@ async fn withdrawal_refund_cannot_be_cycled_the_repeat_is_pro_rated() {
     assert_eq!(t.sims.payment().payment(&pid1).unwrap()["refunded-minor"], 4900);
     assert_eq!(ledger_net(&t, &second), 632);
     t.tick("ota").await;
-    assert_eq!(state(&t, &second), "withdrawn");
+    assert_eq!(t.service_state(&second), "withdrawn");
     assert_eq!(t.sims.iot().feature_state(&vin, "power-boost").as_deref(), Some("inactive"));
 
     // The customer is told the amount and why.
@@ -213,14 +186,13 @@ fn charge_row(t: &TestApp, id: &str, period: &str) -> (String, i64, Option<i64>,
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_subscription_charge_goes_to_dunning_and_a_5xx_is_retried() {
     use caas_tests::caas_sim::System;
-    let t = TestApp::start().await;
-    let (ta, vin_a) = operational_vehicle(&t, 931).await;
+    let (t, ta, vin_a) = TestApp::with_operational_vehicle(931).await;
     let (a, _) = buy(&t, &ta, &vin_a, "entertainment-plus", "sub-a").await;
     assert_eq!(t.tick("ota").await["applied"], 1);
 
     // Dec 1: the gateway answers 422 (invalid mandate) to November's charge → dunning at once:
     // the charge is failed with a retry on the dunning schedule, the customer is told.
-    advance_to(&t, midnight_ms(2026, 12, 1) + HOUR);
+    t.advance_to(midnight_ms(2026, 12, 1) + HOUR);
     t.sims.faults(System::Payment).fail_next(1, 422);
     let before = charge_calls(&t);
     let r = t.tick("billing").await;
@@ -240,13 +212,13 @@ async fn a_refused_subscription_charge_goes_to_dunning_and_a_5xx_is_retried() {
     }
     assert_eq!(charge_calls(&t), before + 1, "a refused charge is not retried before its dunning date");
     // The dunning retry (fresh attempt key) goes through the next day.
-    advance_to(&t, midnight_ms(2026, 12, 2) + 2 * HOUR);
+    t.advance_to(midnight_ms(2026, 12, 2) + 2 * HOUR);
     let r = t.tick("billing").await;
     assert_eq!(r["billed"], 1, "{r}");
     assert_eq!(charge_row(&t, &a, "2026-11").0, "charged");
 
     // Jan 1: the gateway answers 503 → no dunning, nobody told; the next tick retries and charges.
-    advance_to(&t, midnight_ms(2027, 1, 1) + HOUR);
+    t.advance_to(midnight_ms(2027, 1, 1) + HOUR);
     t.sims.faults(System::Payment).fail_next(1, 503);
     let told_before = t.sims.notify().messages().into_iter().filter(|m| m["template"] == "subscription-payment-failed").count();
     let before = charge_calls(&t);
@@ -269,8 +241,7 @@ async fn a_refused_subscription_charge_goes_to_dunning_and_a_5xx_is_retried() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_service_that_never_activated_shows_its_refund_and_no_invoice_in_the_expediente() {
     use caas_tests::caas_sim::System;
-    let t = TestApp::start().await;
-    let (tok, vin) = operational_vehicle(&t, 941).await;
+    let (t, tok, vin) = TestApp::with_operational_vehicle(941).await;
     let (id, pid) = buy(&t, &tok, &vin, "parking-assist", "pa-1").await;
     let pid = pid.unwrap();
     // The payment settles (an invoice is issued) while the activation is still on its way…
@@ -288,12 +259,12 @@ async fn a_service_that_never_activated_shows_its_refund_and_no_invoice_in_the_e
     }
     t.tick("retry").await; // a return queued as a job is worked here
     t.tick("ota").await;
-    assert_eq!(state(&t, &id), "failed");
+    assert_eq!(t.service_state(&id), "failed");
     assert_eq!(t.sims.payment().payment(&pid).unwrap()["refunded-minor"], 59900);
     assert_eq!(ledger_net(&t, &id), 0);
 
     // The customer's payments show the refund (status and movement) and no invoice.
-    let tok = relogin(&t, 941).await;
+    let tok = t.customer_token(941).await;
     let e = t.get("/api/expediente/payments", Some(&tok)).await.json();
     let item = e["items"].as_array().unwrap().iter().find(|p| p["payment_id"] == pid.as_str()).cloned().unwrap();
     assert_eq!(item["status"], "refunded", "{item}");

@@ -2,19 +2,16 @@
 //! throttled logins on the virtual clock,
 //! logout revocation, roles (customer / employee / admin), customers never see each other's data.
 
-mod journey_common;
 
 use std::time::Duration;
 
 use caas_tests::*;
-use journey_common::*;
+use crate::journey::*;
 use serde_json::json;
 
-const WASM: &[&str] = &["fn_auth.wasm", "fn_sales.wasm", "fn_retry_tick.wasm", "fn_admin.wasm", "fn_expediente.wasm", "fn_delivery.wasm", "fn_vehicles.wasm"];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_credentials_link_sets_the_customers_own_password_once() {
-    require_wasm(WASM).unwrap();
     let t = start().await;
     let (order_id, _cid, email, link_token) = register_sale(&t, 1).await;
 
@@ -62,7 +59,6 @@ async fn the_credentials_link_sets_the_customers_own_password_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expired_credentials_link_is_refused_and_a_reset_link_replaces_it() {
-    require_wasm(WASM).unwrap();
     let t = start().await;
     let (_order, _cid, email, link_token) = register_sale(&t, 9).await;
     t.advance(Duration::from_secs(7 * 86_400 + 1));
@@ -83,7 +79,6 @@ async fn an_expired_credentials_link_is_refused_and_a_reset_link_replaces_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn password_change_checks_the_current_password_and_ends_other_sessions() {
-    require_wasm(WASM).unwrap();
     let t = start().await;
     let c = customer(&t, 10).await;
     let token = c.token.clone();
@@ -117,7 +112,6 @@ async fn password_change_checks_the_current_password_and_ends_other_sessions() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_account_flagged_for_a_forced_change_is_restricted_until_it_changes_the_password() {
-    require_wasm(WASM).unwrap();
     let t = start().await;
     let c = customer(&t, 11).await;
     // Accounts created before set-password links (an e-mailed password) still carry the flag.
@@ -143,7 +137,6 @@ async fn an_account_flagged_for_a_forced_change_is_restricted_until_it_changes_t
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failed_logins_are_throttled_per_account_until_the_window_passes() {
-    require_wasm(WASM).unwrap();
     let t = start().await;
     let c = customer(&t, 2).await;
 
@@ -179,7 +172,6 @@ async fn failed_logins_are_throttled_per_account_until_the_window_passes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failed_logins_are_throttled_per_client_address() {
-    require_wasm(WASM).unwrap();
     let t = start().await;
     // Spraying many accounts from one address: after 20 failures in the window, 429 for any e-mail.
     for i in 0..20 {
@@ -198,7 +190,6 @@ async fn failed_logins_are_throttled_per_client_address() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn logout_revokes_the_session() {
-    require_wasm(WASM).unwrap();
     let t = start().await;
     let c = customer(&t, 3).await;
     assert_eq!(t.get("/api/expediente", Some(&c.token)).await.status, 200);
@@ -213,7 +204,6 @@ async fn logout_revokes_the_session() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn roles_are_enforced_on_every_route() {
-    require_wasm(WASM).unwrap();
     let t = start().await;
     let a = customer(&t, 4).await;
     let staff = t.employee_token().await;
@@ -257,7 +247,6 @@ async fn roles_are_enforced_on_every_route() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn customers_never_see_each_others_data() {
-    require_wasm(WASM).unwrap();
     let t = start().await;
     let a = customer(&t, 5).await;
     let b = customer(&t, 6).await;
@@ -308,7 +297,6 @@ async fn customers_never_see_each_others_data() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn garbage_input_is_a_4xx_problem_never_a_5xx() {
-    require_wasm(WASM).unwrap();
     let t = start().await;
     let c = customer(&t, 7).await;
     let staff = t.employee_token().await;
@@ -364,7 +352,6 @@ async fn garbage_input_is_a_4xx_problem_never_a_5xx() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn guessing_the_current_password_is_throttled_too() {
-    require_wasm(WASM).unwrap();
     let t = start().await;
     let c = customer(&t, 8).await;
     let (email, password, token) = (c.email.clone(), NEW_PASSWORD.to_string(), c.token.clone());

@@ -3,10 +3,9 @@
 //! webhooks; final payment declined/failed → sin asignar → resold; final-payment deadline;
 //! who may read and pay which order.
 
-mod journey_support;
 
 use caas_tests::*;
-use journey_support::*;
+use crate::journey::*;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -96,8 +95,7 @@ async fn happy_path_from_sale_to_matriculated_with_plates() {
 #[tokio::test(flavor = "multi_thread")]
 async fn payment_webhook_replayed_50_times_has_one_effect() {
     let t = start().await;
-    let c = register_sale_and_login_customer(&t, 2, None).await;
-    let pid = start_payment(&t, &c, "reservation").await;
+    let (c, pid) = reservation_started(&t, 2).await;
     for _ in 0..50 {
         let s = t.sims.payment().settle_with(&pid, true, json!({"event-id": "pev_replayed"})).await.unwrap();
         assert_eq!(s, 200);
@@ -119,8 +117,7 @@ async fn payment_webhook_replayed_50_times_has_one_effect() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_and_stale_payment_signatures_are_401_and_write_nothing() {
     let t = start().await;
-    let c = register_sale_and_login_customer(&t, 3, None).await;
-    let pid = start_payment(&t, &c, "reservation").await;
+    let (c, pid) = reservation_started(&t, 3).await;
     let body = json!({"event-id": "pev_forged", "payment-id": pid, "reference": c.order_id, "status": "settled",
                       "amount-minor": 150_000, "currency": "EUR"})
     .to_string();

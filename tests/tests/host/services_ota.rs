@@ -8,28 +8,15 @@ use caas_tests::*;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const WASM: &[&str] = &["fn_auth.wasm", "fn_sales.wasm", "fn_retry_tick.wasm", "fn_catalog.wasm", "fn_purchase.wasm", "fn_ota_dispatch.wasm"];
 
 async fn buy(t: &TestApp, token: &str, vin: &str, code: &str) -> Value {
-    let r = t.post_json("/api/services", &json!({"vin": vin, "option_code": code}), Some(token), Some(&format!("buy-{code}"))).await;
-    assert_eq!(r.status, 202, "{}", r.text);
-    r.json()
+    t.bought_service(token, vin, code, &format!("buy-{code}")).await
 }
 
-async fn service(t: &TestApp, token: &str, id: &str) -> Value {
-    let r = t.get(&format!("/api/services/{id}"), Some(token)).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.json()
-}
-
-fn customer_of(t: &TestApp, vin: &str) -> (String, String) {
-    t.db()
-        .query_row(
-            "SELECT c.id, c.email FROM vehicle_links l JOIN customers c ON c.id = l.customer_id WHERE l.vin = ?1",
-            [vin],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap()
+/// [`buy`] a one-time option: (service id, payment id).
+async fn buy_paid(t: &TestApp, token: &str, vin: &str, code: &str) -> (String, String) {
+    let s = buy(t, token, vin, code).await;
+    (s["id"].as_str().unwrap().to_string(), s["payment_id"].as_str().unwrap().to_string())
 }
 
 /// Commands applied to `vin` for service `id` (the plan comercial's own commands left out).
@@ -43,9 +30,7 @@ fn templates(msgs: &[Value]) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn iot_failing_twice_then_succeeding_activates_exactly_once() {
-    require_wasm(WASM).unwrap();
-    let t = TestApp::start().await;
-    let (token, vin) = operational_vehicle(&t, 501).await;
+    let (t, token, vin) = TestApp::with_operational_vehicle(501).await;
     t.sims.faults(System::Iot).clear_calls();
     let s = buy(&t, &token, &vin, "parking-assist").await;
     let id = s["id"].as_str().unwrap().to_string();
@@ -59,12 +44,12 @@ async fn iot_failing_twice_then_succeeding_activates_exactly_once() {
     t.advance(Duration::from_secs(31));
     let r2 = t.tick("ota").await;
     assert_eq!(r2["retried"], 1, "{r2}");
-    assert_eq!(service(&t, &token, &id).await["state"], "pending-activation");
+    assert_eq!(t.service(&token, &id).await["state"], "pending-activation");
     t.advance(Duration::from_secs(61));
     let r3 = t.tick("ota").await;
     assert_eq!(r3["applied"], 1, "{r3}");
 
-    let got = service(&t, &token, &id).await;
+    let got = t.service(&token, &id).await;
     assert_eq!(got["state"], "active");
     assert!(got["activated_at"].as_i64().unwrap() > 0);
     assert_eq!(got["ends_at"], Value::Null, "permanent");
@@ -77,7 +62,7 @@ async fn iot_failing_twice_then_succeeding_activates_exactly_once() {
 
     // Customer told on push + vehicle display + e-mail (through the outbox).
     t.tick("retry").await;
-    let (customer_id, email) = customer_of(&t, &vin);
+    let (customer_id, email) = t.customer_of(&vin);
     let msgs: Vec<Value> = t
         .sims
         .notify()
@@ -128,18 +113,14 @@ async fn exhaust_attempts(t: &TestApp) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn iot_always_failing_escalates_voids_the_payment_and_tells_the_customer() {
-    require_wasm(WASM).unwrap();
-    let t = TestApp::start().await;
-    let (token, vin) = operational_vehicle(&t, 511).await;
-    let s = buy(&t, &token, &vin, "highway-autopilot").await;
-    let id = s["id"].as_str().unwrap().to_string();
-    let pid = s["payment_id"].as_str().unwrap().to_string();
+    let (t, token, vin) = TestApp::with_operational_vehicle(511).await;
+    let (id, pid) = buy_paid(&t, &token, &vin, "highway-autopilot").await;
 
     t.sims.faults(System::Iot).fail_rate(1.0);
     let last = exhaust_attempts(&t).await;
     assert_eq!(last["escalated"], 1, "{last}");
 
-    let got = service(&t, &token, &id).await;
+    let got = t.service(&token, &id).await;
     assert_eq!(got["state"], "failed", "{got}");
     assert_eq!(got["payment_status"], "voided");
     assert_eq!(t.sims.payment().payment(&pid).unwrap()["status"], "voided");
@@ -175,19 +156,15 @@ async fn iot_always_failing_escalates_voids_the_payment_and_tells_the_customer()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn escalation_refunds_a_payment_that_already_settled() {
-    require_wasm(WASM).unwrap();
-    let t = TestApp::start().await;
-    let (token, vin) = operational_vehicle(&t, 521).await;
-    let s = buy(&t, &token, &vin, "parking-assist").await;
-    let id = s["id"].as_str().unwrap().to_string();
-    let pid = s["payment_id"].as_str().unwrap().to_string();
+    let (t, token, vin) = TestApp::with_operational_vehicle(521).await;
+    let (id, pid) = buy_paid(&t, &token, &vin, "parking-assist").await;
     // Settlement arrives before the activation gave up (the webhook's answer does not matter here).
     let _ = t.sims.payment().settle(&pid, true).await;
     assert_eq!(t.sims.payment().payment(&pid).unwrap()["status"], "settled");
 
     t.sims.faults(System::Iot).fail_rate(1.0);
     exhaust_attempts(&t).await;
-    let got = service(&t, &token, &id).await;
+    let got = t.service(&token, &id).await;
     assert_eq!(got["state"], "failed");
     assert_eq!(got["payment_status"], "refunded");
     let p = t.sims.payment().payment(&pid).unwrap();
@@ -203,9 +180,7 @@ async fn escalation_refunds_a_payment_that_already_settled() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gateway_down_during_escalation_is_retried_until_the_money_is_returned() {
-    require_wasm(WASM).unwrap();
-    let t = TestApp::start().await;
-    let (token, vin) = operational_vehicle(&t, 531).await;
+    let (t, token, vin) = TestApp::with_operational_vehicle(531).await;
     let s = buy(&t, &token, &vin, "parking-assist").await;
     let id = s["id"].as_str().unwrap().to_string();
 
@@ -213,15 +188,15 @@ async fn gateway_down_during_escalation_is_retried_until_the_money_is_returned()
     t.sims.faults(System::Payment).down(true);
     let last = exhaust_attempts(&t).await;
     assert_eq!(last["pending_money"], 1, "{last}");
-    assert_eq!(service(&t, &token, &id).await["state"], "pending-activation");
+    assert_eq!(t.service(&token, &id).await["state"], "pending-activation");
     t.sims.faults(System::Payment).down(false);
     let r = t.tick("ota").await;
     assert_eq!(r["escalated"], 1, "{r}");
-    let got = service(&t, &token, &id).await;
+    let got = t.service(&token, &id).await;
     assert_eq!(got["state"], "failed");
     assert_eq!(got["payment_status"], "voided");
     assert_eq!(ledger_net(&t, &id), 0);
-    let tickets: i64 = t.db().query_row("SELECT COUNT(*) FROM support_tickets", [], |r| r.get(0)).unwrap();
+    let tickets: i64 = t.count("SELECT COUNT(*) FROM support_tickets");
     assert_eq!(tickets, 1);
     assert_ledger_invariants(&t);
     t.stop().await;
@@ -229,14 +204,12 @@ async fn gateway_down_during_escalation_is_retried_until_the_money_is_returned()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn temporary_service_expires_through_a_deactivation_command() {
-    require_wasm(WASM).unwrap();
-    let t = TestApp::start().await;
-    let (token, vin) = operational_vehicle(&t, 541).await;
+    let (t, token, vin) = TestApp::with_operational_vehicle(541).await;
     let s = buy(&t, &token, &vin, "off-road-mode-7d").await;
     let id = s["id"].as_str().unwrap().to_string();
     let r = t.tick("ota").await;
     assert_eq!(r["applied"], 1, "{r}");
-    let got = service(&t, &token, &id).await;
+    let got = t.service(&token, &id).await;
     assert_eq!(got["state"], "active");
     let activated = got["activated_at"].as_i64().unwrap();
     assert_eq!(got["ends_at"].as_i64().unwrap(), activated + 7 * 86_400_000);
@@ -251,7 +224,7 @@ async fn temporary_service_expires_through_a_deactivation_command() {
     assert_eq!((r["endings_queued"].as_u64(), r["applied"].as_u64()), (Some(1), Some(1)), "{r}");
     // A week later the session has expired: sign in again.
     let token = t.login("lucia.541@example.com", CUSTOMER_NEW_PASSWORD).await;
-    let got = service(&t, &token, &id).await;
+    let got = t.service(&token, &id).await;
     assert_eq!(got["state"], "expired");
     let cmds = commands_of(&t, &vin, &id);
     assert_eq!(cmds.len(), 2, "{cmds:?}");
@@ -267,13 +240,8 @@ async fn temporary_service_expires_through_a_deactivation_command() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn service_cancelled_while_its_activation_is_in_flight_is_switched_off_again() {
-    require_wasm(WASM).unwrap();
-    require_wasm(&["fn_payment_webhook.wasm"]).unwrap();
-    let t = TestApp::start().await;
-    let (token, vin) = operational_vehicle(&t, 551).await;
-    let s = buy(&t, &token, &vin, "parking-assist").await;
-    let id = s["id"].as_str().unwrap().to_string();
-    let pid = s["payment_id"].as_str().unwrap().to_string();
+    let (t, token, vin) = TestApp::with_operational_vehicle(551).await;
+    let (id, pid) = buy_paid(&t, &token, &vin, "parking-assist").await;
 
     // The vehicle is slow to acknowledge; meanwhile the settlement fails → activation cancelled.
     t.sims.faults(System::Iot).slow(1500);
@@ -283,7 +251,7 @@ async fn service_cancelled_while_its_activation_is_in_flight_is_switched_off_aga
     });
     assert_eq!(webhook, 200);
     assert_eq!(report["applied"], 1, "{report}");
-    assert_eq!(service(&t, &token, &id).await["state"], "aborted");
+    assert_eq!(t.service(&token, &id).await["state"], "aborted");
     assert_eq!(t.sims.iot().feature_state(&vin, "parking-assist").as_deref(), Some("active"));
 
     // The engine switches it off again; nothing is charged.
@@ -293,7 +261,7 @@ async fn service_cancelled_while_its_activation_is_in_flight_is_switched_off_aga
     assert_eq!(t.sims.iot().feature_state(&vin, "parking-assist").as_deref(), Some("inactive"));
     let cmds = commands_of(&t, &vin, &id);
     assert_eq!(cmds.len(), 2, "{cmds:?}");
-    assert_eq!(service(&t, &token, &id).await["state"], "aborted");
+    assert_eq!(t.service(&token, &id).await["state"], "aborted");
     assert_eq!(ledger_net(&t, &id), 0);
     let r = t.tick("ota").await;
     assert_eq!(r["processed"], 0, "{r}");

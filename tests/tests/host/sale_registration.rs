@@ -4,11 +4,9 @@
 use caas_tests::*;
 use serde_json::json;
 
-const WASM: &[&str] = &["fn_auth.wasm", "fn_sales.wasm", "fn_retry_tick.wasm"];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn employee_registers_sale_and_customer_logs_in_with_emailed_credentials() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let token = t.employee_token().await;
 
@@ -56,7 +54,6 @@ async fn employee_registers_sale_and_customer_logs_in_with_emailed_credentials()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_is_a_problem_and_writes_nothing() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let token = t.employee_token().await;
 
@@ -99,7 +96,6 @@ async fn bad_input_is_a_problem_and_writes_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn idempotency_key_replays_the_original_response() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
     let token = t.employee_token().await;
 
@@ -126,7 +122,6 @@ async fn idempotency_key_replays_the_original_response() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn only_employees_register_sales() {
-    require_wasm(WASM).unwrap();
     let t = TestApp::start().await;
 
     let r = t.post_json("/api/sales", &sale_body(5), None, Some("k5")).await;

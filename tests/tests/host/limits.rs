@@ -114,7 +114,8 @@ fn assert_413(u: &Upload, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_parallel_600mb_bodies_get_413_while_health_stays_fast() {
-    let t = TestApp::start().await;
+    // Measures the whole process (resident memory, latency): no other test may run an app meanwhile.
+    let t = TestApp::start_with(Options { alone: true, ..Options::default() }).await.expect("start the app");
     let addr = t.app.as_ref().unwrap().local_addr();
     // Warm both components (compiled, first instance) so the measurement is about the bodies.
     assert_eq!(t.get("/health", None).await.status, 200);

@@ -1,0 +1,31 @@
+//! The host tests as ONE test binary (one link of wasmtime instead of one per file): every module
+//! drives the real compiled components of spin.toml in the local runtime against the simulators.
+//! The default harness runs the tests in parallel threads of this process; a test that must not
+//! share the process with others (process-wide measurements) starts its app with
+//! `Options { alone: true, .. }` (see `caas_tests::Gate`).
+
+// Shared steps of the journeys.
+mod journey;
+
+mod api_contract;
+mod billing_crash;
+mod fuzz;
+mod harness;
+mod http_hardening;
+mod journey_accounts;
+mod journey_delivery;
+mod journey_factory;
+mod journey_payments;
+mod limits;
+mod login_throttling;
+mod money_rules;
+mod money_safety;
+mod outbox_retry;
+mod reliability;
+mod runtime_host;
+mod sale_registration;
+mod secrets_and_accounts;
+mod services_billing;
+mod services_cancel;
+mod services_ota;
+mod services_purchase;
