@@ -16,7 +16,6 @@ pub mod queue;
 pub mod rand;
 pub mod req;
 pub mod resp;
-pub mod store;
 pub mod services;
 pub mod store;
 pub mod vars;
