@@ -161,14 +161,10 @@ pub use crate::store::services::{ServiceRow, load_service, set_state};
 
 /// Append to the order timeline (the expediente shows it), when the service belongs to an order.
 pub async fn timeline(tx: &Db, order_id: Option<&str>, now: i64, kind: &str, detail: impl Into<String>) -> Result<(), DbError> {
-    let Some(order_id) = order_id.filter(|o| !o.is_empty()) else { return Ok(()) };
-    let detail: String = detail.into().chars().take(2000).collect();
-    tx.exec(
-        "INSERT INTO order_events(order_id, at, kind, detail) VALUES (?, ?, ?, ?)",
-        vec![text(order_id), int(now), text(kind), text(detail)],
-    )
-    .await?;
-    Ok(())
+    match order_id.filter(|o| !o.is_empty()) {
+        Some(order_id) => crate::store::orders::event(tx, order_id, now, kind, detail).await,
+        None => Ok(()),
+    }
 }
 
 /// Append a ledger row (idempotent by `key`): returns whether it was new.
