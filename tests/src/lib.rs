@@ -2,6 +2,8 @@
 //! on free loopback ports, with the real compiled components, a throwaway state
 //! directory and a virtual clock; drives the app over HTTP like a client would.
 
+pub mod browser;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -195,6 +197,7 @@ pub struct TestApp {
     pub clock: Clock,
     manifest: PathBuf,
     variables: BTreeMap<String, String>,
+    listen: Option<std::net::SocketAddr>,
     _gate: Gate,
 }
 
@@ -203,11 +206,14 @@ pub struct Options {
     pub variables: BTreeMap<String, String>,
     /// Run while no other test of the process runs an app ([`Gate::alone`]).
     pub alone: bool,
+    /// Listen here (default: a free port chosen at boot). Browser tests fix the port first so
+    /// that `app_url` (the links in e-mails, the payment page's way back) names the app.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { manifest: app_manifest(), variables: BTreeMap::new(), alone: false }
+        Options { manifest: app_manifest(), variables: BTreeMap::new(), alone: false, listen: None }
     }
 }
 
@@ -269,6 +275,7 @@ impl TestApp {
             clock,
             manifest: opts.manifest,
             variables,
+            listen: opts.listen,
             _gate: gate,
         };
         t.boot().await?;
@@ -279,7 +286,7 @@ impl TestApp {
 
     async fn boot(&mut self) -> Result<()> {
         let mut cfg = Config::new(&self.manifest);
-        cfg.listen = "127.0.0.1:0".parse().unwrap();
+        cfg.listen = self.listen.unwrap_or_else(|| "127.0.0.1:0".parse().unwrap());
         cfg.state_dir = self.state.path().to_path_buf();
         cfg.variables = self.variables.clone();
         cfg.clock = self.clock.clone();

@@ -29,3 +29,4 @@ mod services_billing;
 mod services_cancel;
 mod services_ota;
 mod services_purchase;
+mod web;

@@ -1,0 +1,315 @@
+//! The customer web app (issue 7): its files as the web component serves them, and the
+//! customer's screens in a real headless Chromium (Debian's chromium + chromium-driver) against
+//! the real components and the simulators. `make screenshots` writes the main screens (phone and
+//! desktop) to docs/screenshots with the ignored test at the end.
+use std::time::Duration;
+
+use caas_tests::browser::{Browser, DESKTOP, PHONE};
+use caas_tests::*;
+use serde_json::json;
+
+/// The app on a port chosen first, so `app_url` (e-mailed links, the payment page's way back)
+/// names it.
+async fn web_app() -> TestApp {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut opts = Options { listen: Some(format!("127.0.0.1:{port}").parse().unwrap()), ..Options::default() };
+    opts.variables.insert("app_url".into(), format!("http://127.0.0.1:{port}"));
+    TestApp::start_with(opts).await.expect("start the app")
+}
+
+/// Sale `n` registered by the employee and its credentials e-mail delivered: the set-password
+/// link the customer received.
+async fn sale_with_emailed_link(t: &TestApp, n: u32) -> (String, String) {
+    let (order_id, _) = t.register_sale(&sale_body(n), &format!("web-sale-{n}")).await;
+    t.tick("retry").await;
+    let email = format!("lucia.{n}@example.com");
+    let link = t.url(&format!("/set-password?token={}", emailed_set_password_token(t, &email)));
+    (order_id, link)
+}
+
+/// The customer follows the e-mailed link, chooses a password and signs in: the dashboard.
+async fn first_sign_in(b: &Browser, link: &str, email: &str) -> anyhow::Result<()> {
+    b.goto(link).await?;
+    b.fill("#new-password", CUSTOMER_NEW_PASSWORD).await?;
+    b.fill("#confirm-password", CUSTOMER_NEW_PASSWORD).await?;
+    b.click("#set-password-submit").await?;
+    b.wait_url("/app/login", 15).await?;
+    sign_in(b, email, CUSTOMER_NEW_PASSWORD).await
+}
+
+async fn sign_in(b: &Browser, email: &str, password: &str) -> anyhow::Result<()> {
+    b.fill("#email", email).await?;
+    b.fill("#password", password).await?;
+    b.click("#login-submit").await?;
+    b.find(".order-card, .mainnav").await?;
+    Ok(())
+}
+
+fn assert_accessible(screen: &str, violations: &[String]) {
+    assert!(violations.is_empty(), "serious accessibility violations on {screen}:\n{}", violations.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_app_files_are_served_with_types_caching_and_a_screen_fallback() {
+    let t = TestApp::start().await;
+    let c = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = c.get(t.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["location"], "/app/");
+
+    let r = c.get(t.url("/app/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+    assert_eq!(r.headers()["cache-control"], "no-cache");
+    assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    let html = r.text().await.unwrap();
+    // Every file the page loads is ours and fingerprinted (no outside host, no CDN).
+    let assets: Vec<&str> = html.split(['"', '\'']).filter(|s| s.starts_with("/app/assets/")).collect();
+    assert_eq!(assets.len(), 2, "one script and one stylesheet: {html}");
+    assert!(!html.contains("http://") && !html.contains("https://"), "{html}");
+    let r = c.get(t.url("/app/")).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(r.status(), 304, "revalidation with the ETag");
+
+    for a in &assets {
+        let r = c.get(t.url(a)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{a}");
+        assert_eq!(r.headers()["cache-control"], "public, max-age=31536000, immutable", "{a}");
+        let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(ct.starts_with(if a.ends_with(".js") { "text/javascript" } else { "text/css" }), "{a}: {ct}");
+    }
+    // A screen's address (deep link, the payment page's way back) opens the app.
+    let r = c.get(t.url("/app/orders/ord_anything")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("<div id=\"root\">"));
+    let r = c.get(t.url("/set-password?token=abc")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Unknown files are 404 problems, never the app page; only GET/HEAD.
+    let r = c.get(t.url("/app/assets/missing.js")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let r = c.post(t.url("/app/")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "GET, HEAD");
+    // The PWA: manifest, service worker, icon.
+    let r = c.get(t.url("/app/manifest.webmanifest")).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "application/manifest+json");
+    let m: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(m["start_url"], "/app/");
+    assert_eq!(m["display"], "standalone");
+    let r = c.get(t.url("/app/sw.js")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("addEventListener('fetch'"));
+
+    // The documents the expediente lists really open: PDFs served by the app.
+    let (token, _, _) = customer_with_sale(&t, 1).await;
+    let x = t.get("/api/expediente", Some(&token)).await.json();
+    let docs = x["orders"][0]["documents"].as_array().unwrap().clone();
+    assert_eq!(docs.len(), 4, "{x}");
+    for d in docs {
+        let url = d["url"].as_str().unwrap();
+        let r = c.get(t.url(url)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+        assert_eq!(r.headers()["content-type"], "application/pdf", "{url}");
+        let body = r.bytes().await.unwrap();
+        assert!(body.starts_with(b"%PDF-1.4") && body.ends_with(b"%%EOF\n"), "{url}");
+        assert!(body.len() > 800, "{url}: a real document, {} bytes", body.len());
+    }
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn first_sign_in_from_the_emailed_link_shows_the_order_and_is_accessible_on_a_phone() {
+    let t = web_app().await;
+    let (order_id, link) = sale_with_emailed_link(&t, 11).await;
+    let b = Browser::start("en-GB", PHONE).await.expect("browser");
+
+    b.goto(&link).await.unwrap();
+    b.wait_text("Choose your password", 15).await.unwrap();
+    assert_accessible("set-password", &b.accessibility_violations().await.unwrap());
+    // Too short: the API's rule is shown, nothing changes.
+    b.fill("#new-password", "short").await.unwrap();
+    b.fill("#confirm-password", "short").await.unwrap();
+    b.click("#set-password-submit").await.unwrap();
+    b.find(".alert-bad").await.unwrap();
+    assert!(b.url().await.unwrap().contains("/set-password"));
+
+    b.fill("#new-password", CUSTOMER_NEW_PASSWORD).await.unwrap();
+    b.fill("#confirm-password", CUSTOMER_NEW_PASSWORD).await.unwrap();
+    b.click("#set-password-submit").await.unwrap();
+    b.wait_url("/app/login", 15).await.unwrap();
+    b.wait_text("Your password is set", 10).await.unwrap();
+    assert_accessible("login", &b.accessibility_violations().await.unwrap());
+
+    // A wrong password: the API's message, still on the login screen.
+    b.fill("#email", "lucia.11@example.com").await.unwrap();
+    b.fill("#password", "not-the-password-at-all").await.unwrap();
+    b.click("#login-submit").await.unwrap();
+    b.find(".alert-bad").await.unwrap();
+
+    sign_in(&b, "lucia.11@example.com", CUSTOMER_NEW_PASSWORD).await.unwrap();
+    let text = b.wait_text("Reservation pending", 15).await.unwrap();
+    assert!(text.contains("Pay the reservation of €1,500.00"), "{text}");
+    assert!(text.contains("CAAS-SEDAN-24"), "{text}");
+    assert_accessible("dashboard", &b.accessibility_violations().await.unwrap());
+    // Fits a 360 px phone: nothing wider than the screen.
+    let wide = b.eval("return document.documentElement.scrollWidth").await.unwrap().as_u64().unwrap();
+    assert!(wide <= 360, "page is {wide}px wide on a 360px screen");
+
+    b.click(".order-card a.button").await.unwrap();
+    b.wait_url(&format!("/app/orders/{order_id}"), 10).await.unwrap();
+    b.find("#pay-button").await.unwrap();
+    let text = b.page_text().await.unwrap();
+    assert!(text.contains("€34,500.00") && text.contains("Sale registered at the dealership"), "{text}");
+    assert_accessible("order", &b.accessibility_violations().await.unwrap());
+
+    // Everything the app loaded came from the app itself, and the first screen was light.
+    let (bytes, foreign) = {
+        let v = b
+            .eval(
+                "const e = performance.getEntriesByType('resource').concat(performance.getEntriesByType('navigation'));
+                 return [e.reduce((n, x) => n + (x.encodedBodySize || 0), 0), e.map(x => x.name).filter(u => !u.startsWith(location.origin))];",
+            )
+            .await
+            .unwrap();
+        (v[0].as_u64().unwrap(), v[1].as_array().unwrap().clone())
+    };
+    assert!(foreign.is_empty(), "requests to other hosts: {foreign:?}");
+    assert!(bytes < 200 * 1024, "{bytes} bytes loaded");
+    b.close().await;
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forgotten_password_is_reset_by_the_emailed_link() {
+    let t = web_app().await;
+    let (_, link) = sale_with_emailed_link(&t, 12).await;
+    let b = Browser::start("en-GB", DESKTOP).await.expect("browser");
+    first_sign_in(&b, &link, "lucia.12@example.com").await.unwrap();
+    b.click("a[href='/app/account']").await.unwrap();
+    b.click("#logout").await.unwrap();
+    b.wait_url("/app/login", 10).await.unwrap();
+
+    b.click("a[href='/app/forgot']").await.unwrap();
+    b.fill("#email", "lucia.12@example.com").await.unwrap();
+    b.click("#reset-submit").await.unwrap();
+    let sent = b.text("#reset-sent").await.unwrap();
+    assert!(sent.contains("If an account exists"), "{sent}");
+    // The same answer for an address without an account.
+    b.goto(&t.url("/app/forgot")).await.unwrap();
+    b.fill("#email", "nobody.here@example.com").await.unwrap();
+    b.click("#reset-submit").await.unwrap();
+    assert_eq!(b.text("#reset-sent").await.unwrap(), sent);
+
+    t.tick("retry").await;
+    assert!(t.sims.notify().messages_to("nobody.here@example.com").is_empty());
+    let token = emailed_set_password_token(&t, "lucia.12@example.com");
+    b.goto(&t.url(&format!("/set-password?token={token}"))).await.unwrap();
+    let new_password = "A-brand-new-Passw0rd-2026";
+    b.fill("#new-password", new_password).await.unwrap();
+    b.fill("#confirm-password", new_password).await.unwrap();
+    b.click("#set-password-submit").await.unwrap();
+    b.wait_url("/app/login", 15).await.unwrap();
+    sign_in(&b, "lucia.12@example.com", new_password).await.unwrap();
+    b.wait_text("Reservation pending", 15).await.unwrap();
+    // The link was single-use.
+    b.goto(&t.url(&format!("/set-password?token={token}"))).await.unwrap();
+    b.fill("#new-password", "Yet-another-Passw0rd-2026").await.unwrap();
+    b.fill("#confirm-password", "Yet-another-Passw0rd-2026").await.unwrap();
+    b.click("#set-password-submit").await.unwrap();
+    b.find(".alert-bad").await.unwrap();
+    b.close().await;
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn switching_the_language_to_german_shows_german_with_german_formats() {
+    let t = web_app().await;
+    let (_, link) = sale_with_emailed_link(&t, 13).await;
+    let b = Browser::start("en-GB", DESKTOP).await.expect("browser");
+    first_sign_in(&b, &link, "lucia.13@example.com").await.unwrap();
+    b.wait_text("Reservation pending", 15).await.unwrap();
+    b.click("a[href='/app/account']").await.unwrap();
+    b.find("#language").await.unwrap().select_by_value("de").await.unwrap();
+    b.wait_text("Abmelden", 10).await.unwrap();
+    b.click("a[href='/app/']").await.unwrap();
+    let text = b.wait_text("Reservierung", 15).await.unwrap().replace('\u{a0}', " ");
+    assert!(text.contains("1.500,00 €"), "German money format: {text}");
+    assert!(!text.contains("Reservation pending"), "{text}");
+    assert_eq!(b.eval("return document.documentElement.lang").await.unwrap(), "de");
+    // The choice stays after a reload.
+    b.goto(&t.url("/app/")).await.unwrap();
+    b.wait_text("1.500,00\u{a0}€", 15).await.unwrap();
+    b.close().await;
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_customers_order_in_the_address_shows_not_found() {
+    let t = web_app().await;
+    let (other_order, _) = sale_with_emailed_link(&t, 14).await;
+    let (_, link) = sale_with_emailed_link(&t, 15).await;
+    let b = Browser::start("en-GB", DESKTOP).await.expect("browser");
+    first_sign_in(&b, &link, "lucia.15@example.com").await.unwrap();
+    b.goto(&t.url(&format!("/app/orders/{other_order}"))).await.unwrap();
+    let text = b.wait_text("Not found", 15).await.unwrap();
+    assert!(!text.contains("Lucía Fernández 14") && !text.contains("Pay reservation"), "{text}");
+    b.goto(&t.url("/app/orders/ord_00000000000000000000000000")).await.unwrap();
+    b.wait_text("Not found", 15).await.unwrap();
+    let _ = Duration::ZERO;
+    let _ = json!(null);
+    b.close().await;
+    t.stop().await;
+}
+
+/// The main screens, phone and desktop, as PNGs in `$CAAS_SCREENSHOTS` (`make screenshots`,
+/// shown by the README). Ignored in `make test`: it asserts only that each screen rendered.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "writes docs/screenshots; run by `make screenshots`"]
+async fn screenshots() {
+    let dir = std::path::PathBuf::from(std::env::var("CAAS_SCREENSHOTS").unwrap_or_else(|_| repo_root().join("docs/screenshots").display().to_string()));
+    let t = web_app().await;
+    // A customer waiting to pay the reservation, and one whose car is connected.
+    let (pending_order, link) = sale_with_emailed_link(&t, 31).await;
+    let (_, vin) = operational_vehicle(&t, 32).await;
+    let b = Browser::start("es-ES", DESKTOP).await.expect("browser");
+    b.goto(&t.url("/app/login")).await.unwrap();
+    b.wait_text("Iniciar sesión", 15).await.unwrap();
+    b.find("#language").await.unwrap().select_by_value("en").await.unwrap();
+    b.wait_text("Sign in", 5).await.unwrap();
+    for (size, tag) in [(PHONE, "phone"), (DESKTOP, "desktop")] {
+        b.resize(size).await.unwrap();
+        b.screenshot(&dir, &format!("login-{tag}"), size).await.unwrap();
+    }
+    first_sign_in(&b, &link, "lucia.31@example.com").await.unwrap();
+    b.wait_text("Reservation pending", 15).await.unwrap();
+    for (size, tag) in [(PHONE, "phone"), (DESKTOP, "desktop")] {
+        b.resize(size).await.unwrap();
+        b.goto(&t.url("/app/")).await.unwrap();
+        b.wait_text("Reservation pending", 15).await.unwrap();
+        b.screenshot(&dir, &format!("dashboard-{tag}"), size).await.unwrap();
+        b.goto(&t.url(&format!("/app/orders/{pending_order}"))).await.unwrap();
+        b.find("#pay-button").await.unwrap();
+        b.screenshot(&dir, &format!("order-{tag}"), size).await.unwrap();
+    }
+    b.click("a[href='/app/account']").await.unwrap();
+    b.click("#logout").await.unwrap();
+    sign_in(&b, "lucia.32@example.com", CUSTOMER_NEW_PASSWORD).await.unwrap();
+    for (size, tag) in [(PHONE, "phone"), (DESKTOP, "desktop")] {
+        b.resize(size).await.unwrap();
+        b.goto(&t.url(&format!("/app/catalog?vin={vin}"))).await.unwrap();
+        b.find(".option button").await.unwrap();
+        b.screenshot(&dir, &format!("catalog-{tag}"), size).await.unwrap();
+        b.goto(&t.url("/app/services")).await.unwrap();
+        b.wait_text("Active", 15).await.unwrap();
+        b.screenshot(&dir, &format!("services-{tag}"), size).await.unwrap();
+        b.goto(&t.url("/app/expediente")).await.unwrap();
+        b.wait_text("Documents and manuals", 15).await.unwrap();
+        b.screenshot(&dir, &format!("documents-{tag}"), size).await.unwrap();
+        b.goto(&t.url("/app/")).await.unwrap();
+        b.wait_text("Connected", 15).await.unwrap();
+        b.screenshot(&dir, &format!("connected-{tag}"), size).await.unwrap();
+    }
+    b.close().await;
+    t.stop().await;
+}

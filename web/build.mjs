@@ -1,0 +1,38 @@
+// Builds the customer web app into dist/: a fingerprinted bundle (JS + CSS) under app/assets/,
+// app/index.html pointing at it, the PWA manifest, icon and a service worker that precaches the
+// bundle (its version is the bundle's hash, so a new build replaces the old cache).
+import * as esbuild from 'esbuild';
+import { createHash } from 'node:crypto';
+import { writeDocuments } from './documents.mjs';
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+
+const out = 'dist';
+rmSync(out, { recursive: true, force: true });
+mkdirSync(`${out}/app/assets`, { recursive: true });
+
+const result = await esbuild.build({
+  entryPoints: ['src/main.tsx', 'src/app.css'],
+  bundle: true,
+  minify: true,
+  format: 'esm',
+  target: ['es2020', 'chrome100', 'firefox100', 'safari15'],
+  entryNames: '[name]-[hash]',
+  outdir: `${out}/app/assets`,
+  metafile: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+const files = Object.keys(result.metafile.outputs).map((p) => p.replace(`${out}/app/`, ''));
+const js = files.find((f) => f.endsWith('.js'));
+const css = files.find((f) => f.endsWith('.css'));
+const version = createHash('sha256').update(files.join(',')).digest('hex').slice(0, 12);
+
+const html = readFileSync('public/index.html', 'utf8').replace('%CSS%', `/app/${css}`).replace('%JS%', `/app/${js}`);
+writeFileSync(`${out}/app/index.html`, html);
+for (const f of readdirSync('public')) if (f !== 'index.html' && f !== 'sw.js') cpSync(`public/${f}`, `${out}/app/${f}`, { recursive: true });
+const precache = ['/app/', `/app/${js}`, `/app/${css}`, '/app/icon.svg', '/app/manifest.webmanifest'];
+const sw = readFileSync('public/sw.js', 'utf8').replace('%VERSION%', version).replace('%PRECACHE%', JSON.stringify(precache));
+writeFileSync(`${out}/app/sw.js`, sw);
+writeDocuments(`${out}/docs`);
+const total = [js, css, 'index.html'].reduce((n, f) => n + readFileSync(`${out}/app/${f}`).length, 0);
+console.log(`web: built ${js}, ${css} (${(total / 1024).toFixed(1)} KiB uncompressed first load)`);

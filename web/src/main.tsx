@@ -1,0 +1,126 @@
+// The customer web app: shell (navigation), session and the screens by address.
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { api, session, setUnauthorizedHandler, type Schemas } from './api/client';
+import { LangProvider, t, useLang } from './i18n';
+import { Account } from './pages/account';
+import { ChangePassword, Forgot, Login, SetPassword } from './pages/auth';
+import { Expediente, InvoicePage } from './pages/expediente';
+import { Dashboard, OrderPage } from './pages/orders';
+import { Catalog, Link, ServicePage, Services, Theft } from './pages/services';
+import { match, navigate, onLinkClick, useLocation } from './router';
+import { Loading, NotFound } from './ui';
+
+type Me = Schemas['Me'];
+
+const NAV = [
+  { href: '/app/', key: 'nav.home', icon: '⌂' },
+  { href: '/app/catalog', key: 'nav.catalog', icon: '✚' },
+  { href: '/app/services', key: 'nav.services', icon: '⚙' },
+  { href: '/app/expediente', key: 'nav.expediente', icon: '▤' },
+  { href: '/app/account', key: 'nav.account', icon: '☺' },
+] as const;
+
+const NOTICES: Record<string, Parameters<typeof t>[0]> = {
+  'password-set': 'notice.passwordSet',
+  'password-changed': 'notice.passwordChanged',
+  linked: 'notice.linked',
+};
+
+function App() {
+  useLang();
+  const loc = useLocation();
+  const path = loc.pathname;
+  const q = loc.searchParams;
+  const [me, setMe] = useState<Me | null | undefined>(session.token ? undefined : null);
+  const loadMe = () => {
+    if (!session.token) return setMe(null);
+    api('get', '/api/auth/me').then(setMe, () => setMe(null));
+  };
+  useEffect(() => {
+    setUnauthorizedHandler(() => {
+      setMe(null);
+      navigate('/app/login', true);
+    });
+    loadMe();
+  }, []);
+  const notice = q.get('notice') ? t(NOTICES[q.get('notice')!] ?? 'notice.done') : undefined;
+
+  // Screens that need no session.
+  if (path === '/set-password') return <Shell me={null}>{<SetPassword token={q.get('token') ?? ''} />}</Shell>;
+  if (path === '/app/forgot') return <Shell me={null}>{<Forgot />}</Shell>;
+  if (me === undefined) return <Shell me={null}>{<Loading />}</Shell>;
+  if (me === null || path === '/app/login') {
+    if (me && path === '/app/login') navigate('/app/', true);
+    return <Shell me={null}>{<Login onLogin={loadMe} notice={notice} />}</Shell>;
+  }
+  if (me.role !== 'customer') {
+    return (
+      <Shell me={me}>
+        <section class="page">
+          <h1>{t('staff.title')}</h1>
+          <p>{t('staff.body')}</p>
+        </section>
+      </Shell>
+    );
+  }
+  if (me.must_change_password && path !== '/app/password') navigate('/app/password', true);
+
+  let screen;
+  let m: Record<string, string> | null;
+  if (path === '/app/' || path === '/app') screen = <Dashboard name={me.full_name} notice={notice} />;
+  else if ((m = match('/app/orders/:id', path))) screen = <OrderPage id={m.id} result={q.get('result') ?? undefined} />;
+  else if (path === '/app/catalog') screen = <Catalog vin={q.get('vin') ?? undefined} />;
+  else if (path === '/app/services') screen = <Services />;
+  else if ((m = match('/app/services/:id', path))) screen = <ServicePage id={m.id} />;
+  else if (path === '/app/link') screen = <Link />;
+  else if (path === '/app/theft') screen = <Theft />;
+  else if (path === '/app/expediente') screen = <Expediente />;
+  else if ((m = match('/app/invoices/:number', path))) screen = <InvoicePage number={m.number} />;
+  else if (path === '/app/account') screen = <Account email={me.email} onLogout={() => setMe(null)} />;
+  else if (path === '/app/password') screen = <ChangePassword forced={me.must_change_password} onDone={loadMe} />;
+  else screen = <NotFound />;
+  return <Shell me={me}>{screen}</Shell>;
+}
+
+function Shell(props: { me: Me | null; children: preact.ComponentChildren }) {
+  const path = useLocation().pathname;
+  const nav = props.me?.role === 'customer' && !props.me.must_change_password;
+  return (
+    <div class="shell" onClick={(e) => onLinkClick(e as unknown as MouseEvent)}>
+      <a class="skip" href="#main">
+        {t('nav.skip')}
+      </a>
+      <header class="topbar">
+        <a class="brand" href="/app/" aria-label="CaaS">
+          <img src="/app/icon.svg" alt="" width="28" height="28" />
+          <span>CaaS</span>
+        </a>
+        {nav && (
+          <nav aria-label={t('nav.main')} class="mainnav">
+            {NAV.map((n) => (
+              <a href={n.href} key={n.href} aria-current={path === n.href || (n.href !== '/app/' && path.startsWith(n.href)) ? 'page' : undefined}>
+                <span aria-hidden="true" class="icon">
+                  {n.icon}
+                </span>
+                <span>{t(n.key)}</span>
+              </a>
+            ))}
+          </nav>
+        )}
+      </header>
+      <main id="main">{props.children}</main>
+    </div>
+  );
+}
+
+render(
+  <LangProvider>
+    <App />
+  </LangProvider>,
+  document.getElementById('root')!,
+);
+
+if ('serviceWorker' in navigator && location.protocol === 'https:' || location.hostname === '127.0.0.1' || location.hostname === 'localhost') {
+  navigator.serviceWorker?.register('/app/sw.js', { scope: '/app/' }).catch(() => {});
+}
