@@ -499,6 +499,11 @@ async fn get_one(req: Request, id: &str) -> Result<Resp, Problem> {
                 .map(|r| json!({"kind": r.kind_text, "amount_minor": r.amount.amount_minor, "currency": r.amount.currency, "reference": r.reference.clone().unwrap_or_default(), "at": r.created_at}))
                 .collect();
             v["ledger"] = json!(history);
+            // The over-the-air command: tries, the last problem, the next try, a support ticket.
+            v["activation"] = match caas_platform::store::services::activation(&db, id).await? {
+                Some(a) => a.to_json(),
+                None => Value::Null,
+            };
             // Subscriptions: every billed period with its state (charged, failed/retrying, unpaid…).
             if s.kind == "subscription" {
                 let charges: Vec<Value> = caas_platform::billing::charges_of(&db, id)

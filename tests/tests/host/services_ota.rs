@@ -44,13 +44,20 @@ async fn iot_failing_twice_then_succeeding_activates_exactly_once() {
     t.advance(Duration::from_secs(31));
     let r2 = t.tick("ota").await;
     assert_eq!(r2["retried"], 1, "{r2}");
-    assert_eq!(t.service(&token, &id).await["state"], "pending-activation");
+    let pending = t.service(&token, &id).await;
+    assert_eq!(pending["state"], "pending-activation");
+    // The customer sees the tries, the last problem and when the next try is.
+    let a = &pending["activation"];
+    assert_eq!((a["attempts"].as_i64(), a["status"].as_str()), (Some(2), Some("pending")), "{pending}");
+    assert!(a["last_error"].as_str().is_some_and(|e| e.contains("503")), "{a}");
+    assert!(a["next_attempt_at"].as_i64().unwrap() > t.now_ms(), "{a}");
     t.advance(Duration::from_secs(61));
     let r3 = t.tick("ota").await;
     assert_eq!(r3["applied"], 1, "{r3}");
 
     let got = t.service(&token, &id).await;
     assert_eq!(got["state"], "active");
+    assert_eq!((got["activation"]["attempts"].as_i64(), got["activation"]["status"].as_str()), (Some(3), Some("done")), "{got}");
     assert!(got["activated_at"].as_i64().unwrap() > 0);
     assert_eq!(got["ends_at"], Value::Null, "permanent");
     let cmds = commands_of(&t, &vin, &id);
@@ -122,6 +129,11 @@ async fn iot_always_failing_escalates_voids_the_payment_and_tells_the_customer()
 
     let got = t.service(&token, &id).await;
     assert_eq!(got["state"], "failed", "{got}");
+    // Why, for the customer: the tries made, the IoT platform's last answer, the support ticket.
+    let a = &got["activation"];
+    assert_eq!(a["status"], "escalated", "{got}");
+    assert!(a["attempts"].as_i64().unwrap() >= 1 && a["next_attempt_at"].is_null(), "{a}");
+    assert!(a["support_ticket"].as_str().is_some_and(|t| !t.is_empty()), "{a}");
     assert_eq!(got["payment_status"], "voided");
     assert_eq!(t.sims.payment().payment(&pid).unwrap()["status"], "voided");
     assert!(commands_of(&t, &vin, &id).is_empty());

@@ -262,6 +262,113 @@ async fn another_customers_order_in_the_address_shows_not_found() {
     t.stop().await;
 }
 
+/// Pays on the gateway's hosted page (the simulator's) with `card`; ticks "save this card" when asked.
+async fn pay_on_hosted_page(b: &Browser, card: &str, save: bool) -> anyhow::Result<()> {
+    b.wait_url("/checkout/", 15).await?;
+    b.fill("#card-number", card).await?;
+    b.fill("#card-expiry", "12/30").await?;
+    b.fill("#card-cvc", "123").await?;
+    b.fill("#card-name", "Lucia Fernandez").await?;
+    if save {
+        b.click("#save-card").await?;
+    }
+    b.click("#pay").await
+}
+
+/// The customer's whole journey in the browser: reservation on the hosted page (declined, then
+/// abandoned, then paid and the card saved), the factory's statuses appearing, the final payment
+/// with the bank's extra confirmation, delivery, linking the car, buying an option charged to the
+/// saved card, watching it activate, and withdrawing within 14 days with the refund shown.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_customer_pays_on_the_hosted_page_links_the_car_buys_and_withdraws_in_the_browser() {
+    let t = web_app().await;
+    let (order_id, link) = sale_with_emailed_link(&t, 21).await;
+    let b = Browser::start("en-GB", DESKTOP).await.expect("browser");
+    first_sign_in(&b, &link, "lucia.21@example.com").await.unwrap();
+    b.goto(&t.url(&format!("/app/orders/{order_id}"))).await.unwrap();
+
+    // Declined: back in the app, told so, nothing charged, free to try again.
+    b.click("#pay-button").await.unwrap();
+    pay_on_hosted_page(&b, "4000 0000 0000 0002", false).await.unwrap();
+    b.wait_url("result=declined", 15).await.unwrap();
+    b.wait_text("Your card was declined", 15).await.unwrap();
+    // Abandoned: the payment waits; the order is still to pay.
+    b.click("#pay-button").await.unwrap();
+    b.wait_url("/checkout/", 15).await.unwrap();
+    b.click("#cancel").await.unwrap();
+    b.wait_url("result=abandoned", 15).await.unwrap();
+    b.wait_text("The payment was not completed", 15).await.unwrap();
+    // Paid, card saved: the order moves on by the gateway's webhook.
+    b.click("#pay-button").await.unwrap();
+    pay_on_hosted_page(&b, "4242 4242 4242 4242", true).await.unwrap();
+    b.wait_url("result=succeeded", 15).await.unwrap();
+    b.wait_text("Payment confirmed", 20).await.unwrap();
+    let text = b.wait_text("Ordered from the factory", 20).await.unwrap();
+    assert!(text.contains("Paid"), "{text}");
+    let declined = t.sims.payment().payments().into_iter().filter(|p| p["reference"] == order_id.as_str() && p["status"] == "declined").count();
+    assert_eq!(declined, 1, "one declined attempt at the gateway");
+
+    // The factory reports; the page follows by itself.
+    t.manufacture(&order_id).await;
+    let text = b.wait_text("At the dealership", 30).await.unwrap();
+    assert!(text.contains("Pay the remaining €33,000.00 by"), "{text}");
+    // The final payment with the bank's extra confirmation step.
+    b.click("#pay-button").await.unwrap();
+    pay_on_hosted_page(&b, "4000 0027 6000 3184", false).await.unwrap();
+    b.click("#confirm").await.unwrap();
+    b.wait_url("result=succeeded", 15).await.unwrap();
+    b.wait_text("Paid in full", 20).await.unwrap();
+
+    // Registration and delivery happen; the dashboard asks to link the car.
+    t.tick("retry").await;
+    let staff = t.employee_token().await;
+    let now = t.now_ms();
+    for body in [json!({"event": "scheduled", "at": now + 86_400_000}), json!({"event": "delivered"})] {
+        let r = t.delivery_event(&staff, &order_id, body).await;
+        assert!(r.status == 200 || r.status == 201, "{}", r.text);
+    }
+    let vin = t.db().query_row("SELECT vin FROM orders WHERE id = ?1", [&order_id], |r| r.get::<_, String>(0)).unwrap();
+    b.goto(&t.url("/app/")).await.unwrap();
+    b.wait_text("Link the app to it", 15).await.unwrap();
+    b.click("a[href='/app/link']").await.unwrap();
+    b.fill("#vin", &vin).await.unwrap();
+    b.fill("#link-code", "WRONG1").await.unwrap();
+    b.click("#link-submit").await.unwrap();
+    b.find(".alert-bad").await.unwrap();
+    b.fill("#link-code", &caas_domain::vehicle::link_code(DEFAULT_LINK_CODE_SECRET, &vin)).await.unwrap();
+    b.click("#link-submit").await.unwrap();
+    b.wait_text("Your car is linked to the app", 15).await.unwrap();
+
+    // Buy an option: charged to the saved card, activation watched live.
+    b.click("a[href='/app/catalog']").await.unwrap();
+    b.click("#buy-parking-assist").await.unwrap();
+    b.wait_text("Charged once it is active on your car", 10).await.unwrap();
+    b.click("#confirm-buy").await.unwrap();
+    b.wait_url("/app/services/svc_", 15).await.unwrap();
+    b.wait_text("Sending the feature to your car", 15).await.unwrap();
+    let payment = t
+        .sims
+        .payment()
+        .payments()
+        .into_iter()
+        .find(|p| p["kind"] == "service")
+        .expect("the option's payment at the gateway");
+    assert!(payment["payment-method"].as_str().is_some_and(|m| m.starts_with("pm_")), "charged to the saved card: {payment}");
+    t.sims.payment().settle(payment["payment-id"].as_str().unwrap(), true).await.unwrap();
+    t.tick("ota").await;
+    b.wait_text("Active on your car since", 20).await.unwrap();
+
+    // Withdraw within 14 days: the rule before confirming, the refund after.
+    b.click("#cancel-service").await.unwrap();
+    b.wait_text("within the 14-day withdrawal period", 10).await.unwrap();
+    b.click("#confirm-cancel").await.unwrap();
+    let outcome = b.text("#cancel-outcome").await.unwrap();
+    assert!(outcome.contains("Refund: €599.00"), "{outcome}");
+    assert_accessible("service", &b.accessibility_violations().await.unwrap());
+    b.close().await;
+    t.stop().await;
+}
+
 /// The main screens, phone and desktop, as PNGs in `$CAAS_SCREENSHOTS` (`make screenshots`,
 /// shown by the README). Ignored in `make test`: it asserts only that each screen rendered.
 #[tokio::test(flavor = "multi_thread")]

@@ -250,4 +250,7 @@ export const de: Record<Key, string> = {
   'invoice.print': 'Drucken oder als PDF speichern',
   'account.language': 'Sprache',
   'account.security': 'Anmeldung',
+  'activation.ticket': 'Support-Ticket: {id}.',
+  'event.vehicle-priced': 'Preis laut Preisliste des Modells festgelegt',
+  'event.service-purchased': 'Dienst gekauft',
 };

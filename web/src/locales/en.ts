@@ -249,4 +249,7 @@ export const en = {
   'invoice.print': 'Print or save as PDF',
   'account.language': 'Language',
   'account.security': 'Sign-in',
+  'activation.ticket': 'Support ticket: {id}.',
+  'event.vehicle-priced': 'Price set from the model\'s price list',
+  'event.service-purchased': 'Service bought',
 };

@@ -250,4 +250,7 @@ export const es: Record<Key, string> = {
   'invoice.print': 'Imprimir o guardar como PDF',
   'account.language': 'Idioma',
   'account.security': 'Acceso',
+  'activation.ticket': 'Incidencia de soporte: {id}.',
+  'event.vehicle-priced': 'Precio fijado según la tarifa del modelo',
+  'event.service-purchased': 'Servicio comprado',
 };

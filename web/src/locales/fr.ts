@@ -250,4 +250,7 @@ export const fr: Record<Key, string> = {
   'invoice.print': 'Imprimer ou enregistrer en PDF',
   'account.language': 'Langue',
   'account.security': 'Connexion',
+  'activation.ticket': 'Ticket d’assistance : {id}.',
+  'event.vehicle-priced': 'Prix fixé selon le tarif du modèle',
+  'event.service-purchased': 'Service acheté',
 };

@@ -205,7 +205,7 @@ export function ServicePage(props: { id: string }) {
       setConfirming(false);
     }
   };
-  const activation = (s as { activation?: { attempts?: number; last_error?: string | null; next_attempt_at?: number | null } }).activation;
+  const activation = s.activation ?? undefined;
   const cancellable = s.source === 'purchase' && ['active', 'pending-activation', 'pending-payment'].includes(s.state ?? '');
   const withinWindow = s.purchased_at ? Date.now() - s.purchased_at <= 14 * 86400000 : false;
   return (
@@ -229,6 +229,9 @@ export function ServicePage(props: { id: string }) {
         {(s.state === 'failed' || s.state === 'refused') && (
           <Alert tone="bad" id="activation-failed">
             {t('activation.failed')}
+            {activation?.attempts ? ` ${t('activation.attempts', { n: String(activation.attempts) })}` : ''}
+            {activation?.last_error ? ` ${t('activation.lastError', { error: activation.last_error })}` : ''}
+            {activation?.support_ticket ? ` ${t('activation.ticket', { id: activation.support_ticket })}` : ''}
           </Alert>
         )}
         <dl class="facts">

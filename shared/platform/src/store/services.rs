@@ -296,3 +296,57 @@ pub async fn theft_reports_of(db: &Db, customer_id: &str) -> Result<Vec<TheftRep
         })
         .collect())
 }
+
+/// Where the service's current over-the-air command stands (its job in the retry queue): what
+/// the customer watches while a feature is switched on or off.
+#[derive(Debug, Clone)]
+pub struct Activation {
+    pub command_id: String,
+    /// Tries made so far.
+    pub attempts: i64,
+    /// `pending` (being tried / waiting for the next try), `done`, `escalated` (gave up).
+    pub status: String,
+    pub next_attempt_at: Option<i64>,
+    pub last_error: Option<String>,
+    /// The support ticket opened when the tries gave up.
+    pub support_ticket: Option<String>,
+}
+
+impl Activation {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "command_id": self.command_id,
+            "attempts": self.attempts,
+            "status": self.status,
+            "next_attempt_at": self.next_attempt_at,
+            "last_error": self.last_error,
+            "support_ticket": self.support_ticket,
+        })
+    }
+}
+
+/// The [`Activation`] of service `id`'s current command (None before any command).
+pub async fn activation(db: &Db, id: &str) -> Result<Option<Activation>, DbError> {
+    let Some(r) = db
+        .query_one(
+            "SELECT j.dedupe_key AS command_id, j.attempts, j.status, j.next_attempt_at, j.last_error,
+                    (SELECT t.id FROM support_tickets t WHERE t.service_id = s.id AND t.command_id = j.dedupe_key
+                      ORDER BY t.created_at DESC LIMIT 1) AS ticket
+               FROM services s JOIN jobs j ON j.dedupe_key = s.command_id
+              WHERE s.id = ?",
+            vec![text(id)],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let status = r.str("status");
+    Ok(Some(Activation {
+        command_id: r.str("command_id"),
+        attempts: r.opt_i64("attempts").unwrap_or(0),
+        next_attempt_at: if status == "pending" { r.opt_i64("next_attempt_at") } else { None },
+        status,
+        last_error: r.opt_str("last_error"),
+        support_ticket: r.opt_str("ticket"),
+    }))
+}
