@@ -37,10 +37,17 @@ export function lang(): Lang {
   return current;
 }
 
-export function setLang(l: Lang) {
+/** The language chosen on this device (the picker), if any. */
+export function explicitLang(): Lang | null {
+  const saved = localStorage.getItem(STORE);
+  return saved && saved in DICTS ? (saved as Lang) : null;
+}
+
+/** Shows the app in `l`; `remember`: the customer chose it here (kept on this device). */
+export function setLang(l: Lang, remember = true) {
   if (!(l in DICTS)) return;
   current = l;
-  localStorage.setItem(STORE, l);
+  if (remember) localStorage.setItem(STORE, l);
   document.documentElement.lang = l;
   listeners.forEach((f) => f(l));
 }

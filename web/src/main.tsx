@@ -2,8 +2,8 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, session, setUnauthorizedHandler, type Schemas } from './api/client';
-import { LangProvider, t, useLang } from './i18n';
-import { Account } from './pages/account';
+import { LangProvider, explicitLang, setLang, t, useLang } from './i18n';
+import { AccountPage, ConfirmEmail } from './pages/account';
 import { ChangePassword, Forgot, Login, SetPassword } from './pages/auth';
 import { Expediente, InvoicePage } from './pages/expediente';
 import { Dashboard, OrderPage } from './pages/orders';
@@ -35,7 +35,10 @@ function App() {
   const [me, setMe] = useState<Me | null | undefined>(session.token ? undefined : null);
   const loadMe = () => {
     if (!session.token) return setMe(null);
-    api('get', '/api/auth/me').then(setMe, () => setMe(null));
+    api('get', '/api/auth/me').then((m) => {
+      setMe(m);
+      if (m.role === 'customer' && !m.must_change_password) syncLanguage();
+    }, () => setMe(null));
   };
   useEffect(() => {
     setUnauthorizedHandler(() => {
@@ -49,6 +52,7 @@ function App() {
   // Screens that need no session.
   if (path === '/set-password') return <Shell me={null}>{<SetPassword token={q.get('token') ?? ''} />}</Shell>;
   if (path === '/app/forgot') return <Shell me={null}>{<Forgot />}</Shell>;
+  if (path === '/confirm-email') return <Shell me={null}>{<ConfirmEmail token={q.get('token') ?? ''} />}</Shell>;
   if (me === undefined) return <Shell me={null}>{<Loading />}</Shell>;
   if (me === null || path === '/app/login') {
     if (me && path === '/app/login') navigate('/app/', true);
@@ -77,10 +81,21 @@ function App() {
   else if (path === '/app/theft') screen = <Theft />;
   else if (path === '/app/expediente') screen = <Expediente />;
   else if ((m = match('/app/invoices/:number', path))) screen = <InvoicePage number={m.number} />;
-  else if (path === '/app/account') screen = <Account email={me.email} onLogout={() => setMe(null)} />;
+  else if (path === '/app/account')
+    screen = <AccountPage email={me.email} onLogout={() => setMe(null)} setupId={q.get('setup_id') ?? undefined} setupResult={q.get('result') ?? undefined} />;
   else if (path === '/app/password') screen = <ChangePassword forced={me.must_change_password} onDone={loadMe} />;
   else screen = <NotFound />;
   return <Shell me={me}>{screen}</Shell>;
+}
+
+/** The customer's language lives in the account (their e-mails use it too): a choice made on this
+ * device before signing in is saved there; otherwise the account's language is the screen's. */
+function syncLanguage() {
+  api('get', '/api/account').then((a) => {
+    const chosen = explicitLang();
+    if (chosen && chosen !== a.language) api('patch', '/api/account/profile', { body: { language: chosen } }).catch(() => {});
+    else if (!chosen) setLang(a.language, false);
+  }, () => {});
 }
 
 function Shell(props: { me: Me | null; children: preact.ComponentChildren }) {
