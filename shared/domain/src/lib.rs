@@ -8,6 +8,8 @@ pub mod delivery;
 pub mod expediente;
 pub mod idempotency;
 pub mod journey;
+pub mod lang;
+pub mod messages;
 pub mod ids;
 pub mod migrations;
 pub mod money;
