@@ -16,6 +16,7 @@ pub mod money;
 pub mod notify;
 pub mod order;
 pub mod password;
+pub mod preferences;
 pub mod payment;
 pub mod problem;
 pub mod registration;
