@@ -447,7 +447,8 @@ pub fn service_cancelled(name: &str, vin: &str, c: &Cancellation) -> Message {
 pub enum TheftOutcome {
     PendingCancelled,
     SubscriptionStopped,
-    Refunded { amount_minor: i64, currency: String },
+    /// `explanation`: the English rule text, quoted only in English.
+    Refunded { amount_minor: i64, currency: String, explanation: String },
     NotRefundable,
 }
 
@@ -459,19 +460,19 @@ pub fn theft_reported(report_id: &str, vin: &str, services: &[(String, TheftOutc
                 let what = match (l, o) {
                     (Lang::Es, TheftOutcome::PendingCancelled) => s("activación pendiente cancelada, sin cargo"),
                     (Lang::Es, TheftOutcome::SubscriptionStopped) => s("suscripción detenida, sin más cargos"),
-                    (Lang::Es, TheftOutcome::Refunded { amount_minor, currency }) => format!("cancelado según las normas de desistimiento, reembolso de {}", lang::money(l, *amount_minor, currency)),
+                    (Lang::Es, TheftOutcome::Refunded { amount_minor, currency, .. }) => format!("cancelado según las normas de desistimiento, reembolso de {}", lang::money(l, *amount_minor, currency)),
                     (Lang::Es, TheftOutcome::NotRefundable) => s("ya prestado: no reembolsable (es un asunto del seguro); se mantiene en su cuenta"),
                     (Lang::Fr, TheftOutcome::PendingCancelled) => s("activation en attente annulée, aucun frais"),
                     (Lang::Fr, TheftOutcome::SubscriptionStopped) => s("abonnement arrêté, plus aucun prélèvement"),
-                    (Lang::Fr, TheftOutcome::Refunded { amount_minor, currency }) => format!("résilié selon les règles de rétractation, remboursement de {}", lang::money(l, *amount_minor, currency)),
+                    (Lang::Fr, TheftOutcome::Refunded { amount_minor, currency, .. }) => format!("résilié selon les règles de rétractation, remboursement de {}", lang::money(l, *amount_minor, currency)),
                     (Lang::Fr, TheftOutcome::NotRefundable) => s("déjà fourni : non remboursable (cela relève de l'assurance) ; il reste sur votre compte"),
                     (Lang::De, TheftOutcome::PendingCancelled) => s("ausstehende Aktivierung abgebrochen, keine Kosten"),
                     (Lang::De, TheftOutcome::SubscriptionStopped) => s("Abonnement beendet, keine weiteren Abbuchungen"),
-                    (Lang::De, TheftOutcome::Refunded { amount_minor, currency }) => format!("nach den Widerrufsregeln gekündigt, Erstattung {}", lang::money(l, *amount_minor, currency)),
+                    (Lang::De, TheftOutcome::Refunded { amount_minor, currency, .. }) => format!("nach den Widerrufsregeln gekündigt, Erstattung {}", lang::money(l, *amount_minor, currency)),
                     (Lang::De, TheftOutcome::NotRefundable) => s("bereits erbracht: nicht erstattungsfähig (ein Versicherungsfall); bleibt in Ihrem Konto"),
                     (Lang::En, TheftOutcome::PendingCancelled) => s("pending activation cancelled, not charged"),
                     (Lang::En, TheftOutcome::SubscriptionStopped) => s("subscription stopped, no further charges"),
-                    (Lang::En, TheftOutcome::Refunded { amount_minor, currency }) => format!("cancelled within the withdrawal rules, refund {}", lang::money(l, *amount_minor, currency)),
+                    (Lang::En, TheftOutcome::Refunded { amount_minor, currency, explanation }) => format!("cancelled within the withdrawal rules, refund {} ({explanation})", lang::money(l, *amount_minor, currency)),
                     (Lang::En, TheftOutcome::NotRefundable) => s("already delivered: not refundable (an insurance matter); it stays on your account"),
                 };
                 format!("- {name}: {what}")
@@ -585,7 +586,7 @@ mod tests {
             service_cancelled("Autopilot", "WCA1234567890ABCD", &Cancellation::EndOfPeriod { ends_ms: Some(due) }),
             service_cancelled("Autopilot", "WCA1234567890ABCD", &Cancellation::NotActivated),
             service_cancelled("Autopilot", "WCA1234567890ABCD", &Cancellation::Refund { amount_minor: 123_456, currency: "EUR".into(), explanation: "full refund".into() }),
-            theft_reported("thf_1", "WCA1234567890ABCD", &[("Autopilot".into(), TheftOutcome::Refunded { amount_minor: 4_999, currency: "EUR".into() })]),
+            theft_reported("thf_1", "WCA1234567890ABCD", &[("Autopilot".into(), TheftOutcome::Refunded { amount_minor: 4_999, currency: "EUR".into(), explanation: "full refund".into() })]),
             theft_reported("thf_1", "WCA1234567890ABCD", &[]),
             subscription_invoice("Autopilot", "2026-11", 123_456, "EUR", "inv_1"),
             subscription_settlement_failed("Autopilot", "2026-11", "insufficient_funds"),
