@@ -66,7 +66,7 @@ fn group(n: u64, sep: &str) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push_str(sep);
         }
         out.push(c);
@@ -152,12 +152,14 @@ pub fn date(lang: Lang, ms: i64) -> String {
 pub fn date_text(lang: Lang, s: &str) -> String {
     let b = s.as_bytes();
     let num = |r: std::ops::Range<usize>| s.get(r).filter(|t| t.bytes().all(|c| c.is_ascii_digit())).and_then(|t| t.parse::<u32>().ok());
-    if b.len() >= 10 && b[4] == b'-' && b[7] == b'-' {
-        if let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) {
-            if (1..=12).contains(&m) && (1..=31).contains(&d) {
-                return civil(lang, y as i32, m, d);
-            }
-        }
+    if b.len() >= 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10))
+        && (1..=12).contains(&m)
+        && (1..=31).contains(&d)
+    {
+        return civil(lang, y as i32, m, d);
     }
     s.to_string()
 }
