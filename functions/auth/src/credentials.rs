@@ -165,7 +165,12 @@ async fn send_reset_link(db: &Db, email: &str, (subject, role, customer_id): (St
     let token = credentials::make_token(&rand::bytes::<{ credentials::TOKEN_RANDOM_BYTES }>());
     let link = credentials::set_password_link(&vars::base_url("app_url").await?, &token);
     let message_id = rand::id(IdKind::Message);
-    let job = Job::Notify(password_reset_notification(&message_id, customer_id.as_deref(), email, &link));
+    // A customer reads it in their language; staff in English.
+    let lang = match customer_id.as_deref() {
+        Some(cid) => caas_platform::notify::contact(db, cid).await?.map(|c| c.lang).unwrap_or_default(),
+        None => caas_domain::lang::Lang::En,
+    };
+    let job = Job::Notify(password_reset_notification(&message_id, customer_id.as_deref(), email, &link, lang));
     db.transaction(async |tx: &Db| -> Result<(), DbError> {
         accounts::insert_password_token(tx, &credentials::token_hash(&token), &subject, role, Purpose::Reset, now).await?;
         queue::enqueue(tx, &job, &format!("password-reset:{message_id}"), now).await?;

@@ -24,7 +24,6 @@
 //! Report: `{billed, skipped, failed, cancelled, more}`.
 use caas_domain::Problem;
 use caas_domain::journey::PaymentKind;
-use caas_domain::routing::NotificationKind;
 use caas_domain::services::billing::{self, ChargeAnswer, DunningDecision, DunningPolicy, Period, SubscriptionTerms};
 use caas_domain::services::calendar::format_date;
 use caas_domain::services::lifecycle::{ServiceEvent, ServiceState};
@@ -342,21 +341,14 @@ async fn dunning(tx: &Db, ctx: &Ctx, c: &ChargeRow, pid: Option<String>, code: &
     }
 }
 
-fn money_text(c: &ChargeRow) -> String {
-    format!("{}.{:02} {}", c.amount_minor / 100, c.amount_minor % 100, c.currency)
-}
 
 /// A retry is scheduled: the customer is asked to check the payment method.
 #[allow(clippy::too_many_arguments)]
 async fn retry_later(tx: &Db, c: &ChargeRow, s: &ServiceRow, code: &str, failures: u32, at: i64, retry_number: u32, now: i64) -> Result<(), DbError> {
-    let (name, money) = (s.name(), money_text(c));
-    let body = format!(
-        "We could not charge {money} for {name} ({}). We will try again on {} (retry {retry_number}). Please check your payment method.",
-        c.period,
-        format_date(at)
-    );
+    let name = s.name();
+    let m = caas_domain::messages::subscription_charge_failed(&name, &c.period, c.amount_minor, &c.currency, at, retry_number);
     let key = format!("sub-charge-failed:{}:{failures}", c.id);
-    svc::notify(tx, &s.customer_id, &s.vin, &key, NotificationKind::SubscriptionPaymentFailed, &format!("Payment for {name} failed"), &body, now).await?;
+    svc::send(tx, &s.customer_id, &s.vin, &key, &m, now).await?;
     let detail = format!("{} charge for {} declined ({code}); retry {retry_number} on {}", s.id, c.period, format_date(at));
     svc::timeline(tx, s.order_id.as_deref(), now, "subscription-charge-failed", detail).await
 }
@@ -368,15 +360,9 @@ async fn give_up(tx: &Db, c: &ChargeRow, s: &ServiceRow, pid: Option<&str>, code
     charges::open_collection(tx, c, pid, &s.customer_id, &reason, now).await?;
     let did_cancel = stop_subscription(tx, s, now).await?;
     let name = s.name();
-    let body = format!(
-        "We could not charge {} for {name} ({}) after {failures} attempts. The subscription has been cancelled and the feature is being switched off on your vehicle {}. No further charges will be made; the unpaid amount remains due.",
-        money_text(c),
-        c.period,
-        s.vin
-    );
+    let m = caas_domain::messages::subscription_cancelled_unpaid(&name, &c.period, c.amount_minor, &c.currency, failures, &s.vin);
     let key = format!("sub-cancelled-unpaid:{}", s.id);
-    let subject = format!("{name} cancelled: payment failed");
-    svc::notify(tx, &s.customer_id, &s.vin, &key, NotificationKind::SubscriptionCancelledPaymentFailed, &subject, &body, now).await?;
+    svc::send(tx, &s.customer_id, &s.vin, &key, &m, now).await?;
     let detail = format!("{} cancelled after {failures} failed charges for {}; deactivation queued", s.id, c.period);
     svc::timeline(tx, s.order_id.as_deref(), now, "subscription-cancelled-unpaid", detail).await?;
     Ok(did_cancel)

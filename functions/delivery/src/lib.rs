@@ -207,7 +207,8 @@ async fn record_events(tx: &Db, principal: &Principal, o: &Order, input: &Input,
 
 /// The customer hears about every outcome.
 async fn tell_customer(tx: &Db, o: &Order, c: &Customer, event: DeliveryEvent, when: Option<&str>, now: i64) -> Result<Vec<&'static str>, DbError> {
-    let to = Contact::customer(&o.customer_id, &c.email, &c.phone);
+    // The customer's contact with their language and preferences (the row `c` as fallback).
+    let to = notify::contact(tx, &o.customer_id).await?.unwrap_or_else(|| Contact::customer(&o.customer_id, &c.email, &c.phone));
     let notice = delivery::notice(event, &c.full_name, &o.model, when);
     Ok(notify::send(tx, &rand::id(IdKind::Message), &to, &notice, now).await?.iter().map(|ch| ch.as_str()).collect())
 }

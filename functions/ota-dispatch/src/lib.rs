@@ -19,7 +19,6 @@
 //! Report: `{endings_queued, processed, applied, retried, escalated, skipped, pending_money}`.
 use caas_domain::Problem;
 use caas_domain::retry::RetryPolicy;
-use caas_domain::routing::NotificationKind;
 use caas_domain::services::calendar::format_date;
 use caas_domain::services::catalog::{Catalog, OptionKind};
 use caas_domain::services::lifecycle::{self, Ending, ServiceEvent, ServiceState};
@@ -246,9 +245,8 @@ async fn activated(tx: &Db, cmd: &OtaCommand, s: &ServiceRow, name: &str, kind: 
     let until = ends_at.map(|e| format!(" until {}", format_date(e))).unwrap_or_default();
     let detail = format!("{name} ({}) active on {}{until}; command {}", s.id, s.vin, cmd.command_id);
     svc::timeline(tx, s.order_id.as_deref(), now, "service-activated", detail).await?;
-    let body = format!("{name} has been activated on your vehicle {}{until}. Enjoy!", s.vin);
     let key = format!("svc-active:{}", s.id);
-    svc::notify(tx, &s.customer_id, &s.vin, &key, NotificationKind::ServiceActivated, &format!("{name} is active"), &body, now).await
+    svc::send(tx, &s.customer_id, &s.vin, &key, &caas_domain::messages::service_activated(name, &s.vin, ends_at), now).await
 }
 
 fn opt_int(v: Option<i64>) -> caas_platform::db::Value {
@@ -447,17 +445,7 @@ async fn record_gave_up(tx: &Db, e: &Escalation<'_>, g: &GiveUp, now: i64) -> Re
 
 async fn notify_failed(tx: &Db, e: &Escalation<'_>, now: i64) -> Result<(), DbError> {
     let (s, name) = (e.s, &e.name);
-    svc::notify(
-        tx,
-        &s.customer_id,
-        &s.vin,
-        &format!("svc-failed:{}", s.id),
-        NotificationKind::OtaFailure,
-        &format!("{name} could not be activated"),
-        &format!("We could not activate {name} on your vehicle {}. Our technical support team is looking into it. You have not been charged for it.", s.vin),
-        now,
-    )
-    .await
+    svc::send(tx, &s.customer_id, &s.vin, &format!("svc-failed:{}", s.id), &caas_domain::messages::ota_failed(name, &s.vin), now).await
 }
 
 /// Queue the deactivation of every service whose end is due (expiry of temporary services,

@@ -8,7 +8,6 @@
 //!   collections (a visible record), the customer is told. Declines at charge time (402) are the
 //!   billing tick's dunning schedule; the subscription itself is not switched off here.
 use caas_domain::payment::ledger_key;
-use caas_domain::routing::NotificationKind;
 use caas_domain::services::ledger::EntryKind;
 use caas_domain::wit::Money;
 use caas_platform::db::{Db, DbError, int, text};
@@ -73,10 +72,9 @@ impl Period<'_> {
             .await?;
         svc::timeline(self.tx, self.order_id.as_deref(), self.now, "subscription-invoiced", format!("invoice inv_{pid} issued for {sub_id} {period}")).await?;
         if let (Some(s), Some(name)) = (&self.s, &self.name) {
-            let subject = format!("Invoice for {name} ({period})");
-            let body = format!("We received {} for {name} ({period}). Invoice inv_{pid} is in your expediente.", a.display());
+            let m = caas_domain::messages::subscription_invoice(name, period, a.amount_minor, &a.currency, &format!("inv_{pid}"));
             let key = format!("sub-invoice:{pid}");
-            svc::notify(self.tx, &s.customer_id, &s.vin, &key, NotificationKind::PaymentConfirmation, &subject, &body, self.now).await?;
+            svc::send(self.tx, &s.customer_id, &s.vin, &key, &m, self.now).await?;
         }
         Ok(format!("subscription {sub_id} {period} settled; invoice inv_{pid} issued"))
     }
@@ -94,10 +92,9 @@ impl Period<'_> {
         if changed == 1 {
             self.void_and_collect(reason).await?;
             if let (Some(s), Some(name)) = (&self.s, &self.name) {
-                let subject = format!("Payment for {name} failed");
-                let body = format!("The charge for {name} ({period}) could not be collected ({reason}). Our collections team will contact you.");
+                let m = caas_domain::messages::subscription_settlement_failed(name, period, reason);
                 let key = format!("sub-settlement-failed:{pid}");
-                svc::notify(self.tx, &s.customer_id, &s.vin, &key, NotificationKind::SubscriptionPaymentFailed, &subject, &body, self.now).await?;
+                svc::send(self.tx, &s.customer_id, &s.vin, &key, &m, self.now).await?;
             }
             let detail = format!("{sub_id} {period}: charge {pid} failed to settle ({reason}); handed to collections");
             svc::timeline(self.tx, self.order_id.as_deref(), self.now, "subscription-payment-at-risk", detail).await?;

@@ -194,7 +194,7 @@ fn not_in_stock(vin: &str) -> TxError {
 }
 
 async fn create_customer(tx: &Db, s: &SaleTx, now: i64) -> Result<(), TxError> {
-    accounts::insert_customer(tx, &s.customer_id, &s.sale.customer, &s.sale.delivery_address, &s.sale.country, now)
+    accounts::insert_customer(tx, &s.customer_id, &s.sale.customer, &s.sale.delivery_address, &s.sale.country, s.sale.language, now)
         .await
         .map_err(|e| if e.is_unique_violation() { TxError::EmailTaken } else { TxError::Db(e) })
 }
@@ -257,7 +257,7 @@ async fn record_registration(tx: &Db, s: &SaleTx, now: i64) -> Result<(), DbErro
 async fn queue_credentials(tx: &Db, s: &SaleTx, now: i64) -> Result<(), DbError> {
     let c = &s.sale.customer;
     accounts::insert_password_token(tx, &credentials::token_hash(&s.token), &s.customer_id, Role::Customer, Purpose::Welcome, now).await?;
-    let job = Job::Notify(credentials_notification(&s.message_id, &s.customer_id, &c.email, &c.full_name, &s.link));
+    let job = Job::Notify(credentials_notification(&s.message_id, &s.customer_id, &c.email, &c.full_name, &s.link, s.sale.language));
     queue::enqueue(tx, &job, &format!("credentials:{}", s.customer_id), now).await?;
     Ok(())
 }

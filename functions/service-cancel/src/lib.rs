@@ -16,11 +16,11 @@
 //! returned twice), the notification and the timeline; the returns are then worked at once (the
 //! ledger rows are written when the gateway confirms). A gateway outage leaves them to the retry
 //! tick, which retries with backoff and escalates after the last try.
+use caas_domain::messages::{Cancellation as Notice, TheftOutcome};
 use caas_domain::FieldError;
 use caas_domain::Problem;
 use caas_domain::auth::Role;
 use caas_domain::ids::{IdKind, is_id};
-use caas_domain::routing::NotificationKind;
 use caas_domain::services::calendar::format_date;
 use caas_domain::services::catalog::{Catalog, OptionKind};
 use caas_domain::services::lifecycle::{ServiceEvent, ServiceState};
@@ -248,25 +248,15 @@ impl Cancellation<'_> {
         if !self.notify {
             return Ok(());
         }
-        let body = self.message(&name, billing_end);
-        svc::notify(tx, &s.customer_id, &s.vin, &format!("svc-cancel:{}", s.id), NotificationKind::ServiceCancelled, &format!("{name} cancelled"), &body, now).await
+        let m = caas_domain::messages::service_cancelled(&name, &s.vin, &self.notice(billing_end));
+        svc::send(tx, &s.customer_id, &s.vin, &format!("svc-cancel:{}", s.id), &m, now).await
     }
 
-    fn message(&self, name: &str, billing_end: Option<i64>) -> String {
+    fn notice(&self, billing_end: Option<i64>) -> Notice {
         match self.d.rule {
-            CancellationRule::SubscriptionEndOfPeriod => format!(
-                "Your subscription {name} is cancelled and ends on {}. The current month is billed as usual; no charges after that.",
-                billing_end.map(format_date).unwrap_or_default()
-            ),
-            CancellationRule::NotActivatedYet => {
-                format!("The activation of {name} was cancelled before it reached your vehicle {}. You have not been charged for it.", self.s.vin)
-            }
-            _ => format!(
-                "{name} has been cancelled and is being switched off on your vehicle {}. Refund: {}. {}",
-                self.s.vin,
-                money_text(&self.d.refund),
-                self.d.explanation()
-            ),
+            CancellationRule::SubscriptionEndOfPeriod => Notice::EndOfPeriod { ends_ms: billing_end },
+            CancellationRule::NotActivatedYet => Notice::NotActivated,
+            _ => Notice::Refund { amount_minor: self.d.refund.amount_minor, currency: self.d.refund.currency.clone(), explanation: self.d.explanation() },
         }
     }
 }
@@ -333,7 +323,7 @@ async fn theft(req: Request) -> Result<Resp, Problem> {
     let (mut outcomes, mut lines) = (Vec::new(), Vec::new());
     for s in services::open_purchases_on_vehicle(&db, &vin, &me.subject_id).await? {
         let o = apply(&db, &payment_url, &s, catalog.as_ref(), now, true, false).await?;
-        lines.push(format!("- {}: {}", s.name(), theft_line(&o)));
+        lines.push((s.name(), theft_line(&o)));
         outcomes.push(o.json(&s.id));
     }
     let id = caas_platform::rand::id(IdKind::Event).replacen("evt_", "thf_", 1);
@@ -343,29 +333,25 @@ async fn theft(req: Request) -> Result<Resp, Problem> {
 }
 
 /// What the theft did to one service, for the customer's summary.
-fn theft_line(o: &Outcome) -> String {
+fn theft_line(o: &Outcome) -> TheftOutcome {
     match o.rule {
-        CancellationRule::NotActivatedYet => "pending activation cancelled, not charged".to_string(),
-        CancellationRule::SubscriptionStoppedNow => "subscription stopped, no further charges".to_string(),
+        CancellationRule::NotActivatedYet => TheftOutcome::PendingCancelled,
+        CancellationRule::SubscriptionStoppedNow => TheftOutcome::SubscriptionStopped,
         CancellationRule::WithdrawalFullRefund | CancellationRule::ShortServiceFullRefund | CancellationRule::RepeatWithdrawalProRata => {
-            format!("cancelled within the withdrawal rules, refund {} ({})", money_text(&o.refund), o.explanation)
+            TheftOutcome::Refunded { amount_minor: o.refund.amount_minor, currency: o.refund.currency.clone(), explanation: o.explanation.clone() }
         }
-        _ => "already delivered: not refundable (an insurance matter); it stays on your account".to_string(),
+        _ => TheftOutcome::NotRefundable,
     }
 }
 
 /// The report, the timeline entry and the customer's summary, in one transaction.
-async fn record_theft(tx: &Db, r: &TheftReport, order_id: &str, lines: &[String]) -> Result<(), DbError> {
+async fn record_theft(tx: &Db, r: &TheftReport, order_id: &str, lines: &[(String, TheftOutcome)]) -> Result<(), DbError> {
     let (id, vin) = (&r.id, &r.vin);
     services::insert_theft_report(tx, r).await?;
     let reviewed = lines.len();
     svc::timeline(tx, Some(order_id), r.reported_at, "theft-reported", format!("theft of {vin} reported ({id}); {reviewed} service(s) reviewed")).await?;
-    let body = if lines.is_empty() {
-        format!("We recorded the theft report {id} for your vehicle {vin}. No services needed changes.")
-    } else {
-        format!("We recorded the theft report {id} for your vehicle {vin}. Your services:\n{}", lines.join("\n"))
-    };
-    svc::notify(tx, &r.customer_id, vin, &format!("theft:{id}"), NotificationKind::TheftReported, "Theft report received", &body, r.reported_at).await
+    let m = caas_domain::messages::theft_reported(id, vin, lines);
+    svc::send(tx, &r.customer_id, vin, &format!("theft:{id}"), &m, r.reported_at).await
 }
 
 async fn list_reports(req: Request) -> Result<Resp, Problem> {

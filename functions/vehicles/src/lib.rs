@@ -19,7 +19,7 @@ use caas_domain::wit::Job;
 use caas_domain::FieldError;
 use caas_platform::db::{Db, DbError};
 use caas_platform::store::vehicles::{self, Link, NewPlanService, PlanService};
-use caas_platform::store::{accounts, orders};
+use caas_platform::store::orders;
 use caas_platform::store::orders::Order;
 use caas_platform::{Resp, auth, clock, notify, queue, rand, req, resp, vars};
 use serde::Serialize;
@@ -171,8 +171,8 @@ async fn queue_plan_services(tx: &Db, order_id: &str, me: &str, vin: &str, now: 
 
 /// Plataforma base active: told by e-mail, push and on the car's display (through the outbox).
 async fn notify_linked(tx: &Db, o: &Order, me: &str, vin: &str, planned: usize, now: i64) -> Result<(), DbError> {
-    let Some(c) = accounts::load_customer(tx, &o.customer_id).await? else { return Ok(()) };
-    let to = Contact::customer(me, &c.email, "").with_vehicle(Some(vin));
+    let Some(c) = notify::contact(tx, &o.customer_id).await? else { return Ok(()) };
+    let to = Contact { customer_id: Some(me.to_string()), ..c }.with_vehicle(Some(vin));
     notify::send(tx, &format!("linked-{}", o.id), &to, &vehicle::msg_linked(vin, &o.model, planned), now).await?;
     Ok(())
 }

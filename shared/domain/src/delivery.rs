@@ -175,37 +175,15 @@ pub fn template(event: DeliveryEvent) -> String {
     format!("delivery-{}", event.as_str())
 }
 
-/// The customer's notice of `event` (template `delivery-<event>`).
+/// The customer's notice of `event` (template `delivery-<event>`; `crate::messages::delivery`).
 pub fn notice(event: DeliveryEvent, full_name: &str, model: &str, when: Option<&str>) -> Message {
-    let (subject, body) = message(event, full_name, model, when);
-    Message::new(kind(event), subject, body).with_template(template(event))
+    crate::messages::delivery(event, full_name, model, when)
 }
 
-/// Subject and body of the customer notification. `when` is a human-readable planned time.
+/// Subject and body of the customer notification in English. `when` is a human-readable planned time.
 pub fn message(event: DeliveryEvent, full_name: &str, model: &str, when: Option<&str>) -> (String, String) {
-    let when = when.map(|w| format!(" on {w}")).unwrap_or_default();
-    match event {
-        DeliveryEvent::Scheduled => (
-            "Your vehicle delivery is scheduled".into(),
-            format!("Hello {full_name},\n\nThe transport of your {model} to your address is scheduled{when}. Please be at home to receive it."),
-        ),
-        DeliveryEvent::Rescheduled => (
-            "Your vehicle delivery was rescheduled".into(),
-            format!("Hello {full_name},\n\nAs agreed by phone, the delivery of your {model} is rescheduled{when}."),
-        ),
-        DeliveryEvent::Absent => (
-            "We missed you at delivery".into(),
-            format!("Hello {full_name},\n\nThe transport company could not find you at your address to deliver your {model}. They are calling you to arrange a new time; the vehicle is never left unattended."),
-        ),
-        DeliveryEvent::Returned => (
-            "Your vehicle is waiting at the dealership".into(),
-            format!("Hello {full_name},\n\nWe could not reach you, so your {model} was taken back to the dealership. Please pick it up there; bring your ID."),
-        ),
-        DeliveryEvent::Delivered | DeliveryEvent::PickedUp => (
-            "Your vehicle has been delivered".into(),
-            format!("Hello {full_name},\n\nYour {model} has been handed over. Link the CaaS app to it with the code shown on the vehicle's display to make it operational."),
-        ),
-    }
+    let m = notice(event, full_name, model, when);
+    (m.subject, m.body)
 }
 
 /// Parse a planned time: unix ms (JSON integer), or `YYYY-MM-DD`, or

@@ -263,109 +263,13 @@ pub fn notifications(order_id: &str, key: &str, to: &Recipient, m: &JourneyMessa
     crate::notify::notifications(&format!("{order_id}:{key}"), &to.contact(), m)
 }
 
-fn msg(kind: NotificationKind, template: &'static str, subject: &str, body: String) -> JourneyMessage {
-    Message::new(kind, subject, body).with_template(template)
-}
-
-pub fn msg_reservation_confirmed(order_id: &str) -> JourneyMessage {
-    msg(
-        NotificationKind::PaymentConfirmation,
-        "reservation-confirmed",
-        "Your reservation is confirmed",
-        format!("We received your reservation payment for order {order_id}. We are placing your order with the factory."),
-    )
-}
-
-pub fn msg_payment_failed(order_id: &str, kind: PaymentKind) -> JourneyMessage {
-    msg(
-        NotificationKind::PaymentConfirmation,
-        "payment-failed",
-        "Your payment did not go through",
-        format!("The {} payment for order {order_id} failed. Nothing was charged.", kind.as_str()),
-    )
-}
-
-pub fn msg_factory_ordered(order_id: &str, factory_order_id: &str, eta: Option<&str>) -> JourneyMessage {
-    msg(
-        NotificationKind::ManufacturingStatus,
-        "factory-order-placed",
-        "Your car has been ordered from the factory",
-        format!(
-            "Order {order_id} is now with the factory (factory order {factory_order_id}){}.",
-            eta.map(|d| format!(", estimated completion {d}")).unwrap_or_default()
-        ),
-    )
-}
-
-pub fn msg_factory_delay(order_id: &str) -> JourneyMessage {
-    msg(
-        NotificationKind::ManufacturingStatus,
-        "factory-order-delayed",
-        "Your factory order is taking longer than expected",
-        format!("We could not yet place order {order_id} with the factory. Our staff is on it; your reservation is kept."),
-    )
-}
-
-pub fn msg_manufacturing(order_id: &str, status: OrderStatus, eta: Option<&str>) -> JourneyMessage {
-    let what = match status {
-        FactoryOrdered => "The factory confirmed your order and scheduled production",
-        InProduction => "Your car is being built",
-        QualityControl => "Your car is in final quality control",
-        ReadyToShip => "Your car is finished and ready to ship",
-        Shipped => "Your car is on its way to the dealership",
-        _ => "Your order was updated",
-    };
-    msg(
-        NotificationKind::ManufacturingStatus,
-        "manufacturing-status",
-        what,
-        format!("{what} (order {order_id}){}.", eta.map(|d| format!("; estimated date {d}")).unwrap_or_default()),
-    )
-}
-
-pub fn msg_delayed(order_id: &str, new_date: Option<&str>) -> JourneyMessage {
-    msg(
-        NotificationKind::ManufacturingStatus,
-        "manufacturing-delayed",
-        "New estimated date for your car",
-        format!(
-            "The factory has revised the schedule of order {order_id}{}. Your reservation is kept.",
-            new_date.map(|d| format!(": new estimated date {d}")).unwrap_or_default()
-        ),
-    )
-}
-
-pub fn msg_vehicle_ready(order_id: &str, due_at_ms: i64) -> JourneyMessage {
-    msg(
-        NotificationKind::VehicleReady,
-        "vehicle-ready",
-        "Your car is at the dealership",
-        format!(
-            "Your car (order {order_id}) is available at the dealership. Please complete the final payment by {} to keep it.",
-            crate::services::calendar::format_date(due_at_ms)
-        ),
-    )
-}
-
-pub fn msg_fully_paid(order_id: &str) -> JourneyMessage {
-    msg(
-        NotificationKind::PaymentConfirmation,
-        "final-payment-confirmed",
-        "Payment complete",
-        format!("We received your final payment for order {order_id}. We are registering your car."),
-    )
-}
-
-pub fn msg_unassigned(order_id: &str, reason: &str) -> JourneyMessage {
-    msg(
-        NotificationKind::VehicleReady,
-        "reservation-lost",
-        "Your reservation has been cancelled",
-        format!(
-            "The final payment for order {order_id} was not completed ({reason}). The vehicle is no longer reserved for you and the reservation deposit is not refundable."
-        ),
-    )
-}
+// The customer texts live in `crate::messages` (one function per message, four languages).
+pub use crate::messages::{
+    delayed as msg_delayed, factory_delay as msg_factory_delay, factory_ordered as msg_factory_ordered, fully_paid as msg_fully_paid,
+    manufacturing as msg_manufacturing, matriculated as msg_matriculated, payment_failed as msg_payment_failed,
+    registration_delay as msg_registration_delay, reservation_confirmed as msg_reservation_confirmed, sale_abandoned as msg_sale_abandoned,
+    unassigned as msg_unassigned, vehicle_ready as msg_vehicle_ready,
+};
 
 /// Days the customer has to pay the reservation (señal) after the sale is registered.
 pub const DEFAULT_RESERVATION_DAYS: u64 = 7;
@@ -374,35 +278,6 @@ pub const DEFAULT_RESERVATION_DAYS: u64 = 7;
 /// the reservation deadline at `now_ms`.
 pub fn reservation_expired(status: OrderStatus, created_at_ms: i64, now_ms: i64, days: u64) -> bool {
     status == OrderStatus::ReservationPending && now_ms >= created_at_ms.saturating_add((days as i64).saturating_mul(86_400_000))
-}
-
-pub fn msg_sale_abandoned(order_id: &str, days: u64) -> JourneyMessage {
-    msg(
-        NotificationKind::PaymentConfirmation,
-        "sale-abandoned",
-        "Your order has been cancelled",
-        format!(
-            "The reservation for order {order_id} was not paid within {days} days, so the sale has been cancelled. Any payment still pending has been cancelled: you will not be charged. Your dealership can register the sale again at any time."
-        ),
-    )
-}
-
-pub fn msg_matriculated(order_id: &str, plate: &str) -> JourneyMessage {
-    msg(
-        NotificationKind::PaymentConfirmation,
-        "vehicle-registered",
-        "Your car is registered",
-        format!("Your car (order {order_id}) is registered with plate {plate}. We will now schedule the delivery."),
-    )
-}
-
-pub fn msg_registration_delay(order_id: &str) -> JourneyMessage {
-    msg(
-        NotificationKind::PaymentConfirmation,
-        "registration-delayed",
-        "Your car's registration is taking longer than expected",
-        format!("The registration of order {order_id} is delayed. Our staff is handling it."),
-    )
 }
 
 /// Staff e-mail about an escalated job (one per staff member).

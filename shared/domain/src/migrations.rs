@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 6, name: "repeat-withdrawal-vehicle-list-price", sql: V6 },
     Migration { version: 7, name: "set-password-tokens", sql: V7 },
     Migration { version: 8, name: "payment-statuses-voided-mismatch", sql: V8 },
+    Migration { version: 10, name: "customer-language-preferences-email-change", sql: V10 },
 ];
 
 /// The version a fully migrated database is at.
@@ -407,6 +408,24 @@ DROP TABLE payments;
 ALTER TABLE payments_v8 RENAME TO payments;
 CREATE INDEX payments_order ON payments(order_id, kind);
 CREATE INDEX payments_customer ON payments(customer_id);
+"#;
+
+/// The customer's language (es|fr|de|en; existing customers: en), SMS opt-in and notification
+/// preferences (JSON object of the optional routing cells switched off, `{"<kind>.<channel>": false}`),
+/// and the single-use e-mail change confirmations (only the token's SHA-256 is stored).
+const V10: &str = r#"
+ALTER TABLE customers ADD COLUMN language TEXT NOT NULL DEFAULT 'en' CHECK (language IN ('es','fr','de','en'));
+ALTER TABLE customers ADD COLUMN sms_opt_in INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE customers ADD COLUMN notification_prefs TEXT NOT NULL DEFAULT '{}';
+CREATE TABLE email_change_tokens (
+    token_hash TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL REFERENCES customers(id),
+    new_email TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+);
+CREATE INDEX email_change_tokens_customer ON email_change_tokens(customer_id);
 "#;
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! Adding a channel: a [`Channel`] case in [`recipient`] (and the address in [`Contact`]) plus its
 //! cells in the routing table. Adding a kind: a case in the routing table and the template (the
 //! function that renders its [`Message`]).
+use crate::lang::Lang;
 use crate::routing::{NotificationKind, channels};
 use crate::wit::{Channel, Notification};
 
@@ -22,6 +23,11 @@ pub struct Contact {
     pub vin: Option<String>,
     /// The table's "Optional" SMS cells (manufacturing status, maintenance due).
     pub sms_opt_in: bool,
+    /// The language texts are rendered in (`crate::messages`).
+    pub lang: Lang,
+    /// Optional routing cells the customer switched off (`crate::routing::is_optional`);
+    /// mandatory cells are never filtered.
+    pub off: Vec<(NotificationKind, Channel)>,
 }
 
 impl Contact {
@@ -32,6 +38,17 @@ impl Contact {
     /// A staff member (e-mail only, not filed under a customer).
     pub fn staff(email: &str) -> Contact {
         Contact { email: email.to_string(), ..Contact::default() }
+    }
+
+    /// The same contact, writing in `lang`.
+    pub fn in_lang(mut self, lang: Lang) -> Contact {
+        self.lang = lang;
+        self
+    }
+
+    /// Whether `to` receives `kind` on `channel` (routing table, SMS opt-in, preferences).
+    pub fn wants(&self, kind: NotificationKind, channel: Channel) -> bool {
+        !(crate::routing::is_optional(kind, channel) && self.off.contains(&(kind, channel)))
     }
 
     /// The same contact with its linked vehicle (an empty VIN means none).
@@ -53,7 +70,8 @@ pub fn recipient(channel: Channel, to: &Contact) -> Option<String> {
     address.filter(|a| !a.is_empty()).map(str::to_string)
 }
 
-/// One message, rendered: its kind (which decides the channels), template name, subject, body.
+/// One message, rendered: its kind (which decides the channels), template name, subject, body
+/// (English), and its renderings per language (`crate::messages`; empty: English only, e.g. staff).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     pub kind: NotificationKind,
@@ -61,12 +79,33 @@ pub struct Message {
     pub template: String,
     pub subject: String,
     pub body: String,
+    pub localized: Vec<(Lang, String, String)>,
 }
 
 impl Message {
-    /// A message with the kind's template name.
+    /// A message with the kind's template name, one text for every reader (staff messages).
     pub fn new(kind: NotificationKind, subject: impl Into<String>, body: impl Into<String>) -> Message {
-        Message { kind, template: kind.template().to_string(), subject: subject.into(), body: body.into() }
+        Message { kind, template: kind.template().to_string(), subject: subject.into(), body: body.into(), localized: Vec::new() }
+    }
+
+    /// A message rendered in every language by `render` (subject, body); the English text is
+    /// also its default `subject`/`body`.
+    pub fn localized(kind: NotificationKind, template: &str, render: impl Fn(Lang) -> (String, String)) -> Message {
+        let localized: Vec<(Lang, String, String)> = Lang::ALL.iter().map(|&l| {
+            let (s, b) = render(l);
+            (l, s, b)
+        }).collect();
+        let (subject, body) = localized.iter().find(|(l, _, _)| *l == Lang::En).map(|(_, s, b)| (s.clone(), b.clone())).unwrap_or_default();
+        Message { kind, template: template.to_string(), subject, body, localized }
+    }
+
+    /// Subject and body in `lang` (the default text if the message has no such rendering).
+    pub fn text(&self, lang: Lang) -> (&str, &str) {
+        self.localized
+            .iter()
+            .find(|(l, _, _)| *l == lang)
+            .map(|(_, s, b)| (s.as_str(), b.as_str()))
+            .unwrap_or((self.subject.as_str(), self.body.as_str()))
     }
 
     /// The same message under its own template name.
@@ -82,22 +121,25 @@ pub fn notification(message_id: &str, channel: Channel, to: &Contact, m: &Messag
 }
 
 fn build(message_id: &str, channel: Channel, recipient: String, to: &Contact, m: &Message) -> Notification {
+    let (subject, body) = m.text(to.lang);
     Notification {
         message_id: message_id.to_string(),
         channel,
         recipient,
         template: m.template.clone(),
-        subject: m.subject.clone(),
-        body: m.body.clone(),
+        subject: subject.to_string(),
+        body: body.to_string(),
         customer_id: to.customer_id.clone(),
     }
 }
 
-/// One notification per channel the routing table gives `m.kind` on which `to` has an address.
+/// One notification per channel the routing table gives `m.kind` (less the optional cells `to`
+/// switched off) on which `to` has an address, in `to`'s language.
 /// Ids are `<key>:<channel>`: deterministic, so queuing the same event again is deduped.
 pub fn notifications(key: &str, to: &Contact, m: &Message) -> Vec<Notification> {
     channels(m.kind, to.sms_opt_in)
         .into_iter()
+        .filter(|&ch| to.wants(m.kind, ch))
         .filter_map(|ch| notification(&format!("{key}:{}", ch.as_str()), ch, to, m))
         .collect()
 }
@@ -150,6 +192,21 @@ mod tests {
         assert_eq!(notifications("k", &ana(), &m).len(), 2);
         let opted = Contact { sms_opt_in: true, ..ana() };
         assert_eq!(notifications("k", &opted, &m).last().map(|x| x.channel), Some(Sms));
+    }
+
+    #[test]
+    fn rendered_in_the_contacts_language_and_preferences() {
+        let m = crate::messages::reservation_confirmed("ord_1");
+        let fr = notifications("k", &ana().in_lang(Lang::Fr), &m);
+        assert!(fr.iter().all(|n| n.subject == "Votre réservation est confirmée" && n.body.contains("ord_1")));
+        let en = notifications("k", &ana(), &m);
+        assert_eq!(en[0].subject, "Your reservation is confirmed");
+        // A switched-off optional cell is not sent; a mandatory one cannot be switched off.
+        let m = crate::messages::manufacturing("ord_1", crate::order::OrderStatus::Shipped, None);
+        let opted = Contact { sms_opt_in: true, off: vec![(NotificationKind::ManufacturingStatus, Sms)], ..ana() };
+        assert_eq!(notifications("k", &opted, &m).iter().map(|n| n.channel).collect::<Vec<_>>(), vec![Email, Push]);
+        let stubborn = Contact { off: vec![(NotificationKind::PaymentConfirmation, Email)], ..ana() };
+        assert_eq!(notifications("k", &stubborn, &crate::messages::fully_paid("ord_1"))[0].channel, Email);
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! Notification routing table (customer-platforms.md "Notification Types and Delivery").
+use crate::lang::Lang;
 use crate::wit::Channel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +54,62 @@ impl NotificationKind {
     }
 }
 
+/// The kinds a customer receives that have preference cells (the account's notification
+/// preferences), in the table's order. Credentials, password reset and staff e-mails have none.
+pub const CUSTOMER_KINDS: [NotificationKind; 11] = [
+    NotificationKind::ManufacturingStatus,
+    NotificationKind::VehicleReady,
+    NotificationKind::PaymentConfirmation,
+    NotificationKind::ServiceActivated,
+    NotificationKind::OtaFailure,
+    NotificationKind::MaintenanceDue,
+    NotificationKind::SubscriptionPaymentFailed,
+    NotificationKind::SubscriptionCancelledPaymentFailed,
+    NotificationKind::ServiceCancelled,
+    NotificationKind::TheftReported,
+    NotificationKind::DeliveryUpdate,
+];
+
+impl NotificationKind {
+    /// The kind's key in the account's preferences (snake_case).
+    pub fn key(self) -> &'static str {
+        match self {
+            NotificationKind::CredentialsSent => "credentials",
+            NotificationKind::ManufacturingStatus => "manufacturing_status",
+            NotificationKind::VehicleReady => "vehicle_ready",
+            NotificationKind::PaymentConfirmation => "payment_confirmation",
+            NotificationKind::ServiceActivated => "service_activated",
+            NotificationKind::OtaFailure => "ota_failure",
+            NotificationKind::MaintenanceDue => "maintenance_due",
+            NotificationKind::SubscriptionPaymentFailed => "subscription_payment_failed",
+            NotificationKind::SubscriptionCancelledPaymentFailed => "subscription_cancelled_payment_failed",
+            NotificationKind::ServiceCancelled => "service_cancelled",
+            NotificationKind::TheftReported => "theft_reported",
+            NotificationKind::PasswordReset => "password_reset",
+            NotificationKind::DeliveryUpdate => "delivery_update",
+            NotificationKind::StaffEscalation => "escalation",
+        }
+    }
+
+    /// A customer kind by its preference key.
+    pub fn from_key(key: &str) -> Option<NotificationKind> {
+        CUSTOMER_KINDS.into_iter().find(|k| k.key() == key)
+    }
+}
+
+/// The customer's preference cells of `kind`: the table's channels that reach the customer
+/// (e-mail, push, SMS; the vehicle's display is the car's, not a preference).
+pub fn preference_cells(kind: NotificationKind) -> Vec<Channel> {
+    channels(kind, true).into_iter().filter(|c| *c != Channel::VehicleDisplay).collect()
+}
+
+/// The table's "Optional" cells (SMS of manufacturing status and maintenance due): sent only
+/// with the customer's SMS opt-in, and the customer may switch each off. Every other cell of
+/// the table is mandatory — among them e-mail for every payment message, always on.
+pub fn is_optional(kind: NotificationKind, channel: Channel) -> bool {
+    matches!((kind, channel), (NotificationKind::ManufacturingStatus, Channel::Sms) | (NotificationKind::MaintenanceDue, Channel::Sms))
+}
+
 /// Channels for an event. `sms_opt_in` decides the table's "Optional" SMS cells
 /// (manufacturing status, maintenance due); mandatory cells ignore it.
 pub fn channels(kind: NotificationKind, sms_opt_in: bool) -> Vec<Channel> {
@@ -87,35 +144,29 @@ pub fn channels(kind: NotificationKind, sms_opt_in: bool) -> Vec<Channel> {
 /// Placeholder stored instead of a delivered (or abandoned) secret.
 pub const REDACTED: &str = "[redacted]";
 
-/// The credentials e-mail of a newly registered customer (routing: e-mail only): a single-use
-/// link to choose a password (`credentials::set_password_link`), never a password.
-pub fn credentials_notification(message_id: &str, customer_id: &str, email: &str, full_name: &str, link: &str) -> crate::wit::Notification {
-    let m = crate::notify::Message::new(
-        NotificationKind::CredentialsSent,
-        "Your CaaS account: choose your password",
-        format!(
-            "Hello {full_name},\n\nYour CaaS account is ready. Choose your password with this link (it works once, for 7 days):\n\n  {link}\n\nThen sign in to the web platform or the mobile app with your e-mail address {email} and that password.\nIf the link has expired, use \"Forgot your password?\" on the sign-in page."
-        ),
-    );
-    crate::notify::single(message_id, &crate::notify::Contact::customer(customer_id, email, ""), &m)
+/// The credentials e-mail of a newly registered customer (routing: e-mail only), in their
+/// language: a single-use link to choose a password (`credentials::set_password_link`), never a password.
+pub fn credentials_notification(message_id: &str, customer_id: &str, email: &str, full_name: &str, link: &str, lang: Lang) -> crate::wit::Notification {
+    let m = crate::messages::credentials(full_name, email, link);
+    crate::notify::single(message_id, &crate::notify::Contact::customer(customer_id, email, "").in_lang(lang), &m)
 }
 
 /// The password-reset e-mail (routing: e-mail only). `customer_id` for customers (their history).
-pub fn password_reset_notification(message_id: &str, customer_id: Option<&str>, email: &str, link: &str) -> crate::wit::Notification {
-    let m = crate::notify::Message::new(
-        NotificationKind::PasswordReset,
-        "Reset your CaaS password",
-        format!(
-            "Someone (hopefully you) asked to reset the password of the CaaS account {email}.\n\nChoose a new password with this link (it works once, for 1 hour):\n\n  {link}\n\nSetting a new password signs you out everywhere. If you did not ask for this, ignore this e-mail: your password stays as it is."
-        ),
-    );
-    let to = crate::notify::Contact { customer_id: customer_id.map(str::to_string), ..crate::notify::Contact::staff(email) };
+pub fn password_reset_notification(message_id: &str, customer_id: Option<&str>, email: &str, link: &str, lang: Lang) -> crate::wit::Notification {
+    let m = crate::messages::password_reset(email, link);
+    let to = crate::notify::Contact { customer_id: customer_id.map(str::to_string), ..crate::notify::Contact::staff(email) }.in_lang(lang);
     crate::notify::single(message_id, &to, &m)
+}
+
+/// The e-mail change confirmation, to the NEW address (e-mail only, carries a secret link).
+pub fn email_change_notification(message_id: &str, customer_id: &str, new_email: &str, full_name: &str, link: &str, lang: Lang) -> crate::wit::Notification {
+    let m = crate::messages::email_change(full_name, new_email, link);
+    crate::notify::single(message_id, &crate::notify::Contact::customer(customer_id, new_email, "").in_lang(lang), &m)
 }
 
 /// Templates whose body carries a secret (a set-password link).
 pub fn carries_secret(template: &str) -> bool {
-    template == NotificationKind::CredentialsSent.template() || template == NotificationKind::PasswordReset.template()
+    template == NotificationKind::CredentialsSent.template() || template == NotificationKind::PasswordReset.template() || template == "email-change"
 }
 
 /// The job with secrets removed (credentials and reset bodies), for storage after
@@ -153,9 +204,26 @@ mod tests {
     }
 
     #[test]
+    fn preference_cells_and_optional_ones() {
+        assert_eq!(preference_cells(NotificationKind::ManufacturingStatus), vec![Email, Push, Sms]);
+        assert_eq!(preference_cells(NotificationKind::ServiceActivated), vec![Email, Push]);
+        assert!(is_optional(NotificationKind::ManufacturingStatus, Sms) && is_optional(NotificationKind::MaintenanceDue, Sms));
+        // E-mail for payments is always on.
+        for k in [NotificationKind::PaymentConfirmation, NotificationKind::SubscriptionPaymentFailed, NotificationKind::ServiceCancelled] {
+            assert!(!is_optional(k, Email));
+        }
+        for k in CUSTOMER_KINDS {
+            assert_eq!(NotificationKind::from_key(k.key()), Some(k));
+        }
+        assert_eq!(NotificationKind::from_key("credentials"), None);
+    }
+
+    #[test]
     fn credentials_mail_and_redaction() {
         let link = "http://127.0.0.1:3000/set-password?token=abc123";
-        let n = credentials_notification("msg_1", "cus_1", "a@b.example", "Ana", link);
+        let n = credentials_notification("msg_1", "cus_1", "a@b.example", "Ana", link, Lang::En);
+        let de = credentials_notification("msg_1", "cus_1", "a@b.example", "Ana", link, Lang::De);
+        assert!(de.subject.contains("Passwort") && de.body.contains(link), "{}", de.body);
         assert_eq!(n.channel, Channel::Email);
         assert_eq!(n.template, "credentials");
         assert!(n.body.contains("a@b.example") && n.body.contains(link));
@@ -168,7 +236,8 @@ mod tests {
             }
             _ => panic!(),
         }
-        let reset = password_reset_notification("msg_2", None, "a@b.example", link);
+        let reset = password_reset_notification("msg_2", None, "a@b.example", link, Lang::Es);
+        assert!(reset.subject.contains("contraseña"));
         assert_eq!(reset.template, "password-reset");
         assert!(reset.body.contains(link));
         match redact(&crate::wit::Job::Notify(reset)) {

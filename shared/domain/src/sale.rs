@@ -62,6 +62,9 @@ pub struct NewSale {
     pub model: String,
     pub plan_options: Vec<String>,
     pub prices: Prices,
+    /// The customer's language (optional in the request, default `en`).
+    #[serde(default)]
+    pub language: crate::lang::Lang,
 }
 
 impl NewSale {
@@ -182,6 +185,18 @@ impl<'a> V<'a> {
         }
     }
 
+    /// Optional language: absent or null → en; else exactly one of es, fr, de, en.
+    fn language(&mut self, parent: &Map<String, Value>, key: &str, ptr: &str) -> Option<crate::lang::Lang> {
+        match parent.get(key) {
+            None | Some(Value::Null) => Some(crate::lang::Lang::En),
+            Some(Value::String(s)) if crate::lang::Lang::parse(s).is_some() => crate::lang::Lang::parse(s),
+            Some(_) => {
+                self.err(ptr, "must be one of es, fr, de, en");
+                None
+            }
+        }
+    }
+
     fn country(&mut self, parent: &Map<String, Value>, key: &str, ptr: &str) -> Option<String> {
         let c = self.string(parent, key, ptr, 1, 8)?.to_uppercase();
         if SUPPORTED_COUNTRIES.contains(&c.as_str()) {
@@ -191,6 +206,81 @@ impl<'a> V<'a> {
             None
         }
     }
+}
+
+type AddressFields = (Option<String>, Option<Option<String>>, Option<String>, Option<String>, Option<String>);
+
+/// The fields of an address object (errors under `ptr`).
+fn address_fields(v: &mut V<'_>, a: &Map<String, Value>, ptr: &str) -> AddressFields {
+    let line1 = v.string(a, "line1", &format!("{ptr}/line1"), 1, 200);
+    let line2 = match a.get("line2") {
+        None | Some(Value::Null) => Some(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Some(None),
+        Some(_) => v.string(a, "line2", &format!("{ptr}/line2"), 1, 200).map(Some),
+    };
+    let city = v.string(a, "city", &format!("{ptr}/city"), 1, 100);
+    let postal_code = v.string(a, "postal_code", &format!("{ptr}/postal_code"), 1, 12).and_then(|p| {
+        if p.len() >= 3 && p.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-') {
+            Some(p.to_uppercase())
+        } else {
+            v.err(&format!("{ptr}/postal_code"), "must be 3 to 12 letters, digits, spaces or hyphens");
+            None
+        }
+    });
+    let country = v.country(a, "country", &format!("{ptr}/country"));
+    (line1, line2, city, postal_code, country)
+}
+
+/// A validated `PATCH /api/account/profile`: only the fields given change.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProfileChange {
+    pub phone: Option<String>,
+    pub address: Option<Address>,
+    pub language: Option<crate::lang::Lang>,
+}
+
+/// Validate `{phone?, address?, language?}` (all or nothing; unknown fields refused, so a typo
+/// or an attempt to change the e-mail here is not silently ignored).
+pub fn validate_profile(body: &Value) -> Result<ProfileChange, Vec<FieldError>> {
+    let mut v = V { errors: Vec::new(), _p: std::marker::PhantomData };
+    let Some(root) = body.as_object() else {
+        return Err(vec![FieldError::new("", "request body must be a JSON object")]);
+    };
+    for k in root.keys() {
+        if !["phone", "address", "language"].contains(&k.as_str()) {
+            let hint = if k == "email" { "cannot be changed here: use POST /api/account/email-change" } else { "is not a profile field (phone, address, language)" };
+            v.err(&format!("/{k}"), hint);
+        }
+    }
+    let phone = match root.get("phone") {
+        None => None,
+        Some(_) => v.string(root, "phone", "/phone", 1, 32).and_then(|p| {
+            let n = normalize_phone(&p);
+            if n.is_none() {
+                v.err("/phone", "must be an international number like +34600111222 (E.164)");
+            }
+            n
+        }),
+    };
+    let address = match root.get("address") {
+        None => None,
+        Some(Value::Object(a)) => {
+            let (l1, l2, city, pc, country) = address_fields(&mut v, a, "/address");
+            (|| Some(Address { line1: l1?, line2: l2?, city: city?, postal_code: pc?, country: country? }))()
+        }
+        Some(_) => {
+            v.err("/address", "must be an object {line1, line2?, city, postal_code, country}");
+            None
+        }
+    };
+    let language = match root.get("language") {
+        None => None,
+        Some(_) => v.language(root, "language", "/language"),
+    };
+    if root.is_empty() {
+        v.err("", "give at least one of phone, address, language");
+    }
+    if v.errors.is_empty() { Ok(ProfileChange { phone, address, language }) } else { Err(v.errors) }
 }
 
 /// Validate a parsed request body. Nothing is partially accepted: any error rejects the sale.
@@ -231,27 +321,10 @@ pub fn validate_sale(body: &Value) -> Result<NewSale, Vec<FieldError>> {
     });
 
     // delivery address
-    let address = v.obj(root, "delivery_address", "/delivery_address").map(|a| {
-        let line1 = v.string(a, "line1", "/delivery_address/line1", 1, 200);
-        let line2 = match a.get("line2") {
-            None | Some(Value::Null) => Some(None),
-            Some(Value::String(s)) if s.trim().is_empty() => Some(None),
-            Some(_) => v.string(a, "line2", "/delivery_address/line2", 1, 200).map(Some),
-        };
-        let city = v.string(a, "city", "/delivery_address/city", 1, 100);
-        let postal_code = v.string(a, "postal_code", "/delivery_address/postal_code", 1, 12).and_then(|p| {
-            if p.len() >= 3 && p.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-') {
-                Some(p.to_uppercase())
-            } else {
-                v.err("/delivery_address/postal_code", "must be 3 to 12 letters, digits, spaces or hyphens");
-                None
-            }
-        });
-        let country = v.country(a, "country", "/delivery_address/country");
-        (line1, line2, city, postal_code, country)
-    });
+    let address = v.obj(root, "delivery_address", "/delivery_address").map(|a| address_fields(&mut v, a, "/delivery_address"));
 
     let country = v.country(root, "country", "/country");
+    let language = v.language(root, "language", "/language");
     let model = v.string(root, "model", "/model", 1, 64).and_then(|m| {
         if is_code(&m) {
             Some(m)
@@ -347,6 +420,7 @@ pub fn validate_sale(body: &Value) -> Result<NewSale, Vec<FieldError>> {
             model: model?,
             plan_options: plan_options?,
             prices: Prices { vehicle_price_minor: price?, deposit_minor: deposit?, currency: currency? },
+            language: language?,
         })
     };
     build().ok_or_else(|| vec![FieldError::new("", "invalid request")])
@@ -377,6 +451,7 @@ mod tests {
         let s = validate_sale(&valid()).unwrap();
         assert_eq!(s.customer.email, "ana.garcia@example.com");
         assert_eq!(s.customer.phone, "+34600111222");
+        assert_eq!(s.language, crate::lang::Lang::En, "no language given: en");
         assert_eq!(s.customer.national_id, "12345678Z");
         assert_eq!(s.country, "ES");
         assert_eq!(s.plan_options, vec!["autopilot", "heated-seats"]);
@@ -446,5 +521,32 @@ mod tests {
         assert_eq!(currency_for_country("US"), None);
         assert_eq!(market_currencies(), vec!["EUR"]);
         assert!(is_market_currency("EUR") && !is_market_currency("eur") && !is_market_currency("USD"));
+    }
+
+    #[test]
+    fn sale_language_optional_and_checked() {
+        let mut body = valid();
+        body["language"] = json!("fr");
+        assert_eq!(validate_sale(&body).unwrap().language, crate::lang::Lang::Fr);
+        for bad in [json!("FR"), json!("it"), json!(3), json!("")] {
+            body["language"] = bad;
+            let e = validate_sale(&body).unwrap_err();
+            assert_eq!(e.iter().map(|e| e.pointer.as_str()).collect::<Vec<_>>(), ["/language"]);
+        }
+    }
+
+    #[test]
+    fn profile_changes_all_or_nothing() {
+        let p = validate_profile(&json!({"phone": "+33 6 12 34 56 78", "language": "de"})).unwrap();
+        assert_eq!((p.phone.as_deref(), p.language, p.address), (Some("+33612345678"), Some(crate::lang::Lang::De), None));
+        let a = validate_profile(&json!({"address": {"line1": "1 rue de la Paix", "city": "Paris", "postal_code": "75002", "country": "fr"}})).unwrap();
+        assert_eq!(a.address.unwrap().country, "FR");
+        let e = validate_profile(&json!({"phone": "123", "language": "xx", "address": {"city": ""}, "email": "x@y.z"})).unwrap_err();
+        let ptrs: Vec<&str> = e.iter().map(|e| e.pointer.as_str()).collect();
+        for p in ["/phone", "/language", "/address/line1", "/address/city", "/email"] {
+            assert!(ptrs.contains(&p), "{p} missing in {ptrs:?}");
+        }
+        assert!(validate_profile(&json!({})).is_err());
+        assert!(validate_profile(&json!([1])).is_err());
     }
 }

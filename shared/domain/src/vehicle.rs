@@ -138,18 +138,9 @@ pub fn linked_notifications(
     crate::notify::notifications(message_id_prefix, &to, &msg_linked(vin, model, services_queued))
 }
 
-/// The "vehicle linked, base platform active" message (a service activation).
+/// The "vehicle linked, base platform active" message (a service activation; `crate::messages::linked`).
 pub fn msg_linked(vin: &str, model: &str, services_queued: usize) -> crate::notify::Message {
-    let body = format!(
-        "Your {model} ({vin}) is linked to your CaaS app and its base platform is active.{}",
-        if services_queued > 0 {
-            format!(" The {services_queued} optional service(s) of your plan comercial are being activated; you will be told when each is active.")
-        } else {
-            String::new()
-        }
-    );
-    crate::notify::Message::new(crate::routing::NotificationKind::ServiceActivated, "Your vehicle is ready to drive", body)
-        .with_template("vehicle-linked")
+    crate::messages::linked(vin, model, services_queued)
 }
 
 #[cfg(test)]

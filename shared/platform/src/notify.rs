@@ -2,15 +2,22 @@
 //! dedupe key `notify:<message id>`) written in the caller's transaction and delivered by the
 //! retry tick. Who gets what on which channel is decided by `caas_domain::notify`.
 use crate::db::{Db, DbError, text};
+use caas_domain::lang::Lang;
 use caas_domain::notify::{self, Contact, Message};
+use caas_domain::preferences::Preferences;
 use caas_domain::wit::{Channel, Job, Notification};
 
-/// The customer's contact (e-mail, phone, push account); None if there is no such customer.
+/// The customer's contact (e-mail, phone, push account, language, SMS opt-in and switched-off
+/// optional cells); None if there is no such customer.
 pub async fn contact(db: &Db, customer_id: &str) -> Result<Option<Contact>, DbError> {
     Ok(db
-        .query_one("SELECT id, email, phone FROM customers WHERE id = ?", vec![text(customer_id)])
+        .query_one("SELECT id, email, phone, language, sms_opt_in, notification_prefs FROM customers WHERE id = ?", vec![text(customer_id)])
         .await?
-        .map(|r| Contact::customer(&r.str("id"), &r.str("email"), &r.str("phone"))))
+        .map(|r| {
+            let prefs = Preferences::from_stored(r.i64("sms_opt_in") != 0, &r.str("notification_prefs"));
+            Contact { sms_opt_in: prefs.sms_opt_in, off: prefs.off, ..Contact::customer(&r.str("id"), &r.str("email"), &r.str("phone")) }
+                .in_lang(Lang::from_stored(&r.str("language")))
+        }))
 }
 
 /// Queue one notification (deduped by its message id).

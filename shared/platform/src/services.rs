@@ -192,6 +192,13 @@ pub async fn notify(
     Ok(())
 }
 
+/// Queue a customer message (`caas_domain::messages`, rendered in the customer's language) on
+/// every channel the routing table and their preferences give, with the vehicle's display by `vin`.
+pub async fn send(tx: &Db, customer_id: &str, vin: &str, key: &str, m: &Message, now: i64) -> Result<(), DbError> {
+    crate::notify::send_to_customer(tx, customer_id, Some(vin), key, m, now).await?;
+    Ok(())
+}
+
 // ------------------------------------------------------------------------------------ VSS
 
 /// How long the VSS may take before the answer counts as "unreachable".

@@ -7,6 +7,7 @@
 // Shared steps of the journeys.
 mod journey;
 
+mod account_i18n;
 mod api_contract;
 mod billing_crash;
 mod fuzz;

@@ -3,7 +3,9 @@
 use crate::db::{Db, DbError, int, opt_text, text};
 use caas_domain::auth::Role;
 use caas_domain::credentials::{NO_PASSWORD, Purpose};
-use caas_domain::sale::{Address, NewCustomer};
+use caas_domain::lang::Lang;
+use caas_domain::preferences::Preferences;
+use caas_domain::sale::{Address, NewCustomer, ProfileChange};
 
 /// A customer row.
 #[derive(Debug, Clone)]
@@ -56,15 +58,15 @@ pub async fn email_registered(db: &Db, email: &str) -> Result<bool, DbError> {
 
 /// A new customer without a password (it is chosen through the e-mailed link). A taken e-mail
 /// is a UNIQUE violation (`DbError::is_unique_violation`).
-pub async fn insert_customer(tx: &Db, id: &str, c: &NewCustomer, a: &Address, country: &str, now: i64) -> Result<(), DbError> {
+pub async fn insert_customer(tx: &Db, id: &str, c: &NewCustomer, a: &Address, country: &str, lang: Lang, now: i64) -> Result<(), DbError> {
     tx.exec(
         "INSERT INTO customers(id, email, full_name, phone, national_id, address_line1, address_line2, address_city,
-           address_postal_code, address_country, country, password_hash, must_change_password, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+           address_postal_code, address_country, country, password_hash, must_change_password, created_at, language)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
         vec![
             text(id), text(&c.email), text(&c.full_name), text(&c.phone), text(&c.national_id), text(&a.line1),
             opt_text(a.line2.clone()), text(&a.city), text(&a.postal_code), text(&a.country), text(country),
-            text(NO_PASSWORD), int(now),
+            text(NO_PASSWORD), int(now), text(lang.as_str()),
         ],
     )
     .await?;
@@ -281,4 +283,78 @@ pub async fn seed_employee(db: &Db, id: &str, email: &str, password_hash: &str, 
         Err(e) if e.is_unique_violation() => Ok(()),
         other => other,
     }
+}
+
+// ------------------------------------------------------------------------------------ account settings (issue 7)
+
+/// The customer's language and notification preferences.
+pub async fn settings(db: &Db, customer_id: &str) -> Result<Option<(Lang, Preferences)>, DbError> {
+    let row = db.query_one("SELECT language, sms_opt_in, notification_prefs FROM customers WHERE id = ?", vec![text(customer_id)]).await?;
+    Ok(row.map(|r| (Lang::from_stored(&r.str("language")), Preferences::from_stored(r.i64("sms_opt_in") != 0, &r.str("notification_prefs")))))
+}
+
+/// Apply a validated profile change (only the given fields), in one statement each inside `tx`.
+pub async fn update_profile(tx: &Db, customer_id: &str, c: &ProfileChange) -> Result<(), DbError> {
+    if let Some(p) = &c.phone {
+        tx.exec("UPDATE customers SET phone = ? WHERE id = ?", vec![text(p), text(customer_id)]).await?;
+    }
+    if let Some(a) = &c.address {
+        tx.exec(
+            "UPDATE customers SET address_line1 = ?, address_line2 = ?, address_city = ?, address_postal_code = ?, address_country = ? WHERE id = ?",
+            vec![text(&a.line1), opt_text(a.line2.clone()), text(&a.city), text(&a.postal_code), text(&a.country), text(customer_id)],
+        )
+        .await?;
+    }
+    if let Some(l) = c.language {
+        tx.exec("UPDATE customers SET language = ? WHERE id = ?", vec![text(l.as_str()), text(customer_id)]).await?;
+    }
+    Ok(())
+}
+
+pub async fn set_preferences(tx: &Db, customer_id: &str, p: &Preferences) -> Result<(), DbError> {
+    tx.exec(
+        "UPDATE customers SET sms_opt_in = ?, notification_prefs = ? WHERE id = ?",
+        vec![int(p.sms_opt_in as i64), text(p.to_stored()), text(customer_id)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A stored e-mail change confirmation (only the token's SHA-256).
+#[derive(Debug, Clone)]
+pub struct EmailChange {
+    pub customer_id: String,
+    pub new_email: String,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+/// Store a confirmation token; older open ones of the customer die (one pending change at a time).
+pub async fn insert_email_change(tx: &Db, token_hash: &str, customer_id: &str, new_email: &str, now: i64, expires_at: i64) -> Result<(), DbError> {
+    tx.exec("UPDATE email_change_tokens SET used_at = ? WHERE customer_id = ? AND used_at IS NULL", vec![int(now), text(customer_id)]).await?;
+    tx.exec(
+        "INSERT INTO email_change_tokens(token_hash, customer_id, new_email, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        vec![text(token_hash), text(customer_id), text(new_email), int(now), int(expires_at)],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn email_change(db: &Db, token_hash: &str) -> Result<Option<EmailChange>, DbError> {
+    let row = db.query_one("SELECT customer_id, new_email, expires_at, used_at FROM email_change_tokens WHERE token_hash = ?", vec![text(token_hash)]).await?;
+    Ok(row.map(|r| EmailChange { customer_id: r.str("customer_id"), new_email: r.str("new_email"), expires_at: r.i64("expires_at"), used_at: r.opt_i64("used_at") }))
+}
+
+/// Use a confirmation once (compare-and-set): whether this call used it.
+pub async fn consume_email_change(tx: &Db, token_hash: &str, now: i64) -> Result<bool, DbError> {
+    let n = tx
+        .exec("UPDATE email_change_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?", vec![int(now), text(token_hash), int(now)])
+        .await?;
+    Ok(n == 1)
+}
+
+/// The customer's new sign-in address (a taken one is a UNIQUE violation).
+pub async fn set_email(tx: &Db, customer_id: &str, email: &str) -> Result<(), DbError> {
+    tx.exec("UPDATE customers SET email = ? WHERE id = ?", vec![text(email), text(customer_id)]).await?;
+    Ok(())
 }
