@@ -15,6 +15,7 @@ pub mod notify;
 pub mod order;
 pub mod password;
 pub mod payment;
+pub mod payment_method;
 pub mod problem;
 pub mod registration;
 pub mod retry;
