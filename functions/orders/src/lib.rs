@@ -226,7 +226,7 @@ impl Attempt<'_> {
 /// `POST {payment_url}/payments`: the gateway's status and JSON answer.
 async fn initiate(a: &Attempt<'_>) -> Result<(u16, Value), Problem> {
     let payment_url = vars::base_url("payment_url").await?;
-    let body = json!({
+    let mut body = json!({
         "amount-minor": a.amount.amount_minor,
         "currency": a.amount.currency,
         "reference": a.o.id,
@@ -234,7 +234,6 @@ async fn initiate(a: &Attempt<'_>) -> Result<(u16, Value), Problem> {
         "customer-id": a.o.customer_id,
         "method": if a.return_url.is_some() { "hosted" } else { "card" },
     });
-    let mut body = body;
     if let Some(u) = a.return_url {
         body["return-url"] = json!(u);
     }

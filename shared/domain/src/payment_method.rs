@@ -24,12 +24,16 @@ pub fn validate_return_path(p: &str) -> Result<(), String> {
 }
 
 /// The optional `{"return_path": "/app/..."}` body of a payment start or a setup request.
-/// `Ok(None)`: no body, an empty body, `{}` or `"return_path": null` (the non-hosted flow).
+/// `Ok(None)`: no body, an empty body, `null`, `{}` or `"return_path": null` (the non-hosted flow,
+/// exactly as before the option existed).
 pub fn parse_return_path_body(body: &[u8]) -> Result<Option<String>, Vec<FieldError>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
     let v: Value = serde_json::from_slice(body).map_err(|e| vec![FieldError::new("", format!("body is not valid JSON: {e}"))])?;
+    if v.is_null() {
+        return Ok(None);
+    }
     let Some(m) = v.as_object() else {
         return Err(vec![FieldError::new("", "body must be a JSON object")]);
     };
@@ -91,6 +95,8 @@ mod tests {
         assert_eq!(parse_return_path_body(b""), Ok(None));
         assert_eq!(parse_return_path_body(b" \n"), Ok(None));
         assert_eq!(parse_return_path_body(b"{}"), Ok(None));
+        assert_eq!(parse_return_path_body(b"null"), Ok(None));
+        assert_eq!(parse_return_path_body(b"{\"other\": 1}"), Ok(None));
         assert_eq!(parse_return_path_body(b"{\"return_path\": null}"), Ok(None));
         assert_eq!(parse_return_path_body(b"{\"return_path\": \"/app/x\"}"), Ok(Some("/app/x".into())));
         assert_eq!(parse_return_path_body(b"{\"return_path\": \"//x\"}").unwrap_err()[0].pointer, "/return_path");
