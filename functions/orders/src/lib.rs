@@ -86,7 +86,7 @@ async fn payments_of(db: &Db, order_id: &str) -> Result<Vec<Value>, DbError> {
         .await?
         .iter()
         .map(|r| {
-            json!({
+            let mut v = json!({
                 "payment_id": r.id,
                 "kind": r.kind_text,
                 "status": r.status_text,
@@ -95,7 +95,12 @@ async fn payments_of(db: &Db, order_id: &str) -> Result<Vec<Value>, DbError> {
                 "failure_reason": r.failure_reason,
                 "created_at": r.created_at,
                 "updated_at": r.updated_at,
-            })
+            });
+            // Hosted payments only (issue 7): the gateway's page, to resume a pending payment.
+            if let Some(u) = &r.checkout_url {
+                v["checkout_url"] = json!(u);
+            }
+            v
         })
         .collect())
 }

@@ -73,6 +73,7 @@ async fn hosted_reservation_payment_succeeds_and_saves_the_card() {
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!((again.json()["payment_id"].as_str(), again.json()["checkout_url"].as_str()), (Some(pid.as_str()), Some(checkout.as_str())));
     assert_eq!(t.sims.payment().payments().len(), 1);
+    assert_eq!(order(&t, &c).await["payments"][0]["checkout_url"], checkout.as_str(), "the order shows the page to resume");
 
     // The customer pays on the gateway's page and ticks "save this card".
     let (st, loc) = pay_on_page(&checkout, "4242 4242 4242 4242", true).await;
@@ -157,6 +158,7 @@ async fn return_path_is_validated_and_no_body_keeps_the_old_answer() {
     let r = t.send(t.client.post(t.url(&path)).bearer_auth(&c.token)).await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert!(r.json().get("checkout_url").is_none(), "{}", r.text);
+    assert!(order(&t, &c).await["payments"][0].get("checkout_url").is_none());
     assert_eq!(t.sims.payment().payments()[0]["method"], "card");
     t.stop().await;
 }
