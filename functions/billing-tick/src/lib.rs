@@ -35,6 +35,7 @@ use caas_platform::db::{Db, DbError};
 use caas_platform::http_out::{self, DEFAULT_TIMEOUT, Reply};
 use caas_platform::services as svc;
 use caas_platform::store::services::{self as services, ServiceRow};
+use caas_platform::store::payment_methods;
 use caas_platform::store::subscriptions::{self as charges, ChargeRow, Decline};
 use caas_platform::{Resp, auth, clock, money, req, resp, vars};
 use serde_json::{Value, json};
@@ -148,7 +149,13 @@ impl Run<'_> {
     /// Steps 2 and 3 for a batch of pending charges.
     async fn attempt(&mut self, batch: Vec<ChargeRow>) -> Result<(), DbError> {
         for chunk in batch.chunks(CONCURRENCY) {
-            let outcomes = caas_platform::join_all(chunk.iter().map(|c| call_gateway(&self.ctx.payment_url, c))).await;
+            // The customer's saved default card (issue 7), when there is one.
+            let mut tokens = Vec::with_capacity(chunk.len());
+            for c in chunk {
+                tokens.push(payment_methods::default_token(self.db, &c.customer_id).await?);
+            }
+            let outcomes =
+                caas_platform::join_all(chunk.iter().zip(&tokens).map(|(c, t)| call_gateway(&self.ctx.payment_url, c, t.as_deref()))).await;
             let now = clock::now_ms();
             for (c, o) in chunk.iter().zip(outcomes) {
                 mark(self.db, &self.ctx, c, o, now, &mut self.report).await?;
@@ -210,8 +217,8 @@ fn payment_id(body: &str) -> Option<String> {
     serde_json::from_str::<Value>(body).ok().and_then(|v| v.get("payment-id").and_then(Value::as_str).map(str::to_string))
 }
 
-async fn call_gateway(payment_url: &str, c: &ChargeRow) -> Outcome {
-    let body = json!({
+async fn call_gateway(payment_url: &str, c: &ChargeRow, method: Option<&str>) -> Outcome {
+    let mut body = json!({
         "amount-minor": c.amount_minor,
         "currency": c.currency,
         "reference": c.reference(),
@@ -219,6 +226,9 @@ async fn call_gateway(payment_url: &str, c: &ChargeRow) -> Outcome {
         "customer-id": c.customer_id,
         "method": "card",
     });
+    if let Some(token) = method {
+        body["payment-method"] = json!(token);
+    }
     match http_out::post_json(&format!("{payment_url}/charges"), &body, &[("idempotency-key", c.attempt_key.as_str())], DEFAULT_TIMEOUT).await {
         Ok(r) if r.status == 201 || r.status == 200 => match payment_id(&r.body) {
             Some(id) => Outcome::Charged(id),

@@ -3,6 +3,10 @@
 //!
 //! Payment initiation sends an Idempotency-Key derived from order + kind + attempt, so a retry
 //! after a timeout never charges twice; settlement arrives later on `/webhooks/payment`.
+//! With the optional body `{"return_path": "/app/..."}` the payment is made on the gateway's
+//! hosted payment page (issue 7): the gateway is asked for `method: hosted` with
+//! `return-url = <app_url><return_path>`, and the answer carries its `checkout_url` (kept with
+//! the payment, so a repeat while it is pending returns the same page). Without it: as before.
 //! A declined final payment is final (customer-journey.md "No second chances for final
 //! payment"): the order becomes "sin asignar" in the same transaction that records the decline.
 use caas_domain::Problem;
@@ -10,6 +14,7 @@ use caas_domain::auth::{Principal, Role};
 use caas_domain::ids::{IdKind, is_id};
 use caas_domain::journey::{self, PaymentKind};
 use caas_domain::payment::PaymentState;
+use caas_domain::payment_method;
 use caas_domain::wit::Money;
 use caas_platform::db::{Db, DbError, text};
 use caas_platform::store::ledger;
@@ -81,7 +86,7 @@ async fn payments_of(db: &Db, order_id: &str) -> Result<Vec<Value>, DbError> {
         .await?
         .iter()
         .map(|r| {
-            json!({
+            let mut v = json!({
                 "payment_id": r.id,
                 "kind": r.kind_text,
                 "status": r.status_text,
@@ -90,7 +95,12 @@ async fn payments_of(db: &Db, order_id: &str) -> Result<Vec<Value>, DbError> {
                 "failure_reason": r.failure_reason,
                 "created_at": r.created_at,
                 "updated_at": r.updated_at,
-            })
+            });
+            // Hosted payments only (issue 7): the gateway's page, to resume a pending payment.
+            if let Some(u) = &r.checkout_url {
+                v["checkout_url"] = json!(u);
+            }
+            v
         })
         .collect())
 }
@@ -117,15 +127,28 @@ async fn get_order(req: Request, id: &str) -> Result<Resp, Problem> {
     Ok(resp::json(200, &v))
 }
 
-fn payment_json(payment_id: &str, o: &Order, kind: PaymentKind, status: &str, amount: i64) -> Value {
-    json!({
+fn payment_json(payment_id: &str, o: &Order, kind: PaymentKind, status: &str, amount: i64, checkout_url: Option<&str>) -> Value {
+    let mut v = json!({
         "payment_id": payment_id,
         "order_id": o.id,
         "kind": kind.as_str(),
         "status": status,
         "amount_minor": amount,
         "currency": o.currency,
-    })
+    });
+    if let Some(u) = checkout_url {
+        v["checkout_url"] = json!(u);
+    }
+    v
+}
+
+/// The hosted page's return URL when the optional body asks for it (400 on a bad body).
+async fn hosted_return_url(req: Request) -> Result<Option<String>, Problem> {
+    let body = req::body_bytes(req, req::MAX_BODY).await?;
+    match payment_method::parse_return_path_body(&body).map_err(Problem::validation)? {
+        Some(path) => Ok(Some(payment_method::return_url(&vars::base_url("app_url").await?, &path))),
+        None => Ok(None),
+    }
 }
 
 fn gateway_unavailable(detail: &str) -> Problem {
@@ -134,6 +157,7 @@ fn gateway_unavailable(detail: &str) -> Problem {
 
 async fn pay(req: Request, id: &str, kind: PaymentKind) -> Result<Resp, Problem> {
     let p = auth::require(&req, CUSTOMER).await?;
+    let return_url = hosted_return_url(req).await?;
     let db = Db::open_for_request().await?;
     let o = own_order(&db, &p, id).await?;
     journey::check_initiation(kind, o.status)?;
@@ -145,17 +169,22 @@ async fn pay(req: Request, id: &str, kind: PaymentKind) -> Result<Resp, Problem>
         return Err(Problem::conflict("already-paid", format!("the {} payment of order {id} is already settled", kind.as_str())));
     }
     if let Some(r) = existing.iter().find(|r| r.is(PaymentState::Pending)) {
-        return Ok(resp::json(200, &payment_json(&r.id, &o, kind, PaymentState::Pending.as_str(), r.amount.amount_minor)));
+        return Ok(resp::json(200, &payment_json(&r.id, &o, kind, PaymentState::Pending.as_str(), r.amount.amount_minor, r.checkout_url.as_deref())));
     }
     let key = journey::gateway_idempotency_key(id, kind, existing.len() as u32 + 1);
-    let a = Attempt { o: &o, kind, key: &key, amount: Money { amount_minor: amount, currency: o.currency.clone() } };
+    let a = Attempt { o: &o, kind, key: &key, amount: Money { amount_minor: amount, currency: o.currency.clone() }, return_url: return_url.as_deref() };
     let (status, v) = initiate(&a).await?;
     let gateway_id = v.get("payment-id").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
     match status {
         200 | 201 => {
             let pid = gateway_id.ok_or_else(|| gateway_unavailable("the gateway's answer had no payment id"))?;
-            db.transaction(async |tx: &Db| record_initiated(tx, &a, &pid, clock::now_ms()).await).await?;
-            Ok(resp::json(201, &payment_json(&pid, &o, kind, PaymentState::Pending.as_str(), amount)))
+            // Only a hosted start takes the gateway's page (a replayed answer may carry one).
+            let checkout_url = a
+                .return_url
+                .and(v.get("checkout-url").and_then(Value::as_str))
+                .filter(|u| u.starts_with("http://") || u.starts_with("https://"));
+            db.transaction(async |tx: &Db| record_initiated(tx, &a, &pid, checkout_url, clock::now_ms()).await).await?;
+            Ok(resp::json(201, &payment_json(&pid, &o, kind, PaymentState::Pending.as_str(), amount, checkout_url)))
         }
         402 => {
             let pid = gateway_id.unwrap_or_else(|| format!("declined:{key}"));
@@ -180,6 +209,8 @@ struct Attempt<'a> {
     /// The gateway Idempotency-Key (order + kind + attempt).
     key: &'a str,
     amount: Money,
+    /// Hosted payment page: where the gateway sends the customer back.
+    return_url: Option<&'a str>,
 }
 
 impl Attempt<'_> {
@@ -200,22 +231,28 @@ impl Attempt<'_> {
 /// `POST {payment_url}/payments`: the gateway's status and JSON answer.
 async fn initiate(a: &Attempt<'_>) -> Result<(u16, Value), Problem> {
     let payment_url = vars::base_url("payment_url").await?;
-    let body = json!({
+    let mut body = json!({
         "amount-minor": a.amount.amount_minor,
         "currency": a.amount.currency,
         "reference": a.o.id,
         "kind": a.kind.as_str(),
         "customer-id": a.o.customer_id,
-        "method": "card",
+        "method": if a.return_url.is_some() { "hosted" } else { "card" },
     });
+    if let Some(u) = a.return_url {
+        body["return-url"] = json!(u);
+    }
     let reply = http_out::post_json(&format!("{payment_url}/payments"), &body, &[("idempotency-key", a.key)], GATEWAY_TIMEOUT)
         .await
         .map_err(|e| gateway_unavailable(&e))?;
     Ok((reply.status, serde_json::from_str(&reply.body).unwrap_or(Value::Null)))
 }
 
-async fn record_initiated(tx: &Db, a: &Attempt<'_>, pid: &str, now: i64) -> Result<(), DbError> {
+async fn record_initiated(tx: &Db, a: &Attempt<'_>, pid: &str, checkout_url: Option<&str>, now: i64) -> Result<(), DbError> {
     if payments::insert(tx, &a.row(pid, PaymentState::Pending, None), now).await? {
+        if let Some(u) = checkout_url {
+            payments::set_checkout_url(tx, pid, u).await?;
+        }
         let detail = format!("{} payment {pid} of {} {} started", a.kind.as_str(), a.amount.amount_minor, a.amount.currency);
         j::event(tx, &a.o.id, now, "payment-initiated", detail).await?;
     }

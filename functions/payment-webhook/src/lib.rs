@@ -6,6 +6,10 @@
 //! reservation, one synchronous factory attempt (short timeout); on failure the queued job
 //! stays for the retry tick.
 //!
+//! A settled event may carry the card the customer chose to save on the gateway's hosted page
+//! (`payment-method: {id, brand, last4}`): it becomes the payment's customer's default method in
+//! the same transaction (idempotent by token).
+//!
 //! Dispatch by payment kind: `reservation` and `final` act on orders; `service` and
 //! `subscription` belong to the service-lifecycle components (see [`dispatch`]).
 use caas_domain::Problem;
@@ -15,6 +19,8 @@ use caas_domain::settlement::{self, Check};
 use caas_domain::wit::{Job, Money, ReturnMode};
 use caas_domain::payment::{PaymentState, ledger_key};
 use caas_platform::db::{Db, DbError, int, text};
+use caas_domain::payment_method::{self, GatewayMethod};
+use caas_platform::store::payment_methods;
 use caas_platform::store::payments::{self, NewPayment, PaymentRow};
 use caas_platform::journey::{self as j, SYNC_FACTORY_TIMEOUT};
 use caas_platform::{Resp, clock, money, queue, rand, req, resp, vars, webhook};
@@ -53,6 +59,8 @@ struct PaymentEvent {
     amount_minor: Option<i64>,
     currency: Option<String>,
     reference: Option<String>,
+    /// The card saved on the hosted page (settled events only; malformed → ignored).
+    payment_method: Option<GatewayMethod>,
 }
 
 fn parse(body: &[u8]) -> Result<PaymentEvent, Problem> {
@@ -87,6 +95,7 @@ fn parse(body: &[u8]) -> Result<PaymentEvent, Problem> {
         amount_minor: v.get("amount-minor").and_then(Value::as_i64),
         currency: s("currency"),
         reference: s("reference"),
+        payment_method: payment_method::gateway_method(v.get("payment-method")),
     })
 }
 
@@ -107,6 +116,11 @@ async fn process(ev: PaymentEvent, raw: String) -> Result<Resp, Problem> {
                 return Ok(None);
             }
             let d = dispatch(tx, &ev, now, final_days).await?;
+            if ev.settled
+                && let Some(m) = &ev.payment_method
+            {
+                save_method(tx, &ev.payment_id, m, now).await?;
+            }
             webhook::set_outcome(tx, SOURCE, &ev.event_id, &d.outcome).await?;
             Ok(Some(d))
         })
@@ -129,6 +143,16 @@ async fn process(ev: PaymentEvent, raw: String) -> Result<Resp, Problem> {
         };
     }
     Ok(resp::json(200, &json!({"status": "processed", "event_id": ev.event_id, "outcome": d.outcome, "factory": factory})))
+}
+
+/// The card saved with a settled payment becomes its customer's default method.
+async fn save_method(tx: &Db, payment_id: &str, m: &GatewayMethod, now: i64) -> Result<(), DbError> {
+    if let Some(p) = payments::load(tx, payment_id).await?
+        && p.is(PaymentState::Settled)
+    {
+        payment_methods::save_default(tx, &p.customer_id, m, &format!("payment:{payment_id}"), now).await?;
+    }
+    Ok(())
 }
 
 /// The dispatch point: the settlement check guards every payment kind

@@ -29,6 +29,7 @@ use caas_domain::journey::PaymentKind;
 use caas_domain::payment::{PaymentState, ledger_key};
 use caas_platform::services::{self as svc, ServiceRow};
 use caas_platform::store::ledger;
+use caas_platform::store::payment_methods;
 use caas_platform::store::payments::{self, NewPayment};
 use caas_platform::{Resp, auth, clock, money, queue, req, resp, vars};
 use serde_json::{Value, json};
@@ -143,10 +144,10 @@ fn gateway_key(service_id: &str, n: u32) -> String {
 /// the gateway answers a repeated Idempotency-Key with the payment it made the first time, which
 /// may since have been voided (a purchase that lost a race) or declined. Such a payment is never
 /// reused: the next gateway key is tried.
-async fn initiate_payment(payment_url: &str, service_id: &str, customer_id: &str, amount: &caas_domain::wit::Money) -> Result<Initiated, Problem> {
+async fn initiate_payment(payment_url: &str, service_id: &str, customer_id: &str, amount: &caas_domain::wit::Money, method: Option<&str>) -> Result<Initiated, Problem> {
     for n in 1..=MAX_GATEWAY_KEYS {
         let key = gateway_key(service_id, n);
-        let p = initiate_once(payment_url, &key, service_id, customer_id, amount).await?;
+        let p = initiate_once(payment_url, &key, service_id, customer_id, amount, method).await?;
         match gateway_status(payment_url, &p.payment_id).await {
             Some(PaymentStatus::Pending | PaymentStatus::Settled) => return Ok(p),
             Some(PaymentStatus::NotCollected) => continue,
@@ -178,8 +179,15 @@ async fn gateway_status(payment_url: &str, payment_id: &str) -> Option<PaymentSt
     PaymentStatus::from_gateway(v.get("status")?.as_str()?)
 }
 
-async fn initiate_once(payment_url: &str, gateway_key: &str, service_id: &str, customer_id: &str, amount: &caas_domain::wit::Money) -> Result<Initiated, Problem> {
-    let body = json!({
+async fn initiate_once(
+    payment_url: &str,
+    gateway_key: &str,
+    service_id: &str,
+    customer_id: &str,
+    amount: &caas_domain::wit::Money,
+    method: Option<&str>,
+) -> Result<Initiated, Problem> {
+    let mut body = json!({
         "amount-minor": amount.amount_minor,
         "currency": amount.currency,
         "reference": service_id,
@@ -187,6 +195,9 @@ async fn initiate_once(payment_url: &str, gateway_key: &str, service_id: &str, c
         "customer-id": customer_id,
         "method": "card",
     });
+    if let Some(token) = method {
+        body["payment-method"] = json!(token);
+    }
     let reply = http_out::post_json(&format!("{payment_url}/payments"), &body, &[("idempotency-key", gateway_key)], DEFAULT_TIMEOUT).await;
     match reply {
         Ok(r) if r.status == 201 || r.status == 200 => {
@@ -294,7 +305,11 @@ async fn purchase(req: Request) -> Result<Resp, Problem> {
     let service_id = derived_service_id(&scope, &key, &request_hash);
     let payment_url = vars::base_url("payment_url").await?;
     let payment_id = match &plan.upfront_charge {
-        Some(amount) => Some(initiate_payment(&payment_url, &service_id, &customer_id, amount).await?.payment_id),
+        Some(amount) => {
+            // Charged to the customer's saved default card when there is one (issue 7).
+            let method = payment_methods::default_token(&db, &customer_id).await?;
+            Some(initiate_payment(&payment_url, &service_id, &customer_id, amount, method.as_deref()).await?.payment_id)
+        }
         None => None,
     };
     let mut state = plan.initial_state;

@@ -80,6 +80,10 @@ impl Resp {
     pub fn json(status: u16, v: &Value) -> Resp {
         Resp { status, body: serde_json::to_vec(v).unwrap_or_default(), content_type: "application/json", headers: vec![] }
     }
+    /// An HTML page (the hosted checkout), never cached.
+    pub fn html(status: u16, body: String) -> Resp {
+        Resp { status, body: body.into_bytes(), content_type: "text/html; charset=utf-8", headers: vec![("cache-control", "no-store".to_string())] }
+    }
     /// A stored (replayed) body: problem+json when `status` is an error.
     pub fn stored(status: u16, v: &Value) -> Resp {
         let r = Resp::json(status, v);

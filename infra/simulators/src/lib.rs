@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 
+mod checkout;
 mod factory;
 mod http;
 mod iot;
@@ -296,6 +297,7 @@ impl Sims {
             Sys::Registry(registry.clone()),
             Sys::Notify(notify.clone()),
         ];
+        payment.set_base_url(&format!("http://{}", listeners[System::Payment.index()].local_addr()?));
         let mut addrs = Vec::new();
         let mut servers = Vec::new();
         for ((l, core), sys) in listeners.into_iter().zip(cores.iter()).zip(systems) {

@@ -8,8 +8,9 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::Ctx;
+use crate::checkout::{self, CardOutcome, Subject};
 use crate::http::{Req, Resp};
-use crate::util::{merge, now_rfc3339, req_str};
+use crate::util::{civil_from_days, merge, now_rfc3339, req_str};
 
 pub const WEBHOOK_PATH: &str = "/webhooks/payment";
 const DEFAULT_DELAY_MS: u64 = 2000;
@@ -23,6 +24,30 @@ struct State {
     /// customer-id -> remaining declines
     declines: HashMap<String, u64>,
     webhooks: Vec<Value>,
+    /// Saved payment methods: [{id: "pm_…", customer-id, brand, last4, created-at}].
+    methods: Vec<Value>,
+    /// Setup sessions: [{setup-id, customer-id, return-url, status, payment-method?, created-at}].
+    setups: Vec<Value>,
+    /// Checkouts waiting at the "confirm with your bank" step: id -> (brand, last4, save).
+    confirming: HashMap<String, (String, String, bool)>,
+}
+
+/// What a checkout page is for.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Pay(&'a str),
+    Setup(&'a str),
+}
+
+/// A checkout's data as the pages need it.
+struct View {
+    status: String,
+    open: bool,
+    return_url: String,
+    customer: String,
+    amount_minor: i64,
+    currency: String,
+    reference: String,
 }
 
 #[derive(Clone, Copy)]
@@ -35,14 +60,19 @@ struct Auto {
 pub(crate) struct Payment {
     ctx: Arc<Ctx>,
     st: Mutex<State>,
-    seq: Mutex<(u64, u64, u64)>,
+    seq: Mutex<[u64; 5]>,
     auto: Mutex<Auto>,
+    /// This simulator's own base URL (for `checkout-url`), set once its listener is bound.
+    base_url: Mutex<String>,
 }
 
 impl Payment {
     pub fn new(ctx: Arc<Ctx>) -> Payment {
         let auto = Auto { enabled: ctx.auto_webhooks, delay_ms: DEFAULT_DELAY_MS, succeed: true };
-        Payment { ctx, st: Mutex::default(), seq: Mutex::new((0, 0, 0)), auto: Mutex::new(auto) }
+        Payment { ctx, st: Mutex::default(), seq: Mutex::new([0; 5]), auto: Mutex::new(auto), base_url: Mutex::default() }
+    }
+    pub fn set_base_url(&self, url: &str) {
+        *self.base_url.lock().unwrap() = url.trim_end_matches('/').to_string();
     }
     pub fn reset(&self) {
         *self.st.lock().unwrap() = State::default();
@@ -67,6 +97,25 @@ impl Payment {
                 None => Resp::problem(404, "Payment not found", &format!("no payment {id}")),
             },
             ("POST", ["payments" | "charges", id, "void"]) => self.void(id),
+            ("POST", ["setup-sessions"]) => self.create_setup(req),
+            ("GET", ["setup-sessions", id]) | ("GET", ["_control", "setup-sessions", id]) => match self.setup(id) {
+                Some(s) => Resp::json(200, &setup_json(&s)),
+                None => Resp::problem(404, "Setup session not found", &format!("no setup session {id}")),
+            },
+            ("GET", ["_control", "setup-sessions"]) => Resp::json(200, &json!({"setup-sessions": self.st.lock().unwrap().setups})),
+            ("GET", ["payment-methods"]) | ("GET", ["_control", "payment-methods"]) => {
+                let list: Vec<Value> =
+                    self.methods().into_iter().filter(|m| req.q("customer-id").is_none_or(|c| m["customer-id"].as_str() == Some(c))).collect();
+                Resp::json(200, &json!({"payment-methods": list}))
+            }
+            ("GET", ["checkout", "setup", id]) => self.checkout_page(Target::Setup(id)),
+            ("POST", ["checkout", "setup", id, "pay"]) => self.checkout_pay(req, Target::Setup(id)).await,
+            ("POST", ["checkout", "setup", id, "confirm"]) => self.checkout_confirm(req, Target::Setup(id)).await,
+            ("GET" | "POST", ["checkout", "setup", id, "cancel"]) => self.checkout_cancel(Target::Setup(id)),
+            ("GET", ["checkout", id]) => self.checkout_page(Target::Pay(id)),
+            ("POST", ["checkout", id, "pay"]) => self.checkout_pay(req, Target::Pay(id)).await,
+            ("POST", ["checkout", id, "confirm"]) => self.checkout_confirm(req, Target::Pay(id)).await,
+            ("GET" | "POST", ["checkout", id, "cancel"]) => self.checkout_cancel(Target::Pay(id)),
             ("POST", ["payments" | "charges", id, "refunds"]) => self.refund(req, id),
             ("POST", ["_control", "webhook"]) => {
                 let m = match req.json_object() {
@@ -146,11 +195,7 @@ impl Payment {
 
     fn next_id(&self, which: usize, prefix: &str) -> String {
         let mut s = self.seq.lock().unwrap();
-        let n = match which {
-            0 => &mut s.0,
-            1 => &mut s.1,
-            _ => &mut s.2,
-        };
+        let n = &mut s[which.min(4)];
         *n += 1;
         format!("{prefix}_{}{:06}", self.ctx.tag, n)
     }
@@ -185,10 +230,29 @@ impl Payment {
         } else {
             req_str(&m, "kind", &mut errors).map(str::to_string)
         };
-        match m.get("method") {
-            None | Some(Value::Null) | Some(Value::String(_)) => {}
-            Some(_) => errors.push(json!({"field": "method", "detail": "must be a string"})),
+        let hosted = match m.get("method") {
+            None | Some(Value::Null) => false,
+            Some(Value::String(s)) => s == "hosted",
+            Some(_) => {
+                errors.push(json!({"field": "method", "detail": "must be a string"}));
+                false
+            }
+        };
+        if hosted {
+            match m.get("return-url") {
+                Some(Value::String(u)) if checkout::is_absolute_http_url(u) => {}
+                None | Some(Value::Null) => errors.push(json!({"field": "return-url", "detail": "is required with method hosted"})),
+                Some(_) => errors.push(json!({"field": "return-url", "detail": "must be an absolute http(s) URL"})),
+            }
         }
+        let method_token = match m.get("payment-method") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(t)) if !t.trim().is_empty() => Some(t.clone()),
+            Some(_) => {
+                errors.push(json!({"field": "payment-method", "detail": "must be a payment method id (pm_…)"}));
+                None
+            }
+        };
         if !errors.is_empty() {
             return Resp::invalid(errors);
         }
@@ -205,13 +269,19 @@ impl Payment {
             return Resp::stored(*status, body).with_header("idempotent-replayed", "true");
         }
         let id = self.next_id(0, "pay");
-        let declined = match st.declines.get_mut(&customer) {
-            Some(n) if *n > 0 => {
-                *n = n.saturating_sub(1);
-                true
-            }
-            _ => false,
-        };
+        // A saved payment method must exist and belong to this customer.
+        let method_invalid = method_token
+            .as_deref()
+            .is_some_and(|t| !st.methods.iter().any(|pm| pm["id"].as_str() == Some(t) && pm["customer-id"].as_str() == Some(customer.as_str())));
+        let declined = method_invalid
+            || match st.declines.get_mut(&customer) {
+                Some(n) if *n > 0 => {
+                    *n = n.saturating_sub(1);
+                    true
+                }
+                _ => false,
+            };
+        let checkout_url = (hosted && !declined).then(|| format!("{}/checkout/{id}", self.base_url.lock().unwrap()));
         let status = if declined { "declined" } else { "pending" };
         let mut p = Value::Object(m);
         merge(
@@ -223,18 +293,33 @@ impl Payment {
         let (code, body) = if declined {
             let mut extra = Map::new();
             extra.insert("payment-id".into(), json!(id));
-            extra.insert("decline-code".into(), json!("card_declined"));
-            let r = Resp::problem_with(402, "Card declined", &format!("the card of customer {customer} was declined"), extra);
+            let r = if method_invalid {
+                extra.insert("decline-code".into(), json!("payment_method_invalid"));
+                Resp::problem_with(402, "Payment method invalid", &format!("the payment method is not a saved method of customer {customer}"), extra)
+            } else {
+                extra.insert("decline-code".into(), json!("card_declined"));
+                Resp::problem_with(402, "Card declined", &format!("the card of customer {customer} was declined"), extra)
+            };
             (402, serde_json::from_slice(&r.body).unwrap_or(Value::Null))
         } else {
-            (201, json!({"payment-id": id, "status": "pending", "amount-minor": amount, "currency": currency, "reference": reference}))
+            let mut b = json!({"payment-id": id, "status": "pending", "amount-minor": amount, "currency": currency, "reference": reference});
+            if let Some(u) = &checkout_url {
+                b["checkout-url"] = json!(u);
+            }
+            (201, b)
         };
+        if let Some(u) = &checkout_url
+            && let Some(p) = st.payments.last_mut()
+        {
+            p["checkout-url"] = json!(u);
+        }
         if let Some(k) = idem_key {
             st.idem.insert(k, (fingerprint, code, body.clone()));
         }
         drop(st);
         let auto = *self.auto.lock().unwrap();
-        if auto.enabled && !declined {
+        // A hosted payment waits for the customer at the checkout page.
+        if auto.enabled && !declined && !hosted {
             let me = self.clone();
             let id = id.clone();
             self.ctx.spawn(async move {
@@ -341,6 +426,221 @@ impl Payment {
         self.st.lock().unwrap().webhooks.push(entry);
     }
 
+    // ------------------------------------------------------------------------- setup sessions
+
+    fn create_setup(&self, req: &Req) -> Resp {
+        let m = match req.json_object() {
+            Ok(m) => m,
+            Err(r) => return r,
+        };
+        let mut errors = Vec::new();
+        let customer = req_str(&m, "customer-id", &mut errors).map(str::to_string);
+        match m.get("return-url") {
+            Some(Value::String(u)) if checkout::is_absolute_http_url(u) => {}
+            None | Some(Value::Null) => errors.push(json!({"field": "return-url", "detail": "is required"})),
+            Some(_) => errors.push(json!({"field": "return-url", "detail": "must be an absolute http(s) URL"})),
+        }
+        if !errors.is_empty() {
+            return Resp::invalid(errors);
+        }
+        let id = self.next_id(3, "seti");
+        let url = format!("{}/checkout/setup/{id}", self.base_url.lock().unwrap());
+        let s = json!({"setup-id": id, "customer-id": customer, "return-url": m["return-url"], "status": "open",
+                       "checkout-url": url, "created-at": now_rfc3339()});
+        self.st.lock().unwrap().setups.push(s);
+        Resp::json(201, &json!({"setup-id": id, "checkout-url": url, "status": "open"}))
+    }
+
+    fn setup(&self, id: &str) -> Option<Value> {
+        self.st.lock().unwrap().setups.iter().find(|s| s["setup-id"] == id).cloned()
+    }
+    fn methods(&self) -> Vec<Value> {
+        self.st.lock().unwrap().methods.clone()
+    }
+
+    /// A new saved card of `customer` (the gateway's token).
+    fn save_method(&self, customer: &str, brand: &str, last4: &str) -> Value {
+        let pm = json!({"id": self.next_id(4, "pm"), "customer-id": customer, "brand": brand, "last4": last4, "created-at": now_rfc3339()});
+        self.st.lock().unwrap().methods.push(pm.clone());
+        json!({"id": pm["id"], "brand": brand, "last4": last4})
+    }
+
+    // ------------------------------------------------------------------------- hosted checkout
+
+    fn view(&self, t: Target) -> Option<View> {
+        let st = self.st.lock().unwrap();
+        let s = |v: &Value, k: &str| v[k].as_str().unwrap_or("").to_string();
+        match t {
+            Target::Pay(id) => {
+                let p = st.payments.iter().find(|p| p["payment-id"] == id && p["method"] == "hosted" && p.get("checkout-url").is_some())?;
+                let status = s(p, "status");
+                Some(View {
+                    open: status == "pending",
+                    status,
+                    return_url: s(p, "return-url"),
+                    customer: s(p, "customer-id"),
+                    amount_minor: p["amount-minor"].as_i64().unwrap_or(0),
+                    currency: s(p, "currency"),
+                    reference: s(p, "reference"),
+                })
+            }
+            Target::Setup(id) => {
+                let x = st.setups.iter().find(|x| x["setup-id"] == id)?;
+                let status = s(x, "status");
+                Some(View {
+                    open: status == "open",
+                    status,
+                    return_url: s(x, "return-url"),
+                    customer: s(x, "customer-id"),
+                    amount_minor: 0,
+                    currency: String::new(),
+                    reference: String::new(),
+                })
+            }
+        }
+    }
+
+    fn subject<'v>(v: &'v View, t: Target) -> Subject<'v> {
+        match t {
+            Target::Pay(_) => Subject::Payment { amount_minor: v.amount_minor, currency: &v.currency, reference: &v.reference },
+            Target::Setup(_) => Subject::Setup,
+        }
+    }
+
+    fn paths(t: Target) -> (String, &'static str) {
+        match t {
+            Target::Pay(id) => (format!("/checkout/{id}"), "payment"),
+            Target::Setup(id) => (format!("/checkout/setup/{id}"), "card setup"),
+        }
+    }
+
+    fn not_found_page(t: Target) -> Resp {
+        Resp::html(404, checkout::not_found_page(Self::paths(t).1))
+    }
+
+    fn done_page(v: &View, t: Target, status: u16) -> Resp {
+        let shown = if v.status == "open" { "pending" } else { v.status.as_str() };
+        Resp::html(status, checkout::done_page(Self::paths(t).1, shown, (!v.return_url.is_empty()).then_some(v.return_url.as_str())))
+    }
+
+    fn checkout_page(&self, t: Target) -> Resp {
+        let Some(v) = self.view(t) else { return Self::not_found_page(t) };
+        if !v.open {
+            return Self::done_page(&v, t, 200);
+        }
+        let (base, _) = Self::paths(t);
+        Resp::html(200, checkout::form_page(&Self::subject(&v, t), &format!("{base}/pay"), &format!("{base}/cancel"), None, ""))
+    }
+
+    fn checkout_cancel(&self, t: Target) -> Resp {
+        let Some(v) = self.view(t) else { return Self::not_found_page(t) };
+        if !v.open {
+            return Self::done_page(&v, t, 409);
+        }
+        self.st.lock().unwrap().confirming.remove(Self::key(t));
+        Self::redirect(&v, t, "abandoned")
+    }
+
+    fn key(t: Target<'_>) -> &str {
+        match t {
+            Target::Pay(id) | Target::Setup(id) => id,
+        }
+    }
+
+    fn redirect(v: &View, t: Target, result: &str) -> Resp {
+        let url = match t {
+            Target::Pay(id) => checkout::return_to(&v.return_url, &[("payment_id", id), ("result", result)]),
+            Target::Setup(id) => checkout::return_to(&v.return_url, &[("setup_id", id), ("result", result)]),
+        };
+        Resp::html(303, format!("<!doctype html><title>Redirecting</title><a href=\"{0}\">Continue</a>", checkout::esc(&url)))
+            .with_header("location", url)
+    }
+
+    async fn checkout_pay(self: &Arc<Self>, req: &Req, t: Target<'_>) -> Resp {
+        let Some(v) = self.view(t) else { return Self::not_found_page(t) };
+        if !v.open {
+            return Self::done_page(&v, t, 409);
+        }
+        let form = checkout::parse_form(&req.body);
+        let (y, m, _) = civil_from_days((self.ctx.unix_now() / 86_400) as i64);
+        let card = match checkout::validate(&form, y, m) {
+            Ok(c) => c,
+            Err(e) => {
+                let (base, _) = Self::paths(t);
+                let page = checkout::form_page(&Self::subject(&v, t), &format!("{base}/pay"), &format!("{base}/cancel"), Some(&e), &form.name);
+                return Resp::html(422, page);
+            }
+        };
+        let save = form.save || matches!(t, Target::Setup(_));
+        match card.outcome {
+            CardOutcome::Succeeds => self.finish(&v, t, Some((card.brand.to_string(), card.last4, save))).await,
+            CardOutcome::Declined => self.finish(&v, t, None).await,
+            CardOutcome::NeedsConfirmation => {
+                self.st.lock().unwrap().confirming.insert(Self::key(t).to_string(), (card.brand.to_string(), card.last4.clone(), save));
+                let (base, _) = Self::paths(t);
+                Resp::html(200, checkout::confirm_page(&Self::subject(&v, t), &format!("{base}/confirm"), card.brand, &card.last4))
+            }
+        }
+    }
+
+    async fn checkout_confirm(self: &Arc<Self>, req: &Req, t: Target<'_>) -> Resp {
+        let Some(v) = self.view(t) else { return Self::not_found_page(t) };
+        if !v.open {
+            return Self::done_page(&v, t, 409);
+        }
+        let Some(card) = self.st.lock().unwrap().confirming.remove(Self::key(t)) else {
+            // Nothing to confirm (e.g. the page was reloaded): back to the card form.
+            return Resp::html(303, String::new()).with_header("location", Self::paths(t).0);
+        };
+        if checkout::parse_form(&req.body).action == "confirm" { self.finish(&v, t, Some(card)).await } else { self.finish(&v, t, None).await }
+    }
+
+    /// The outcome of a checkout: `Some((brand, last4, save))` succeeded, `None` declined.
+    async fn finish(self: &Arc<Self>, v: &View, t: Target<'_>, card: Option<(String, String, bool)>) -> Resp {
+        match t {
+            Target::Pay(id) => {
+                let mut extra = json!({});
+                if let Some((brand, last4, true)) = &card {
+                    extra["payment-method"] = self.save_method(&v.customer, brand, last4);
+                }
+                if card.is_none() {
+                    extra["failure-reason"] = json!("card_declined");
+                }
+                let payload = self.event(id, card.is_some(), &extra);
+                if card.is_none()
+                    && let Some(p) = self.st.lock().unwrap().payments.iter_mut().find(|p| p["payment-id"] == id)
+                {
+                    p["status"] = json!("declined");
+                }
+                // The app learns the outcome before the customer is back (one try now; on failure
+                // the retrying delivery goes on in the background).
+                match self.ctx.send_webhook(WEBHOOK_PATH, &self.ctx.payment_secret, &payload).await {
+                    Ok(s) if s < 500 => self.log_webhook(&payload, json!({"app-status": s, "attempts": 1})),
+                    _ => {
+                        let me = self.clone();
+                        self.ctx.spawn(async move {
+                            let outcome = me.ctx.deliver(WEBHOOK_PATH, &me.ctx.payment_secret, &payload).await;
+                            me.log_webhook(&payload, outcome);
+                        });
+                    }
+                }
+                Self::redirect(v, t, if card.is_some() { "succeeded" } else { "declined" })
+            }
+            Target::Setup(id) => {
+                let pm = card.map(|(brand, last4, _)| self.save_method(&v.customer, &brand, &last4));
+                if let Some(x) = self.st.lock().unwrap().setups.iter_mut().find(|x| x["setup-id"] == id) {
+                    x["status"] = json!(if pm.is_some() { "succeeded" } else { "failed" });
+                    if let Some(pm) = &pm {
+                        x["payment-method"] = pm.clone();
+                    } else {
+                        x["failure-reason"] = json!("card_declined");
+                    }
+                }
+                Self::redirect(v, t, if pm.is_some() { "succeeded" } else { "declined" })
+            }
+        }
+    }
+
     fn find(&self, id: &str) -> Option<Value> {
         self.st.lock().unwrap().payments.iter().find(|p| p["payment-id"] == id).cloned()
     }
@@ -355,6 +655,15 @@ impl Payment {
             st.declines.insert(customer.to_string(), times);
         }
     }
+}
+
+/// A setup session as `GET /setup-sessions/{id}` shows it.
+fn setup_json(s: &Value) -> Value {
+    let mut v = json!({"setup-id": s["setup-id"], "customer-id": s["customer-id"], "status": s["status"]});
+    if let Some(pm) = s.get("payment-method") {
+        v["payment-method"] = pm.clone();
+    }
+    v
 }
 
 /// In-process view and driver of the payment gateway.
@@ -395,6 +704,14 @@ impl PaymentHandle {
     /// Webhooks sent so far: [{payload, at, app-status | error, attempts?}].
     pub fn webhooks(&self) -> Vec<Value> {
         self.0.st.lock().unwrap().webhooks.clone()
+    }
+    /// Saved payment methods (`pm_…` tokens), oldest first: [{id, customer-id, brand, last4, created-at}].
+    pub fn payment_methods(&self) -> Vec<Value> {
+        self.0.methods()
+    }
+    /// A setup session as `GET /setup-sessions/{id}` shows it.
+    pub fn setup_session(&self, setup_id: &str) -> Option<Value> {
+        self.0.setup(setup_id).map(|s| setup_json(&s))
     }
     /// Automatic settlement of payments created from now on.
     pub fn set_auto(&self, enabled: bool, delay_ms: u64, succeed: bool) {

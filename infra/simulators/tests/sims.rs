@@ -527,3 +527,181 @@ fn handles_are_send_sync() {
     ok::<caas_sim::VssHandle>();
     ok::<caas_sim::RegistryHandle>();
 }
+
+// ----------------------------------------------------------------------------- hosted checkout
+
+/// A browser-like request: (status, location header, content-type, body text).
+async fn browser(method: &str, url: &str, form: Option<&str>) -> (u16, String, String, String) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (auth, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let stream = tokio::net::TcpStream::connect(auth).await.unwrap();
+    let (mut tx, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let mut rb = hyper::Request::builder().method(method).uri(path).header("host", auth);
+    if form.is_some() {
+        rb = rb.header("content-type", "application/x-www-form-urlencoded");
+    }
+    let body = Bytes::from(form.unwrap_or("").to_string());
+    let resp = tx.send_request(rb.body(Full::new(body)).unwrap()).await.unwrap();
+    let h = |k: &str| resp.headers().get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let (status, loc, ct) = (resp.status().as_u16(), h("location"), h("content-type"));
+    let text = String::from_utf8_lossy(&resp.into_body().collect().await.unwrap().to_bytes()).into_owned();
+    (status, loc, ct, text)
+}
+
+fn card_form(number: &str, save: bool) -> String {
+    let mut f = format!("card-number={}&card-expiry=12%2F39&card-cvc=123&card-name=Ana+Test&action=pay", number.replace(' ', "+"));
+    if save {
+        f.push_str("&save-card=yes");
+    }
+    f
+}
+
+fn hosted(r: &str, cust: &str) -> Value {
+    let mut p = pay(r, cust);
+    p["method"] = json!("hosted");
+    p["return-url"] = json!("http://app.example/app/orders/x/paid?step=1");
+    p
+}
+
+#[tokio::test]
+async fn hosted_checkout_pay_decline_confirm_and_abandon() {
+    let s = sims().await;
+    let (app, rec) = fake_app(200).await;
+    s.set_app_url(&app);
+    s.payment().set_auto(true, 20, true); // hosted payments wait for the customer anyway
+    let u = s.payment_url();
+
+    // Validation: hosted needs an absolute return-url.
+    let mut bad = hosted("ord_h0", "cus_h");
+    bad["return-url"] = json!("/relative");
+    assert_eq!(post(&format!("{u}/payments"), bad).await.0, 400);
+
+    let (st, a) = post_h(&format!("{u}/payments"), hosted("ord_h1", "cus_h"), &[("idempotency-key", "h1")]).await;
+    assert_eq!(st, 201, "{a}");
+    let pid = a["payment-id"].as_str().unwrap().to_string();
+    let checkout = a["checkout-url"].as_str().unwrap().to_string();
+    assert_eq!(checkout, format!("{u}/checkout/{pid}"));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(s.payment().payment(&pid).unwrap()["status"], "pending", "not auto-settled");
+
+    // The page: amount, reference, the stable ids.
+    let (st, _, ct, page) = browser("GET", &checkout, None).await;
+    assert_eq!(st, 200);
+    assert!(ct.starts_with("text/html"));
+    assert!(page.contains("500.00 EUR") && page.contains("ord_h1"));
+    for id in ["card-number", "card-expiry", "card-cvc", "card-name", "save-card", "id=\"pay\"", "id=\"cancel\""] {
+        assert!(page.contains(id), "{id}");
+    }
+
+    // Invalid card: the page again with an error, nothing changes.
+    let (st, _, _, page) = browser("POST", &format!("{checkout}/pay"), Some(&card_form("4242 4242 4242 4241", false))).await;
+    assert_eq!(st, 422);
+    assert!(page.contains("role=\"alert\"") && page.contains("card number"));
+    assert_eq!(s.payment().payment(&pid).unwrap()["status"], "pending");
+
+    // Cancel: back with result=abandoned, still pending, the page opens again.
+    let (st, loc, _, _) = browser("GET", &format!("{checkout}/cancel"), None).await;
+    assert_eq!(st, 303);
+    assert_eq!(loc, format!("http://app.example/app/orders/x/paid?step=1&payment_id={pid}&result=abandoned"));
+    assert_eq!(s.payment().payment(&pid).unwrap()["status"], "pending");
+    assert_eq!(browser("GET", &checkout, None).await.0, 200);
+
+    // Pay with the success card, saving it: settled, signed webhook with the method, redirect.
+    let (st, loc, _, _) = browser("POST", &format!("{checkout}/pay"), Some(&card_form("4242 4242 4242 4242", true))).await;
+    assert_eq!(st, 303);
+    assert!(loc.ends_with(&format!("payment_id={pid}&result=succeeded")), "{loc}");
+    assert_eq!(s.payment().payment(&pid).unwrap()["status"], "settled");
+    let got = rec.0.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "exactly one webhook (no auto-settlement)");
+    check_signed(caas_sim::DEV_PAYMENT_WEBHOOK_SECRET, &got[0].1, &got[0].2);
+    let ev: Value = serde_json::from_slice(&got[0].2).unwrap();
+    assert_eq!((ev["payment-id"].as_str(), ev["status"].as_str()), (Some(pid.as_str()), Some("settled")));
+    assert_eq!((ev["payment-method"]["brand"].as_str(), ev["payment-method"]["last4"].as_str()), (Some("visa"), Some("4242")));
+    let pm = ev["payment-method"]["id"].as_str().unwrap().to_string();
+    assert!(pm.starts_with("pm_"));
+    let (_, list) = get(&format!("{u}/payment-methods?customer-id=cus_h")).await;
+    assert_eq!(list["payment-methods"].as_array().unwrap().len(), 1);
+    assert_eq!(list["payment-methods"][0]["id"], pm.as_str());
+    // No longer pending: "already settled" page, POSTs refused.
+    let (st, _, _, page) = browser("GET", &checkout, None).await;
+    assert_eq!(st, 200);
+    assert!(page.contains("already settled") && page.contains("http://app.example/app/orders/x/paid"));
+    assert_eq!(browser("POST", &format!("{checkout}/pay"), Some(&card_form("4242424242424242", false))).await.0, 409);
+
+    // Decline card: declined, failed webhook with card_declined, redirect.
+    let (_, b) = post(&format!("{u}/payments"), hosted("ord_h2", "cus_h")).await;
+    let pid2 = b["payment-id"].as_str().unwrap().to_string();
+    let (st, loc, _, _) = browser("POST", &format!("{u}/checkout/{pid2}/pay"), Some(&card_form("4000 0000 0000 0002", true))).await;
+    assert_eq!(st, 303);
+    assert!(loc.ends_with("&result=declined"), "{loc}");
+    assert_eq!(s.payment().payment(&pid2).unwrap()["status"], "declined");
+    let ev: Value = serde_json::from_slice(&rec.0.lock().unwrap()[1].2).unwrap();
+    assert_eq!((ev["status"].as_str(), ev["failure-reason"].as_str()), (Some("failed"), Some("card_declined")));
+    assert!(ev.get("payment-method").is_none());
+
+    // Confirmation card: a second page; Reject declines, Confirm settles.
+    for (action, status, result) in [("reject", "declined", "declined"), ("confirm", "settled", "succeeded")] {
+        let (_, c) = post(&format!("{u}/payments"), hosted(&format!("ord_{action}"), "cus_h")).await;
+        let id = c["payment-id"].as_str().unwrap().to_string();
+        let (st, _, _, page) = browser("POST", &format!("{u}/checkout/{id}/pay"), Some(&card_form("4000 0027 6000 3184", false))).await;
+        assert_eq!(st, 200);
+        assert!(page.contains("Confirm this payment with your bank") && page.contains("id=\"confirm\"") && page.contains("id=\"reject\""));
+        assert_eq!(s.payment().payment(&id).unwrap()["status"], "pending");
+        let (st, loc, _, _) = browser("POST", &format!("{u}/checkout/{id}/confirm"), Some(&format!("action={action}"))).await;
+        assert_eq!(st, 303);
+        assert!(loc.ends_with(&format!("result={result}")), "{loc}");
+        assert_eq!(s.payment().payment(&id).unwrap()["status"], status);
+    }
+    assert_eq!(browser("GET", &format!("{u}/checkout/pay_nope"), None).await.0, 404);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn setup_sessions_and_charges_with_saved_methods() {
+    let s = sims().await;
+    let u = s.payment_url();
+    assert_eq!(post(&format!("{u}/setup-sessions"), json!({"customer-id": "cus_s"})).await.0, 400);
+    let (st, a) = post(&format!("{u}/setup-sessions"), json!({"customer-id": "cus_s", "return-url": "http://app.example/app/account"})).await;
+    assert_eq!(st, 201, "{a}");
+    assert_eq!(a["status"], "open");
+    let sid = a["setup-id"].as_str().unwrap().to_string();
+    assert!(sid.starts_with("seti_"));
+    assert_eq!(a["checkout-url"], format!("{u}/checkout/setup/{sid}"));
+    let (st, _, _, page) = browser("GET", a["checkout-url"].as_str().unwrap(), None).await;
+    assert_eq!(st, 200);
+    assert!(page.contains("Save card") && !page.contains("save-card"));
+    // Decline card: failed.
+    let (_, b) = post(&format!("{u}/setup-sessions"), json!({"customer-id": "cus_s", "return-url": "http://app.example/a"})).await;
+    let sid2 = b["setup-id"].as_str().unwrap();
+    let (st, loc, _, _) = browser("POST", &format!("{u}/checkout/setup/{sid2}/pay"), Some(&card_form("4000000000000002", false))).await;
+    assert_eq!((st, loc), (303, format!("http://app.example/a?setup_id={sid2}&result=declined")));
+    assert_eq!(get(&format!("{u}/setup-sessions/{sid2}")).await.1["status"], "failed");
+    // Mastercard saved.
+    let (st, loc, _, _) = browser("POST", &format!("{u}/checkout/setup/{sid}/pay"), Some(&card_form("5555 5555 5555 4444", false))).await;
+    assert_eq!(st, 303);
+    assert!(loc.ends_with(&format!("setup_id={sid}&result=succeeded")), "{loc}");
+    let (st, v) = get(&format!("{u}/setup-sessions/{sid}")).await;
+    assert_eq!(st, 200);
+    assert_eq!((v["status"].as_str(), v["customer-id"].as_str()), (Some("succeeded"), Some("cus_s")));
+    assert_eq!((v["payment-method"]["brand"].as_str(), v["payment-method"]["last4"].as_str()), (Some("mastercard"), Some("4444")));
+    let pm = v["payment-method"]["id"].as_str().unwrap().to_string();
+    assert_eq!(get(&format!("{u}/setup-sessions/seti_nope")).await.0, 404);
+
+    // Charges with the token: own → 201 and recorded; another customer's or unknown → 402.
+    let mut ch = pay("sub_1-2026-12", "cus_s");
+    ch["kind"] = json!("subscription");
+    ch["payment-method"] = json!(pm);
+    let (st, c) = post(&format!("{u}/charges"), ch.clone()).await;
+    assert_eq!(st, 201, "{c}");
+    assert_eq!(s.payment().payment(c["payment-id"].as_str().unwrap()).unwrap()["payment-method"], pm.as_str());
+    ch["customer-id"] = json!("cus_other");
+    let (st, p) = post(&format!("{u}/charges"), ch.clone()).await;
+    assert_eq!(st, 402, "{p}");
+    assert_eq!(p["decline-code"], "payment_method_invalid");
+    ch["customer-id"] = json!("cus_s");
+    ch["payment-method"] = json!("pm_unknown");
+    assert_eq!(post(&format!("{u}/charges"), ch).await.1["decline-code"], "payment_method_invalid");
+    assert_eq!(s.payment().payment_methods().len(), 1);
+    s.shutdown().await;
+}

@@ -14,6 +14,8 @@ pub enum IdKind {
     Ledger,
     Event,
     Service,
+    /// A saved payment method of a customer (`cpm_…`; the gateway's own token is `pm_…`).
+    PaymentMethod,
 }
 
 impl IdKind {
@@ -29,6 +31,7 @@ impl IdKind {
             IdKind::Ledger => "led",
             IdKind::Event => "evt",
             IdKind::Service => "svc",
+            IdKind::PaymentMethod => "cpm",
         }
     }
 }

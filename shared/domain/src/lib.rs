@@ -18,6 +18,7 @@ pub mod order;
 pub mod password;
 pub mod preferences;
 pub mod payment;
+pub mod payment_method;
 pub mod problem;
 pub mod registration;
 pub mod retry;

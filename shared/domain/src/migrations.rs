@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 6, name: "repeat-withdrawal-vehicle-list-price", sql: V6 },
     Migration { version: 7, name: "set-password-tokens", sql: V7 },
     Migration { version: 8, name: "payment-statuses-voided-mismatch", sql: V8 },
+    Migration { version: 9, name: "hosted-payments-saved-payment-methods", sql: V9 },
     Migration { version: 10, name: "customer-language-preferences-email-change", sql: V10 },
 ];
 
@@ -410,6 +411,26 @@ CREATE INDEX payments_order ON payments(order_id, kind);
 CREATE INDEX payments_customer ON payments(customer_id);
 "#;
 
+/// Hosted payment page and saved payment methods (issue 7): a payment started on the gateway's
+/// hosted page keeps its `checkout_url` (a repeat returns it); a customer's saved cards are the
+/// gateway's token + brand + last four digits, one default among the non-removed ones.
+const V9: &str = r#"
+ALTER TABLE payments ADD COLUMN checkout_url TEXT;
+CREATE TABLE payment_methods (
+    id TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL,
+    gateway_token TEXT NOT NULL,
+    brand TEXT NOT NULL,
+    last4 TEXT NOT NULL CHECK (length(last4) = 4),
+    is_default INTEGER NOT NULL DEFAULT 0 CHECK (is_default IN (0, 1)),
+    source TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    removed_at INTEGER
+);
+CREATE UNIQUE INDEX payment_methods_token ON payment_methods(customer_id, gateway_token);
+CREATE INDEX payment_methods_customer ON payment_methods(customer_id, removed_at, created_at)
+"#;
+
 /// The customer's language (es|fr|de|en; existing customers: en), SMS opt-in and notification
 /// preferences (JSON object of the optional routing cells switched off, `{"<kind>.<channel>": false}`),
 /// and the single-use e-mail change confirmations (only the token's SHA-256 is stored).
@@ -489,6 +510,15 @@ mod tests {
             assert!(stmts.iter().any(|s| s.starts_with(&format!("CREATE TABLE {t} ("))), "{t}");
         }
         assert!(stmts.iter().all(|s| !s.contains(';')));
+    }
+
+    #[test]
+    fn v9_payment_methods() {
+        let stmts = statements(V9);
+        assert!(stmts.iter().all(|s| !s.contains(';')));
+        assert!(stmts.iter().any(|s| s.starts_with("CREATE TABLE payment_methods (")));
+        assert!(stmts.iter().any(|s| s == "ALTER TABLE payments ADD COLUMN checkout_url TEXT"));
+        assert_eq!(stmts.len(), 4);
     }
 
     #[test]

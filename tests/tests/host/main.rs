@@ -22,6 +22,7 @@ mod login_throttling;
 mod money_rules;
 mod money_safety;
 mod outbox_retry;
+mod payments_hosted;
 mod reliability;
 mod runtime_host;
 mod sale_registration;

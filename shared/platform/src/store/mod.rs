@@ -6,6 +6,7 @@ pub mod deadlines;
 pub mod escalations;
 pub mod ledger;
 pub mod orders;
+pub mod payment_methods;
 pub mod payments;
 pub mod services;
 pub mod subscriptions;

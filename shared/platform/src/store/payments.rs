@@ -17,6 +17,8 @@ pub struct PaymentRow {
     pub status_text: String,
     pub idempotency_key: String,
     pub failure_reason: Option<String>,
+    /// The gateway's hosted payment page of a hosted payment (issue 7).
+    pub checkout_url: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -32,6 +34,7 @@ impl PaymentRow {
             status_text: r.str("status"),
             idempotency_key: r.str("idempotency_key"),
             failure_reason: r.opt_str("failure_reason"),
+            checkout_url: r.opt_str("checkout_url"),
             created_at: r.i64("created_at"),
             updated_at: r.i64("updated_at"),
         }
@@ -131,4 +134,10 @@ pub async fn transition(tx: &Db, id: &str, from: PaymentState, to: PaymentState,
         )
         .await?;
     Ok(n == 1)
+}
+
+/// Keep the hosted payment page of a payment (a repeat of the start returns it).
+pub async fn set_checkout_url(tx: &Db, id: &str, url: &str) -> Result<(), DbError> {
+    tx.exec("UPDATE payments SET checkout_url = ? WHERE id = ?", vec![text(url), text(id)]).await?;
+    Ok(())
 }
