@@ -597,6 +597,21 @@ impl Payment {
 
     /// The outcome of a checkout: `Some((brand, last4, save))` succeeded, `None` declined.
     async fn finish(self: &Arc<Self>, v: &View, t: Target<'_>, card: Option<(String, String, bool)>) -> Resp {
+        // Claimed once (a double-clicked Pay must not settle or notify twice).
+        {
+            let mut st = self.st.lock().unwrap();
+            let claimed = match t {
+                Target::Pay(id) => st.payments.iter_mut().find(|p| p["payment-id"] == id && p["status"] == "pending").map(|p| p["status"] = json!("processing")),
+                Target::Setup(id) => st.setups.iter_mut().find(|x| x["setup-id"] == id && x["status"] == "open").map(|x| x["status"] = json!("processing")),
+            };
+            if claimed.is_none() {
+                drop(st);
+                return match self.view(t) {
+                    Some(v) => Self::done_page(&v, t, 409),
+                    None => Self::not_found_page(t),
+                };
+            }
+        }
         match t {
             Target::Pay(id) => {
                 let mut extra = json!({});
