@@ -1,7 +1,7 @@
 //! A real browser for the web app's tests: Debian's `chromium` driven through `chromedriver`
 //! (WebDriver), both started here on a free loopback port and stopped when the [`Browser`] is
-//! dropped — the driver runs in its own process group, and every Chromium process of the
-//! session (found by its private profile directory) is killed with it.
+//! dropped — the driver, and every Chromium process of the session (found in /proc by its
+//! private profile directory, which is also their HOME), even those in a session of their own.
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -53,10 +53,18 @@ impl Browser {
         let (chrome, driver_bin) = chromium_paths()?;
         let port = free_port();
         let mut cmd = Command::new(&driver_bin);
-        cmd.arg(format!("--port={port}")).arg("--allowed-ips=127.0.0.1").stdout(Stdio::null()).stderr(Stdio::null());
+        let profile = tempfile::Builder::new().prefix("caas-chromium-").tempdir()?;
+        // HOME in the profile: Chromium's crash handler (its own session) keeps its files there,
+        // and every process of this browser can be found by it when stopping.
+        cmd.arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .env("HOME", profile.path())
+            .env("XDG_CONFIG_HOME", profile.path().join(".config"))
+            .env("XDG_CACHE_HOME", profile.path().join(".cache"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let driver = cmd.spawn().with_context(|| format!("start {driver_bin}"))?;
-        let profile = tempfile::Builder::new().prefix("caas-chromium-").tempdir()?;
         let caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -94,10 +102,16 @@ impl Browser {
         Ok(b)
     }
 
+    /// Stops the driver's process group and every process of this browser profile (Chromium's
+    /// helpers, its crash handler: their HOME is the profile), found in /proc, never by a pattern
+    /// that could match anything else.
     fn kill_parts(mut driver: Child, profile: &tempfile::TempDir) -> Child {
-        let _ = Command::new("kill").arg("-KILL").arg(format!("-{}", driver.id())).status();
-        let _ = Command::new("pkill").arg("-KILL").arg("-f").arg(profile.path().to_string_lossy().as_ref()).status();
         let _ = driver.kill();
+        let marker = profile.path().to_string_lossy().to_string();
+        let me = std::process::id();
+        for pid in profile_processes(&marker).into_iter().filter(|p| *p != me) {
+            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).stderr(Stdio::null()).status();
+        }
         driver
     }
 
@@ -214,4 +228,16 @@ impl Browser {
     pub async fn close(self) {
         let _ = tokio::time::timeout(Duration::from_secs(10), self.client.clone().close()).await;
     }
+}
+
+/// Processes whose command line or environment names `marker` (the profile directory).
+fn profile_processes(marker: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            ["cmdline", "environ"].iter().any(|f| {
+                std::fs::read(format!("/proc/{pid}/{f}")).is_ok_and(|b| String::from_utf8_lossy(&b).contains(marker))
+            })
+        })
+        .collect()
 }

@@ -31,8 +31,13 @@ const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; s
 
 #[http_service]
 async fn handle(req: Request) -> impl IntoResponse {
+    // The production-readiness check every component runs: a deployment still on development
+    // secrets serves nothing but /health.
+    if let Err(p) = caas_platform::config::check().await {
+        return caas_platform::resp::problem(&p).into_response();
+    }
     let inm = req.headers().get("if-none-match").and_then(|v| v.to_str().ok()).map(str::to_string);
-    serve(req.method().as_str(), req.uri().path(), inm.as_deref())
+    serve(req.method().as_str(), req.uri().path(), inm.as_deref()).into_response()
 }
 
 /// What the server answers for `method path` (the whole decision; no I/O).

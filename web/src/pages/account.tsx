@@ -181,7 +181,7 @@ function PaymentMethods(props: { setupId?: string; setupResult?: string }) {
   const remove = async (id: string) => {
     setError(undefined);
     try {
-      await api('delete', '/api/account/payment-methods/{id}', { params: { id } });
+      await api('delete', '/api/account/payment-methods/{payment_method_id}', { params: { payment_method_id: id } });
       methods.reload();
     } catch (e) {
       setError(e);
