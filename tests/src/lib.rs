@@ -22,6 +22,8 @@ pub const EMPLOYEE_EMAIL: &str = "employee@caas.test";
 pub const EMPLOYEE_PASSWORD: &str = "employee-test-password";
 pub const ADMIN_EMAIL: &str = "admin@caas.test";
 pub const ADMIN_PASSWORD: &str = "admin-test-password";
+pub const SUPPORT_EMAIL: &str = "support@caas.test";
+pub const SUPPORT_PASSWORD: &str = "support-test-password";
 pub const FACTORY_SECRET: &str = "test-factory-webhook-secret";
 pub const PAYMENT_SECRET: &str = "test-payment-webhook-secret";
 
@@ -221,7 +223,8 @@ impl Default for Options {
 pub fn seed_employees() -> String {
     let e = caas_domain::password::hash_password(EMPLOYEE_PASSWORD, &[7u8; 16]).expect("hash");
     let a = caas_domain::password::hash_password(ADMIN_PASSWORD, &[9u8; 16]).expect("hash");
-    format!("{EMPLOYEE_EMAIL}:{e}:employee;{ADMIN_EMAIL}:{a}:admin")
+    let s = caas_domain::password::hash_password(SUPPORT_PASSWORD, &[11u8; 16]).expect("hash");
+    format!("{EMPLOYEE_EMAIL}:{e}:employee;{ADMIN_EMAIL}:{a}:admin;{SUPPORT_EMAIL}:{s}:support")
 }
 
 /// The application variables the harness gives the CaaS app for simulators `sims` (development
@@ -433,6 +436,11 @@ impl TestApp {
 
     pub async fn admin_token(&self) -> String {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// A technical support agent's session (issue 8).
+    pub async fn support_token(&self) -> String {
+        self.login(SUPPORT_EMAIL, SUPPORT_PASSWORD).await
     }
 }
 

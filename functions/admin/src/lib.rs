@@ -1,5 +1,6 @@
 //! `/api/admin/...` (admins only: read-all + configuration; admins cannot trigger OTA):
-//! escalations of the retry queue and a read-all, paged list of orders.
+//! escalations of the retry queue, a read-all, paged list of orders, the ledger and the audit log
+//! of staff actions (`GET /api/admin/audit[?target=&cursor=&limit=]`, oldest first).
 use caas_domain::Problem;
 use caas_domain::auth::Role;
 use caas_domain::order::OrderStatus;
@@ -20,7 +21,7 @@ async fn handle(req: Request) -> impl IntoResponse {
 async fn route(req: Request) -> Result<Resp, Problem> {
     let path = req::path(&req);
     let method = req.method().as_str().to_string();
-    let known = matches!(path.as_str(), "/api/admin/escalations" | "/api/admin/orders" | "/api/admin/ledger");
+    let known = matches!(path.as_str(), "/api/admin/escalations" | "/api/admin/orders" | "/api/admin/ledger" | "/api/admin/audit");
     if !known {
         return Err(Problem::not_found(format!("no route {path}")));
     }
@@ -31,6 +32,7 @@ async fn route(req: Request) -> Result<Resp, Problem> {
     match path.as_str() {
         "/api/admin/escalations" => escalations(&req).await,
         "/api/admin/ledger" => ledger::list(&req).await,
+        "/api/admin/audit" => audit(&req).await,
         _ => orders(&req).await,
     }
 }
@@ -40,6 +42,14 @@ async fn escalations(req: &Request) -> Result<Resp, Problem> {
     let page = req::page(req)?;
     let db = Db::open_for_request().await?;
     Ok(resp::json(200, &store::escalations::page(&db, page).await?))
+}
+
+/// The audit log of staff actions (optionally of one `?target=`), oldest first.
+async fn audit(req: &Request) -> Result<Resp, Problem> {
+    let page = req::page(req)?;
+    let target = req::query(req, "target").filter(|s| !s.is_empty() && s.len() <= 200);
+    let db = Db::open_for_request().await?;
+    Ok(resp::json(200, &store::audit::page(&db, target.as_deref(), page).await?))
 }
 
 /// Every order (optionally `?status=`), oldest first.

@@ -7,6 +7,9 @@ pub enum Role {
     Customer,
     Employee,
     Admin,
+    /// Technical support (issue 8): works the queue of failed OTA activations
+    /// (`/api/support/...`); may not register sales.
+    Support,
 }
 
 impl Role {
@@ -15,6 +18,7 @@ impl Role {
             Role::Customer => "customer",
             Role::Employee => "employee",
             Role::Admin => "admin",
+            Role::Support => "support",
         }
     }
     pub fn parse(s: &str) -> Option<Role> {
@@ -22,12 +26,17 @@ impl Role {
             "customer" => Some(Role::Customer),
             "employee" => Some(Role::Employee),
             "admin" => Some(Role::Admin),
+            "support" => Some(Role::Support),
             _ => None,
         }
     }
     /// Dealership staff (may register sales).
     pub fn is_staff(self) -> bool {
         matches!(self, Role::Employee | Role::Admin)
+    }
+    /// Any staff account (the `employees` table): employee, admin or support.
+    pub fn is_employee_account(self) -> bool {
+        self != Role::Customer
     }
 }
 
@@ -78,7 +87,7 @@ pub struct SeedEmployee {
 }
 
 /// Parse `email:PHC[:role];email:PHC[:role]...` (role defaults to employee; only
-/// employee|admin). Invalid entries are reported, valid ones kept.
+/// employee|admin|support). Invalid entries are reported, valid ones kept.
 pub fn parse_seed_employees(spec: &str) -> (Vec<SeedEmployee>, Vec<String>) {
     let mut ok = Vec::new();
     let mut bad = Vec::new();
@@ -91,7 +100,7 @@ pub fn parse_seed_employees(spec: &str) -> (Vec<SeedEmployee>, Vec<String>) {
         let hash = parts.next().unwrap_or("").trim().to_string();
         let role = match parts.next().map(str::trim) {
             None | Some("") => Some(Role::Employee),
-            Some(r) => Role::parse(r).filter(|r| r.is_staff()),
+            Some(r) => Role::parse(r).filter(|r| r.is_employee_account()),
         };
         if parts.next().is_some() || !crate::sale::is_email(&email) || !crate::password::is_argon2_phc(&hash) {
             bad.push(format!("seed_employees entry {i} is malformed"));
@@ -112,9 +121,11 @@ mod tests {
 
     #[test]
     fn seeds_parse() {
-        let spec = format!("Employee@CaaS.example:{DUMMY_PHC}:employee; admin@caas.example:{DUMMY_PHC}:admin;x@y.example:{DUMMY_PHC};bad;z@y.example:{DUMMY_PHC}:customer");
+        let spec = format!("Employee@CaaS.example:{DUMMY_PHC}:employee; admin@caas.example:{DUMMY_PHC}:admin;x@y.example:{DUMMY_PHC};bad;z@y.example:{DUMMY_PHC}:customer;s@y.example:{DUMMY_PHC}:support");
         let (ok, bad) = parse_seed_employees(&spec);
-        assert_eq!(ok.len(), 3);
+        assert_eq!(ok.len(), 4);
+        assert_eq!(ok[3].role, Role::Support);
+        assert!(!Role::Support.is_staff() && Role::Support.is_employee_account());
         assert_eq!(ok[0].email, "employee@caas.example");
         assert_eq!(ok[1].role, Role::Admin);
         assert_eq!(ok[2].role, Role::Employee);

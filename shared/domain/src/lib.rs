@@ -26,6 +26,7 @@ pub mod routing;
 pub mod sale;
 pub mod services;
 pub mod settlement;
+pub mod support;
 pub mod vehicle;
 pub mod vehicle_pricing;
 pub mod webhook;

@@ -20,6 +20,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 8, name: "payment-statuses-voided-mismatch", sql: V8 },
     Migration { version: 9, name: "hosted-payments-saved-payment-methods", sql: V9 },
     Migration { version: 10, name: "customer-language-preferences-email-change", sql: V10 },
+    Migration { version: 11, name: "staff-support-role-tickets-audit", sql: V11 },
 ];
 
 /// The version a fully migrated database is at.
@@ -447,6 +448,50 @@ CREATE TABLE email_change_tokens (
     used_at INTEGER
 );
 CREATE INDEX email_change_tokens_customer ON email_change_tokens(customer_id);
+"#;
+
+/// Issue 8, staff back office: the `support` role (the employees table is rebuilt for its CHECK),
+/// support ticket work (assignment, notes, resolution) and the audit log of staff actions
+/// (who, what, when, before/after JSON), written in the transaction of each action.
+const V11: &str = r#"
+CREATE TABLE employees_v11 (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('employee','admin','support')),
+    created_at INTEGER NOT NULL
+);
+INSERT INTO employees_v11(id, email, password_hash, role, created_at)
+    SELECT id, email, password_hash, role, created_at FROM employees;
+DROP TABLE employees;
+ALTER TABLE employees_v11 RENAME TO employees;
+ALTER TABLE support_tickets ADD COLUMN assigned_to TEXT;
+ALTER TABLE support_tickets ADD COLUMN assigned_at INTEGER;
+ALTER TABLE support_tickets ADD COLUMN resolution TEXT;
+ALTER TABLE support_tickets ADD COLUMN resolution_note TEXT;
+ALTER TABLE support_tickets ADD COLUMN retry_command_id TEXT;
+ALTER TABLE support_tickets ADD COLUMN closed_by TEXT;
+ALTER TABLE support_tickets ADD COLUMN closed_at INTEGER;
+CREATE INDEX support_tickets_status ON support_tickets(status);
+CREATE TABLE support_ticket_notes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ticket_id TEXT NOT NULL,
+    author_id TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX support_ticket_notes_ticket ON support_ticket_notes(ticket_id, id);
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    actor_id TEXT NOT NULL,
+    actor_role TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    before_json TEXT,
+    after_json TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX audit_log_target ON audit_log(target, id);
 "#;
 
 #[cfg(test)]

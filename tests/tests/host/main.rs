@@ -31,4 +31,6 @@ mod services_billing;
 mod services_cancel;
 mod services_ota;
 mod services_purchase;
+mod staff_backoffice;
+mod support_queue;
 mod web;

@@ -92,6 +92,9 @@ pub enum ServiceEvent {
     Withdraw,
     /// Deactivation applied (or given up and escalated).
     DeactivationCompleted,
+    /// Technical support retries a failed activation with a new command (issue 8):
+    /// `failed` → `pending-activation`.
+    SupportRetry,
 }
 
 /// An event that is not allowed in the given state.
@@ -122,6 +125,7 @@ impl ServiceEvent {
             ServiceEvent::CancelNow => "cancel-now",
             ServiceEvent::Withdraw => "withdraw",
             ServiceEvent::DeactivationCompleted => "deactivation-completed",
+            ServiceEvent::SupportRetry => "support-retry",
         }
     }
 }
@@ -219,6 +223,7 @@ impl ServiceState {
             (S::PendingPayment | S::PendingActivation, E::CancelBeforeActivation) => S::Aborted,
             (S::PendingActivation, E::ActivationSucceeded) => S::Active,
             (S::PendingActivation, E::ActivationGaveUp) => S::Failed,
+            (S::Failed, E::SupportRetry) => S::PendingActivation,
             (S::Active, E::Expire) => S::Deactivating(Ending::Expired),
             (S::Active, E::CancelAtPeriodEnd) => S::CancellationScheduled,
             (S::CancellationScheduled, E::CancellationEffective) => S::Deactivating(Ending::Cancelled),
@@ -318,6 +323,7 @@ mod tests {
             (S::PendingActivation, E::CancelBeforeActivation, S::Aborted),
             (S::PendingActivation, E::ActivationSucceeded, S::Active),
             (S::PendingActivation, E::ActivationGaveUp, S::Failed),
+            (S::Failed, E::SupportRetry, S::PendingActivation),
             (S::Active, E::Expire, S::Deactivating(Ending::Expired)),
             (S::Active, E::CancelAtPeriodEnd, S::CancellationScheduled),
             (S::Active, E::CancelNow, S::Deactivating(Ending::Cancelled)),
@@ -345,6 +351,7 @@ mod tests {
             E::CancelNow,
             E::Withdraw,
             E::DeactivationCompleted,
+            E::SupportRetry,
         ];
         let mut legal = 0;
         for from in S::ALL {

@@ -2,6 +2,7 @@
 //! are the domain enums. Components call these instead of writing SQL; functions taking `tx`
 //! run inside the caller's transaction.
 pub mod accounts;
+pub mod audit;
 pub mod deadlines;
 pub mod escalations;
 pub mod ledger;
@@ -10,4 +11,5 @@ pub mod payment_methods;
 pub mod payments;
 pub mod services;
 pub mod subscriptions;
+pub mod support;
 pub mod vehicles;
