@@ -189,6 +189,19 @@ impl Browser {
         }
     }
 
+    /// Keyboard only: presses Tab until the focused element matches `css` (at most `max` times),
+    /// then Enter on it.
+    pub async fn tab_to_and_press_enter(&self, css: &str, max: usize) -> Result<()> {
+        for _ in 0..max {
+            let hit = self.client.execute("return document.activeElement && document.activeElement.matches(arguments[0])", vec![json!(css)]).await?;
+            if hit == Value::Bool(true) {
+                return Ok(self.client.active_element().await?.send_keys("\u{E007}").await?);
+            }
+            self.client.active_element().await?.send_keys("\u{E004}").await?;
+        }
+        bail!("{css} not reached with {max} presses of Tab")
+    }
+
     pub async fn eval(&self, script: &str) -> Result<Value> {
         Ok(self.client.execute(script, vec![]).await?)
     }

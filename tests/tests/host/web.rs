@@ -339,11 +339,13 @@ async fn a_customer_pays_on_the_hosted_page_links_the_car_buys_and_withdraws_in_
     b.click("#link-submit").await.unwrap();
     b.wait_text("Your car is linked to the app", 15).await.unwrap();
 
-    // Buy an option: charged to the saved card, activation watched live.
+    // Buy an option with the keyboard only: charged to the saved card, activation watched live.
     b.click("a[href='/app/catalog']").await.unwrap();
-    b.click("#buy-parking-assist").await.unwrap();
+    b.find("#buy-parking-assist").await.unwrap();
+    assert_accessible("catalog", &b.accessibility_violations().await.unwrap());
+    b.tab_to_and_press_enter("#buy-parking-assist", 60).await.unwrap();
     b.wait_text("Charged once it is active on your car", 10).await.unwrap();
-    b.click("#confirm-buy").await.unwrap();
+    b.tab_to_and_press_enter("#confirm-buy", 5).await.unwrap();
     b.wait_url("/app/services/svc_", 15).await.unwrap();
     b.wait_text("Sending the feature to your car", 15).await.unwrap();
     let payment = t
@@ -365,6 +367,27 @@ async fn a_customer_pays_on_the_hosted_page_links_the_car_buys_and_withdraws_in_
     let outcome = b.text("#cancel-outcome").await.unwrap();
     assert!(outcome.contains("Refund: €599.00"), "{outcome}");
     assert_accessible("service", &b.accessibility_violations().await.unwrap());
+
+    // A subscription: nothing charged up front, the next charge shown once active.
+    b.goto(&t.url("/app/catalog")).await.unwrap();
+    b.click("#buy-entertainment-plus").await.unwrap();
+    b.wait_text("Billed monthly at the end of each month", 10).await.unwrap();
+    b.click("#confirm-buy").await.unwrap();
+    b.wait_url("/app/services/svc_", 15).await.unwrap();
+    t.tick("ota").await;
+    b.wait_text("Active on your car since", 20).await.unwrap();
+    b.click("a[href='/app/services']").await.unwrap();
+    let text = b.wait_text("Next charge", 15).await.unwrap();
+    assert!(text.contains("€9.99") && text.contains("Parking Assist") && text.contains("Withdrawn"), "{text}");
+
+    // The account shows the saved card (brand and last four digits only).
+    b.click("a[href='/app/account']").await.unwrap();
+    let cards = b.text("#payment-methods").await.unwrap();
+    assert!(cards.contains("4242") && !cards.contains("4242 4242"), "{cards}");
+    assert_accessible("account", &b.accessibility_violations().await.unwrap());
+    b.click("a[href='/app/expediente']").await.unwrap();
+    b.wait_text("Invoices", 15).await.unwrap();
+    assert_accessible("documents", &b.accessibility_violations().await.unwrap());
     b.close().await;
     t.stop().await;
 }
@@ -416,7 +439,21 @@ async fn screenshots() {
         b.goto(&t.url("/app/")).await.unwrap();
         b.wait_text("Connected", 15).await.unwrap();
         b.screenshot(&dir, &format!("connected-{tag}"), size).await.unwrap();
+        b.goto(&t.url("/app/account")).await.unwrap();
+        b.find("#preferences").await.unwrap();
+        b.screenshot(&dir, &format!("account-{tag}"), size).await.unwrap();
     }
+    // The gateway's hosted page and a service being activated.
+    b.resize(PHONE).await.unwrap();
+    b.goto(&t.url(&format!("/app/catalog?vin={vin}"))).await.unwrap();
+    b.click("#buy-parking-assist").await.unwrap();
+    b.click("#confirm-buy").await.unwrap();
+    b.wait_text("Sending the feature to your car", 15).await.unwrap();
+    b.screenshot(&dir, "activation-phone", PHONE).await.unwrap();
+    b.click("a[href='/app/account']").await.unwrap();
+    b.click("#add-card").await.unwrap();
+    b.wait_url("/checkout/", 15).await.unwrap();
+    b.screenshot(&dir, "hosted-card-page-phone", PHONE).await.unwrap();
     b.close().await;
     t.stop().await;
 }
