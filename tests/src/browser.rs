@@ -139,8 +139,12 @@ impl Browser {
             .with_context(|| format!("no element {css:?}"))
     }
 
+    /// Clicks `css` (scrolled to the middle of the screen first: a phone's fixed navigation bar
+    /// must not cover it).
     pub async fn click(&self, css: &str) -> Result<()> {
-        self.find(css).await?.click().await.with_context(|| format!("click {css}"))
+        let e = self.find(css).await?;
+        self.client.execute("document.querySelector(arguments[0])?.scrollIntoView({block: 'center'})", vec![json!(css)]).await?;
+        e.click().await.with_context(|| format!("click {css}"))
     }
 
     /// Types `text` into the field `css` (cleared first).

@@ -181,7 +181,7 @@ const CSS: &str = "*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui
 background:#f3f4f6;color:#111827}main{max-width:28rem;margin:0 auto;padding:1rem}\
 .card{background:#fff;border-radius:.75rem;padding:1.25rem;box-shadow:0 1px 3px rgba(0,0,0,.12)}\
 h1{font-size:1.25rem;margin:0 0 .75rem}.merchant{color:#374151;margin:0}.amount{font-size:1.75rem;font-weight:700;margin:.25rem 0}\
-.ref{color:#4b5563;font-size:.875rem;margin:0 0 1rem;word-break:break-all}label{display:block;font-weight:600;margin:.75rem 0 .25rem}\
+.ref{color:#4b5563;font-size:.875rem;margin:0 0 1rem;overflow-wrap:anywhere}label{display:block;font-weight:600;margin:.75rem 0 .25rem}\
 input[type=text]{width:100%;padding:.625rem;border:1px solid #6b7280;border-radius:.5rem;font-size:1rem}\
 input:focus,button:focus,a:focus{outline:3px solid #2563eb;outline-offset:2px}.row{display:flex;gap:.75rem}.row>div{flex:1}\
 .check{display:flex;gap:.5rem;align-items:center;margin:1rem 0;font-weight:400}.check input{width:1.25rem;height:1.25rem}\

@@ -1,6 +1,6 @@
 // The car's options: the catalog (buy), my services (live activation, cancel / withdrawal),
 // linking the app to the car and reporting it stolen.
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, newIdempotencyKey, type Schemas } from '../api/client';
 import { fmtDate, fmtDateTime, fmtMoney, t, type Key } from '../i18n';
 import { navigate } from '../router';
@@ -30,6 +30,20 @@ export function Catalog(props: { vin?: string }) {
   const [error, setError] = useState<unknown>();
   const [key, setKey] = useState('');
   const [busy, setBusy] = useState(false);
+  // The confirmation is a modal dialog: focus moves into it, Escape closes it, focus returns.
+  const confirmRef = useRef<HTMLButtonElement>(null);
+  const opener = useRef<HTMLElement | null>(null);
+  useEffect(() => {
+    if (!choice) return;
+    confirmRef.current?.focus();
+    const onKey = (e: KeyboardEvent) => e.key === 'Escape' && close();
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, [choice]);
+  const close = () => {
+    setChoice(undefined);
+    opener.current?.focus();
+  };
   if (vehicles.loading) return <Loading />;
   if (!vin)
     return (
@@ -74,10 +88,10 @@ export function Catalog(props: { vin?: string }) {
             <p class="muted">{t('catalog.withdrawalNote')}</p>
             {error !== undefined && <Alert tone="bad">{errorText(error)}</Alert>}
             <div class="row">
-              <button class="button primary" id="confirm-buy" onClick={buy} disabled={busy} autoFocus>
+              <button class="button primary" id="confirm-buy" onClick={buy} disabled={busy} ref={confirmRef}>
                 {t('catalog.confirm')}
               </button>
-              <button class="button" onClick={() => setChoice(undefined)}>
+              <button class="button" onClick={close}>
                 {t('common.cancel')}
               </button>
             </div>
@@ -107,7 +121,8 @@ export function Catalog(props: { vin?: string }) {
               <button
                 class="button primary"
                 id={`buy-${o.code}`}
-                onClick={() => {
+                onClick={(e) => {
+                  opener.current = e.currentTarget;
                   setError(undefined);
                   setKey(newIdempotencyKey());
                   setChoice(o);
@@ -222,7 +237,7 @@ export function ServicePage(props: { id: string }) {
             {t('activation.inProgress')}
             {activation?.attempts ? ` ${t('activation.attempts', { n: String(activation.attempts) })}` : ''}
             {activation?.last_error ? ` ${t('activation.lastError', { error: activation.last_error })}` : ''}
-            {activation?.next_attempt_at ? ` ${t('activation.nextTry', { at: fmtDateTime(activation.next_attempt_at) })}` : ''}
+            {activation?.attempts && activation.next_attempt_at ? ` ${t('activation.nextTry', { at: fmtDateTime(activation.next_attempt_at) })}` : ''}
           </Alert>
         )}
         {s.state === 'active' && <Alert tone="ok">{t('activation.done', { at: s.activated_at ? fmtDateTime(s.activated_at) : '' })}</Alert>}
