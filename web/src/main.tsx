@@ -2,12 +2,13 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, session, setUnauthorizedHandler, type Schemas } from './api/client';
-import { LangProvider, explicitLang, setLang, t, useLang } from './i18n';
+import { LangProvider, LanguagePicker, explicitLang, setLang, t, useLang } from './i18n';
 import { AccountPage, ConfirmEmail } from './pages/account';
 import { ChangePassword, Forgot, Login, SetPassword } from './pages/auth';
 import { Expediente, InvoicePage } from './pages/expediente';
 import { Dashboard, OrderPage } from './pages/orders';
 import { Catalog, Link, ServicePage, Services, Theft } from './pages/services';
+import { Audit, Deliveries, Escalations, STAFF_NAV, SaleLookup, SupportQueue, TicketPage, st } from './pages/staff';
 import { match, navigate, onLinkClick, useLocation } from './router';
 import { Loading, NotFound } from './ui';
 
@@ -58,16 +59,7 @@ function App() {
     if (me && path === '/app/login') navigate('/app/', true);
     return <Shell me={null}>{<Login onLogin={loadMe} notice={notice} />}</Shell>;
   }
-  if (me.role !== 'customer') {
-    return (
-      <Shell me={me}>
-        <section class="page">
-          <h1>{t('staff.title')}</h1>
-          <p>{t('staff.body')}</p>
-        </section>
-      </Shell>
-    );
-  }
+  if (me.role !== 'customer') return <Shell me={me}>{staffScreen(me, path, q)}</Shell>;
   if (me.must_change_password && path !== '/app/password') navigate('/app/password', true);
 
   let screen;
@@ -88,6 +80,53 @@ function App() {
   return <Shell me={me}>{screen}</Shell>;
 }
 
+/** The intranet's screens for employees, support agents and admins (by role). */
+function staffScreen(me: Me, path: string, q: URLSearchParams) {
+  const nav = STAFF_NAV[me.role];
+  let m: Record<string, string> | null;
+  if (me.must_change_password || path === '/app/password') return <ChangePassword forced={me.must_change_password} onDone={() => navigate('/app/', true)} />;
+  if (path === '/app/' || path === '/app') {
+    if (nav[0]) navigate(nav[0].href, true);
+    return <Loading />;
+  }
+  const allowed = (href: string) => nav.some((n) => n.href === href);
+  if (path === '/app/staff/support' && allowed(path)) return <SupportQueue status={q.get('status') ?? undefined} />;
+  if ((m = match('/app/staff/support/:id', path)) && allowed('/app/staff/support')) return <TicketPage id={m.id} role={me.role} />;
+  if (path === '/app/staff/deliveries' && allowed(path)) return <Deliveries />;
+  if (path === '/app/staff/sale' && allowed(path)) return <SaleLookup id={q.get('id') ?? undefined} role={me.role} />;
+  if (path === '/app/staff/escalations' && allowed(path)) return <Escalations />;
+  if (path === '/app/staff/audit' && allowed(path)) return <Audit />;
+  if (path === '/app/account') return <StaffAccount me={me} />;
+  return <NotFound />;
+}
+
+function StaffAccount(props: { me: Me }) {
+  const logout = async () => {
+    await api('post', '/api/auth/logout').catch(() => {});
+    session.clear();
+    window.location.assign('/app/login');
+  };
+  return (
+    <section class="page">
+      <h1>{t('nav.account')}</h1>
+      <div class="card">
+        <p>
+          {props.me.email} · {props.me.role}
+        </p>
+        <LanguagePicker />
+        <div class="row">
+          <a class="button" href="/app/password">
+            {t('password.title')}
+          </a>
+          <button class="button" id="logout" onClick={logout}>
+            {t('nav.logout')}
+          </button>
+        </div>
+      </div>
+    </section>
+  );
+}
+
 /** The customer's language lives in the account (their e-mails use it too): a choice made on this
  * device before signing in is saved there; otherwise the account's language is the screen's. */
 function syncLanguage() {
@@ -100,7 +139,9 @@ function syncLanguage() {
 
 function Shell(props: { me: Me | null; children: preact.ComponentChildren }) {
   const path = useLocation().pathname;
-  const nav = props.me?.role === 'customer' && !props.me.must_change_password;
+  const role = props.me?.role;
+  const nav = role === 'customer' && !props.me?.must_change_password;
+  const staffNav = role && role !== 'customer' && !props.me?.must_change_password ? [...STAFF_NAV[role].map((n) => ({ href: n.href, label: st(n.key) })), { href: '/app/account', label: t('nav.account') }] : [];
   return (
     <div class="shell" onClick={(e) => onLinkClick(e as unknown as MouseEvent)}>
       <a class="skip" href="#main">
@@ -111,6 +152,15 @@ function Shell(props: { me: Me | null; children: preact.ComponentChildren }) {
           <img src="/app/icon.svg" alt="" width="28" height="28" />
           <span>CaaS</span>
         </a>
+        {staffNav.length > 0 && (
+          <nav aria-label={st('staff.home')} class="mainnav staffnav">
+            {staffNav.map((n) => (
+              <a href={n.href} key={n.href} aria-current={path.startsWith(n.href) ? 'page' : undefined}>
+                <span>{n.label}</span>
+              </a>
+            ))}
+          </nav>
+        )}
         {nav && (
           <nav aria-label={t('nav.main')} class="mainnav">
             {NAV.map((n) => (

@@ -256,8 +256,6 @@ async fn another_customers_order_in_the_address_shows_not_found() {
     assert!(!text.contains("Lucía Fernández 14") && !text.contains("Pay reservation"), "{text}");
     b.goto(&t.url("/app/orders/ord_00000000000000000000000000")).await.unwrap();
     b.wait_text("Not found", 15).await.unwrap();
-    let _ = Duration::ZERO;
-    let _ = json!(null);
     b.close().await;
     t.stop().await;
 }
@@ -388,6 +386,79 @@ async fn a_customer_pays_on_the_hosted_page_links_the_car_buys_and_withdraws_in_
     b.click("a[href='/app/expediente']").await.unwrap();
     b.wait_text("Invoices", 15).await.unwrap();
     assert_accessible("documents", &b.accessibility_violations().await.unwrap());
+    b.close().await;
+    t.stop().await;
+}
+
+/// The intranet: a support agent works a failed activation (sees the tries and the vehicle's
+/// status, notes it, retries it — the new command succeeds and the service is active), an
+/// employee re-issues a customer's credentials, an admin reads both actions in the audit log.
+#[tokio::test(flavor = "multi_thread")]
+async fn support_retries_a_failed_activation_an_employee_reissues_credentials_an_admin_audits() {
+    use caas_tests::caas_sim::System;
+    let t = web_app().await;
+    let (token, vin) = operational_vehicle(&t, 41).await;
+    let s = t.bought_service(&token, &vin, "entertainment-plus", "web-buy-ent").await;
+    let service_id = s["id"].as_str().unwrap().to_string();
+    t.sims.faults(System::Iot).fail_rate(1.0);
+    for _ in 0..4 {
+        t.tick("ota").await;
+        t.advance(Duration::from_secs(3600));
+    }
+    assert_eq!(t.service_state(&service_id), "failed");
+    t.sims.faults(System::Iot).reset();
+
+    let b = Browser::start("en-GB", DESKTOP).await.expect("browser");
+    b.goto(&t.url("/app/login")).await.unwrap();
+    b.fill("#email", SUPPORT_EMAIL).await.unwrap();
+    b.fill("#password", SUPPORT_PASSWORD).await.unwrap();
+    b.click("#login-submit").await.unwrap();
+    b.wait_url("/app/staff/support", 15).await.unwrap();
+    b.click("#tickets a").await.unwrap();
+    let text = b.wait_text("Entertainment Plus", 15).await.unwrap();
+    assert!(text.contains("Attempts") && text.contains("Lucía Fernández 41"), "{text}");
+    assert_accessible("support ticket", &b.accessibility_violations().await.unwrap());
+    b.fill("#ticket-note", "Customer called; vehicle back online").await.unwrap();
+    b.click("#ticket-note-add").await.unwrap();
+    b.wait_text("Customer called; vehicle back online", 15).await.unwrap();
+    b.click("#ticket-retry").await.unwrap();
+    b.wait_text("Done.", 15).await.unwrap();
+    t.tick("ota").await;
+    assert_eq!(t.service_state(&service_id), "active", "the retried command switched it on");
+    b.click("a[href='/app/account']").await.unwrap();
+    b.click("#logout").await.unwrap();
+
+    // An employee re-issues the customer's credentials from the sale.
+    let order_id = t.db().query_row("SELECT id FROM orders WHERE vin = ?1", [&vin], |r| r.get::<_, String>(0)).unwrap();
+    b.wait_url("/app/login", 15).await.unwrap();
+    b.fill("#email", EMPLOYEE_EMAIL).await.unwrap();
+    b.fill("#password", EMPLOYEE_PASSWORD).await.unwrap();
+    b.click("#login-submit").await.unwrap();
+    b.wait_url("/app/staff/deliveries", 15).await.unwrap();
+    b.click("a[href='/app/staff/sale']").await.unwrap();
+    b.fill("#sale-id", &order_id).await.unwrap();
+    b.click("#sale-open").await.unwrap();
+    b.click("#reissue").await.unwrap();
+    let done = b.text("#reissued").await.unwrap();
+    assert!(done.contains("lucia.41@example.com"), "{done}");
+    // The customer's old session ended; a new link is on its way.
+    assert_eq!(t.get("/api/orders", Some(&token)).await.status, 401);
+    t.tick("retry").await;
+    let links = t.sims.notify().messages_to("lucia.41@example.com").iter().filter(|m| m["template"] == "credentials").count();
+    assert_eq!(links, 2, "the sale's credentials e-mail and the re-issued one");
+    b.click("a[href='/app/account']").await.unwrap();
+    b.click("#logout").await.unwrap();
+
+    // The admin reads both actions in the audit log.
+    b.wait_url("/app/login", 15).await.unwrap();
+    b.fill("#email", ADMIN_EMAIL).await.unwrap();
+    b.fill("#password", ADMIN_PASSWORD).await.unwrap();
+    b.click("#login-submit").await.unwrap();
+    b.wait_url("/app/staff/support", 15).await.unwrap();
+    b.click("a[href='/app/staff/audit']").await.unwrap();
+    let audit = b.wait_text("support.ticket.retry", 15).await.unwrap();
+    assert!(audit.contains("staff.customer.reissue-credentials") && audit.contains("support.ticket.note"), "{audit}");
+    assert_accessible("audit log", &b.accessibility_violations().await.unwrap());
     b.close().await;
     t.stop().await;
 }

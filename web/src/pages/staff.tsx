@@ -1,0 +1,433 @@
+// The staff intranet (first screens): technical support's queue of failed activations, the
+// delivery worklist, a sale's summary with the credential re-issue, escalations and the audit log.
+// Staff texts in English and Spanish (French and German staff see English).
+import { useState } from 'preact/hooks';
+import { api, ApiError, type Schemas } from '../api/client';
+import { fmtDateTime, lang } from '../i18n';
+import { Alert, Card, Chip, ErrorBox, Field, Loading, NotFound, Page, useLoad } from '../ui';
+import { statusLabel } from './orders';
+
+const EN = {
+  'staff.home': 'Intranet',
+  'staff.support': 'Support queue',
+  'staff.deliveries': 'Deliveries',
+  'staff.sale': 'Find a sale',
+  'staff.escalations': 'Escalations',
+  'staff.audit': 'Audit log',
+  'staff.open': 'Open',
+  'staff.assigned': 'Assigned',
+  'staff.closed': 'Closed',
+  'staff.none': 'Nothing here.',
+  'staff.attempts': 'Attempts',
+  'staff.lastError': 'Last error',
+  'staff.vehicle': 'Vehicle now',
+  'staff.unreachable': 'IoT platform unreachable',
+  'staff.customer': 'Customer',
+  'staff.service': 'Service',
+  'staff.payment': 'Payment',
+  'staff.notes': 'Notes',
+  'staff.note': 'Note',
+  'staff.addNote': 'Add note',
+  'staff.assign': 'Assign to me',
+  'staff.retry': 'Retry activation',
+  'staff.close': 'Close as failed',
+  'staff.closeNote': 'Why it is closed (the customer is told; nothing is charged)',
+  'staff.done': 'Done.',
+  'staff.readOnly': 'Read only: only support agents act on tickets.',
+  'staff.orderId': 'Order id',
+  'staff.open.sale': 'Open',
+  'staff.reissue': 'Re-issue credentials',
+  'staff.reissued': 'A new set-password link was e-mailed to {email}; every session of the customer has ended.',
+  'staff.event': 'Delivery event',
+  'staff.when': 'Planned date',
+  'staff.record': 'Record',
+  'staff.recorded': 'Recorded.',
+  'staff.actor': 'Who',
+  'staff.action': 'What',
+  'staff.target': 'On',
+} as const;
+type SKey = keyof typeof EN;
+const ES: Record<SKey, string> = {
+  'staff.home': 'Intranet',
+  'staff.support': 'Cola de soporte',
+  'staff.deliveries': 'Entregas',
+  'staff.sale': 'Buscar una venta',
+  'staff.escalations': 'Escalados',
+  'staff.audit': 'Registro de auditoría',
+  'staff.open': 'Abiertas',
+  'staff.assigned': 'Asignadas',
+  'staff.closed': 'Cerradas',
+  'staff.none': 'No hay nada aquí.',
+  'staff.attempts': 'Intentos',
+  'staff.lastError': 'Último error',
+  'staff.vehicle': 'Vehículo ahora',
+  'staff.unreachable': 'Plataforma IoT inaccesible',
+  'staff.customer': 'Cliente',
+  'staff.service': 'Servicio',
+  'staff.payment': 'Pago',
+  'staff.notes': 'Notas',
+  'staff.note': 'Nota',
+  'staff.addNote': 'Añadir nota',
+  'staff.assign': 'Asignármela',
+  'staff.retry': 'Reintentar la activación',
+  'staff.close': 'Cerrar como fallida',
+  'staff.closeNote': 'Motivo del cierre (se informa al cliente; no se cobra nada)',
+  'staff.done': 'Hecho.',
+  'staff.readOnly': 'Solo lectura: solo los agentes de soporte actúan sobre las incidencias.',
+  'staff.orderId': 'Id. del pedido',
+  'staff.open.sale': 'Abrir',
+  'staff.reissue': 'Reenviar credenciales',
+  'staff.reissued': 'Se ha enviado un nuevo enlace para elegir contraseña a {email}; todas las sesiones del cliente se han cerrado.',
+  'staff.event': 'Evento de entrega',
+  'staff.when': 'Fecha prevista',
+  'staff.record': 'Registrar',
+  'staff.recorded': 'Registrado.',
+  'staff.actor': 'Quién',
+  'staff.action': 'Qué',
+  'staff.target': 'Sobre',
+};
+export function st(k: SKey, vars: Record<string, string> = {}): string {
+  const s = lang() === 'es' ? ES[k] : EN[k];
+  return s.replace(/\{(\w+)\}/g, (_, v: string) => vars[v] ?? '');
+}
+
+type Role = Schemas['Role'];
+export const STAFF_NAV: Record<Role, { href: string; key: SKey }[]> = {
+  customer: [],
+  employee: [
+    { href: '/app/staff/deliveries', key: 'staff.deliveries' },
+    { href: '/app/staff/sale', key: 'staff.sale' },
+  ],
+  support: [{ href: '/app/staff/support', key: 'staff.support' }],
+  admin: [
+    { href: '/app/staff/support', key: 'staff.support' },
+    { href: '/app/staff/escalations', key: 'staff.escalations' },
+    { href: '/app/staff/audit', key: 'staff.audit' },
+  ],
+};
+
+type Ticket = Schemas['SupportTicket'];
+
+export function SupportQueue(props: { status?: string }) {
+  const status = (props.status ?? 'open') as 'open' | 'assigned' | 'closed';
+  const list = useLoad(() => api('get', '/api/support/tickets', { query: { status } }), [status]);
+  return (
+    <Page title={st('staff.support')}>
+      <nav class="row tabs" aria-label={st('staff.support')}>
+        {(['open', 'assigned', 'closed'] as const).map((s) => (
+          <a key={s} class="button" href={`/app/staff/support?status=${s}`} aria-current={s === status ? 'page' : undefined}>
+            {st(`staff.${s}`)}
+          </a>
+        ))}
+      </nav>
+      {list.loading && <Loading />}
+      {list.error !== undefined && <ErrorBox error={list.error} />}
+      {list.data && list.data.items.length === 0 && <p class="muted">{st('staff.none')}</p>}
+      <ul class="list card" id="tickets">
+        {list.data?.items.map((k) => (
+          <li key={k.id}>
+            <a href={`/app/staff/support/${encodeURIComponent(k.id)}`}>{k.service.name}</a>
+            <span class="mono small">{k.service.vin}</span>
+            <span>{k.customer.full_name}</span>
+            <span class="muted small">{fmtDateTime(k.created_at)}</span>
+            <Chip tone={k.status === 'closed' ? 'muted' : k.status === 'assigned' ? 'info' : 'warn'}>{st(`staff.${k.status}`)}</Chip>
+          </li>
+        ))}
+      </ul>
+    </Page>
+  );
+}
+
+export function TicketPage(props: { id: string; role: Role }) {
+  const ticket = useLoad(() => api('get', '/api/support/tickets/{ticket_id}', { params: { ticket_id: props.id } }), [props.id]);
+  const [note, setNote] = useState('');
+  const [done, setDone] = useState<string>();
+  const [error, setError] = useState<unknown>();
+  if (ticket.loading && !ticket.data) return <Loading />;
+  if (ticket.error instanceof ApiError && ticket.error.status === 404) return <NotFound />;
+  if (ticket.error !== undefined && !ticket.data) return <ErrorBox error={ticket.error} />;
+  const k = ticket.data! as Ticket & { notes?: { at?: number; author?: string; text?: string }[] };
+  const act = async (what: 'assign' | 'notes' | 'retry' | 'close') => {
+    setError(undefined);
+    setDone(undefined);
+    try {
+      const params = { ticket_id: k.id };
+      if (what === 'assign') await api('post', '/api/support/tickets/{ticket_id}/assign', { params });
+      if (what === 'notes') await api('post', '/api/support/tickets/{ticket_id}/notes', { params, body: { text: note } });
+      if (what === 'retry') await api('post', '/api/support/tickets/{ticket_id}/retry', { params });
+      if (what === 'close') await api('post', '/api/support/tickets/{ticket_id}/close', { params, body: { note } });
+      setNote('');
+      setDone(st('staff.done'));
+      ticket.reload();
+    } catch (e) {
+      setError(e);
+    }
+  };
+  const canAct = props.role === 'support' && k.status !== 'closed';
+  return (
+    <Page title={k.service.name} back={{ href: '/app/staff/support', label: st('staff.support') }}>
+      {done && <Alert tone="ok">{done}</Alert>}
+      {error !== undefined && <ErrorBox error={error} />}
+      <Card>
+        <div class="row spread">
+          <span class="mono">{k.id}</span>
+          <Chip tone={k.status === 'closed' ? 'muted' : 'warn'}>
+            <span id="ticket-status">{st(`staff.${k.status}`)}</span>
+          </Chip>
+        </div>
+        <p>{k.summary}</p>
+        <dl class="facts">
+          <dt>{st('staff.customer')}</dt>
+          <dd>
+            {k.customer.full_name} · {k.customer.email}
+          </dd>
+          <dt>{st('staff.service')}</dt>
+          <dd>
+            {k.service.option_code} · {k.service.state ?? '—'}
+          </dd>
+          <dt>{st('staff.payment')}</dt>
+          <dd>{k.service.payment_status ?? '—'}</dd>
+          <dt>{st('staff.attempts')}</dt>
+          <dd>{k.attempts}</dd>
+          <dt>{st('staff.lastError')}</dt>
+          <dd>{k.last_error}</dd>
+          <dt>{st('staff.vehicle')}</dt>
+          <dd id="vehicle-status">{k.vehicle_status ? JSON.stringify(k.vehicle_status) : `${st('staff.unreachable')} ${k.vehicle_status_note ?? ''}`}</dd>
+        </dl>
+      </Card>
+      <Card title={st('staff.notes')}>
+        <ul class="list">
+          {(k.notes ?? []).map((n, i) => (
+            <li key={i}>
+              <span>{n.text}</span>
+              <span class="muted small">{n.at ? fmtDateTime(n.at) : ''}</span>
+            </li>
+          ))}
+        </ul>
+        {canAct ? (
+          <div class="form">
+            <Field id="ticket-note" label={`${st('staff.note')} / ${st('staff.closeNote')}`}>
+              <input id="ticket-note" value={note} onInput={(e) => setNote(e.currentTarget.value)} />
+            </Field>
+            <div class="row">
+              {k.status === 'open' && (
+                <button class="button" id="ticket-assign" onClick={() => act('assign')}>
+                  {st('staff.assign')}
+                </button>
+              )}
+              <button class="button" id="ticket-note-add" onClick={() => act('notes')} disabled={!note}>
+                {st('staff.addNote')}
+              </button>
+              <button class="button primary" id="ticket-retry" onClick={() => act('retry')}>
+                {st('staff.retry')}
+              </button>
+              <button class="button danger" id="ticket-close" onClick={() => act('close')} disabled={!note}>
+                {st('staff.close')}
+              </button>
+            </div>
+          </div>
+        ) : (
+          k.status !== 'closed' && <p class="muted">{st('staff.readOnly')}</p>
+        )}
+      </Card>
+    </Page>
+  );
+}
+
+type WorkItem = { order_id: string; order_status: string; model: string; vin?: string | null; plate?: string | null; customer?: { full_name?: string; phone?: string }; delivery?: { state?: string; planned_at?: number | null } | null };
+
+export function Deliveries() {
+  const list = useLoad(() => api('get', '/api/delivery'), []);
+  const [msg, setMsg] = useState<string>();
+  const [error, setError] = useState<unknown>();
+  const record = async (orderId: string, event: string, when: string) => {
+    setError(undefined);
+    setMsg(undefined);
+    try {
+      const body: Record<string, unknown> = { event };
+      if (event === 'scheduled' || event === 'rescheduled') body['at'] = when;
+      await api('post', '/api/delivery/{order_id}/events', { params: { order_id: orderId }, body: body as never });
+      setMsg(st('staff.recorded'));
+      list.reload();
+    } catch (e) {
+      setError(e);
+    }
+  };
+  return (
+    <Page title={st('staff.deliveries')}>
+      {msg && <Alert tone="ok">{msg}</Alert>}
+      {error !== undefined && <ErrorBox error={error} />}
+      {list.loading && <Loading />}
+      {list.data && list.data.items.length === 0 && <p class="muted">{st('staff.none')}</p>}
+      {(list.data?.items as WorkItem[] | undefined)?.map((w) => (
+        <DeliveryRow key={w.order_id} w={w} onRecord={record} />
+      ))}
+    </Page>
+  );
+}
+
+function DeliveryRow(props: { w: WorkItem; onRecord: (id: string, ev: string, when: string) => void }) {
+  const w = props.w;
+  const [ev, setEv] = useState('scheduled');
+  const [when, setWhen] = useState('');
+  const id = w.order_id;
+  return (
+    <Card class="delivery-row">
+      <div class="row spread">
+        <strong>
+          {w.model} · {w.plate ?? '—'}
+        </strong>
+        <Chip tone="info">{statusLabel(w.order_status)}</Chip>
+      </div>
+      <p class="muted small">
+        <span class="mono">{id}</span> · {w.customer?.full_name} · {w.customer?.phone} {w.delivery?.state ? `· ${w.delivery.state}` : ''}
+        {w.delivery?.planned_at ? ` · ${fmtDateTime(w.delivery.planned_at)}` : ''}
+      </p>
+      <div class="row">
+        <label class="sr-only" for={`ev-${id}`}>
+          {st('staff.event')}
+        </label>
+        <select id={`ev-${id}`} value={ev} onChange={(e) => setEv(e.currentTarget.value)} class="inline">
+          {['scheduled', 'rescheduled', 'delivered', 'absent', 'returned', 'picked-up'].map((x) => (
+            <option key={x} value={x}>
+              {x}
+            </option>
+          ))}
+        </select>
+        {(ev === 'scheduled' || ev === 'rescheduled') && (
+          <>
+            <label class="sr-only" for={`when-${id}`}>
+              {st('staff.when')}
+            </label>
+            <input id={`when-${id}`} type="date" class="inline" value={when} onInput={(e) => setWhen(e.currentTarget.value)} />
+          </>
+        )}
+        <button class="button primary" onClick={() => props.onRecord(id, ev, when)}>
+          {st('staff.record')}
+        </button>
+      </div>
+    </Card>
+  );
+}
+
+export function SaleLookup(props: { id?: string; role: Role }) {
+  const [id, setId] = useState(props.id ?? '');
+  const [query, setQuery] = useState(props.id ?? '');
+  const sale = useLoad(() => (query ? api('get', '/api/sales/{order_id}', { params: { order_id: query } }) : Promise.resolve(undefined)), [query]);
+  const [msg, setMsg] = useState<string>();
+  const [error, setError] = useState<unknown>();
+  const reissue = async (customerId: string) => {
+    setError(undefined);
+    try {
+      const r = await api('post', '/api/staff/customers/{customer_id}/reissue-credentials', { params: { customer_id: customerId } });
+      setMsg(st('staff.reissued', { email: r.email }));
+    } catch (e) {
+      setError(e);
+    }
+  };
+  const s = sale.data;
+  return (
+    <Page title={st('staff.sale')}>
+      <form
+        class="row"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setMsg(undefined);
+          setQuery(id.trim());
+        }}
+      >
+        <Field id="sale-id" label={st('staff.orderId')}>
+          <input id="sale-id" value={id} onInput={(e) => setId(e.currentTarget.value)} />
+        </Field>
+        <button class="button primary" type="submit" id="sale-open">
+          {st('staff.open.sale')}
+        </button>
+      </form>
+      {sale.error !== undefined && <ErrorBox error={sale.error} />}
+      {msg && (
+        <Alert tone="ok" id="reissued">
+          {msg}
+        </Alert>
+      )}
+      {error !== undefined && <ErrorBox error={error} />}
+      {s && (
+        <Card title={`${s.model} · ${statusLabel(s.status)}`}>
+          <dl class="facts">
+            <dt>{st('staff.customer')}</dt>
+            <dd>
+              {s.customer.full_name} · {s.customer.email} · {s.customer.phone}
+            </dd>
+          </dl>
+          <ol class="timeline">
+            {s.timeline.map((e, i) => (
+              <li key={i}>
+                <time>{fmtDateTime(e.at)}</time>
+                <span>{e.detail || e.kind}</span>
+              </li>
+            ))}
+          </ol>
+          {props.role === 'employee' && (
+            <button class="button" id="reissue" onClick={() => reissue(s.customer.id)}>
+              {st('staff.reissue')}
+            </button>
+          )}
+        </Card>
+      )}
+    </Page>
+  );
+}
+
+type Row = Record<string, unknown>;
+const text = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v) : v == null ? '' : JSON.stringify(v));
+
+export function Escalations() {
+  const list = useLoad(() => api('get', '/api/admin/escalations'), []);
+  return (
+    <Page title={st('staff.escalations')}>
+      {list.error !== undefined && <ErrorBox error={list.error} />}
+      {list.data && list.data.items.length === 0 && <p class="muted">{st('staff.none')}</p>}
+      <ul class="list card">
+        {(list.data?.items as Row[] | undefined)?.map((e) => (
+          <li key={text(e['id'])}>
+            <strong>{text(e['kind'])}</strong>
+            <span>{text(e['detail'])}</span>
+            <span class="muted small">{typeof e['created_at'] === 'number' ? fmtDateTime(e['created_at']) : ''}</span>
+          </li>
+        ))}
+      </ul>
+    </Page>
+  );
+}
+
+export function Audit() {
+  const list = useLoad(() => api('get', '/api/admin/audit'), []);
+  return (
+    <Page title={st('staff.audit')}>
+      {list.error !== undefined && <ErrorBox error={list.error} />}
+      <div class="table-scroll card">
+        <table class="prefs" id="audit">
+          <thead>
+            <tr>
+              <th scope="col">{st('staff.when')}</th>
+              <th scope="col">{st('staff.actor')}</th>
+              <th scope="col">{st('staff.action')}</th>
+              <th scope="col">{st('staff.target')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.data?.items.map((a) => (
+              <tr key={a.id}>
+                <td>{fmtDateTime(a.at)}</td>
+                <td>
+                  {a.actor_id} ({a.actor_role})
+                </td>
+                <td>{a.action}</td>
+                <td class="mono">{a.target}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </Page>
+  );
+}
