@@ -434,7 +434,32 @@ async fn support_retries_a_failed_activation_an_employee_reissues_credentials_an
     b.fill("#email", EMPLOYEE_EMAIL).await.unwrap();
     b.fill("#password", EMPLOYEE_PASSWORD).await.unwrap();
     b.click("#login-submit").await.unwrap();
-    b.wait_url("/app/staff/deliveries", 15).await.unwrap();
+    // The sale form: a new customer registered, the credentials e-mail in their language.
+    b.wait_url("/app/staff/new-sale", 15).await.unwrap();
+    for (field, value) in [
+        ("#sale-full_name", "Jeanne Martin"),
+        ("#sale-email", "jeanne.martin@example.com"),
+        ("#sale-phone", "+33612345678"),
+        ("#sale-national_id", "FR-AB123456"),
+        ("#sale-line1", "12 rue de la Paix"),
+        ("#sale-postal_code", "75002"),
+        ("#sale-city", "Paris"),
+        ("#sale-model", "CAAS-HATCH-24"),
+    ] {
+        b.fill(field, value).await.unwrap();
+    }
+    b.find("#sale-country").await.unwrap().select_by_value("FR").await.unwrap();
+    b.click("#plan-heated-seats").await.unwrap();
+    assert_accessible("sale form", &b.accessibility_violations().await.unwrap());
+    b.click("#sale-submit").await.unwrap();
+    let done = b.text("#sale-done").await.unwrap();
+    assert!(done.contains("jeanne.martin@example.com"), "{done}");
+    t.tick("retry").await;
+    let mails = t.sims.notify().messages_to("jeanne.martin@example.com");
+    let credentials = mails.iter().find(|m| m["template"] == "credentials").expect("credentials e-mail");
+    assert!(credentials["body"].as_str().unwrap().contains("/set-password?token="), "{credentials}");
+    assert_eq!(t.count("SELECT COUNT(*) FROM customers WHERE email = 'jeanne.martin@example.com' AND language = 'fr'"), 1, "French preselected from the country");
+
     b.click("a[href='/app/staff/sale']").await.unwrap();
     b.fill("#sale-id", &order_id).await.unwrap();
     b.click("#sale-open").await.unwrap();
