@@ -1,6 +1,7 @@
 //! `/api/admin/...` (admins only: read-all + configuration; admins cannot trigger OTA):
 //! escalations of the retry queue, a read-all, paged list of orders, the ledger and the audit log
-//! of staff actions (`GET /api/admin/audit[?target=&cursor=&limit=]`, oldest first).
+//! of staff actions (`GET /api/admin/audit[?target=&cursor=&limit=]`, oldest first), and the staff
+//! accounts (`staff` module: invite, change role, disable — each audited, sessions ended at once).
 use caas_domain::Problem;
 use caas_domain::auth::Role;
 use caas_domain::order::OrderStatus;
@@ -10,6 +11,7 @@ use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
 
 mod ledger;
+mod staff;
 
 const ADMIN: &[Role] = &[Role::Admin];
 
@@ -21,6 +23,9 @@ async fn handle(req: Request) -> impl IntoResponse {
 async fn route(req: Request) -> Result<Resp, Problem> {
     let path = req::path(&req);
     let method = req.method().as_str().to_string();
+    if path == "/api/admin/staff" || path.starts_with("/api/admin/staff/") {
+        return staff::route(req, &path, &method).await;
+    }
     let known = matches!(path.as_str(), "/api/admin/escalations" | "/api/admin/orders" | "/api/admin/ledger" | "/api/admin/audit");
     if !known {
         return Err(Problem::not_found(format!("no route {path}")));

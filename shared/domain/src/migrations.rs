@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 9, name: "hosted-payments-saved-payment-methods", sql: V9 },
     Migration { version: 10, name: "customer-language-preferences-email-change", sql: V10 },
     Migration { version: 11, name: "staff-support-role-tickets-audit", sql: V11 },
+    Migration { version: 20, name: "staff-accounts-disable", sql: V20 },
 ];
 
 /// The version a fully migrated database is at.
@@ -492,6 +493,13 @@ CREATE TABLE audit_log (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX audit_log_target ON audit_log(target, id);
+"#;
+
+/// Issue 8, staff accounts: an administrator disables an account (it signs in no more, its
+/// sessions end, no reset link is sent to it). Numbered 20: versions 12–19 are left to the
+/// slices of issues 8–11 being built beside it (versions only need to increase).
+const V20: &str = r#"
+ALTER TABLE employees ADD COLUMN disabled_at INTEGER;
 "#;
 
 #[cfg(test)]

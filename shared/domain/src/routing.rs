@@ -165,6 +165,19 @@ pub fn credentials_reissued_notification(message_id: &str, customer_id: &str, fu
     crate::notify::single(message_id, &crate::notify::Contact::customer(customer_id, email, ""), &m)
 }
 
+/// The invitation of a new staff member (e-mail only, carries a secret link; staff texts in English).
+pub fn staff_invitation_notification(message_id: &str, email: &str, role: &str, link: &str) -> crate::wit::Notification {
+    let m = crate::notify::Message::new(
+        NotificationKind::CredentialsSent,
+        "Your CaaS staff account",
+        format!(
+            "Hello,\n\nAn administrator has created a CaaS staff account for {email} (role: {role}). Choose your password with this link (it works once, for 7 days):\n\n  {link}\n\nThen sign in at the intranet with this e-mail address."
+        ),
+    )
+    .with_template("staff-invitation");
+    crate::notify::single(message_id, &crate::notify::Contact::staff(email), &m)
+}
+
 /// The password-reset e-mail (routing: e-mail only). `customer_id` for customers (their history).
 pub fn password_reset_notification(message_id: &str, customer_id: Option<&str>, email: &str, link: &str, lang: Lang) -> crate::wit::Notification {
     let m = crate::messages::password_reset(email, link);

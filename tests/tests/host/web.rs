@@ -488,6 +488,64 @@ async fn support_retries_a_failed_activation_an_employee_reissues_credentials_an
     t.stop().await;
 }
 
+/// Staff accounts: an admin invites an employee in the intranet; the employee sets a password
+/// from the invitation and works; the admin disables the account mid-session — the employee's
+/// next request is refused, sign-in and password reset no longer work.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_invites_an_employee_who_signs_in_then_disables_them_mid_session() {
+    let t = web_app().await;
+    let admin = Browser::start("en-GB", DESKTOP).await.expect("browser");
+    admin.goto(&t.url("/app/login")).await.unwrap();
+    admin.fill("#email", ADMIN_EMAIL).await.unwrap();
+    admin.fill("#password", ADMIN_PASSWORD).await.unwrap();
+    admin.click("#login-submit").await.unwrap();
+    admin.wait_url("/app/staff/", 15).await.unwrap();
+    admin.click("a[href='/app/staff/accounts']").await.unwrap();
+    admin.fill("#staff-email", "marta.ruiz@caas.test").await.unwrap();
+    admin.find("#staff-role").await.unwrap().select_by_value("employee").await.unwrap();
+    admin.click("#staff-invite").await.unwrap();
+    admin.wait_text("Invitation sent to marta.ruiz@caas.test", 15).await.unwrap();
+    assert_accessible("staff accounts", &admin.accessibility_violations().await.unwrap());
+
+    // The invitation's link: the employee chooses a password and signs in.
+    t.tick("retry").await;
+    let mail = t.sims.notify().messages_to("marta.ruiz@caas.test").into_iter().find(|m| m["template"] == "staff-invitation").expect("invitation e-mail");
+    let body = mail["body"].as_str().unwrap();
+    let at = body.find("/set-password?token=").expect("link") + "/set-password?token=".len();
+    let token: String = body[at..].chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+    let employee = Browser::start("es-ES", DESKTOP).await.expect("browser");
+    employee.goto(&t.url(&format!("/set-password?token={token}"))).await.unwrap();
+    let password = "Marta-chooses-a-Passw0rd";
+    employee.fill("#new-password", password).await.unwrap();
+    employee.fill("#confirm-password", password).await.unwrap();
+    employee.click("#set-password-submit").await.unwrap();
+    employee.wait_url("/app/login", 15).await.unwrap();
+    employee.fill("#email", "marta.ruiz@caas.test").await.unwrap();
+    employee.fill("#password", password).await.unwrap();
+    employee.click("#login-submit").await.unwrap();
+    employee.wait_url("/app/staff/new-sale", 15).await.unwrap();
+    employee.wait_text("Registrar una venta", 10).await.unwrap();
+
+    // Disabled while signed in: the next request is refused and sign-in fails.
+    admin.goto(&t.url("/app/staff/accounts")).await.unwrap();
+    admin.find("li[data-email='marta.ruiz@caas.test'] button").await.unwrap().click().await.unwrap();
+    admin.wait_text("Disabled", 15).await.unwrap();
+    employee.click("a[href='/app/staff/deliveries']").await.unwrap();
+    employee.wait_url("/app/login", 15).await.unwrap();
+    let r = t.post_json("/api/auth/login", &json!({"email": "marta.ruiz@caas.test", "password": password}), None, None).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let r = t.post_json("/api/auth/password-reset", &json!({"email": "marta.ruiz@caas.test"}), None, None).await;
+    assert_eq!(r.status, 202);
+    t.tick("retry").await;
+    let resets = t.sims.notify().messages_to("marta.ruiz@caas.test").iter().filter(|m| m["template"] == "password-reset").count();
+    assert_eq!(resets, 0, "no reset link for a disabled account");
+    let audit = t.count("SELECT COUNT(*) FROM audit_log WHERE action IN ('admin.staff.create', 'admin.staff.disable')");
+    assert_eq!(audit, 2);
+    employee.close().await;
+    admin.close().await;
+    t.stop().await;
+}
+
 /// The main screens, phone and desktop, as PNGs in `$CAAS_SCREENSHOTS` (`make screenshots`,
 /// shown by the README). Ignored in `make test`: it asserts only that each screen rendered.
 #[tokio::test(flavor = "multi_thread")]

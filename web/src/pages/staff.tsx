@@ -15,6 +15,7 @@ const EN = {
   'staff.sale': 'Find a sale',
   'staff.escalations': 'Escalations',
   'staff.audit': 'Audit log',
+  'staff.accounts': 'Staff accounts',
   'staff.open': 'Open',
   'staff.assigned': 'Assigned',
   'staff.closed': 'Closed',
@@ -56,6 +57,7 @@ const ES: Record<SKey, string> = {
   'staff.sale': 'Buscar una venta',
   'staff.escalations': 'Escalados',
   'staff.audit': 'Registro de auditoría',
+  'staff.accounts': 'Cuentas del personal',
   'staff.open': 'Abiertas',
   'staff.assigned': 'Asignadas',
   'staff.closed': 'Cerradas',
@@ -106,6 +108,7 @@ export const STAFF_NAV: Record<Role, { href: string; key: SKey }[]> = {
     { href: '/app/staff/support', key: 'staff.support' },
     { href: '/app/staff/escalations', key: 'staff.escalations' },
     { href: '/app/staff/audit', key: 'staff.audit' },
+    { href: '/app/staff/accounts', key: 'staff.accounts' },
   ],
 };
 
@@ -612,5 +615,122 @@ function SaleModelField(props: { value: string; onInput: (e: Event) => void }) {
     <Field id="sale-model" label={sx('sale.model')}>
       <input id="sale-model" value={props.value} onInput={props.onInput} autocomplete="off" />
     </Field>
+  );
+}
+
+const ACC_EN = {
+  'acc.title': 'Staff accounts',
+  'acc.invite': 'Invite a staff member',
+  'acc.email': 'E-mail',
+  'acc.role': 'Role',
+  'acc.send': 'Send invitation',
+  'acc.invited': 'Invitation sent to {email}.',
+  'acc.disable': 'Disable',
+  'acc.disabled': 'Disabled',
+  'acc.active': 'Active',
+  'acc.changeRole': 'Change role',
+  'acc.saved': 'Saved; their sessions have ended.',
+} as const;
+type AccKey = keyof typeof ACC_EN;
+const ACC_ES: Record<AccKey, string> = {
+  'acc.title': 'Cuentas del personal',
+  'acc.invite': 'Invitar a un miembro del personal',
+  'acc.email': 'Correo electrónico',
+  'acc.role': 'Rol',
+  'acc.send': 'Enviar invitación',
+  'acc.invited': 'Invitación enviada a {email}.',
+  'acc.disable': 'Desactivar',
+  'acc.disabled': 'Desactivada',
+  'acc.active': 'Activa',
+  'acc.changeRole': 'Cambiar el rol',
+  'acc.saved': 'Guardado; sus sesiones se han cerrado.',
+};
+const ax = (k: AccKey, vars: Record<string, string> = {}) => (lang() === 'es' ? ACC_ES[k] : ACC_EN[k]).replace(/\{(\w+)\}/g, (_, v: string) => vars[v] ?? '');
+const STAFF_ROLES = ['employee', 'support', 'admin'] as const;
+type StaffRole = (typeof STAFF_ROLES)[number];
+
+export function StaffAccounts() {
+  const list = useLoad(() => api('get', '/api/admin/staff'), []);
+  const [email, setEmail] = useState('');
+  const [role, setRole] = useState<StaffRole>('employee');
+  const [msg, setMsg] = useState<string>();
+  const [error, setError] = useState<unknown>();
+  const run = async (f: () => Promise<unknown>, ok: string) => {
+    setError(undefined);
+    setMsg(undefined);
+    try {
+      await f();
+      setMsg(ok);
+      list.reload();
+    } catch (e) {
+      setError(e);
+    }
+  };
+  const invite = (e: Event) => {
+    e.preventDefault();
+    run(() => api('post', '/api/admin/staff', { body: { email, role } }), ax('acc.invited', { email }));
+  };
+  return (
+    <Page title={ax('acc.title')}>
+      {msg && (
+        <Alert tone="ok" id="staff-msg">
+          {msg}
+        </Alert>
+      )}
+      {error !== undefined && <ErrorBox error={error} />}
+      <Card title={ax('acc.invite')}>
+        <form class="row" onSubmit={invite}>
+          <Field id="staff-email" label={ax('acc.email')}>
+            <input id="staff-email" type="email" required value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
+          </Field>
+          <Field id="staff-role" label={ax('acc.role')}>
+            <select id="staff-role" value={role} onChange={(e) => setRole(e.currentTarget.value as StaffRole)}>
+              {STAFF_ROLES.map((r) => (
+                <option key={r} value={r}>
+                  {r}
+                </option>
+              ))}
+            </select>
+          </Field>
+          <button class="button primary" type="submit" id="staff-invite">
+            {ax('acc.send')}
+          </button>
+        </form>
+      </Card>
+      <ul class="list card" id="staff-list">
+        {list.data?.items.map((m) => (
+          <li key={m.id} data-email={m.email}>
+            <span>{m.email}</span>
+            <span class="muted small">{m.role}</span>
+            <Chip tone={m.disabled_at ? 'muted' : 'ok'}>{m.disabled_at ? ax('acc.disabled') : ax('acc.active')}</Chip>
+            {!m.disabled_at && (
+              <span class="row">
+                <label class="sr-only" for={`role-${m.id}`}>
+                  {ax('acc.changeRole')}
+                </label>
+                <select
+                  id={`role-${m.id}`}
+                  class="inline"
+                  value={m.role}
+                  onChange={(e) => {
+                    const r = e.currentTarget.value as StaffRole;
+                    run(() => api('post', '/api/admin/staff/{staff_id}/role', { params: { staff_id: m.id }, body: { role: r } }), ax('acc.saved'));
+                  }}
+                >
+                  {STAFF_ROLES.map((r) => (
+                    <option key={r} value={r}>
+                      {r}
+                    </option>
+                  ))}
+                </select>
+                <button class="button danger small-button" onClick={() => run(() => api('post', '/api/admin/staff/{staff_id}/disable', { params: { staff_id: m.id } }), ax('acc.saved'))}>
+                  {ax('acc.disable')}
+                </button>
+              </span>
+            )}
+          </li>
+        ))}
+      </ul>
+    </Page>
   );
 }

@@ -144,7 +144,7 @@ pub async fn set_password_hash(tx: &Db, subject_id: &str, role: Role, password_h
 
 /// (subject id, role, customer id for customers) of the account with this e-mail; staff first.
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<(String, Role, Option<String>)>, DbError> {
-    if let Some(r) = db.query_one("SELECT id, role FROM employees WHERE email = ?", vec![text(email)]).await? {
+    if let Some(r) = db.query_one("SELECT id, role FROM employees WHERE email = ? AND disabled_at IS NULL", vec![text(email)]).await? {
         return Ok(Some((r.str("id"), Role::parse(&r.str("role")).unwrap_or(Role::Employee), None)));
     }
     if let Some(r) = db.query_one("SELECT id FROM customers WHERE email = ?", vec![text(email)]).await? {
@@ -245,16 +245,21 @@ pub struct Account {
 
 /// The account with this e-mail (staff first, then customers).
 pub async fn account_by_email(db: &Db, email: &str) -> Result<Option<Account>, DbError> {
-    if let Some(r) = db.query_one("SELECT id, role, email, password_hash FROM employees WHERE email = ?", vec![text(email)]).await? {
+    if let Some(r) = db.query_one("SELECT id, role, email, password_hash, disabled_at FROM employees WHERE email = ?", vec![text(email)]).await? {
         return Ok(Some(staff_account(&r, Role::parse(&r.str("role")).unwrap_or(Role::Employee))));
     }
     let row = db.query_one("SELECT id, email, full_name, password_hash, must_change_password FROM customers WHERE email = ?", vec![text(email)]).await?;
     Ok(row.map(|r| customer_account(&r)))
 }
 
+/// A disabled staff account has no usable password (sign-in fails like a wrong password).
 fn staff_account(r: &crate::db::Row, role: Role) -> Account {
-    Account { id: r.str("id"), role, email: r.str("email"), full_name: None, password_hash: r.str("password_hash"), must_change_password: false }
+    let password_hash = if r.opt_i64("disabled_at").is_some() { DISABLED.to_string() } else { r.str("password_hash") };
+    Account { id: r.str("id"), role, email: r.str("email"), full_name: None, password_hash, must_change_password: false }
 }
+
+/// What a disabled account's password hash reads as (never a valid PHC string).
+const DISABLED: &str = "!account-disabled";
 
 fn customer_account(r: &crate::db::Row) -> Account {
     Account {
@@ -273,7 +278,7 @@ pub async fn account(db: &Db, subject_id: &str, role: Role) -> Result<Option<Acc
         let row = db.query_one("SELECT id, email, full_name, password_hash, must_change_password FROM customers WHERE id = ?", vec![text(subject_id)]).await?;
         return Ok(row.map(|r| customer_account(&r)));
     }
-    let row = db.query_one("SELECT id, email, password_hash FROM employees WHERE id = ?", vec![text(subject_id)]).await?;
+    let row = db.query_one("SELECT id, email, password_hash, disabled_at FROM employees WHERE id = ?", vec![text(subject_id)]).await?;
     Ok(row.map(|r| staff_account(&r, role)))
 }
 
@@ -357,4 +362,38 @@ pub async fn consume_email_change(tx: &Db, token_hash: &str, now: i64) -> Result
 pub async fn set_email(tx: &Db, customer_id: &str, email: &str) -> Result<(), DbError> {
     tx.exec("UPDATE customers SET email = ? WHERE id = ?", vec![text(email), text(customer_id)]).await?;
     Ok(())
+}
+
+// ------------------------------------------------------------------------------------ staff accounts (issue 8)
+
+/// A staff account as administrators see it (never its password hash).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StaffMember {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub created_at: i64,
+    pub disabled_at: Option<i64>,
+}
+
+fn staff_member(r: &crate::db::Row) -> StaffMember {
+    StaffMember { id: r.str("id"), email: r.str("email"), role: r.str("role"), created_at: r.i64("created_at"), disabled_at: r.opt_i64("disabled_at") }
+}
+
+/// Every staff account, oldest first (bounded: a dealership network's staff, at most 1,000).
+pub async fn staff_members(db: &Db) -> Result<Vec<StaffMember>, DbError> {
+    let rows = db.query("SELECT id, email, role, created_at, disabled_at FROM employees ORDER BY created_at, id LIMIT 1000", vec![]).await?;
+    Ok(rows.iter().map(staff_member).collect())
+}
+
+pub async fn staff_member_by_id(db: &Db, id: &str) -> Result<Option<StaffMember>, DbError> {
+    Ok(db.query_one("SELECT id, email, role, created_at, disabled_at FROM employees WHERE id = ?", vec![text(id)]).await?.as_ref().map(staff_member))
+}
+
+pub async fn disable_staff(tx: &Db, id: &str, now: i64) -> Result<bool, DbError> {
+    Ok(tx.exec("UPDATE employees SET disabled_at = ? WHERE id = ? AND disabled_at IS NULL", vec![int(now), text(id)]).await? > 0)
+}
+
+pub async fn set_staff_role(tx: &Db, id: &str, role: Role) -> Result<bool, DbError> {
+    Ok(tx.exec("UPDATE employees SET role = ? WHERE id = ?", vec![text(role.as_str()), text(id)]).await? > 0)
 }
