@@ -26,6 +26,14 @@ async fn route(req: Request) -> Result<Resp, Problem> {
     if path == "/api/admin/staff" || path.starts_with("/api/admin/staff/") {
         return staff::route(req, &path, &method).await;
     }
+    if let Some(rest) = path.strip_prefix("/api/admin/escalations/") {
+        let parts: Vec<String> = rest.split('/').map(str::to_string).collect();
+        return match (method.as_str(), parts.as_slice()) {
+            ("POST", [id, action]) if action == "requeue" || action == "handled" => resolve_escalation(req, id, action).await,
+            (_, [_, action]) if action == "requeue" || action == "handled" => Err(resp::method_not_allowed(&method, &path, &["POST"])),
+            _ => Err(Problem::not_found(format!("no route {path}"))),
+        };
+    }
     let known = matches!(path.as_str(), "/api/admin/escalations" | "/api/admin/orders" | "/api/admin/ledger" | "/api/admin/audit");
     if !known {
         return Err(Problem::not_found(format!("no route {path}")));
@@ -47,6 +55,46 @@ async fn escalations(req: &Request) -> Result<Resp, Problem> {
     let page = req::page(req)?;
     let db = Db::open_for_request().await?;
     Ok(resp::json(200, &store::escalations::page(&db, page).await?))
+}
+
+/// Works an escalation: `requeue` (its retry-queue job runs again from the first try; not OTA
+/// commands — support retries those) or `handled` (with a note: dealt with outside the system).
+/// One transaction with its audit row; an escalation resolved already is a 409.
+async fn resolve_escalation(req: Request, id: &str, action: &str) -> Result<Resp, Problem> {
+    use caas_platform::{clock, db::DbError};
+    use serde_json::{Value, json};
+    let me = auth::require(&req, ADMIN).await?;
+    let body = if action == "handled" { req::json_body(req).await? } else { Value::Null };
+    let note = body.get("note").and_then(Value::as_str).map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);
+    if action == "handled" && note.as_deref().is_none_or(|n| n.len() > 2000) {
+        return Err(Problem::validation(vec![caas_domain::problem::FieldError::new("/note", "is required (what was done), at most 2000 characters")]));
+    }
+    let db = Db::open_for_request().await?;
+    let e = store::escalations::by_id(&db, id).await?.ok_or_else(|| Problem::not_found(format!("no escalation {}", id.chars().take(60).collect::<String>())))?;
+    if e.resolution.is_some() {
+        return Err(Problem::new(409, "escalation-resolved", "Already resolved", format!("escalation {} was resolved ({})", e.id, e.resolution.unwrap_or_default())));
+    }
+    if action == "requeue" && !e.requeueable {
+        return Err(Problem::new(409, "not-requeueable", "Cannot run again", "this escalation has no retry-queue job that can run again (OTA commands are retried by support)"));
+    }
+    let now = clock::now_ms();
+    let resolution = if action == "requeue" { "requeued" } else { "handled" };
+    let done = db
+        .transaction(async |tx: &Db| -> Result<bool, DbError> {
+            if action == "requeue" && !store::escalations::requeue_job(tx, &e.job_id, now).await? {
+                return Ok(false);
+            }
+            if !store::escalations::resolve(tx, &e.id, resolution, &me.subject_id, note.as_deref(), now).await? {
+                return Ok(false);
+            }
+            store::audit::append(tx, &me, &format!("admin.escalation.{resolution}"), &e.id, &json!({"resolution": null}), &json!({"resolution": resolution, "job_id": e.job_id, "note": note}), now).await?;
+            Ok(true)
+        })
+        .await?;
+    if !done {
+        return Err(Problem::new(409, "escalation-changed", "Changed meanwhile", "the escalation or its job changed meanwhile; reload"));
+    }
+    Ok(resp::json(200, &store::escalations::by_id(&db, id).await?))
 }
 
 /// The audit log of staff actions (optionally of one `?target=`), oldest first.

@@ -22,6 +22,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 10, name: "customer-language-preferences-email-change", sql: V10 },
     Migration { version: 11, name: "staff-support-role-tickets-audit", sql: V11 },
     Migration { version: 20, name: "staff-accounts-disable", sql: V20 },
+    Migration { version: 21, name: "escalation-resolutions", sql: V21 },
 ];
 
 /// The version a fully migrated database is at.
@@ -500,6 +501,15 @@ CREATE INDEX audit_log_target ON audit_log(target, id);
 /// slices of issues 8–11 being built beside it (versions only need to increase).
 const V20: &str = r#"
 ALTER TABLE employees ADD COLUMN disabled_at INTEGER;
+"#;
+
+/// Issue 8, escalations worked by administrators: how each was resolved (`requeued`: its job runs
+/// again; `handled`: dealt with outside the system, with a note), by whom and when.
+const V21: &str = r#"
+ALTER TABLE escalations ADD COLUMN resolution TEXT;
+ALTER TABLE escalations ADD COLUMN resolved_by TEXT;
+ALTER TABLE escalations ADD COLUMN resolved_at INTEGER;
+ALTER TABLE escalations ADD COLUMN note TEXT;
 "#;
 
 #[cfg(test)]

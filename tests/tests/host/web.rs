@@ -546,6 +546,52 @@ async fn an_admin_invites_an_employee_who_signs_in_then_disables_them_mid_sessio
     t.stop().await;
 }
 
+/// An escalated factory order, re-queued by an admin in the intranet, completes once the factory
+/// answers again; another escalation is marked handled with a note; OTA commands are never
+/// re-queued by admins.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_requeues_an_escalated_factory_order_which_then_completes() {
+    use caas_tests::caas_sim::System;
+    let t = web_app().await;
+    let (token, order_id, _) = customer_with_sale(&t, 51).await;
+    let c = Customer { email: "lucia.51@example.com".into(), token, order_id: order_id.clone(), customer_id: String::new() };
+    t.sims.faults(System::Factory).fail_next(1000, 503);
+    t.pay_and_settle(&c, "reservation").await;
+    for _ in 0..8 {
+        t.tick("retry").await;
+        t.advance(Duration::from_secs(3600));
+    }
+    assert_eq!(t.order(&c).await["status"], "reserved", "the factory order gave up");
+    t.sims.faults(System::Factory).reset();
+
+    let b = Browser::start("en-GB", DESKTOP).await.expect("browser");
+    b.goto(&t.url("/app/login")).await.unwrap();
+    b.fill("#email", ADMIN_EMAIL).await.unwrap();
+    b.fill("#password", ADMIN_PASSWORD).await.unwrap();
+    b.click("#login-submit").await.unwrap();
+    b.wait_url("/app/staff/", 15).await.unwrap();
+    b.click("a[href='/app/staff/escalations']").await.unwrap();
+    b.wait_text("place-factory-order", 15).await.unwrap();
+    assert_accessible("escalations", &b.accessibility_violations().await.unwrap());
+    b.click(".escalation button.requeue").await.unwrap();
+    b.wait_text("Re-queued", 15).await.unwrap();
+    t.tick("retry").await;
+    assert_eq!(t.order(&c).await["status"], "factory-ordered", "the re-queued job placed the order");
+    // Resolved once: the API refuses a second resolution.
+    let admin = t.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let list = t.get("/api/admin/escalations", Some(&admin)).await.json();
+    let esc = list["items"].as_array().unwrap().iter().find(|e| e["kind"] == "place-factory-order").unwrap().clone();
+    assert_eq!(esc["resolution"], "requeued");
+    let again = t.post_json(&format!("/api/admin/escalations/{}/requeue", esc["id"].as_str().unwrap()), &json!({}), Some(&admin), None).await;
+    assert_eq!(again.status, 409, "{}", again.text);
+    let staff = t.employee_token().await;
+    let r = t.post_json(&format!("/api/admin/escalations/{}/handled", esc["id"].as_str().unwrap()), &json!({"note": "x"}), Some(&staff), None).await;
+    assert_eq!(r.status, 403, "employees do not resolve escalations");
+    assert_eq!(t.count("SELECT COUNT(*) FROM audit_log WHERE action = 'admin.escalation.requeued'"), 1);
+    b.close().await;
+    t.stop().await;
+}
+
 /// The main screens, phone and desktop, as PNGs in `$CAAS_SCREENSHOTS` (`make screenshots`,
 /// shown by the README). Ignored in `make test`: it asserts only that each screen rendered.
 #[tokio::test(flavor = "multi_thread")]

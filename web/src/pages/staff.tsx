@@ -16,6 +16,10 @@ const EN = {
   'staff.escalations': 'Escalations',
   'staff.audit': 'Audit log',
   'staff.accounts': 'Staff accounts',
+  'staff.requeue': 'Run the job again',
+  'staff.requeued': 'Re-queued',
+  'staff.handled': 'Handled',
+  'staff.markHandled': 'Mark handled',
   'staff.open': 'Open',
   'staff.assigned': 'Assigned',
   'staff.closed': 'Closed',
@@ -58,6 +62,10 @@ const ES: Record<SKey, string> = {
   'staff.escalations': 'Escalados',
   'staff.audit': 'Registro de auditoría',
   'staff.accounts': 'Cuentas del personal',
+  'staff.requeue': 'Volver a ejecutar la tarea',
+  'staff.requeued': 'Reencolada',
+  'staff.handled': 'Resuelta',
+  'staff.markHandled': 'Marcar como resuelta',
   'staff.open': 'Abiertas',
   'staff.assigned': 'Asignadas',
   'staff.closed': 'Cerradas',
@@ -383,24 +391,58 @@ export function SaleLookup(props: { id?: string; role: Role }) {
   );
 }
 
-type Row = Record<string, unknown>;
-const text = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v) : v == null ? '' : JSON.stringify(v));
 
 export function Escalations() {
   const list = useLoad(() => api('get', '/api/admin/escalations'), []);
+  const [notes, setNotes] = useState<Record<string, string>>({});
+  const [msg, setMsg] = useState<string>();
+  const [error, setError] = useState<unknown>();
+  const act = async (id: string, what: 'requeue' | 'handled') => {
+    setError(undefined);
+    setMsg(undefined);
+    try {
+      if (what === 'requeue') await api('post', '/api/admin/escalations/{escalation_id}/requeue', { params: { escalation_id: id } });
+      else await api('post', '/api/admin/escalations/{escalation_id}/handled', { params: { escalation_id: id }, body: { note: notes[id] ?? '' } });
+      setMsg(st('staff.done'));
+      list.reload();
+    } catch (e) {
+      setError(e);
+    }
+  };
   return (
     <Page title={st('staff.escalations')}>
-      {list.error !== undefined && <ErrorBox error={list.error} />}
+      {msg && <Alert tone="ok">{msg}</Alert>}
+      {error !== undefined && <ErrorBox error={error} />}
       {list.data && list.data.items.length === 0 && <p class="muted">{st('staff.none')}</p>}
-      <ul class="list card">
-        {(list.data?.items as Row[] | undefined)?.map((e) => (
-          <li key={text(e['id'])}>
-            <strong>{text(e['kind'])}</strong>
-            <span>{text(e['detail'])}</span>
-            <span class="muted small">{typeof e['created_at'] === 'number' ? fmtDateTime(e['created_at']) : ''}</span>
-          </li>
-        ))}
-      </ul>
+      {list.data?.items.map((e) => (
+        <Card key={e.id} class="escalation" id={`esc-${e.id}`}>
+          <div class="row spread">
+            <strong>{e.kind}</strong>
+            <Chip tone={e.resolution ? 'muted' : 'warn'}>{e.resolution ? st(e.resolution === 'requeued' ? 'staff.requeued' : 'staff.handled') : st('staff.open')}</Chip>
+          </div>
+          <p>{e.detail}</p>
+          <p class="muted small">
+            {fmtDateTime(e.created_at)} · <span class="mono">{e.job_id}</span>
+            {e.note ? ` · ${e.note}` : ''}
+          </p>
+          {!e.resolution && (
+            <div class="row">
+              {e.requeueable && (
+                <button class="button primary requeue" onClick={() => act(e.id, 'requeue')}>
+                  {st('staff.requeue')}
+                </button>
+              )}
+              <label class="sr-only" for={`note-${e.id}`}>
+                {st('staff.note')}
+              </label>
+              <input id={`note-${e.id}`} class="inline" placeholder={st('staff.note')} value={notes[e.id] ?? ''} onInput={(ev) => setNotes({ ...notes, [e.id]: ev.currentTarget.value })} />
+              <button class="button" onClick={() => act(e.id, 'handled')} disabled={!notes[e.id]}>
+                {st('staff.markHandled')}
+              </button>
+            </div>
+          )}
+        </Card>
+      ))}
     </Page>
   );
 }

@@ -12,16 +12,63 @@ pub struct Escalation {
     pub id: String,
     pub job_id: String,
     pub kind: String,
+    pub note: Option<String>,
+    /// Its job can run again (a retry-queue job that gave up, not an OTA command: admins do not
+    /// trigger activations).
+    pub requeueable: bool,
+    pub resolution: Option<String>,
+    pub resolved_at: Option<i64>,
+    pub resolved_by: Option<String>,
+}
+
+const SELECT: &str = "SELECT e.rowid AS k, e.id, e.job_id, e.kind, e.detail, e.created_at, e.resolution, e.resolved_by, e.resolved_at, e.note,
+        (j.status = 'escalated' AND j.kind <> 'ota') AS requeueable
+   FROM escalations e LEFT JOIN jobs j ON j.id = e.job_id";
+
+fn escalation(r: &crate::db::Row) -> Escalation {
+    Escalation {
+        created_at: r.i64("created_at"),
+        detail: r.str("detail"),
+        id: r.str("id"),
+        job_id: r.str("job_id"),
+        kind: r.str("kind"),
+        note: r.opt_str("note"),
+        requeueable: r.opt_str("resolution").is_none() && r.opt_i64("requeueable") == Some(1),
+        resolution: r.opt_str("resolution"),
+        resolved_at: r.opt_i64("resolved_at"),
+        resolved_by: r.opt_str("resolved_by"),
+    }
 }
 
 /// Escalations, oldest first.
 pub async fn page(db: &Db, page: PageRequest) -> Result<Page<Escalation>, DbError> {
-    paging::keyset(
-        db,
-        "SELECT rowid AS k, id, job_id, kind, detail, created_at FROM escalations WHERE rowid > ? ORDER BY rowid LIMIT ?",
-        vec![],
-        page,
-        |r| Escalation { created_at: r.i64("created_at"), detail: r.str("detail"), id: r.str("id"), job_id: r.str("job_id"), kind: r.str("kind") },
-    )
-    .await
+    paging::keyset(db, &format!("{SELECT} WHERE e.rowid > ? ORDER BY e.rowid LIMIT ?"), vec![], page, escalation).await
+}
+
+pub async fn by_id(db: &Db, id: &str) -> Result<Option<Escalation>, DbError> {
+    Ok(db.query_one(&format!("{SELECT} WHERE e.id = ?"), vec![crate::db::text(id)]).await?.as_ref().map(escalation))
+}
+
+/// Marks an open escalation resolved; false when it was resolved already (nothing changed).
+pub async fn resolve(tx: &Db, id: &str, resolution: &str, by: &str, note: Option<&str>, now: i64) -> Result<bool, DbError> {
+    use crate::db::{int, opt_text, text};
+    Ok(tx
+        .exec(
+            "UPDATE escalations SET resolution = ?, resolved_by = ?, resolved_at = ?, note = ? WHERE id = ? AND resolution IS NULL",
+            vec![text(resolution), text(by), int(now), opt_text(note), text(id)],
+        )
+        .await?
+        > 0)
+}
+
+/// Puts an escalated job back in the queue as new (full retries), due now.
+pub async fn requeue_job(tx: &Db, job_id: &str, now: i64) -> Result<bool, DbError> {
+    use crate::db::{int, text};
+    Ok(tx
+        .exec(
+            "UPDATE jobs SET status = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ? WHERE id = ? AND status = 'escalated' AND kind <> 'ota'",
+            vec![int(now), int(now), text(job_id)],
+        )
+        .await?
+        > 0)
 }
