@@ -592,6 +592,47 @@ async fn an_admin_requeues_an_escalated_factory_order_which_then_completes() {
     t.stop().await;
 }
 
+/// The catalog in the intranet: an admin adds an option, reprices one and retires another; the
+/// catalog customers see follows.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_adds_reprices_and_retires_catalog_options() {
+    let t = web_app().await;
+    let b = Browser::start("es-ES", DESKTOP).await.expect("browser");
+    b.goto(&t.url("/app/login")).await.unwrap();
+    b.fill("#email", ADMIN_EMAIL).await.unwrap();
+    b.fill("#password", ADMIN_PASSWORD).await.unwrap();
+    b.click("#login-submit").await.unwrap();
+    b.wait_url("/app/staff/", 15).await.unwrap();
+    b.click("a[href='/app/staff/catalog']").await.unwrap();
+    b.wait_text("Catálogo", 15).await.unwrap();
+    b.find("li[data-code='heated-seats']").await.unwrap();
+    assert_accessible("catalog admin", &b.accessibility_violations().await.unwrap());
+    b.fill("#opt-code", "winter-pack-30d").await.unwrap();
+    b.fill("#opt-name", "Winter Pack (30 days)").await.unwrap();
+    b.fill("#opt-description", "Heated seats, wheel and screen for thirty days.").await.unwrap();
+    b.fill("#opt-price", "29,90").await.unwrap();
+    b.find("#opt-kind").await.unwrap().select_by_value("temporary").await.unwrap();
+    b.fill("#opt-days", "30").await.unwrap();
+    b.click("#opt-add").await.unwrap();
+    b.wait_text("Guardado", 15).await.unwrap();
+    b.fill("#price-heated-seats", "349").await.unwrap();
+    b.click("li[data-code='heated-seats'] .reprice").await.unwrap();
+    b.wait_text("349,00", 15).await.unwrap();
+    b.click("li[data-code='premium-audio'] .retire").await.unwrap();
+    b.find("li[data-code='premium-audio'] .chip-muted").await.unwrap();
+
+    let staff = t.employee_token().await;
+    let cat = t.get("/api/catalog", Some(&staff)).await.json();
+    let opts = cat["options"].as_array().unwrap();
+    let find = |code: &str| opts.iter().find(|o| o["code"] == code).cloned();
+    let winter = find("winter-pack-30d").expect("new option on sale");
+    assert_eq!((winter["price"]["amount_minor"].as_i64(), winter["duration_days"].as_i64()), (Some(2990), Some(30)), "{winter}");
+    assert_eq!(find("heated-seats").unwrap()["price"]["amount_minor"], 34900);
+    assert!(find("premium-audio").is_none(), "retired options are not offered");
+    b.close().await;
+    t.stop().await;
+}
+
 /// The main screens, phone and desktop, as PNGs in `$CAAS_SCREENSHOTS` (`make screenshots`,
 /// shown by the README). Ignored in `make test`: it asserts only that each screen rendered.
 #[tokio::test(flavor = "multi_thread")]

@@ -16,6 +16,7 @@ const EN = {
   'staff.escalations': 'Escalations',
   'staff.audit': 'Audit log',
   'staff.accounts': 'Staff accounts',
+  'staff.catalog': 'Catalog',
   'staff.requeue': 'Run the job again',
   'staff.requeued': 'Re-queued',
   'staff.handled': 'Handled',
@@ -62,6 +63,7 @@ const ES: Record<SKey, string> = {
   'staff.escalations': 'Escalados',
   'staff.audit': 'Registro de auditoría',
   'staff.accounts': 'Cuentas del personal',
+  'staff.catalog': 'Catálogo',
   'staff.requeue': 'Volver a ejecutar la tarea',
   'staff.requeued': 'Reencolada',
   'staff.handled': 'Resuelta',
@@ -117,6 +119,7 @@ export const STAFF_NAV: Record<Role, { href: string; key: SKey }[]> = {
     { href: '/app/staff/escalations', key: 'staff.escalations' },
     { href: '/app/staff/audit', key: 'staff.audit' },
     { href: '/app/staff/accounts', key: 'staff.accounts' },
+    { href: '/app/staff/catalog', key: 'staff.catalog' },
   ],
 };
 
@@ -776,3 +779,152 @@ export function StaffAccounts() {
     </Page>
   );
 }
+
+const CAT_EN = {
+  'cat.title': 'Catalog',
+  'cat.add': 'Add an option',
+  'cat.code': 'Code',
+  'cat.name': 'Name',
+  'cat.description': 'Description',
+  'cat.price': 'Price (€)',
+  'cat.kind': 'Kind',
+  'cat.days': 'Days (temporary)',
+  'cat.maintenance': 'Needs up-to-date maintenance',
+  'cat.reprice': 'New price',
+  'cat.retire': 'Stop selling',
+  'cat.retired': 'Retired',
+  'cat.onSale': 'On sale',
+  'cat.saved': 'Saved. Sold services keep their price.',
+} as const;
+type CatKey = keyof typeof CAT_EN;
+const CAT_ES: Record<CatKey, string> = {
+  'cat.title': 'Catálogo',
+  'cat.add': 'Añadir una opción',
+  'cat.code': 'Código',
+  'cat.name': 'Nombre',
+  'cat.description': 'Descripción',
+  'cat.price': 'Precio (€)',
+  'cat.kind': 'Tipo',
+  'cat.days': 'Días (temporal)',
+  'cat.maintenance': 'Requiere mantenimiento al día',
+  'cat.reprice': 'Nuevo precio',
+  'cat.retire': 'Dejar de vender',
+  'cat.retired': 'Retirada',
+  'cat.onSale': 'A la venta',
+  'cat.saved': 'Guardado. Los servicios vendidos mantienen su precio.',
+};
+const cx = (k: CatKey) => (lang() === 'es' ? CAT_ES[k] : CAT_EN[k]);
+
+/** Administrators' catalog: add, reprice (future purchases only), retire. */
+export function CatalogAdmin() {
+  const list = useLoad(() => api('get', '/api/catalog/admin/options'), []);
+  const [f, setF] = useState({ code: '', name: '', description: '', price: '', kind: 'permanent', days: '', maintenance: false });
+  const [prices, setPrices] = useState<Record<string, string>>({});
+  const [msg, setMsg] = useState<string>();
+  const [error, setError] = useState<unknown>();
+  const run = async (fn: () => Promise<unknown>) => {
+    setError(undefined);
+    setMsg(undefined);
+    try {
+      await fn();
+      setMsg(cx('cat.saved'));
+      list.reload();
+    } catch (e) {
+      setError(e);
+    }
+  };
+  const add = (e: Event) => {
+    e.preventDefault();
+    const kind = f.kind as 'temporary' | 'permanent' | 'subscription';
+    run(() =>
+      api('post', '/api/catalog/admin/options', {
+        body: {
+          code: f.code.trim(),
+          name: f.name,
+          description: f.description,
+          price: { amount_minor: euroCents(f.price) ?? 0, currency: 'EUR' },
+          kind,
+          duration_days: kind === 'temporary' ? Number(f.days) || null : null,
+          duration_months: null,
+          requires_maintenance: f.maintenance,
+        },
+      }),
+    );
+  };
+  const set = (k: 'code' | 'name' | 'description' | 'price' | 'kind' | 'days') => (e: Event) => setF({ ...f, [k]: (e.currentTarget as HTMLInputElement).value });
+  return (
+    <Page title={cx('cat.title')}>
+      {msg && (
+        <Alert tone="ok" id="catalog-msg">
+          {msg}
+        </Alert>
+      )}
+      {error !== undefined && <ErrorBox error={error} />}
+      <ul class="list card" id="catalog-admin">
+        {list.data?.options?.map((o) => (
+          <li key={o.code} data-code={o.code}>
+            <span>
+              <strong>{o.name}</strong> <span class="mono small">{o.code}</span>
+            </span>
+            <span>{fmtMoneyEur(o.price.amount_minor)}</span>
+            <Chip tone={o.status === 'retired' ? 'muted' : 'ok'}>{o.status === 'retired' ? cx('cat.retired') : cx('cat.onSale')}</Chip>
+            {o.status !== 'retired' && (
+              <span class="row">
+                <label class="sr-only" for={`price-${o.code}`}>
+                  {cx('cat.reprice')}
+                </label>
+                <input id={`price-${o.code}`} class="inline price-input" placeholder={cx('cat.reprice')} value={prices[o.code] ?? ''} onInput={(e) => setPrices({ ...prices, [o.code]: e.currentTarget.value })} />
+                <button
+                  class="button small-button reprice"
+                  disabled={!euroCents(prices[o.code] ?? '')}
+                  onClick={() => run(() => api('post', '/api/catalog/admin/options/{code}/price', { params: { code: o.code }, body: { amount_minor: euroCents(prices[o.code] ?? '') ?? 0, currency: 'EUR' } }))}
+                >
+                  {cx('cat.reprice')}
+                </button>
+                <button class="button danger small-button retire" onClick={() => run(() => api('post', '/api/catalog/admin/options/{code}/retire', { params: { code: o.code } }))}>
+                  {cx('cat.retire')}
+                </button>
+              </span>
+            )}
+          </li>
+        ))}
+      </ul>
+      <Card title={cx('cat.add')}>
+        <form class="form" onSubmit={add}>
+          <Field id="opt-code" label={cx('cat.code')}>
+            <input id="opt-code" value={f.code} onInput={set('code')} />
+          </Field>
+          <Field id="opt-name" label={cx('cat.name')}>
+            <input id="opt-name" value={f.name} onInput={set('name')} />
+          </Field>
+          <Field id="opt-description" label={cx('cat.description')}>
+            <input id="opt-description" value={f.description} onInput={set('description')} />
+          </Field>
+          <Field id="opt-price" label={cx('cat.price')}>
+            <input id="opt-price" value={f.price} onInput={set('price')} />
+          </Field>
+          <Field id="opt-kind" label={cx('cat.kind')}>
+            <select id="opt-kind" value={f.kind} onChange={set('kind')}>
+              <option value="permanent">permanent</option>
+              <option value="temporary">temporary</option>
+              <option value="subscription">subscription</option>
+            </select>
+          </Field>
+          {f.kind === 'temporary' && (
+            <Field id="opt-days" label={cx('cat.days')}>
+              <input id="opt-days" inputMode="numeric" value={f.days} onInput={set('days')} />
+            </Field>
+          )}
+          <label class="check">
+            <input type="checkbox" id="opt-maintenance" checked={f.maintenance} onChange={(e) => setF({ ...f, maintenance: e.currentTarget.checked })} /> {cx('cat.maintenance')}
+          </label>
+          <button class="button primary" type="submit" id="opt-add">
+            {cx('cat.add')}
+          </button>
+        </form>
+      </Card>
+    </Page>
+  );
+}
+
+const fmtMoneyEur = (minor: number) => new Intl.NumberFormat(lang() === 'es' ? 'es-ES' : 'en-GB', { style: 'currency', currency: 'EUR' }).format(minor / 100);
