@@ -34,7 +34,10 @@ async fn route(req: Request) -> Result<Resp, Problem> {
             _ => Err(Problem::not_found(format!("no route {path}"))),
         };
     }
-    let known = matches!(path.as_str(), "/api/admin/escalations" | "/api/admin/orders" | "/api/admin/ledger" | "/api/admin/audit");
+    let known = matches!(
+        path.as_str(),
+        "/api/admin/escalations" | "/api/admin/orders" | "/api/admin/ledger" | "/api/admin/audit" | "/api/admin/reconciliation"
+    );
     if !known {
         return Err(Problem::not_found(format!("no route {path}")));
     }
@@ -46,6 +49,7 @@ async fn route(req: Request) -> Result<Resp, Problem> {
         "/api/admin/escalations" => escalations(&req).await,
         "/api/admin/ledger" => ledger::list(&req).await,
         "/api/admin/audit" => audit(&req).await,
+        "/api/admin/reconciliation" => reconciliation().await,
         _ => orders(&req).await,
     }
 }
@@ -95,6 +99,28 @@ async fn resolve_escalation(req: Request, id: &str, action: &str) -> Result<Resp
         return Err(Problem::new(409, "escalation-changed", "Changed meanwhile", "the escalation or its job changed meanwhile; reload"));
     }
     Ok(resp::json(200, &store::escalations::by_id(&db, id).await?))
+}
+
+/// The ledger against the payment gateway's own records (`GET {payment_url}/payments`): every
+/// reference where they disagree. Gateway unreachable → 503 (nothing to compare).
+async fn reconciliation() -> Result<Resp, Problem> {
+    use caas_domain::reconciliation::{GatewayPayment, reconcile};
+    let base = caas_platform::vars::base_url("payment_url").await?;
+    let reply = caas_platform::http_out::get_json(&format!("{base}/payments"), &[], std::time::Duration::from_secs(5))
+        .await
+        .map_err(|e| Problem::unavailable(format!("payment gateway: {e}")))?;
+    if reply.status != 200 {
+        return Err(Problem::unavailable(format!("payment gateway answered {}", reply.status)));
+    }
+    let listed: Vec<GatewayPayment> = serde_json::from_str::<serde_json::Value>(&reply.body)
+        .ok()
+        .and_then(|v| v.get("payments").and_then(|p| p.as_array()).map(|a| a.iter().filter_map(GatewayPayment::from_json).collect()))
+        .ok_or_else(|| Problem::unavailable("payment gateway: unreadable payment list"))?;
+    let db = Db::open_for_request().await?;
+    let ledger = store::ledger::net_by_reference(&db).await?;
+    let parked = store::ledger::parked_payments(&db).await?;
+    let r = reconcile(&listed, &ledger, &parked);
+    Ok(resp::json(200, &serde_json::json!({"gateway_payments": listed.len(), "reconciliation": r})))
 }
 
 /// The audit log of staff actions (optionally of one `?target=`), oldest first.

@@ -20,6 +20,7 @@ pub mod preferences;
 pub mod payment;
 pub mod payment_method;
 pub mod problem;
+pub mod reconciliation;
 pub mod registration;
 pub mod retry;
 pub mod routing;

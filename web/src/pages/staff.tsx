@@ -17,6 +17,7 @@ const EN = {
   'staff.audit': 'Audit log',
   'staff.accounts': 'Staff accounts',
   'staff.catalog': 'Catalog',
+  'staff.reconciliation': 'Reconciliation',
   'staff.requeue': 'Run the job again',
   'staff.requeued': 'Re-queued',
   'staff.handled': 'Handled',
@@ -64,6 +65,7 @@ const ES: Record<SKey, string> = {
   'staff.audit': 'Registro de auditoría',
   'staff.accounts': 'Cuentas del personal',
   'staff.catalog': 'Catálogo',
+  'staff.reconciliation': 'Conciliación',
   'staff.requeue': 'Volver a ejecutar la tarea',
   'staff.requeued': 'Reencolada',
   'staff.handled': 'Resuelta',
@@ -120,6 +122,7 @@ export const STAFF_NAV: Record<Role, { href: string; key: SKey }[]> = {
     { href: '/app/staff/audit', key: 'staff.audit' },
     { href: '/app/staff/accounts', key: 'staff.accounts' },
     { href: '/app/staff/catalog', key: 'staff.catalog' },
+    { href: '/app/staff/reconciliation', key: 'staff.reconciliation' },
   ],
 };
 
@@ -928,3 +931,48 @@ export function CatalogAdmin() {
 }
 
 const fmtMoneyEur = (minor: number) => new Intl.NumberFormat(lang() === 'es' ? 'es-ES' : 'en-GB', { style: 'currency', currency: 'EUR' }).format(minor / 100);
+
+/** The ledger against the payment gateway's records: every difference, with both sides. */
+export function Reconciliation() {
+  const r = useLoad(() => api('get', '/api/admin/reconciliation'), []);
+  const es = lang() === 'es';
+  return (
+    <Page title={st('staff.reconciliation')}>
+      {r.loading && <Loading />}
+      {r.error !== undefined && <ErrorBox error={r.error} />}
+      {r.data && (
+        <>
+          <Card>
+            <p id="reconciliation-summary">
+              {es
+                ? `${r.data.gateway_payments} pagos en la pasarela · ${r.data.reconciliation.checked} referencias comparadas · ${r.data.reconciliation.pending} pendientes · ${r.data.reconciliation.parked} ya en gestión · ${r.data.reconciliation.differences.length} diferencias`
+                : `${r.data.gateway_payments} gateway payments · ${r.data.reconciliation.checked} references compared · ${r.data.reconciliation.pending} pending · ${r.data.reconciliation.parked} already being worked on · ${r.data.reconciliation.differences.length} differences`}
+            </p>
+          </Card>
+          <div class="table-scroll card">
+            <table class="prefs" id="differences">
+              <thead>
+                <tr>
+                  <th scope="col">{es ? 'Referencia' : 'Reference'}</th>
+                  <th scope="col">{es ? 'Pasarela' : 'Gateway kept'}</th>
+                  <th scope="col">{es ? 'Contabilidad' : 'Ledger'}</th>
+                  <th scope="col">{es ? 'Pagos' : 'Payments'}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {r.data.reconciliation.differences.map((d) => (
+                  <tr key={d.reference}>
+                    <td class="mono">{d.reference}</td>
+                    <td>{fmtMoneyEur(d.gateway_kept_minor)}</td>
+                    <td>{fmtMoneyEur(d.ledger_net_minor)}</td>
+                    <td class="mono small">{d.payment_ids.join(', ') || '—'}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </>
+      )}
+    </Page>
+  );
+}

@@ -132,3 +132,22 @@ pub async fn page(db: &Db, reference: Option<&str>, after: i64, limit: i64) -> R
     )
     .await
 }
+
+/// The ledger's net (charges less refunds and voids) per reference, for reconciliation
+/// (bounded: at most 200,000 references).
+pub async fn net_by_reference(db: &Db) -> Result<std::collections::BTreeMap<String, i64>, DbError> {
+    let rows = db
+        .query(
+            "SELECT reference, SUM(CASE kind WHEN 'charge' THEN amount_minor ELSE -amount_minor END) AS n
+               FROM ledger WHERE reference IS NOT NULL GROUP BY reference ORDER BY reference LIMIT 200000",
+            vec![],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.str("reference"), r.i64("n"))).collect())
+}
+
+/// Payments people already work on: parked as `mismatch`, or owed (open collections).
+pub async fn parked_payments(db: &Db) -> Result<std::collections::BTreeSet<String>, DbError> {
+    let rows = db.query("SELECT id AS p FROM payments WHERE status = 'mismatch' UNION SELECT payment_id AS p FROM collections WHERE status = 'open'", vec![]).await?;
+    Ok(rows.iter().map(|r| r.str("p")).collect())
+}
