@@ -36,7 +36,7 @@ async fn route(req: Request) -> Result<Resp, Problem> {
     }
     let known = matches!(
         path.as_str(),
-        "/api/admin/escalations" | "/api/admin/orders" | "/api/admin/ledger" | "/api/admin/audit" | "/api/admin/reconciliation"
+        "/api/admin/escalations" | "/api/admin/orders" | "/api/admin/ledger" | "/api/admin/audit" | "/api/admin/reconciliation" | "/api/admin/dashboard"
     );
     if !known {
         return Err(Problem::not_found(format!("no route {path}")));
@@ -50,6 +50,10 @@ async fn route(req: Request) -> Result<Resp, Problem> {
         "/api/admin/ledger" => ledger::list(&req).await,
         "/api/admin/audit" => audit(&req).await,
         "/api/admin/reconciliation" => reconciliation().await,
+        "/api/admin/dashboard" => {
+            let db = Db::open_for_request().await?;
+            Ok(resp::json(200, &store::dashboard::dashboard(&db, caas_platform::clock::now_ms()).await?))
+        }
         _ => orders(&req).await,
     }
 }

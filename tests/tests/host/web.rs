@@ -380,6 +380,7 @@ async fn a_customer_pays_on_the_hosted_page_links_the_car_buys_and_withdraws_in_
 
     // The account shows the saved card (brand and last four digits only).
     b.click("a[href='/app/account']").await.unwrap();
+    b.wait_text("•••• 4242", 15).await.unwrap();
     let cards = b.text("#payment-methods").await.unwrap();
     assert!(cards.contains("4242") && !cards.contains("4242 4242"), "{cards}");
     assert_accessible("account", &b.accessibility_violations().await.unwrap());
@@ -479,7 +480,7 @@ async fn support_retries_a_failed_activation_an_employee_reissues_credentials_an
     b.fill("#email", ADMIN_EMAIL).await.unwrap();
     b.fill("#password", ADMIN_PASSWORD).await.unwrap();
     b.click("#login-submit").await.unwrap();
-    b.wait_url("/app/staff/support", 15).await.unwrap();
+    b.wait_url("/app/staff/dashboard", 15).await.unwrap();
     b.click("a[href='/app/staff/audit']").await.unwrap();
     let audit = b.wait_text("support.ticket.retry", 15).await.unwrap();
     assert!(audit.contains("staff.customer.reissue-credentials") && audit.contains("support.ticket.note"), "{audit}");
@@ -633,10 +634,11 @@ async fn an_admin_adds_reprices_and_retires_catalog_options() {
     t.stop().await;
 }
 
-/// Reconciliation in the intranet: a paid reservation agrees with the gateway; a planted ledger
-/// row no gateway payment holds is shown as a difference with both sides.
+/// The admins' dashboard charts the real data (funnel, revenue); reconciliation in the intranet: a
+/// paid reservation agrees with the gateway, a planted ledger row no gateway payment holds is shown
+/// as a difference with both sides.
 #[tokio::test(flavor = "multi_thread")]
-async fn reconciliation_shows_a_planted_difference_and_nothing_else() {
+async fn the_dashboard_charts_the_real_data_and_reconciliation_shows_a_planted_difference() {
     let t = web_app().await;
     let (token, order_id, customer_id) = customer_with_sale(&t, 61).await;
     let c = Customer { email: "lucia.61@example.com".into(), token, order_id: order_id.clone(), customer_id };
@@ -653,7 +655,13 @@ async fn reconciliation_shows_a_planted_difference_and_nothing_else() {
     b.fill("#email", ADMIN_EMAIL).await.unwrap();
     b.fill("#password", ADMIN_PASSWORD).await.unwrap();
     b.click("#login-submit").await.unwrap();
-    b.wait_url("/app/staff/", 15).await.unwrap();
+    // The dashboard admins land on: charts drawn from the real data, numbers behind each.
+    b.wait_url("/app/staff/dashboard", 15).await.unwrap();
+    let funnel = b.find("#chart-funnel svg").await.unwrap().attr("aria-label").await.unwrap().unwrap_or_default();
+    assert!(funnel.contains("registered 1") && funnel.contains("reserved 1") && funnel.contains("connected 0"), "{funnel}");
+    let revenue = b.find("#chart-revenue svg").await.unwrap().attr("aria-label").await.unwrap().unwrap_or_default();
+    assert!(revenue.contains("€1,500.00"), "the settled reservation: {revenue}");
+    assert_accessible("dashboard", &b.accessibility_violations().await.unwrap());
     b.click("a[href='/app/staff/reconciliation']").await.unwrap();
     let summary = b.text("#reconciliation-summary").await.unwrap();
     assert!(summary.contains("1 differences"), "{summary}");

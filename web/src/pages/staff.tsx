@@ -17,6 +17,8 @@ const EN = {
   'staff.audit': 'Audit log',
   'staff.accounts': 'Staff accounts',
   'staff.catalog': 'Catalog',
+  'staff.dashboard': 'Dashboard',
+  'staff.numbers': 'The numbers',
   'staff.reconciliation': 'Reconciliation',
   'staff.requeue': 'Run the job again',
   'staff.requeued': 'Re-queued',
@@ -65,6 +67,8 @@ const ES: Record<SKey, string> = {
   'staff.audit': 'Registro de auditoría',
   'staff.accounts': 'Cuentas del personal',
   'staff.catalog': 'Catálogo',
+  'staff.dashboard': 'Panel',
+  'staff.numbers': 'Las cifras',
   'staff.reconciliation': 'Conciliación',
   'staff.requeue': 'Volver a ejecutar la tarea',
   'staff.requeued': 'Reencolada',
@@ -117,6 +121,7 @@ export const STAFF_NAV: Record<Role, { href: string; key: SKey }[]> = {
   ],
   support: [{ href: '/app/staff/support', key: 'staff.support' }],
   admin: [
+    { href: '/app/staff/dashboard', key: 'staff.dashboard' },
     { href: '/app/staff/support', key: 'staff.support' },
     { href: '/app/staff/escalations', key: 'staff.escalations' },
     { href: '/app/staff/audit', key: 'staff.audit' },
@@ -973,6 +978,83 @@ export function Reconciliation() {
           </div>
         </>
       )}
+    </Page>
+  );
+}
+
+/** A bar chart (inline SVG: no library, no outside request) with its numbers one click away. */
+function Bars(props: { id: string; title: string; points: { label: string; value: number }[]; money?: boolean; tone?: string }) {
+  const max = Math.max(1, ...props.points.map((p) => p.value));
+  const w = 560;
+  const h = 180;
+  const n = Math.max(1, props.points.length);
+  const bw = Math.min(56, (w - 20) / n - 8);
+  const fmt = (v: number) => (props.money ? fmtMoneyEur(v) : String(v));
+  return (
+    <Card title={props.title} class="chart" id={props.id}>
+      {props.points.length === 0 ? (
+        <p class="muted">{st('staff.none')}</p>
+      ) : (
+        <svg viewBox={`0 0 ${w} ${h + 40}`} role="img" aria-label={`${props.title}: ${props.points.map((p) => `${p.label} ${fmt(p.value)}`).join(', ')}`}>
+          {props.points.map((p, i) => {
+            const bh = Math.round((p.value / max) * h);
+            const x = 10 + i * ((w - 20) / n) + 4;
+            return (
+              <g key={p.label}>
+                <rect x={x} y={h - bh + 10} width={bw} height={Math.max(bh, 1)} rx="4" class={`bar ${props.tone ?? ''}`} />
+                <text x={x + bw / 2} y={h + 30} text-anchor="middle" class="axis">
+                  {p.label.length > 10 ? p.label.slice(5) : p.label}
+                </text>
+                <text x={x + bw / 2} y={h - bh + 4} text-anchor="middle" class="value">
+                  {props.money ? Math.round(p.value / 100) : p.value}
+                </text>
+              </g>
+            );
+          })}
+        </svg>
+      )}
+      <details>
+        <summary>{st('staff.numbers')}</summary>
+        <table class="prefs">
+          <tbody>
+            {props.points.map((p) => (
+              <tr key={p.label}>
+                <th scope="row">{p.label}</th>
+                <td>{fmt(p.value)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </details>
+    </Card>
+  );
+}
+
+export function Dashboard() {
+  const d = useLoad(() => api('get', '/api/admin/dashboard'), []);
+  if (d.loading) return <Loading />;
+  if (d.error !== undefined) return <ErrorBox error={d.error} />;
+  const x = d.data!;
+  const es = lang() === 'es';
+  return (
+    <Page title={st('staff.dashboard')}>
+      <div class="grid charts">
+        <Bars id="chart-sales" title={es ? 'Ventas por semana' : 'Sales per week'} points={x.sales_per_week} />
+        <Bars id="chart-funnel" title={es ? 'Embudo: reserva → conectado' : 'Funnel: reservation → connected'} points={x.funnel} />
+        <Bars
+          id="chart-ota"
+          title={es ? 'Activaciones OTA con éxito por opción (%)' : 'OTA activation success per option (%)'}
+          points={x.ota_by_option.map((o) => ({ label: o.option_code, value: o.activated + o.failed ? Math.round((100 * o.activated) / (o.activated + o.failed)) : 0 }))}
+        />
+        <Bars id="chart-escalations" title={es ? 'Escalados abiertos por antigüedad' : 'Open escalations by age'} points={x.open_escalations_by_age} tone="warn" />
+        <Bars id="chart-revenue" title={es ? 'Ingresos por mes' : 'Revenue per month'} points={x.revenue_per_month} money />
+        <Bars id="chart-refunds" title={es ? 'Devoluciones por mes' : 'Refunds per month'} points={x.refunds_per_month} money tone="warn" />
+      </div>
+      <Card title={es ? 'Cobros en riesgo' : 'Collections at risk'}>
+        <p id="collections">
+          {x.collections_open} · {fmtMoneyEur(x.collections_open_minor)}
+        </p>
+      </Card>
     </Page>
   );
 }

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod deadlines;
+pub mod dashboard;
 pub mod escalations;
 pub mod ledger;
 pub mod orders;
