@@ -739,6 +739,15 @@ async fn screenshots() {
     b.click("#add-card").await.unwrap();
     b.wait_url("/checkout/", 15).await.unwrap();
     b.screenshot(&dir, "hosted-card-page-phone", PHONE).await.unwrap();
+    // The intranet: the admins' dashboard and the support queue.
+    b.goto(&t.url("/app/account")).await.unwrap();
+    b.click("#logout").await.unwrap();
+    b.wait_url("/app/login", 15).await.unwrap();
+    b.fill("#email", ADMIN_EMAIL).await.unwrap();
+    b.fill("#password", ADMIN_PASSWORD).await.unwrap();
+    b.click("#login-submit").await.unwrap();
+    b.find("#chart-funnel").await.unwrap();
+    b.screenshot(&dir, "intranet-dashboard-desktop", DESKTOP).await.unwrap();
     b.close().await;
     t.stop().await;
 }
