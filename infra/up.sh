@@ -32,6 +32,8 @@ if [ "$listen" != 127.0.0.1:3000 ]; then
   vars+=(--variable "app_url=$app_url")
 fi
 
+# The binaries end when this script ends, even by SIGKILL (their parent-death signal, Linux).
+export CAAS_PARENT_PID=$$
 pids=()
 stop() {
   trap - EXIT INT TERM HUP

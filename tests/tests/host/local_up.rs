@@ -179,6 +179,60 @@ async fn stopping_make_up_stops_the_runtime_and_the_simulators() {
     assert!(members.is_empty(), "process group {pgid} still has {members:?}");
 }
 
+/// Even when `make up`'s script is killed with SIGKILL (no trap can run), the runtime and the
+/// simulators it started end with it (their parent-death signal).
+#[tokio::test(flavor = "multi_thread")]
+async fn make_up_children_end_with_a_sigkilled_script() {
+    use std::os::unix::process::CommandExt;
+    require_components(&app_manifest()).unwrap();
+    let _gate = Gate::shared().await;
+    bin("caas-runtime");
+    bin("caas-sim");
+    let state = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let base = free_port_run(6);
+    let mut child = std::process::Command::new("bash")
+        .arg(repo_root().join("infra/up.sh"))
+        .env("LISTEN", &listen)
+        .env("SIM_BASE_PORT", base.to_string())
+        .env("STATE_DIR", state.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pgid = child.id() as i32;
+    let state_str = state.path().to_string_lossy().to_string();
+    let sim_marker = format!("--base-port {base}");
+    let t0 = Instant::now();
+    let mut started = false;
+    while t0.elapsed() < Duration::from_secs(60) {
+        if !processes_mentioning(&state_str).is_empty() && !processes_mentioning(&sim_marker).is_empty() {
+            started = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // SIGKILL to the script alone, not to its group.
+    unsafe { libc_kill(pgid, 9) };
+    let _ = child.wait();
+    let t1 = Instant::now();
+    let mut left = Vec::new();
+    while t1.elapsed() < Duration::from_secs(20) {
+        left = processes_mentioning(&state_str);
+        left.extend(processes_mentioning(&sim_marker));
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !group_members(pgid).is_empty() {
+        unsafe { libc_kill(-pgid, 9) };
+    }
+    assert!(started, "make up (infra/up.sh) did not start the runtime and the simulators");
+    assert!(left.is_empty(), "still running after SIGKILL to make up's script: {left:?}");
+}
+
 unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
