@@ -7,6 +7,8 @@ SHELL := /bin/bash
 CARGO ?= cargo
 LISTEN ?= 127.0.0.1:3000
 APP_URL ?= http://$(LISTEN)
+# First of the six simulator ports (factory, payment, iot, vss, registry, notify).
+SIM_BASE_PORT ?= 4101
 NATIVE_PKGS := -p caas-runtime -p caas-sim
 TEST_PKGS := -p caas-domain -p caas-runtime -p caas-sim -p caas-tests
 
@@ -32,18 +34,21 @@ build-wasm: toolchain build-web
 browser:
 	@infra/browser.sh
 
+# The bins of the runtime and the simulators, resolved with the same packages as `make test`
+# (TEST_PKGS): cargo unifies features over the packages asked for, and caas-tests' dependencies turn on
+# features of shared crates (hyper-util client, syn fold/visit, ...). Built with NATIVE_PKGS alone, those
+# crates and everything above them (wasmtime included) got other features and were compiled a second
+# time after `make test` (6 min 51 s here); with TEST_PKGS `make up` reuses what `make test` built.
+# Only bin targets are built: caas-tests' own dependencies (reqwest, ...) are resolved, not compiled.
 build-native:
-	$(CARGO) build $(NATIVE_PKGS) --bins
+	$(CARGO) build $(TEST_PKGS) --bins
 
 build: build-wasm build-native
 
 up: build
-	@mkdir -p .spin
-	@# One process group: Ctrl-C or SIGTERM to make's group reaches every process started here
-	@# (the simulators, started in the background, are also stopped by the trap on exit).
-	@./target/debug/caas-sim --app-url $(APP_URL) & sim=$$!; \
-	trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT INT TERM; \
-	./target/debug/caas-runtime up --manifest spin.toml --listen $(LISTEN) --state-dir .spin --schedules infra/schedules.toml --variable dev_mode=true
+	@# infra/up.sh starts the simulators and the runtime as its children and stops both on Ctrl-C,
+	@# SIGTERM (to make's process group or to the script) or when either of them exits.
+	@LISTEN=$(LISTEN) SIM_BASE_PORT=$(SIM_BASE_PORT) infra/up.sh
 
 fuzz-tools:
 	@infra/fuzz-tools.sh

@@ -18,6 +18,7 @@ mod journey_delivery;
 mod journey_factory;
 mod journey_payments;
 mod limits;
+mod local_up;
 mod login_throttling;
 mod money_rules;
 mod money_safety;
