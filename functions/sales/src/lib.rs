@@ -37,17 +37,40 @@ async fn route(req: Request) -> Result<Resp, Problem> {
     match (method.as_str(), rest) {
         ("POST", "") => register(req).await,
         (_, "") => Err(resp::method_not_allowed(&method, &path, &["POST"])),
+        ("GET", "/models") => models(req).await,
         ("GET", id) if id.starts_with('/') && !id[1..].contains('/') => get_sale(req, &id[1..]).await,
         (_, id) if id.starts_with('/') && !id[1..].contains('/') => Err(resp::method_not_allowed(&method, &path, &["GET"])),
         _ => Err(Problem::not_found(format!("no route {path}"))),
     }
 }
 
+/// `GET /api/sales/models` (employees, admins): what the sale form offers — every model of the
+/// price list (`caas_domain::vehicle_pricing`, the shipped seed) with its list prices, the most
+/// discount an employee may give, and the catalog options a plan comercial may include (the
+/// offered, non-retired options).
+async fn models(req: Request) -> Result<Resp, Problem> {
+    auth::require(&req, STAFF).await?;
+    let max_discount = vars::u64_or("max_vehicle_discount_percent", DEFAULT_MAX_DISCOUNT_PERCENT as u64).await.min(100);
+    let db = Db::open_for_request().await?;
+    let catalog = caas_platform::services::load_catalog(&db).await?;
+    let models: Vec<Value> = vehicle_pricing::seed_price_list()
+        .models
+        .iter()
+        .map(|m| {
+            let prices: Vec<Value> = m.list_prices.iter().map(|p| json!({"amount_minor": p.amount_minor, "currency": p.currency})).collect();
+            json!({"code": m.code, "name": m.name, "list_prices": prices})
+        })
+        .collect();
+    let options: Vec<Value> = catalog.offered().map(caas_platform::services::option_json).collect();
+    Ok(resp::json(200, &json!({"max_discount_percent": max_discount, "models": models, "plan_options": options})))
+}
+
 enum Outcome {
     Created(String),
     Replayed(u16, String),
     KeyReused,
-    EmailTaken,
+    /// The e-mail belongs to a customer who is not this sale's person (which fields differ).
+    NotSamePerson(String),
 }
 
 /// The tx's error: storage failures, or a business conflict detected by a constraint.
@@ -65,6 +88,26 @@ impl From<DbError> for TxError {
 
 fn email_taken(email: &str) -> Problem {
     Problem::conflict("customer-exists", format!("a customer with e-mail {email} is already registered"))
+}
+
+/// A sale for an e-mail that already has an account attaches to it only if it is the same
+/// person: the national id and the full name (case and spacing aside) must match.
+fn identity_mismatch(existing: &accounts::Customer, new: &caas_domain::sale::NewCustomer) -> Option<String> {
+    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    let mut differ = Vec::new();
+    if existing.national_id.trim().to_uppercase() != new.national_id {
+        differ.push("national_id");
+    }
+    if norm(&existing.full_name) != norm(&new.full_name) {
+        differ.push("full_name");
+    }
+    (!differ.is_empty()).then(|| {
+        format!(
+            "e-mail {} already belongs to a customer whose {} does not match this sale; a new order is attached only to the same person",
+            new.email,
+            differ.join(" and ")
+        )
+    })
 }
 
 /// Everything the sale's transaction writes, decided before it starts.
@@ -94,8 +137,10 @@ async fn register(req: Request) -> Result<Resp, Problem> {
     if let Some(answer) = idem.stored_answer(&db).await? {
         return answer;
     }
-    if accounts::email_registered(&db, &sale.customer.email).await? {
-        return Err(email_taken(&sale.customer.email));
+    if let Some(existing) = accounts::customer_by_email(&db, &sale.customer.email).await? {
+        if let Some(why) = identity_mismatch(&existing, &sale.customer) {
+            return Err(Problem::conflict("customer-mismatch", why));
+        }
     }
     // Credentials: no password exists until the customer chooses one through the e-mailed
     // single-use link; only the link token's SHA-256 is stored.
@@ -112,7 +157,8 @@ fn respond(outcome: Result<Outcome, TxError>, email: &str) -> Result<Resp, Probl
         Ok(Outcome::Created(body)) => Ok(resp::json_raw(201, body)),
         Ok(Outcome::Replayed(status, body)) => Ok(resp::json_raw(status, body)),
         Ok(Outcome::KeyReused) => Err(idempotency::key_reused()),
-        Ok(Outcome::EmailTaken) | Err(TxError::EmailTaken) => Err(email_taken(email)),
+        Ok(Outcome::NotSamePerson(why)) => Err(Problem::conflict("customer-mismatch", why)),
+        Err(TxError::EmailTaken) => Err(email_taken(email)),
         Err(TxError::VehicleUnavailable(why)) => Err(Problem::conflict("vehicle-not-in-stock", why)),
         Err(TxError::Db(e)) => Err(e.into()),
     }
@@ -159,21 +205,33 @@ async fn persist(tx: &Db, s: &SaleTx) -> Result<Outcome, TxError> {
         Replay::Mismatch => return Ok(Outcome::KeyReused),
         Replay::Fresh => {}
     }
-    if accounts::email_registered(tx, &s.sale.customer.email).await? {
-        return Ok(Outcome::EmailTaken);
+    // A returning customer (issue 8): the e-mail already has an account — the new order is
+    // attached to it (same person only), and no credentials are sent (they have them).
+    let returning = accounts::customer_by_email(tx, &s.sale.customer.email).await?;
+    if let Some(why) = returning.as_ref().and_then(|c| identity_mismatch(c, &s.sale.customer)) {
+        return Ok(Outcome::NotSamePerson(why));
     }
     if let Some(vin) = &s.stock_vin {
         check_stock(tx, vin, &s.sale.model).await?;
     }
-    create_customer(tx, s, now).await?;
-    create_order(tx, s, now).await?;
+    let customer_id = match &returning {
+        Some(c) => c.id.clone(),
+        None => {
+            create_customer(tx, s, now).await?;
+            s.customer_id.clone()
+        }
+    };
+    create_order(tx, s, &customer_id, now).await?;
     if let Some(vin) = &s.stock_vin {
         assign_stock_vehicle(tx, &s.order_id, vin, now).await?;
     }
     orders::add_plan_options(tx, &s.order_id, &s.sale.plan_options).await?;
-    record_registration(tx, s, now).await?;
-    queue_credentials(tx, s, now).await?;
-    let body = serde_json::to_string(&sale_created(s)).map_err(|e| DbError::Other(e.to_string()))?;
+    record_registration(tx, s, returning.is_some(), now).await?;
+    match &returning {
+        Some(c) => tell_returning_customer(tx, s, c, now).await?,
+        None => queue_credentials(tx, s, now).await?,
+    }
+    let body = serde_json::to_string(&sale_created(s, returning.as_ref())).map_err(|e| DbError::Other(e.to_string()))?;
     s.idem.record(tx, 201, &body, now).await?;
     Ok(Outcome::Created(body))
 }
@@ -200,11 +258,11 @@ async fn create_customer(tx: &Db, s: &SaleTx, now: i64) -> Result<(), TxError> {
 }
 
 /// The order with its price audit (list price, and who gave what discount and why).
-async fn create_order(tx: &Db, s: &SaleTx, now: i64) -> Result<(), DbError> {
+async fn create_order(tx: &Db, s: &SaleTx, customer_id: &str, now: i64) -> Result<(), DbError> {
     let (sale, p) = (&s.sale, &s.pricing);
     let order = NewOrder {
         id: &s.order_id,
-        customer_id: &s.customer_id,
+        customer_id,
         employee_id: &s.principal.subject_id,
         model: &sale.model,
         country: &sale.country,
@@ -239,12 +297,17 @@ async fn assign_stock_vehicle(tx: &Db, order_id: &str, vin: &str, now: i64) -> R
 }
 
 /// The customer's timeline never shows staff ids: who registered the sale is a `staff:` event.
-async fn record_registration(tx: &Db, s: &SaleTx, now: i64) -> Result<(), DbError> {
+async fn record_registration(tx: &Db, s: &SaleTx, returning: bool, now: i64) -> Result<(), DbError> {
     let p = &s.principal;
+    let third = if returning {
+        ("order-notice-queued", format!("returning customer: new-order e-mail queued to {} (no new credentials)", s.sale.customer.email))
+    } else {
+        ("credentials-queued", format!("credentials e-mail {} queued to {}", s.message_id, s.sale.customer.email))
+    };
     let events = [
         ("sale-registered", "sale registered at the dealership".to_string()),
         ("staff:sale-registered", format!("registered by {} ({})", p.subject_id, p.role.as_str())),
-        ("credentials-queued", format!("credentials e-mail {} queued to {}", s.message_id, s.sale.customer.email)),
+        third,
     ];
     for (kind, detail) in events {
         orders::event(tx, &s.order_id, now, kind, detail).await?;
@@ -262,25 +325,36 @@ async fn queue_credentials(tx: &Db, s: &SaleTx, now: i64) -> Result<(), DbError>
     Ok(())
 }
 
+/// The returning customer is told, in their language and on their channels, that a new order
+/// was registered on their account (caas_domain::messages::order_registered).
+async fn tell_returning_customer(tx: &Db, s: &SaleTx, c: &accounts::Customer, now: i64) -> Result<(), DbError> {
+    let m = caas_domain::messages::order_registered(&c.full_name, &s.order_id, &s.sale.model);
+    caas_platform::notify::send_to_customer(tx, &c.id, None, &format!("{}:order-registered", s.order_id), &m, now).await?;
+    Ok(())
+}
+
 /// OpenAPI `SaleCreated` (fields in alphabetical order, like the stored replay).
 #[derive(Serialize)]
 struct SaleCreated {
-    credentials_sent_to: String,
+    /// None for a returning customer (no credentials e-mail: they already have an account).
+    credentials_sent_to: Option<String>,
     customer_email: String,
     customer_id: String,
     order_id: String,
     pricing: SalePricing,
+    returning_customer: bool,
     status: OrderStatus,
 }
 
-fn sale_created(s: &SaleTx) -> SaleCreated {
+fn sale_created(s: &SaleTx, returning: Option<&accounts::Customer>) -> SaleCreated {
     let p = &s.pricing;
     SaleCreated {
-        credentials_sent_to: s.sale.customer.email.clone(),
+        credentials_sent_to: returning.is_none().then(|| s.sale.customer.email.clone()),
         customer_email: s.sale.customer.email.clone(),
-        customer_id: s.customer_id.clone(),
+        customer_id: returning.map_or_else(|| s.customer_id.clone(), |c| c.id.clone()),
         order_id: s.order_id.clone(),
         pricing: SalePricing::new(p.list_price_minor, p.discount_minor, p.discount_reason.clone(), Some(s.principal.subject_id.clone()), &p.currency),
+        returning_customer: returning.is_some(),
         status: OrderStatus::INITIAL,
     }
 }

@@ -4,6 +4,9 @@
 //!   set-password link (7 days) e-mailed to the customer, every earlier open link expired, every
 //!   session of the customer ended. Audited (`store::audit`) in the transaction that stores the
 //!   link and queues the e-mail.
+//! * `/api/staff/orders…` (employees, admins): find, open and cancel orders (`orders`).
+mod orders;
+
 use caas_domain::Problem;
 use caas_domain::auth::Role;
 use caas_domain::credentials::{self, Purpose};
@@ -33,6 +36,18 @@ async fn route(req: Request) -> Result<Resp, Problem> {
     match (method.as_str(), segs.as_slice()) {
         ("POST", ["api", "staff", "customers", id, "reissue-credentials"]) => reissue(req, id).await,
         (_, ["api", "staff", "customers", _, "reissue-credentials"]) => Err(resp::method_not_allowed(&method, &path, &["POST"])),
+        ("GET", ["api", "staff", "orders"]) => orders::search(req).await,
+        (_, ["api", "staff", "orders"]) => Err(resp::method_not_allowed(&method, &path, &["GET"])),
+        ("GET", ["api", "staff", "orders", id]) => {
+            let id = id.to_string();
+            orders::detail(req, &id).await
+        }
+        (_, ["api", "staff", "orders", _]) => Err(resp::method_not_allowed(&method, &path, &["GET"])),
+        ("POST", ["api", "staff", "orders", id, "cancel"]) => {
+            let id = id.to_string();
+            orders::cancel(req, &id).await
+        }
+        (_, ["api", "staff", "orders", _, "cancel"]) => Err(resp::method_not_allowed(&method, &path, &["POST"])),
         _ => Err(Problem::not_found(format!("no route {path}"))),
     }
 }

@@ -58,6 +58,74 @@ pub fn credentials(full_name: &str, email: &str, link: &str) -> Message {
     })
 }
 
+/// A returning customer bought another car at the dealership (issue 8): a new order on the
+/// account they already have. No credentials: they sign in as before.
+pub fn order_registered(full_name: &str, order_id: &str, model: &str) -> Message {
+    m(K::PaymentConfirmation, "order-registered", |l| {
+        let h = hello(l, full_name);
+        match l {
+            Lang::Es => (
+                s("Hemos registrado su nuevo pedido"),
+                format!("{h}\n\nSu concesionario ha registrado un nuevo pedido ({order_id}, {model}) en su cuenta de CaaS. Inicie sesión como siempre para ver el pedido y pagar la reserva."),
+            ),
+            Lang::Fr => (
+                s("Votre nouvelle commande est enregistrée"),
+                format!("{h}\n\nVotre concessionnaire a enregistré une nouvelle commande ({order_id}, {model}) sur votre compte CaaS. Connectez-vous comme d'habitude pour la consulter et payer la réservation."),
+            ),
+            Lang::De => (
+                s("Ihre neue Bestellung ist erfasst"),
+                format!("{h}\n\nIhr Autohaus hat eine neue Bestellung ({order_id}, {model}) in Ihrem CaaS-Konto erfasst. Melden Sie sich wie gewohnt an, um die Bestellung zu sehen und die Reservierung zu bezahlen."),
+            ),
+            Lang::En => (
+                s("Your new order is registered"),
+                format!("{h}\n\nYour dealership registered a new order ({order_id}, {model}) on your CaaS account. Sign in as usual to see it and pay the reservation."),
+            ),
+        }
+    })
+}
+
+/// A sale cancelled by the dealership before the vehicle was paid for (issue 8). `refund_minor`:
+/// the settled reservation deposit being refunded (0: nothing was paid; pending payments voided).
+pub fn sale_cancelled(order_id: &str, refund_minor: i64, currency: &str) -> Message {
+    m(K::PaymentConfirmation, "sale-cancelled", |l| {
+        let money = lang::money(l, refund_minor, currency);
+        match l {
+            Lang::Es => (
+                s("Su pedido se ha cancelado"),
+                if refund_minor > 0 {
+                    format!("Su concesionario ha cancelado el pedido {order_id}. Le devolvemos la señal de la reserva ({money}) al mismo medio de pago. Cualquier pago pendiente se ha anulado.")
+                } else {
+                    format!("Su concesionario ha cancelado el pedido {order_id}. Cualquier pago pendiente se ha anulado: no se le cobrará nada.")
+                },
+            ),
+            Lang::Fr => (
+                s("Votre commande a été annulée"),
+                if refund_minor > 0 {
+                    format!("Votre concessionnaire a annulé la commande {order_id}. Nous vous remboursons l'acompte de réservation ({money}) sur le même moyen de paiement. Tout paiement en attente a été annulé.")
+                } else {
+                    format!("Votre concessionnaire a annulé la commande {order_id}. Tout paiement en attente a été annulé : aucun montant ne sera débité.")
+                },
+            ),
+            Lang::De => (
+                s("Ihre Bestellung wurde storniert"),
+                if refund_minor > 0 {
+                    format!("Ihr Autohaus hat die Bestellung {order_id} storniert. Wir erstatten Ihnen die Reservierungsanzahlung ({money}) auf dasselbe Zahlungsmittel. Offene Zahlungen wurden storniert.")
+                } else {
+                    format!("Ihr Autohaus hat die Bestellung {order_id} storniert. Offene Zahlungen wurden storniert: Es wird nichts abgebucht.")
+                },
+            ),
+            Lang::En => (
+                s("Your order has been cancelled"),
+                if refund_minor > 0 {
+                    format!("Your dealership cancelled order {order_id}. We are refunding your reservation deposit ({money}) to the same payment method. Any pending payment has been cancelled.")
+                } else {
+                    format!("Your dealership cancelled order {order_id}. Any pending payment has been cancelled: you will not be charged.")
+                },
+            ),
+        }
+    })
+}
+
 /// The password-reset e-mail: a single-use link (1 hour).
 pub fn password_reset(email: &str, link: &str) -> Message {
     m(K::PasswordReset, "password-reset", |l| match l {

@@ -43,11 +43,14 @@ pub enum OrderStatus {
     /// Sale abandoned: the reservation (señal) was not paid within the business's deadline;
     /// a pending reservation payment is voided. Terminal.
     Abandoned,
+    /// Cancelled by the dealership before the vehicle was paid for (issue 8): pending payments
+    /// voided, a settled deposit refunded, a stock vehicle back to stock. Terminal.
+    Cancelled,
 }
 
 use OrderStatus::*;
 
-pub const ALL_STATUSES: [OrderStatus; 17] = [
+pub const ALL_STATUSES: [OrderStatus; 18] = [
     ReservationPending,
     Reserved,
     FactoryOrdered,
@@ -65,6 +68,7 @@ pub const ALL_STATUSES: [OrderStatus; 17] = [
     Operational,
     Unassigned,
     Abandoned,
+    Cancelled,
 ];
 
 /// Manufacturing stages in order (forward skips allowed).
@@ -93,6 +97,7 @@ impl OrderStatus {
             Operational => "operational",
             Unassigned => "unassigned",
             Abandoned => "abandoned",
+            Cancelled => "cancelled",
         }
     }
 
@@ -101,7 +106,13 @@ impl OrderStatus {
     }
 
     pub fn is_terminal(self) -> bool {
-        matches!(self, Operational | Unassigned | Abandoned)
+        matches!(self, Operational | Unassigned | Abandoned | Cancelled)
+    }
+
+    /// The dealership may cancel the sale: only before the vehicle is paid for (every state up
+    /// to and including `vehicle-available`).
+    pub fn cancellable(self) -> bool {
+        matches!(self, ReservationPending | Reserved) || MANUFACTURING.contains(&self)
     }
 }
 
@@ -118,6 +129,9 @@ pub fn can_transition(from: OrderStatus, to: OrderStatus) -> bool {
         MANUFACTURING.iter().position(|s| *s == to),
     ) {
         return j > i;
+    }
+    if to == Cancelled {
+        return from.cancellable();
     }
     matches!(
         (from, to),
@@ -176,6 +190,18 @@ mod tests {
             assert!(!can_transition(Abandoned, s), "abandoned → {s}");
         }
         assert_eq!(OrderStatus::parse("abandoned"), Some(Abandoned));
+    }
+
+    #[test]
+    fn the_dealership_cancels_only_before_the_vehicle_is_paid_for() {
+        let before = [ReservationPending, Reserved, FactoryOrdered, InProduction, QualityControl, ReadyToShip, Shipped, VehicleAvailable];
+        for s in ALL_STATUSES {
+            assert_eq!(can_transition(s, Cancelled), before.contains(&s), "{s} → cancelled");
+            assert!(!can_transition(Cancelled, s), "cancelled → {s}");
+        }
+        assert!(Cancelled.is_terminal());
+        assert!(!FullyPaid.cancellable());
+        assert_eq!(OrderStatus::parse("cancelled"), Some(Cancelled));
     }
 
     #[test]

@@ -33,5 +33,6 @@ mod services_cancel;
 mod services_ota;
 mod services_purchase;
 mod staff_backoffice;
+mod staff_orders;
 mod support_queue;
 mod web;

@@ -34,7 +34,17 @@ impl Customer {
 
 pub async fn load_customer(db: &Db, customer_id: &str) -> Result<Option<Customer>, DbError> {
     let row = db.query_one("SELECT * FROM customers WHERE id = ?", vec![text(customer_id)]).await?;
-    Ok(row.map(|r| Customer {
+    Ok(row.map(|r| customer_row(&r)))
+}
+
+/// The customer registered with `email` (stored lowercased), if any.
+pub async fn customer_by_email(db: &Db, email: &str) -> Result<Option<Customer>, DbError> {
+    let row = db.query_one("SELECT * FROM customers WHERE email = ?", vec![text(email)]).await?;
+    Ok(row.map(|r| customer_row(&r)))
+}
+
+fn customer_row(r: &crate::db::Row) -> Customer {
+    Customer {
         id: r.str("id"),
         email: r.str("email"),
         full_name: r.str("full_name"),
@@ -49,7 +59,7 @@ pub async fn load_customer(db: &Db, customer_id: &str) -> Result<Option<Customer
         },
         country: r.str("country"),
         created_at: r.i64("created_at"),
-    }))
+    }
 }
 
 pub async fn email_registered(db: &Db, email: &str) -> Result<bool, DbError> {

@@ -474,3 +474,146 @@ pub async fn customer_timeline(db: &Db, customer_id: &str, page: PageRequest) ->
     )
     .await
 }
+
+// ------------------------------------------------------------------------------------ staff search (issue 8)
+
+/// Filters of the staff order search (`GET /api/staff/orders`). `q` is already lowercased and
+/// bounded by the caller; `from`/`to` bound `created_at` (`to` exclusive).
+#[derive(Debug, Clone, Default)]
+pub struct StaffFilter {
+    pub q: Option<String>,
+    pub status: Option<OrderStatus>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+/// OpenAPI `StaffOrderRow` (fields in alphabetical order).
+#[derive(Debug, Clone, Serialize)]
+pub struct StaffOrderRow {
+    pub country: String,
+    pub created_at: i64,
+    pub currency: String,
+    pub customer_email: String,
+    pub customer_id: String,
+    pub customer_name: String,
+    pub model: String,
+    pub order_id: String,
+    pub plate: Option<String>,
+    pub status: String,
+    pub updated_at: i64,
+    pub vehicle_price_minor: i64,
+    pub vin: Option<String>,
+}
+
+/// `%…%` LIKE pattern for `q` with `\`, `%`, `_` escaped (`ESCAPE '\'`).
+fn contains_pattern(q: &str) -> String {
+    let mut p = String::from("%");
+    for ch in q.chars() {
+        if matches!(ch, '\\' | '%' | '_') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+/// Orders matching `f`, newest first (keyset on the row id, descending: the cursor is the last
+/// row id of the previous page and later pages hold only older rows, so new sales never shift
+/// a page). Matches customer name, e-mail, VIN, plate (spaces and dashes ignored) or order id,
+/// case-insensitively.
+pub async fn staff_search(db: &Db, f: &StaffFilter, page: PageRequest) -> Result<Page<StaffOrderRow>, DbError> {
+    let opt_int = |v: Option<i64>| v.map(int).unwrap_or(Value::Null);
+    let status = f.status.map(|s| text(s.as_str())).unwrap_or(Value::Null);
+    let (q, compact) = match &f.q {
+        Some(q) => (text(contains_pattern(q)), text(contains_pattern(&q.replace([' ', '-'], "")))),
+        None => (Value::Null, Value::Null),
+    };
+    paging::keyset(
+        db,
+        "SELECT o.rowid AS k, o.id, o.customer_id, c.email, c.full_name, o.status, o.model, o.country, o.vin, o.plate,
+                o.currency, o.vehicle_price_minor, o.created_at, o.updated_at
+         FROM orders o JOIN customers c ON c.id = o.customer_id
+         WHERE (? IS NULL OR o.status = ?)
+           AND (? IS NULL OR o.created_at >= ?)
+           AND (? IS NULL OR o.created_at < ?)
+           AND (? IS NULL OR lower(c.full_name) LIKE ? ESCAPE '\\' OR lower(c.email) LIKE ? ESCAPE '\\'
+                OR lower(COALESCE(o.vin, '')) LIKE ? ESCAPE '\\' OR lower(o.id) LIKE ? ESCAPE '\\'
+                OR replace(replace(lower(COALESCE(o.plate, '')), ' ', ''), '-', '') LIKE ? ESCAPE '\\')
+           AND o.rowid < COALESCE(NULLIF(?, 0), 9223372036854775807)
+         ORDER BY o.rowid DESC LIMIT ?",
+        vec![
+            status.clone(), status,
+            opt_int(f.from), opt_int(f.from),
+            opt_int(f.to), opt_int(f.to),
+            q.clone(), q.clone(), q.clone(), q.clone(), q, compact,
+        ],
+        page,
+        |r| StaffOrderRow {
+            country: r.str("country"),
+            created_at: r.i64("created_at"),
+            currency: r.str("currency"),
+            customer_email: r.str("email"),
+            customer_id: r.str("customer_id"),
+            customer_name: r.str("full_name"),
+            model: r.str("model"),
+            order_id: r.str("id"),
+            plate: r.opt_str("plate"),
+            status: r.str("status"),
+            updated_at: r.i64("updated_at"),
+            vehicle_price_minor: r.i64("vehicle_price_minor"),
+            vin: r.opt_str("vin"),
+        },
+    )
+    .await
+}
+
+/// One message the outbox holds for the customer about an order (staff view).
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderMessage {
+    pub attempts: i64,
+    pub body: String,
+    pub channel: String,
+    pub created_at: i64,
+    pub message_id: String,
+    pub recipient: String,
+    /// `pending` (not yet delivered), `done` (delivered), `escalated` (gave up).
+    pub status: String,
+    pub subject: String,
+    pub template: String,
+    pub updated_at: i64,
+}
+
+/// The customer messages about the order in the outbox, oldest first (at most 200): those whose
+/// message id or text names the order, and the credentials e-mail its sale queued. Staff
+/// e-mails are left out.
+pub async fn messages(db: &Db, order_id: &str, customer_id: &str, with_credentials: bool) -> Result<Vec<OrderMessage>, DbError> {
+    let pattern = contains_pattern(order_id);
+    let credentials_key = if with_credentials { text(format!("credentials:{customer_id}")) } else { Value::Null };
+    let rows = db
+        .query(
+            "SELECT payload, status, attempts, created_at, updated_at FROM jobs
+             WHERE kind = 'notify' AND (payload LIKE ? ESCAPE '\\' OR dedupe_key = ?)
+             ORDER BY created_at, rowid LIMIT 200",
+            vec![text(pattern), credentials_key],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| match caas_domain::wit::Job::from_payload(&r.str("payload")) {
+            Ok(caas_domain::wit::Job::Notify(n)) if n.customer_id.as_deref() == Some(customer_id) => Some(OrderMessage {
+                attempts: r.i64("attempts"),
+                body: n.body,
+                channel: serde_json::to_value(n.channel).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+                created_at: r.i64("created_at"),
+                message_id: n.message_id,
+                recipient: n.recipient,
+                status: r.str("status"),
+                subject: n.subject,
+                template: n.template,
+                updated_at: r.i64("updated_at"),
+            }),
+            _ => None,
+        })
+        .collect())
+}
