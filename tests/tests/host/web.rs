@@ -677,6 +677,34 @@ async fn the_dashboard_charts_the_real_data_and_reconciliation_shows_a_planted_d
     t.stop().await;
 }
 
+/// An employee finds a sale in the intranet and cancels it before it is paid for: the reason is
+/// recorded, the customer's order shows it cancelled.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_employee_finds_a_sale_and_cancels_it_before_it_is_paid_for() {
+    let t = web_app().await;
+    let (token, order_id, _) = customer_with_sale(&t, 71).await;
+    let b = Browser::start("en-GB", DESKTOP).await.expect("browser");
+    b.goto(&t.url("/app/login")).await.unwrap();
+    b.fill("#email", EMPLOYEE_EMAIL).await.unwrap();
+    b.fill("#password", EMPLOYEE_PASSWORD).await.unwrap();
+    b.click("#login-submit").await.unwrap();
+    b.wait_url("/app/staff/", 15).await.unwrap();
+    b.click("a[href='/app/staff/orders']").await.unwrap();
+    b.fill("#order-q", "lucia.71@").await.unwrap();
+    b.click("#order-search").await.unwrap();
+    b.wait_text("Lucía Fernández 71", 15).await.unwrap();
+    assert_accessible("orders", &b.accessibility_violations().await.unwrap());
+    b.click("#orders a").await.unwrap();
+    b.wait_url(&format!("/app/staff/orders/{order_id}"), 15).await.unwrap();
+    b.fill("#cancel-reason", "Customer changed their mind at the dealership").await.unwrap();
+    b.click("#cancel-sale").await.unwrap();
+    b.wait_text("Sale cancelled.", 15).await.unwrap();
+    b.wait_text("Cancelled by the dealership", 15).await.unwrap();
+    assert_eq!(t.get(&format!("/api/orders/{order_id}"), Some(&token)).await.json()["status"], "cancelled");
+    b.close().await;
+    t.stop().await;
+}
+
 /// The main screens, phone and desktop, as PNGs in `$CAAS_SCREENSHOTS` (`make screenshots`,
 /// shown by the README). Ignored in `make test`: it asserts only that each screen rendered.
 #[tokio::test(flavor = "multi_thread")]

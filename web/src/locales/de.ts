@@ -296,4 +296,6 @@ export const de: Record<Key, string> = {
   'kindName.service_cancelled': 'Kündigungen und Erstattungen',
   'kindName.theft_reported': 'Diebstahlmeldung',
   'kindName.delivery_update': 'Auslieferung',
+  'status.cancelled': 'Vom Autohaus storniert',
+  'next.cancelled': 'Das Autohaus hat diesen Verkauf storniert. Bereits gezahlte Beträge erhalten Sie zurück.',
 };

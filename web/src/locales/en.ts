@@ -295,4 +295,6 @@ export const en = {
   'kindName.service_cancelled': 'Cancellations and refunds',
   'kindName.theft_reported': 'Theft report',
   'kindName.delivery_update': 'Delivery updates',
+  'status.cancelled': 'Cancelled by the dealership',
+  'next.cancelled': 'The dealership cancelled this sale. Any money you paid is returned to you.',
 };

@@ -296,4 +296,6 @@ export const es: Record<Key, string> = {
   'kindName.service_cancelled': 'Cancelaciones y reembolsos',
   'kindName.theft_reported': 'Denuncia de robo',
   'kindName.delivery_update': 'Novedades de la entrega',
+  'status.cancelled': 'Cancelada por el concesionario',
+  'next.cancelled': 'El concesionario ha cancelado esta venta. Te devolvemos cualquier importe que hayas pagado.',
 };

@@ -296,4 +296,6 @@ export const fr: Record<Key, string> = {
   'kindName.service_cancelled': 'Annulations et remboursements',
   'kindName.theft_reported': 'Déclaration de vol',
   'kindName.delivery_update': 'Suivi de livraison',
+  'status.cancelled': 'Annulée par la concession',
+  'next.cancelled': 'La concession a annulé cette vente. Toute somme versée vous est remboursée.',
 };

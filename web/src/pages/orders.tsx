@@ -26,7 +26,7 @@ function stepIndex(s: Status): number {
 
 export function Steps(props: { status: Status }) {
   const cur = stepIndex(props.status);
-  const ended = props.status === 'unassigned' || props.status === 'abandoned';
+  const ended = props.status === 'unassigned' || props.status === 'abandoned' || props.status === 'cancelled';
   return (
     <ol class="steps" aria-label={t('order.progress')}>
       {STEPS.map((s, i) => {
@@ -47,7 +47,7 @@ export function Steps(props: { status: Status }) {
 
 function tone(s: Status): 'ok' | 'warn' | 'bad' | 'info' {
   if (s === 'operational' || s === 'delivered') return 'ok';
-  if (s === 'unassigned' || s === 'abandoned') return 'bad';
+  if (s === 'unassigned' || s === 'abandoned' || s === 'cancelled') return 'bad';
   if (s === 'reservation-pending' || s === 'vehicle-available' || s === 'returned-to-dealer') return 'warn';
   return 'info';
 }
@@ -69,6 +69,8 @@ export function nextStep(o: Order): string {
       return t('next.unassigned');
     case 'abandoned':
       return t('next.abandoned');
+    case 'cancelled':
+      return t('next.cancelled');
     case 'returned-to-dealer':
       return t('next.returned');
     case 'fully-paid':
@@ -112,7 +114,7 @@ export function OrderCard(props: { order: Order }) {
 }
 
 export function Dashboard(props: { name?: string | null; notice?: string }) {
-  const orders = useLoad(() => api('get', '/api/orders'), [], (d) => (d.items.some((o) => !['operational', 'unassigned', 'abandoned'].includes(o.status)) ? 5000 : false));
+  const orders = useLoad(() => api('get', '/api/orders'), [], (d) => (d.items.some((o) => !['operational', 'unassigned', 'abandoned', 'cancelled'].includes(o.status)) ? 5000 : false));
   const vehicles = useLoad(() => api('get', '/api/vehicles'), []);
   return (
     <Page title={props.name ? t('home.hello', { name: props.name.split(' ')[0] }) : t('nav.home')}>
@@ -160,7 +162,7 @@ export function OrderPage(props: { id: string; result?: string }) {
   const [paying, setPaying] = useState(false);
   // Live: quickly while a payment settles, calmly while the order is on its way.
   const refresh = (o: Schemas['OrderDetail']) =>
-    (o.payments ?? []).some((p) => p.status === 'pending') ? 1500 : ['operational', 'unassigned', 'abandoned'].includes(o.status) ? false : 4000;
+    (o.payments ?? []).some((p) => p.status === 'pending') ? 1500 : ['operational', 'unassigned', 'abandoned', 'cancelled'].includes(o.status) ? false : 4000;
   const order = useLoad(() => api('get', '/api/orders/{order_id}', { params: { order_id: props.id } }), [props.id], refresh);
   if (order.loading && !order.data) return <Loading />;
   if (order.error instanceof ApiError && order.error.status === 404) return <NotFound />;

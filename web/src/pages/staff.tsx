@@ -11,6 +11,7 @@ const EN = {
   'staff.home': 'Intranet',
   'staff.support': 'Support queue',
   'staff.deliveries': 'Deliveries',
+  'staff.orders': 'Orders',
   'staff.newSale': 'New sale',
   'staff.sale': 'Find a sale',
   'staff.escalations': 'Escalations',
@@ -61,6 +62,7 @@ const ES: Record<SKey, string> = {
   'staff.home': 'Intranet',
   'staff.support': 'Cola de soporte',
   'staff.deliveries': 'Entregas',
+  'staff.orders': 'Pedidos',
   'staff.newSale': 'Nueva venta',
   'staff.sale': 'Buscar una venta',
   'staff.escalations': 'Escalados',
@@ -116,6 +118,7 @@ export const STAFF_NAV: Record<Role, { href: string; key: SKey }[]> = {
   customer: [],
   employee: [
     { href: '/app/staff/new-sale', key: 'staff.newSale' },
+    { href: '/app/staff/orders', key: 'staff.orders' },
     { href: '/app/staff/deliveries', key: 'staff.deliveries' },
     { href: '/app/staff/sale', key: 'staff.sale' },
   ],
@@ -1055,6 +1058,147 @@ export function Dashboard() {
           {x.collections_open} · {fmtMoneyEur(x.collections_open_minor)}
         </p>
       </Card>
+    </Page>
+  );
+}
+
+/** Find orders (customer, e-mail, VIN, plate, id; state; dates) and open one: its timeline,
+ * payments, messages sent, and the dealership's cancellation while the car is not paid for. */
+export function StaffOrders(props: { id?: string; role: Role }) {
+  const [q, setQ] = useState('');
+  const [status, setStatus] = useState('');
+  const [search, setSearch] = useState({ q: '', status: '' });
+  const list = useLoad(() => api('get', '/api/staff/orders', { query: { q: search.q || undefined, status: search.status || undefined } }), [search.q, search.status]);
+  const es = lang() === 'es';
+  if (props.id) return <StaffOrderPage id={props.id} />;
+  return (
+    <Page title={es ? 'Pedidos' : 'Orders'}>
+      <form
+        class="row"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setSearch({ q: q.trim(), status });
+        }}
+      >
+        <Field id="order-q" label={es ? 'Cliente, correo, VIN, matrícula o pedido' : 'Customer, e-mail, VIN, plate or order'}>
+          <input id="order-q" value={q} onInput={(e) => setQ(e.currentTarget.value)} />
+        </Field>
+        <Field id="order-status" label={es ? 'Estado' : 'State'}>
+          <select id="order-status" value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
+            <option value="">—</option>
+            {['reservation-pending', 'reserved', 'factory-ordered', 'vehicle-available', 'fully-paid', 'delivered', 'operational', 'unassigned', 'abandoned', 'cancelled'].map((s) => (
+              <option key={s} value={s}>
+                {statusLabel(s)}
+              </option>
+            ))}
+          </select>
+        </Field>
+        <button class="button primary" type="submit" id="order-search">
+          {es ? 'Buscar' : 'Search'}
+        </button>
+      </form>
+      {list.error !== undefined && <ErrorBox error={list.error} />}
+      {list.data && list.data.items.length === 0 && <p class="muted">{st('staff.none')}</p>}
+      <ul class="list card" id="orders">
+        {list.data?.items.map((o) => (
+          <li key={o.order_id}>
+            <a href={`/app/staff/orders/${encodeURIComponent(o.order_id)}`}>{o.customer_name}</a>
+            <span class="muted small">{o.customer_email}</span>
+            <span>
+              {o.model} · {o.plate ?? o.vin ?? '—'}
+            </span>
+            <Chip tone="info">{statusLabel(o.status)}</Chip>
+          </li>
+        ))}
+      </ul>
+    </Page>
+  );
+}
+
+function StaffOrderPage(props: { id: string }) {
+  const o = useLoad(() => api('get', '/api/staff/orders/{order_id}', { params: { order_id: props.id } }), [props.id]);
+  const [reason, setReason] = useState('');
+  const [msg, setMsg] = useState<string>();
+  const [error, setError] = useState<unknown>();
+  const es = lang() === 'es';
+  if (o.loading && !o.data) return <Loading />;
+  if (o.error instanceof ApiError && o.error.status === 404) return <NotFound />;
+  if (o.error !== undefined && !o.data) return <ErrorBox error={o.error} />;
+  const x = o.data!;
+  const cancel = async () => {
+    setError(undefined);
+    try {
+      const r = await api('post', '/api/staff/orders/{order_id}/cancel', { params: { order_id: props.id }, body: { reason } });
+      setMsg(
+        (es ? 'Venta cancelada.' : 'Sale cancelled.') +
+          (r.deposit_refund ? ` ${es ? 'Señal reembolsada' : 'Deposit refunded'}: ${fmtMoneyEur(r.deposit_refund.amount_minor)}.` : '') +
+          (r.payments_voided.length ? ` ${es ? 'Pagos anulados' : 'Payments voided'}: ${r.payments_voided.length}.` : ''),
+      );
+      o.reload();
+    } catch (e) {
+      setError(e);
+    }
+  };
+  return (
+    <Page title={`${x.customer.full_name} · ${x.order.model}`} back={{ href: '/app/staff/orders', label: es ? 'Pedidos' : 'Orders' }}>
+      {msg && (
+        <Alert tone="ok" id="cancel-done">
+          {msg}
+        </Alert>
+      )}
+      {error !== undefined && <ErrorBox error={error} />}
+      <Card>
+        <div class="row spread">
+          <span class="mono">{x.order.order_id}</span>
+          <Chip tone="info">
+            <span id="staff-order-status">{statusLabel(x.order.status)}</span>
+          </Chip>
+        </div>
+        <dl class="facts">
+          <dt>{st('staff.customer')}</dt>
+          <dd>
+            {x.customer.email} · {x.customer.phone}
+          </dd>
+          <dt>{es ? 'Precio' : 'Price'}</dt>
+          <dd>{fmtMoneyEur(x.pricing.vehicle_price_minor)}</dd>
+        </dl>
+      </Card>
+      <Card title={st('staff.payment')}>
+        <ul class="list">
+          {(x.payments as { payment_id?: string; kind?: string; status?: string; amount_minor?: number }[]).map((p) => (
+            <li key={p.payment_id}>
+              <span class="mono small">{p.payment_id}</span>
+              <span>{p.kind}</span>
+              <span>{fmtMoneyEur(p.amount_minor ?? 0)}</span>
+              <Chip tone={p.status === 'settled' ? 'ok' : 'muted'}>{p.status}</Chip>
+            </li>
+          ))}
+        </ul>
+      </Card>
+      <Card title={es ? 'Mensajes enviados' : 'Messages sent'}>
+        <ul class="list">
+          {x.messages.map((m) => (
+            <li key={m.message_id}>
+              <span>{m.subject || m.template}</span>
+              <span class="muted small">
+                {m.channel} · {m.status}
+              </span>
+            </li>
+          ))}
+        </ul>
+      </Card>
+      {x.cancellable && (
+        <Card title={es ? 'Cancelar la venta' : 'Cancel the sale'}>
+          <div class="form">
+            <Field id="cancel-reason" label={es ? 'Motivo (queda registrado; se informa al cliente)' : 'Reason (recorded; the customer is told)'}>
+              <input id="cancel-reason" value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
+            </Field>
+            <button class="button danger" id="cancel-sale" onClick={cancel} disabled={reason.trim().length < 3}>
+              {es ? 'Cancelar la venta' : 'Cancel the sale'}
+            </button>
+          </div>
+        </Card>
+      )}
     </Page>
   );
 }
