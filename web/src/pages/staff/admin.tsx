@@ -1,0 +1,421 @@
+// Administrators: escalations, audit log, staff accounts, catalog, reconciliation and the dashboard.
+import { useState } from 'preact/hooks';
+import { api } from '../../api/client';
+import { fmtDateTime, fmtMoney, lang } from '../../i18n';
+import { Alert, Card, Chip, ErrorBox, Field, Loading, Page, useLoad } from '../../ui';
+import { st } from './i18n';
+import { euroCents } from './sale';
+
+export function Escalations() {
+  const list = useLoad(() => api('get', '/api/admin/escalations'), []);
+  const [notes, setNotes] = useState<Record<string, string>>({});
+  const [msg, setMsg] = useState<string>();
+  const [error, setError] = useState<unknown>();
+  const act = async (id: string, what: 'requeue' | 'handled') => {
+    setError(undefined);
+    setMsg(undefined);
+    try {
+      if (what === 'requeue') await api('post', '/api/admin/escalations/{escalation_id}/requeue', { params: { escalation_id: id } });
+      else await api('post', '/api/admin/escalations/{escalation_id}/handled', { params: { escalation_id: id }, body: { note: notes[id] ?? '' } });
+      setMsg(st('staff.done'));
+      list.reload();
+    } catch (e) {
+      setError(e);
+    }
+  };
+  return (
+    <Page title={st('staff.escalations')}>
+      {msg && <Alert tone="ok">{msg}</Alert>}
+      {error !== undefined && <ErrorBox error={error} />}
+      {list.data && list.data.items.length === 0 && <p class="muted">{st('staff.none')}</p>}
+      {list.data?.items.map((e) => (
+        <Card key={e.id} class="escalation" id={`esc-${e.id}`}>
+          <div class="row spread">
+            <strong>{e.kind}</strong>
+            <Chip tone={e.resolution ? 'muted' : 'warn'}>{e.resolution ? st(e.resolution === 'requeued' ? 'staff.requeued' : 'staff.handled') : st('staff.open')}</Chip>
+          </div>
+          <p>{e.detail}</p>
+          <p class="muted small">
+            {fmtDateTime(e.created_at)} · <span class="mono">{e.job_id}</span>
+            {e.note ? ` · ${e.note}` : ''}
+          </p>
+          {!e.resolution && (
+            <div class="row">
+              {e.requeueable && (
+                <button class="button primary requeue" onClick={() => act(e.id, 'requeue')}>
+                  {st('staff.requeue')}
+                </button>
+              )}
+              <label class="sr-only" for={`note-${e.id}`}>
+                {st('staff.note')}
+              </label>
+              <input id={`note-${e.id}`} class="inline" placeholder={st('staff.note')} value={notes[e.id] ?? ''} onInput={(ev) => setNotes({ ...notes, [e.id]: ev.currentTarget.value })} />
+              <button class="button" onClick={() => act(e.id, 'handled')} disabled={!notes[e.id]}>
+                {st('staff.markHandled')}
+              </button>
+            </div>
+          )}
+        </Card>
+      ))}
+    </Page>
+  );
+}
+
+export function Audit() {
+  const list = useLoad(() => api('get', '/api/admin/audit'), []);
+  return (
+    <Page title={st('staff.audit')}>
+      {list.error !== undefined && <ErrorBox error={list.error} />}
+      <div class="table-scroll card">
+        <table class="prefs" id="audit">
+          <thead>
+            <tr>
+              <th scope="col">{st('staff.when')}</th>
+              <th scope="col">{st('staff.actor')}</th>
+              <th scope="col">{st('staff.action')}</th>
+              <th scope="col">{st('staff.target')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.data?.items.map((a) => (
+              <tr key={a.id}>
+                <td>{fmtDateTime(a.at)}</td>
+                <td>
+                  {a.actor_id} ({a.actor_role})
+                </td>
+                <td>{a.action}</td>
+                <td class="mono">{a.target}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </Page>
+  );
+}
+
+const STAFF_ROLES = ['employee', 'support', 'admin'] as const;
+type StaffRole = (typeof STAFF_ROLES)[number];
+
+export function StaffAccounts() {
+  const list = useLoad(() => api('get', '/api/admin/staff'), []);
+  const [email, setEmail] = useState('');
+  const [role, setRole] = useState<StaffRole>('employee');
+  const [msg, setMsg] = useState<string>();
+  const [error, setError] = useState<unknown>();
+  const run = async (f: () => Promise<unknown>, ok: string) => {
+    setError(undefined);
+    setMsg(undefined);
+    try {
+      await f();
+      setMsg(ok);
+      list.reload();
+    } catch (e) {
+      setError(e);
+    }
+  };
+  const invite = (e: Event) => {
+    e.preventDefault();
+    run(() => api('post', '/api/admin/staff', { body: { email, role } }), st('acc.invited', { email }));
+  };
+  return (
+    <Page title={st('acc.title')}>
+      {msg && (
+        <Alert tone="ok" id="staff-msg">
+          {msg}
+        </Alert>
+      )}
+      {error !== undefined && <ErrorBox error={error} />}
+      <Card title={st('acc.invite')}>
+        <form class="row" onSubmit={invite}>
+          <Field id="staff-email" label={st('acc.email')}>
+            <input id="staff-email" type="email" required value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
+          </Field>
+          <Field id="staff-role" label={st('acc.role')}>
+            <select id="staff-role" value={role} onChange={(e) => setRole(e.currentTarget.value as StaffRole)}>
+              {STAFF_ROLES.map((r) => (
+                <option key={r} value={r}>
+                  {r}
+                </option>
+              ))}
+            </select>
+          </Field>
+          <button class="button primary" type="submit" id="staff-invite">
+            {st('acc.send')}
+          </button>
+        </form>
+      </Card>
+      <ul class="list card" id="staff-list">
+        {list.data?.items.map((m) => (
+          <li key={m.id} data-email={m.email}>
+            <span>{m.email}</span>
+            <span class="muted small">{m.role}</span>
+            <Chip tone={m.disabled_at ? 'muted' : 'ok'}>{m.disabled_at ? st('acc.disabled') : st('acc.active')}</Chip>
+            {!m.disabled_at && (
+              <span class="row">
+                <label class="sr-only" for={`role-${m.id}`}>
+                  {st('acc.changeRole')}
+                </label>
+                <select
+                  id={`role-${m.id}`}
+                  class="inline"
+                  value={m.role}
+                  onChange={(e) => {
+                    const r = e.currentTarget.value as StaffRole;
+                    run(() => api('post', '/api/admin/staff/{staff_id}/role', { params: { staff_id: m.id }, body: { role: r } }), st('acc.saved'));
+                  }}
+                >
+                  {STAFF_ROLES.map((r) => (
+                    <option key={r} value={r}>
+                      {r}
+                    </option>
+                  ))}
+                </select>
+                <button class="button danger small-button" onClick={() => run(() => api('post', '/api/admin/staff/{staff_id}/disable', { params: { staff_id: m.id } }), st('acc.saved'))}>
+                  {st('acc.disable')}
+                </button>
+              </span>
+            )}
+          </li>
+        ))}
+      </ul>
+    </Page>
+  );
+}
+
+/** Administrators' catalog: add, reprice (future purchases only), retire. */
+export function CatalogAdmin() {
+  const list = useLoad(() => api('get', '/api/catalog/admin/options'), []);
+  const [f, setF] = useState({ code: '', name: '', description: '', price: '', kind: 'permanent', days: '', maintenance: false });
+  const [prices, setPrices] = useState<Record<string, string>>({});
+  const [msg, setMsg] = useState<string>();
+  const [error, setError] = useState<unknown>();
+  const run = async (fn: () => Promise<unknown>) => {
+    setError(undefined);
+    setMsg(undefined);
+    try {
+      await fn();
+      setMsg(st('cat.saved'));
+      list.reload();
+    } catch (e) {
+      setError(e);
+    }
+  };
+  const add = (e: Event) => {
+    e.preventDefault();
+    const kind = f.kind as 'temporary' | 'permanent' | 'subscription';
+    run(() =>
+      api('post', '/api/catalog/admin/options', {
+        body: {
+          code: f.code.trim(),
+          name: f.name,
+          description: f.description,
+          price: { amount_minor: euroCents(f.price) ?? 0, currency: 'EUR' },
+          kind,
+          duration_days: kind === 'temporary' ? Number(f.days) || null : null,
+          duration_months: null,
+          requires_maintenance: f.maintenance,
+        },
+      }),
+    );
+  };
+  const set = (k: 'code' | 'name' | 'description' | 'price' | 'kind' | 'days') => (e: Event) => setF({ ...f, [k]: (e.currentTarget as HTMLInputElement).value });
+  return (
+    <Page title={st('cat.title')}>
+      {msg && (
+        <Alert tone="ok" id="catalog-msg">
+          {msg}
+        </Alert>
+      )}
+      {error !== undefined && <ErrorBox error={error} />}
+      <ul class="list card" id="catalog-admin">
+        {list.data?.options?.map((o) => (
+          <li key={o.code} data-code={o.code}>
+            <span>
+              <strong>{o.name}</strong> <span class="mono small">{o.code}</span>
+            </span>
+            <span>{fmtMoney(o.price.amount_minor, 'EUR')}</span>
+            <Chip tone={o.status === 'retired' ? 'muted' : 'ok'}>{o.status === 'retired' ? st('cat.retired') : st('cat.onSale')}</Chip>
+            {o.status !== 'retired' && (
+              <span class="row">
+                <label class="sr-only" for={`price-${o.code}`}>
+                  {st('cat.reprice')}
+                </label>
+                <input id={`price-${o.code}`} class="inline price-input" placeholder={st('cat.reprice')} value={prices[o.code] ?? ''} onInput={(e) => setPrices({ ...prices, [o.code]: e.currentTarget.value })} />
+                <button
+                  class="button small-button reprice"
+                  disabled={!euroCents(prices[o.code] ?? '')}
+                  onClick={() => run(() => api('post', '/api/catalog/admin/options/{code}/price', { params: { code: o.code }, body: { amount_minor: euroCents(prices[o.code] ?? '') ?? 0, currency: 'EUR' } }))}
+                >
+                  {st('cat.reprice')}
+                </button>
+                <button class="button danger small-button retire" onClick={() => run(() => api('post', '/api/catalog/admin/options/{code}/retire', { params: { code: o.code } }))}>
+                  {st('cat.retire')}
+                </button>
+              </span>
+            )}
+          </li>
+        ))}
+      </ul>
+      <Card title={st('cat.add')}>
+        <form class="form" onSubmit={add}>
+          <Field id="opt-code" label={st('cat.code')}>
+            <input id="opt-code" value={f.code} onInput={set('code')} />
+          </Field>
+          <Field id="opt-name" label={st('cat.name')}>
+            <input id="opt-name" value={f.name} onInput={set('name')} />
+          </Field>
+          <Field id="opt-description" label={st('cat.description')}>
+            <input id="opt-description" value={f.description} onInput={set('description')} />
+          </Field>
+          <Field id="opt-price" label={st('cat.price')}>
+            <input id="opt-price" value={f.price} onInput={set('price')} />
+          </Field>
+          <Field id="opt-kind" label={st('cat.kind')}>
+            <select id="opt-kind" value={f.kind} onChange={set('kind')}>
+              <option value="permanent">permanent</option>
+              <option value="temporary">temporary</option>
+              <option value="subscription">subscription</option>
+            </select>
+          </Field>
+          {f.kind === 'temporary' && (
+            <Field id="opt-days" label={st('cat.days')}>
+              <input id="opt-days" inputMode="numeric" value={f.days} onInput={set('days')} />
+            </Field>
+          )}
+          <label class="check">
+            <input type="checkbox" id="opt-maintenance" checked={f.maintenance} onChange={(e) => setF({ ...f, maintenance: e.currentTarget.checked })} /> {st('cat.maintenance')}
+          </label>
+          <button class="button primary" type="submit" id="opt-add">
+            {st('cat.add')}
+          </button>
+        </form>
+      </Card>
+    </Page>
+  );
+}
+
+/** The ledger against the payment gateway's records: every difference, with both sides. */
+export function Reconciliation() {
+  const r = useLoad(() => api('get', '/api/admin/reconciliation'), []);
+  const es = lang() === 'es';
+  return (
+    <Page title={st('staff.reconciliation')}>
+      {r.loading && <Loading />}
+      {r.error !== undefined && <ErrorBox error={r.error} />}
+      {r.data && (
+        <>
+          <Card>
+            <p id="reconciliation-summary">
+              {es
+                ? `${r.data.gateway_payments} pagos en la pasarela · ${r.data.reconciliation.checked} referencias comparadas · ${r.data.reconciliation.pending} pendientes · ${r.data.reconciliation.parked} ya en gestión · ${r.data.reconciliation.differences.length} diferencias`
+                : `${r.data.gateway_payments} gateway payments · ${r.data.reconciliation.checked} references compared · ${r.data.reconciliation.pending} pending · ${r.data.reconciliation.parked} already being worked on · ${r.data.reconciliation.differences.length} differences`}
+            </p>
+          </Card>
+          <div class="table-scroll card">
+            <table class="prefs" id="differences">
+              <thead>
+                <tr>
+                  <th scope="col">{es ? 'Referencia' : 'Reference'}</th>
+                  <th scope="col">{es ? 'Pasarela' : 'Gateway kept'}</th>
+                  <th scope="col">{es ? 'Contabilidad' : 'Ledger'}</th>
+                  <th scope="col">{es ? 'Pagos' : 'Payments'}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {r.data.reconciliation.differences.map((d) => (
+                  <tr key={d.reference}>
+                    <td class="mono">{d.reference}</td>
+                    <td>{fmtMoney(d.gateway_kept_minor, 'EUR')}</td>
+                    <td>{fmtMoney(d.ledger_net_minor, 'EUR')}</td>
+                    <td class="mono small">{d.payment_ids.join(', ') || '—'}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </>
+      )}
+    </Page>
+  );
+}
+
+/** A bar chart (inline SVG: no library, no outside request) with its numbers one click away. */
+function Bars(props: { id: string; title: string; points: { label: string; value: number }[]; money?: boolean; tone?: string }) {
+  const max = Math.max(1, ...props.points.map((p) => p.value));
+  const w = 560;
+  const h = 180;
+  const n = Math.max(1, props.points.length);
+  const bw = Math.min(56, (w - 20) / n - 8);
+  const fmt = (v: number) => (props.money ? fmtMoney(v, 'EUR') : String(v));
+  return (
+    <Card title={props.title} class="chart" id={props.id}>
+      {props.points.length === 0 ? (
+        <p class="muted">{st('staff.none')}</p>
+      ) : (
+        <svg viewBox={`0 0 ${w} ${h + 40}`} role="img" aria-label={`${props.title}: ${props.points.map((p) => `${p.label} ${fmt(p.value)}`).join(', ')}`}>
+          {props.points.map((p, i) => {
+            const bh = Math.round((p.value / max) * h);
+            const x = 10 + i * ((w - 20) / n) + 4;
+            return (
+              <g key={p.label}>
+                <rect x={x} y={h - bh + 10} width={bw} height={Math.max(bh, 1)} rx="4" class={`bar ${props.tone ?? ''}`} />
+                <text x={x + bw / 2} y={h + 30} text-anchor="middle" class="axis">
+                  {p.label.length > 10 ? p.label.slice(5) : p.label}
+                </text>
+                <text x={x + bw / 2} y={h - bh + 4} text-anchor="middle" class="value">
+                  {props.money ? Math.round(p.value / 100) : p.value}
+                </text>
+              </g>
+            );
+          })}
+        </svg>
+      )}
+      <details>
+        <summary>{st('staff.numbers')}</summary>
+        <table class="prefs">
+          <tbody>
+            {props.points.map((p) => (
+              <tr key={p.label}>
+                <th scope="row">{p.label}</th>
+                <td>{fmt(p.value)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </details>
+    </Card>
+  );
+}
+
+export function Dashboard() {
+  const d = useLoad(() => api('get', '/api/admin/dashboard'), []);
+  if (d.loading) return <Loading />;
+  if (d.error !== undefined) return <ErrorBox error={d.error} />;
+  const x = d.data!;
+  const es = lang() === 'es';
+  return (
+    <Page title={st('staff.dashboard')}>
+      <div class="grid charts">
+        <Bars id="chart-sales" title={es ? 'Ventas por semana' : 'Sales per week'} points={x.sales_per_week} />
+        <Bars id="chart-funnel" title={es ? 'Embudo: reserva → conectado' : 'Funnel: reservation → connected'} points={x.funnel} />
+        <Bars
+          id="chart-ota"
+          title={es ? 'Activaciones OTA con éxito por opción (%)' : 'OTA activation success per option (%)'}
+          points={x.ota_by_option.map((o) => ({ label: o.option_code, value: o.activated + o.failed ? Math.round((100 * o.activated) / (o.activated + o.failed)) : 0 }))}
+        />
+        <Bars id="chart-escalations" title={es ? 'Escalados abiertos por antigüedad' : 'Open escalations by age'} points={x.open_escalations_by_age} tone="warn" />
+        <Bars id="chart-revenue" title={es ? 'Ingresos por mes' : 'Revenue per month'} points={x.revenue_per_month} money />
+        <Bars id="chart-refunds" title={es ? 'Devoluciones por mes' : 'Refunds per month'} points={x.refunds_per_month} money tone="warn" />
+      </div>
+      <Card title={es ? 'Cobros en riesgo' : 'Collections at risk'}>
+        <p id="collections">
+          {x.collections_open} · {fmtMoney(x.collections_open_minor, 'EUR')}
+        </p>
+      </Card>
+    </Page>
+  );
+}
+
+/** Find orders (customer, e-mail, VIN, plate, id; state; dates) and open one: its timeline,
+ * payments, messages sent, and the dealership's cancellation while the car is not paid for. */
