@@ -777,9 +777,8 @@ pub fn assert_ledger_matches_gateway(t: &TestApp, entries: &[caas_domain::servic
 
 /// [`assert_ledger_matches_gateway`] over an app database and a payment simulator.
 pub fn assert_ledger_matches_gateway_in(db: &rusqlite::Connection, sims: &Sims, entries: &[caas_domain::services::ledger::LedgerEntry]) {
+    use caas_domain::reconciliation::{GatewayPayment, reconcile};
     use caas_domain::services::ledger::net_by_reference;
-    let net = net_by_reference(entries);
-    let booked = |r: &str| net.get(r).copied().unwrap_or(0);
     // Known differences a person works on: payments parked as `mismatch` (escalated) and
     // charges the gateway did not collect that are with collections (money owed).
     let parked: std::collections::BTreeSet<String> = {
@@ -788,38 +787,11 @@ pub fn assert_ledger_matches_gateway_in(db: &rusqlite::Connection, sims: &Sims, 
             .unwrap();
         st.query_map([], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
     };
-    // reference → (gateway kept, payment ids, all final)
-    let mut by_ref: BTreeMap<String, (i64, Vec<String>, bool)> = BTreeMap::new();
-    for p in sims.payment().payments() {
-        let pid = p["payment-id"].as_str().unwrap_or_default().to_string();
-        let kind = p["kind"].as_str().unwrap_or_default();
-        let status = p["status"].as_str().unwrap_or_default();
-        let amount = p["amount-minor"].as_i64().unwrap_or(0);
-        let refunded = p["refunded-minor"].as_i64().unwrap_or(0);
-        let reference = match kind {
-            "service" | "subscription" => p["reference"].as_str().unwrap_or_default().to_string(),
-            _ => pid.clone(),
-        };
-        let kept = if status == "settled" { amount - refunded } else { 0 };
-        let e = by_ref.entry(reference).or_insert((0, Vec::new(), true));
-        e.0 += kept;
-        e.1.push(pid);
-        e.2 &= matches!(status, "settled" | "failed" | "voided" | "declined");
-    }
-    let mut diffs = Vec::new();
-    for (reference, (kept, pids, all_final)) in by_ref {
-        if !all_final || pids.iter().any(|p| parked.contains(p)) {
-            continue;
-        }
-        let mut books = booked(&reference);
-        for pid in pids.iter().filter(|p| **p != reference) {
-            books += booked(pid);
-        }
-        if books != kept {
-            diffs.push(format!("{reference} (payments {pids:?}): gateway kept {kept}, ledger says {books}"));
-        }
-    }
-    if !diffs.is_empty() {
+    let gateway: Vec<GatewayPayment> = sims.payment().payments().iter().filter_map(GatewayPayment::from_json).collect();
+    // The same comparison the admins' reconciliation screen makes.
+    let r = reconcile(&gateway, &net_by_reference(entries), &parked);
+    if !r.differences.is_empty() {
+        let diffs: Vec<String> = r.differences.iter().map(|d| format!("{} (payments {:?}): {}", d.reference, d.payment_ids, d.explanation)).collect();
         panic!("ledger and payment gateway disagree:\n{}\nentries: {entries:?}", diffs.join("\n"));
     }
 }

@@ -90,21 +90,8 @@ export function Forgot() {
   );
 }
 
-function PasswordFields(props: { value: string; confirm: string; set: (v: string) => void; setConfirm: (v: string) => void }) {
-  return (
-    <>
-      <Field id="new-password" label={t('password.new')} hint={t('password.rules')}>
-        <input id="new-password" type="password" autocomplete="new-password" required aria-describedby="new-password-hint" value={props.value} onInput={(e) => props.set(e.currentTarget.value)} />
-      </Field>
-      <Field id="confirm-password" label={t('password.confirm')}>
-        <input id="confirm-password" type="password" autocomplete="new-password" required value={props.confirm} onInput={(e) => props.setConfirm(e.currentTarget.value)} />
-      </Field>
-    </>
-  );
-}
-
-/** The page of the e-mailed link (first password, or a reset). */
-export function SetPassword(props: { token: string }) {
+/** A new password typed twice: the mismatch is caught here, the rules by the API. */
+function useNewPassword(send: (pw: string) => Promise<void>) {
   const [pw, setPw] = useState('');
   const [confirm, setConfirm] = useState('');
   const [error, setError] = useState<unknown>();
@@ -115,22 +102,45 @@ export function SetPassword(props: { token: string }) {
     if (pw !== confirm) return setMismatch(true);
     setMismatch(false);
     try {
-      await api('post', '/api/auth/set-password', { body: { token: props.token, new_password: pw } });
-      session.clear();
-      navigate('/app/login?notice=password-set', true);
+      await send(pw);
     } catch (err) {
       setError(err);
     }
   };
+  const alerts = (
+    <>
+      {mismatch && <Alert tone="bad">{t('password.mismatch')}</Alert>}
+      {error !== undefined && <ErrorBox error={error} />}
+    </>
+  );
+  const fields = (
+    <>
+      <Field id="new-password" label={t('password.new')} hint={t('password.rules')}>
+        <input id="new-password" type="password" autocomplete="new-password" required aria-describedby="new-password-hint" value={pw} onInput={(e) => setPw(e.currentTarget.value)} />
+      </Field>
+      <Field id="confirm-password" label={t('password.confirm')}>
+        <input id="confirm-password" type="password" autocomplete="new-password" required value={confirm} onInput={(e) => setConfirm(e.currentTarget.value)} />
+      </Field>
+    </>
+  );
+  return { submit, alerts, fields };
+}
+
+/** The page of the e-mailed link (first password, or a reset). */
+export function SetPassword(props: { token: string }) {
+  const np = useNewPassword(async (pw) => {
+    await api('post', '/api/auth/set-password', { body: { token: props.token, new_password: pw } });
+    session.clear();
+    navigate('/app/login?notice=password-set', true);
+  });
   return (
     <Page title={t('setPassword.title')}>
       <Card>
         <p class="lead">{t('setPassword.lead')}</p>
         {!props.token && <Alert tone="bad">{t('setPassword.noToken')}</Alert>}
-        {mismatch && <Alert tone="bad">{t('password.mismatch')}</Alert>}
-        {error !== undefined && <ErrorBox error={error} />}
-        <form onSubmit={submit} class="form">
-          <PasswordFields value={pw} confirm={confirm} set={setPw} setConfirm={setConfirm} />
+        {np.alerts}
+        <form onSubmit={np.submit} class="form">
+          {np.fields}
           <button type="submit" class="button primary" id="set-password-submit">
             {t('setPassword.submit')}
           </button>
@@ -145,34 +155,21 @@ export function SetPassword(props: { token: string }) {
 
 export function ChangePassword(props: { forced: boolean; onDone: () => void }) {
   const [current, setCurrent] = useState('');
-  const [pw, setPw] = useState('');
-  const [confirm, setConfirm] = useState('');
-  const [error, setError] = useState<unknown>();
-  const [mismatch, setMismatch] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setError(undefined);
-    if (pw !== confirm) return setMismatch(true);
-    setMismatch(false);
-    try {
-      await api('post', '/api/auth/password', { body: { current_password: current, new_password: pw } });
-      props.onDone();
-      navigate('/app/?notice=password-changed', true);
-    } catch (err) {
-      setError(err);
-    }
-  };
+  const np = useNewPassword(async (pw) => {
+    await api('post', '/api/auth/password', { body: { current_password: current, new_password: pw } });
+    props.onDone();
+    navigate('/app/?notice=password-changed', true);
+  });
   return (
     <Page title={t('password.title')} back={props.forced ? undefined : { href: '/app/account', label: t('nav.account') }}>
       <Card>
         {props.forced && <Alert tone="info">{t('password.forced')}</Alert>}
-        {mismatch && <Alert tone="bad">{t('password.mismatch')}</Alert>}
-        {error !== undefined && <ErrorBox error={error} />}
-        <form onSubmit={submit} class="form">
+        {np.alerts}
+        <form onSubmit={np.submit} class="form">
           <Field id="current-password" label={t('password.current')}>
             <input id="current-password" type="password" autocomplete="current-password" required value={current} onInput={(e) => setCurrent(e.currentTarget.value)} />
           </Field>
-          <PasswordFields value={pw} confirm={confirm} set={setPw} setConfirm={setConfirm} />
+          {np.fields}
           <button type="submit" class="button primary" id="change-password-submit">
             {t('password.submit')}
           </button>

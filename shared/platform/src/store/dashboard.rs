@@ -40,16 +40,20 @@ async fn points(db: &Db, sql: &str, params: Vec<crate::db::Value>) -> Result<Vec
 }
 
 pub async fn dashboard(db: &Db, now: i64) -> Result<Dashboard, DbError> {
-    // 1970-01-01 was a Thursday: shift by 3 days so weeks start on Monday.
-    let week_start = |t: i64| ((t + 3 * DAY).div_euclid(WEEK)) * WEEK - 3 * DAY;
-    let from = week_start(now) - 11 * WEEK;
-    let sales_per_week = points(
-        db,
-        "SELECT strftime('%Y-%m-%d', ((created_at + 259200000) / 604800000) * 604800 - 259200, 'unixepoch') AS label, COUNT(*) AS value
-           FROM orders WHERE created_at >= ? GROUP BY label ORDER BY label",
-        vec![int(from)],
-    )
-    .await?;
+    // Weeks start on Monday (UTC); 1970-01-01 was a Thursday. The week is numbered in SQL and
+    // labelled here, so that its start is defined once.
+    const MONDAY_SHIFT: i64 = 3 * DAY;
+    let week_of = |t: i64| (t + MONDAY_SHIFT).div_euclid(WEEK);
+    let from = week_of(now) - 11;
+    let sales_per_week = db
+        .query("SELECT (created_at + ?1) / ?2 AS week, COUNT(*) AS value FROM orders WHERE created_at >= ?3 GROUP BY week ORDER BY week", vec![int(MONDAY_SHIFT), int(WEEK), int(from * WEEK - MONDAY_SHIFT)])
+        .await?
+        .iter()
+        .map(|r| {
+            let d = caas_domain::services::calendar::date_of(r.i64("week") * WEEK - MONDAY_SHIFT);
+            Point { label: format!("{:04}-{:02}-{:02}", d.year, d.month, d.day), value: r.i64("value") }
+        })
+        .collect();
     let funnel = points(
         db,
         "SELECT 'registered' AS label, COUNT(*) AS value FROM orders
