@@ -45,17 +45,14 @@ async fn handle(req: Request) -> impl IntoResponse {
 }
 
 async fn route(req: Request) -> Result<Resp, Problem> {
-    let path = req::path(&req);
-    let method = req.method().as_str().to_string();
-    let segs: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
-    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    match (method.as_str(), segs.as_slice()) {
+    let route = req::Route::of(&req);
+    match (route.method(), route.segments().as_slice()) {
         ("POST", ["api", "services", id, "cancel"]) => cancel(req, id).await,
-        (_, ["api", "services", _, "cancel"]) => Err(resp::method_not_allowed(&method, &path, &["POST"])),
+        (_, ["api", "services", _, "cancel"]) => Err(route.not_allowed(&["POST"])),
         ("POST", ["api", "theft-reports"]) => theft(req).await,
         ("GET", ["api", "theft-reports"]) => list_reports(req).await,
-        (_, ["api", "theft-reports"]) => Err(resp::method_not_allowed(&method, &path, &["GET", "POST"])),
-        _ => Err(Problem::not_found(format!("no route {path}"))),
+        (_, ["api", "theft-reports"]) => Err(route.not_allowed(&["GET", "POST"])),
+        _ => Err(route.not_found()),
     }
 }
 

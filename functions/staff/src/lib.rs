@@ -29,26 +29,23 @@ async fn handle(req: Request) -> impl IntoResponse {
 }
 
 async fn route(req: Request) -> Result<Resp, Problem> {
-    let path = req::path(&req);
-    let method = req.method().as_str().to_string();
-    let segs: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
-    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    match (method.as_str(), segs.as_slice()) {
+    let route = req::Route::of(&req);
+    match (route.method(), route.segments().as_slice()) {
         ("POST", ["api", "staff", "customers", id, "reissue-credentials"]) => reissue(req, id).await,
-        (_, ["api", "staff", "customers", _, "reissue-credentials"]) => Err(resp::method_not_allowed(&method, &path, &["POST"])),
+        (_, ["api", "staff", "customers", _, "reissue-credentials"]) => Err(route.not_allowed(&["POST"])),
         ("GET", ["api", "staff", "orders"]) => orders::search(req).await,
-        (_, ["api", "staff", "orders"]) => Err(resp::method_not_allowed(&method, &path, &["GET"])),
+        (_, ["api", "staff", "orders"]) => Err(route.not_allowed(&["GET"])),
         ("GET", ["api", "staff", "orders", id]) => {
             let id = id.to_string();
             orders::detail(req, &id).await
         }
-        (_, ["api", "staff", "orders", _]) => Err(resp::method_not_allowed(&method, &path, &["GET"])),
+        (_, ["api", "staff", "orders", _]) => Err(route.not_allowed(&["GET"])),
         ("POST", ["api", "staff", "orders", id, "cancel"]) => {
             let id = id.to_string();
             orders::cancel(req, &id).await
         }
-        (_, ["api", "staff", "orders", _, "cancel"]) => Err(resp::method_not_allowed(&method, &path, &["POST"])),
-        _ => Err(Problem::not_found(format!("no route {path}"))),
+        (_, ["api", "staff", "orders", _, "cancel"]) => Err(route.not_allowed(&["POST"])),
+        _ => Err(route.not_found()),
     }
 }
 

@@ -45,20 +45,17 @@ async fn handle(req: Request) -> impl IntoResponse {
 }
 
 async fn route(req: Request) -> Result<Resp, Problem> {
-    let path = req::path(&req);
-    let method = req.method().as_str().to_string();
-    let segs: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
-    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    match (method.as_str(), segs.as_slice()) {
+    let route = req::Route::of(&req);
+    match (route.method(), route.segments().as_slice()) {
         ("GET", ["api", "support", "tickets"]) => list(req).await,
-        (_, ["api", "support", "tickets"]) => Err(resp::method_not_allowed(&method, &path, &["GET"])),
+        (_, ["api", "support", "tickets"]) => Err(route.not_allowed(&["GET"])),
         ("GET", ["api", "support", "tickets", id]) => one(req, id).await,
-        (_, ["api", "support", "tickets", _]) => Err(resp::method_not_allowed(&method, &path, &["GET"])),
+        (_, ["api", "support", "tickets", _]) => Err(route.not_allowed(&["GET"])),
         ("POST", ["api", "support", "tickets", id, action @ ("assign" | "notes" | "retry" | "close")]) => act(req, id, action).await,
         (_, ["api", "support", "tickets", _, "assign" | "notes" | "retry" | "close"]) => {
-            Err(resp::method_not_allowed(&method, &path, &["POST"]))
+            Err(route.not_allowed(&["POST"]))
         }
-        _ => Err(Problem::not_found(format!("no route {path}"))),
+        _ => Err(route.not_found()),
     }
 }
 

@@ -46,6 +46,8 @@ pub(crate) struct Runtime {
     pub limits: crate::Limits,
     /// One permit per live instance (`limits.max_concurrent_requests`).
     pub in_flight: Arc<Semaphore>,
+    /// `--dev-clock`: the clock control API at `/_dev/clock` (development only).
+    pub dev_clock: Option<Arc<crate::dev_clock::DevClock>>,
 }
 
 /// An RFC 9457 problem answered by the runtime itself (the component could not answer).
@@ -90,12 +92,33 @@ fn text_response(status: StatusCode, body: &'static str) -> Response<RespBody> {
     r
 }
 
+/// Appends (never replaces): like Spin 4.1, a `spin-*` header the client sent stays and the
+/// runtime's own value follows it, so a component must read the last value of such a header.
 fn add_header(req: &mut Request<WasiBody>, name: &str, value: &str) {
     if let (Ok(n), Ok(v)) = (
         HeaderName::from_bytes(name.as_bytes()),
         HeaderValue::from_str(value),
     ) {
-        req.headers_mut().insert(n, v);
+        req.headers_mut().append(n, v);
+    }
+}
+
+/// The development clock's control API answer (JSON or problem+json).
+fn dev_clock_response(dc: &crate::dev_clock::DevClock, method: &http::Method, query: &str) -> Response<RespBody> {
+    use crate::dev_clock::Answer;
+    match dc.handle(method.as_str(), query) {
+        Answer::Ok(json) => {
+            let mut r = Response::new(RespBody::full(Bytes::from(json)));
+            r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r
+        }
+        Answer::Bad(d) => problem_response(StatusCode::BAD_REQUEST, &d),
+        Answer::Conflict(d) => problem_response(StatusCode::CONFLICT, &d),
+        Answer::NotAllowed => {
+            let mut r = problem_response(StatusCode::METHOD_NOT_ALLOWED, "GET or POST /_dev/clock");
+            r.headers_mut().insert(http::header::ALLOW, HeaderValue::from_static("GET, POST"));
+            r
+        }
     }
 }
 
@@ -125,12 +148,7 @@ impl Runtime {
         add_header(req, "spin-base-path", &self.app.base);
         add_header(req, "spin-raw-component-route", &m.route.raw);
         add_header(req, "spin-component-route", &m.route.raw_or_prefix());
-        // Spin 4.1 appends its own `spin-client-addr` after any the client sent (rather than
-        // replacing it): components must read the last value. Do the same, so tests see what
-        // real Spin gives.
-        if let Ok(v) = HeaderValue::from_str(&client.to_string()) {
-            req.headers_mut().append("spin-client-addr", v);
-        }
+        add_header(req, "spin-client-addr", &client.to_string());
         for (name, value) in &m.captures {
             let h = format!(
                 "spin-path-match-{}",
@@ -149,7 +167,9 @@ impl Runtime {
         let start = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
+        let dev = self.dev_clock.as_ref().filter(|_| path == "/_dev/clock" || path == "/_dev/clock/");
         let (name, resp): (Arc<str>, Response<RespBody>) = match self.app.router.route(&path) {
+            _ if dev.is_some() => ("dev-clock".into(), dev_clock_response(dev.unwrap(), &method, req.uri().query().unwrap_or(""))),
             None => (
                 "-".into(),
                 text_response(StatusCode::NOT_FOUND, "Not Found"),

@@ -262,6 +262,15 @@ async fn spin_headers_virtual_clock_and_outbound_policy() {
             .starts_with("127.0.0.1:")
     );
 
+    // Client-sent `spin-*` headers are kept and the runtime's own follow them (as in Spin 4.1):
+    // the last value is the trustworthy one.
+    let r = request_with(addr, "GET", "/probe/route", "spin-path-info: /spoof\r\nspin-client-addr: 10.9.9.9:1\r\n", "").await;
+    let h = r.json();
+    assert_eq!(h["spin-path-info"], serde_json::json!(["/spoof", "/route"]), "{h}");
+    let addrs = h["spin-client-addr"].as_array().expect("both client addresses");
+    assert_eq!(addrs[0], "10.9.9.9:1");
+    assert!(addrs[1].as_str().unwrap().starts_with("127.0.0.1:"), "{h}");
+
     let r = request(addr, "GET", "/items/42/probe/route", "").await;
     let h = r.json();
     assert_eq!(h["spin-path-match-item-id"], "42", "{h}");

@@ -68,6 +68,40 @@ pub fn path(req: &Request) -> String {
     if p.len() > 1 { p.trim_end_matches('/').to_string() } else { p.to_string() }
 }
 
+/// The method and the path's segments of a request, for a `match` over
+/// `(route.method(), route.segments().as_slice())` in a component's route table.
+pub struct Route {
+    pub method: String,
+    pub path: String,
+    segments: Vec<String>,
+}
+
+impl Route {
+    pub fn of(req: &Request) -> Route {
+        let path = path(req);
+        let segments = path.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
+        Route { method: req.method().as_str().to_string(), path, segments }
+    }
+
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    pub fn segments(&self) -> Vec<&str> {
+        self.segments.iter().map(String::as_str).collect()
+    }
+
+    /// 405 naming the methods this path takes.
+    pub fn not_allowed(&self, allowed: &[&str]) -> Problem {
+        Problem::method_not_allowed_on(&self.method, &self.path, allowed)
+    }
+
+    /// 404 for a path no route takes.
+    pub fn not_found(&self) -> Problem {
+        Problem::not_found(format!("no route {}", self.path))
+    }
+}
+
 /// Read the body and parse it as JSON (400 on syntax errors, 413 when too large,
 /// 415 when a non-JSON content type is declared).
 pub async fn json_body(req: Request) -> Result<serde_json::Value, Problem> {

@@ -8,7 +8,7 @@
 //! - `GET /probe/var/<name>` value or 404 with the error text
 //! - `GET /probe/time` `{"unix_ms": ..}` from the WASI wall clock
 //! - `POST /probe/fetch` body = URL: outbound GET -> `{status,body}` or 502 `{error}`
-//! - `GET /probe/route[/...]` JSON of all `spin-*` request headers
+//! - `GET /probe/route[/...]` JSON of all `spin-*` request headers (a repeated one as an array)
 //! - `GET /probe/loop` spins forever (never answers; for the runtime's request deadline)
 //! - `GET /probe/grow/<mib>` allocates and touches `<mib>` MiB, then `{"grown_mib": n}`
 //! - `GET /probe/sleep/<ms>` waits `<ms>` ms (async, holding its instance), then `{"slept_ms": n}`
@@ -50,12 +50,14 @@ async fn handle(req: Request) -> impl IntoResponse {
             uri.find("/probe").map_or(uri, |i| &uri[i..]).to_string()
         });
     let method = req.method().clone();
-    let route_headers: serde_json::Map<String, Json> = req
-        .headers()
-        .iter()
-        .filter(|(k, _)| k.as_str().starts_with("spin-"))
-        .map(|(k, v)| (k.as_str().to_string(), json!(v.to_str().unwrap_or(""))))
-        .collect();
+    // One value → a string; a repeated header → every value in order (a client-sent `spin-*`
+    // header first, the runtime's own after it, as Spin 4.1 passes them).
+    let mut route_headers = serde_json::Map::new();
+    for name in req.headers().keys().filter(|k| k.as_str().starts_with("spin-")) {
+        let values: Vec<Json> = req.headers().get_all(name).iter().map(|v| json!(v.to_str().unwrap_or(""))).collect();
+        let v = if values.len() == 1 { values[0].clone() } else { Json::Array(values) };
+        route_headers.insert(name.as_str().to_string(), v);
+    }
     let body = match req.into_body().bytes().await {
         Ok(b) => b.to_vec(),
         Err(e) => return json_reply(400, json!({"error": format!("body: {e:?}")})),
