@@ -12,13 +12,14 @@ SIM_BASE_PORT ?= 4101
 NATIVE_PKGS := -p caas-runtime -p caas-sim
 TEST_PKGS := -p caas-domain -p caas-runtime -p caas-sim -p caas-tests
 
-.PHONY: help up test build build-web build-wasm build-native toolchain browser fuzz-tools bench clean-state deploy-files screenshots
+.PHONY: help up test build build-web build-wasm build-native toolchain browser fuzz-tools bench clean-state deploy-files screenshots clock clock-advance clock-set redis
 
 help:
 	@echo "make up     build and serve the app on $(APP_URL) (simulators on 127.0.0.1:4101-4106)"
 	@echo "make test   run every test (domain unit tests, runtime, simulators, host tests of the real components)"
 	@echo "make screenshots  the customer app's main screens (phone, desktop) -> docs/screenshots"
 	@echo "make bench  throughput/latency figures through the runtime -> bench/results/latest.md"
+	@echo "make clock | clock-advance BY=15d | clock-set TO=2027-02-01T00:00:00Z   move a running make up's business time"
 
 toolchain:
 	@infra/toolchain.sh
@@ -33,6 +34,10 @@ build-wasm: toolchain build-web
 # Debian's chromium + chromium-driver for the browser tests.
 browser:
 	@infra/browser.sh
+
+# Debian's redis-server for the replica tests (started by the tests on free loopback ports).
+redis:
+	@infra/redis.sh
 
 # The bins of the runtime and the simulators, resolved with the same packages as `make test`
 # (TEST_PKGS): cargo unifies features over the packages asked for, and caas-tests' dependencies turn on
@@ -50,12 +55,21 @@ up: build
 	@# SIGTERM (to make's process group or to the script) or when either of them exits.
 	@LISTEN=$(LISTEN) SIM_BASE_PORT=$(SIM_BASE_PORT) infra/up.sh
 
+# Business time of a running `make up` (development clock, see infra/runtime/src/dev_clock.rs):
+# read it, advance it (BY=15d, 3h, 90m, 30s) or set it forward (TO=2027-02-01T00:00:00Z).
+clock:
+	@curl -sS http://$(LISTEN)/_dev/clock; echo
+clock-advance:
+	@curl -sS -X POST "http://$(LISTEN)/_dev/clock?advance=$(BY)"; echo
+clock-set:
+	@curl -sS -X POST "http://$(LISTEN)/_dev/clock?set=$(TO)"; echo
+
 fuzz-tools:
 	@infra/fuzz-tools.sh
 
 # (cargo test also builds target/debug/caas-runtime, which the billing crash test spawns; a separate
 # `cargo build --bins` would compile the runtime's dependencies a second time with other features.)
-test: build-wasm fuzz-tools browser
+test: build-wasm fuzz-tools browser redis
 	$(CARGO) test $(TEST_PKGS)
 
 bench: build-wasm

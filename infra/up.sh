@@ -47,10 +47,12 @@ trap 'stop; exit 130' INT
 trap 'stop; exit 143' TERM
 trap 'stop; exit 129' HUP
 
-"$bin/caas-sim" --app-url "$app_url" --base-port "$base" &
+# The development clock: `make clock`, `make clock-advance BY=15d`, `make clock-set TO=...` move the
+# app's business time; the simulators sign their webhooks with the same time (one offset file).
+"$bin/caas-sim" --app-url "$app_url" --base-port "$base" --clock-file "$state/dev-clock" &
 pids+=($!)
 "$bin/caas-runtime" up --manifest spin.toml --listen "$listen" --state-dir "$state" \
-  --schedules "$schedules" "${vars[@]}" &
+  --schedules "$schedules" --dev-clock "$state/dev-clock" "${vars[@]}" &
 pids+=($!)
 # `wait` returns at once when a trapped signal arrives (a foreground child would delay the trap);
 # it also returns when either child exits, and then the other one is stopped by the EXIT trap.

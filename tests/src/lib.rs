@@ -3,6 +3,7 @@
 //! directory and a virtual clock; drives the app over HTTP like a client would.
 
 pub mod browser;
+pub mod redis_server;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -200,6 +201,7 @@ pub struct TestApp {
     manifest: PathBuf,
     variables: BTreeMap<String, String>,
     listen: Option<std::net::SocketAddr>,
+    runtime_config: Option<PathBuf>,
     _gate: Gate,
 }
 
@@ -211,11 +213,13 @@ pub struct Options {
     /// Listen here (default: a free port chosen at boot). Browser tests fix the port first so
     /// that `app_url` (the links in e-mails, the payment page's way back) names the app.
     pub listen: Option<std::net::SocketAddr>,
+    /// Spin runtime configuration file (shared stores: Redis key-value, a SQLite file).
+    pub runtime_config: Option<PathBuf>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { manifest: app_manifest(), variables: BTreeMap::new(), alone: false, listen: None }
+        Options { manifest: app_manifest(), variables: BTreeMap::new(), alone: false, listen: None, runtime_config: None }
     }
 }
 
@@ -279,6 +283,7 @@ impl TestApp {
             manifest: opts.manifest,
             variables,
             listen: opts.listen,
+            runtime_config: opts.runtime_config,
             _gate: gate,
         };
         t.boot().await?;
@@ -287,17 +292,29 @@ impl TestApp {
         Ok(t)
     }
 
-    async fn boot(&mut self) -> Result<()> {
+    fn config(&self, state_dir: &Path, listen: Option<std::net::SocketAddr>) -> Config {
         let mut cfg = Config::new(&self.manifest);
-        cfg.listen = self.listen.unwrap_or_else(|| "127.0.0.1:0".parse().unwrap());
-        cfg.state_dir = self.state.path().to_path_buf();
+        cfg.listen = listen.unwrap_or_else(|| "127.0.0.1:0".parse().unwrap());
+        cfg.state_dir = state_dir.to_path_buf();
         cfg.variables = self.variables.clone();
         cfg.clock = self.clock.clone();
         cfg.schedules = None;
         cfg.cache_dir = Some(repo_root().join("target/caas-runtime-cache"));
         cfg.log_requests = true;
+        cfg.runtime_config = self.runtime_config.clone();
+        cfg
+    }
+
+    async fn boot(&mut self) -> Result<()> {
+        let cfg = self.config(self.state.path(), self.listen);
         self.app = Some(caas_runtime::serve(cfg).await?);
         Ok(())
+    }
+
+    /// Another replica of the app: a second runtime with the same manifest, variables, clock and
+    /// runtime configuration (so the same shared stores when it names them), its own state dir.
+    pub async fn replica(&self, state_dir: &Path) -> Result<App> {
+        caas_runtime::serve(self.config(state_dir, None)).await
     }
 
     /// Stops the runtime and starts it again on the same state directory (and clock).
@@ -429,7 +446,9 @@ pub fn sale_body(n: u32) -> Value {
 impl TestApp {
     /// A connection to the app's SQLite database (for assertions; the app keeps running).
     pub fn db(&self) -> rusqlite::Connection {
-        let c = rusqlite::Connection::open(self.state.path().join("sqlite_db.db")).expect("open app database");
+        let configured = self.runtime_config.as_ref().and_then(|p| caas_runtime::runtime_config::RuntimeConfig::load(p).ok()).and_then(|c| c.sqlite_databases.get("default").cloned().flatten());
+        let path = configured.unwrap_or_else(|| self.state.path().join("sqlite_db.db"));
+        let c = rusqlite::Connection::open(path).expect("open app database");
         c.busy_timeout(Duration::from_secs(10)).ok();
         c
     }
@@ -789,7 +808,8 @@ pub fn assert_ledger_matches_gateway_in(db: &rusqlite::Connection, sims: &Sims, 
     };
     let gateway: Vec<GatewayPayment> = sims.payment().payments().iter().filter_map(GatewayPayment::from_json).collect();
     // The same comparison the admins' reconciliation screen makes.
-    let r = reconcile(&gateway, &net_by_reference(entries), &parked);
+    let net: BTreeMap<String, i64> = net_by_reference(entries).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let r = reconcile(&gateway, &net, &parked);
     if !r.differences.is_empty() {
         let diffs: Vec<String> = r.differences.iter().map(|d| format!("{} (payments {:?}): {}", d.reference, d.payment_ids, d.explanation)).collect();
         panic!("ledger and payment gateway disagree:\n{}\nentries: {entries:?}", diffs.join("\n"));

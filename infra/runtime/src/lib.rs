@@ -6,12 +6,14 @@
 //! `allowed_outbound_hosts`, a virtual wall clock for tests, and timer ticks.
 pub mod body;
 pub mod clock;
+pub mod dev_clock;
 mod compose;
 mod conn;
 mod engine;
 pub mod manifest;
 pub mod outbound;
 pub mod router;
+pub mod runtime_config;
 mod server;
 pub mod spin_host;
 mod state;
@@ -51,6 +53,12 @@ pub struct Config {
     pub log_requests: bool,
     /// Per-request and per-connection resource bounds.
     pub limits: Limits,
+    /// `--dev-clock FILE`: the development clock and its control API (`/_dev/clock`), refused
+    /// unless the app's `dev_mode` variable is `true`; see [`dev_clock`].
+    pub dev_clock: Option<PathBuf>,
+    /// `--runtime-config-file`: Spin's runtime configuration (shared key-value store on Redis,
+    /// the SQLite file); see [`runtime_config`].
+    pub runtime_config: Option<PathBuf>,
 }
 
 /// Resource bounds of the server (defaults: [`Limits::default`]; CLI flags of `caas-runtime up`).
@@ -103,6 +111,8 @@ impl Config {
             cache_dir: Some(dir.join("target").join("caas-runtime-cache")),
             log_requests: true,
             limits: Limits::default(),
+            dev_clock: None,
+            runtime_config: None,
             manifest,
         }
     }
@@ -227,6 +237,23 @@ pub async fn serve(config: Config) -> Result<App> {
             .ok_or_else(|| anyhow!("schedules need the application variable `tick_secret`"))?
     };
 
+    // The development clock: only in development mode; it replaces the configured clock
+    // (starting where `--start-time` put it, else where its file says business time was).
+    let mut config = config;
+    let dev_clock = match &config.dev_clock {
+        None => None,
+        Some(file) => {
+            if app.variables.get("dev_mode").map(String::as_str) != Some("true") {
+                bail!("--dev-clock is for development only: the app's `dev_mode` variable is not `true`");
+            }
+            let start = config.clock.is_virtual().then(|| config.clock.now());
+            let dc = dev_clock::DevClock::open(file, start)
+                .with_context(|| format!("--dev-clock {}", file.display()))?;
+            config.clock = dc.clock();
+            Some(Arc::new(dc))
+        }
+    };
+
     let l = &config.limits;
     if l.max_concurrent_requests == 0 || l.max_concurrent_requests > tokio::sync::Semaphore::MAX_PERMITS {
         bail!("max_concurrent_requests must be at least 1");
@@ -246,7 +273,11 @@ pub async fn serve(config: Config) -> Result<App> {
 
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("cannot create state dir {}", config.state_dir.display()))?;
-    let spin_shared = spin_host::SpinHostShared::new(&config.state_dir)?;
+    let stores = match &config.runtime_config {
+        Some(p) => runtime_config::RuntimeConfig::load(p)?,
+        None => runtime_config::RuntimeConfig::default(),
+    };
+    let spin_shared = spin_host::SpinHostShared::with_config(&config.state_dir, &stores)?;
 
     // Compile (or load precompiled) components off the async threads.
     let cache_dir = config.cache_dir.clone();
@@ -301,6 +332,7 @@ pub async fn serve(config: Config) -> Result<App> {
         local_addr: addr,
         limits: config.limits.clone(),
         in_flight: Arc::new(tokio::sync::Semaphore::new(config.limits.max_concurrent_requests)),
+        dev_clock,
     });
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

@@ -22,123 +22,22 @@ const USAGE: &str =
                         [--request-timeout 60s] [--header-read-timeout 10s]
                         [--keep-alive-timeout 60s] [--max-concurrent-requests 1000]
                         [--max-instance-memory 128MiB]
-                        [--start-time <unix seconds | RFC 3339>]
+                        [--start-time <unix seconds | RFC 3339>] [--dev-clock FILE]
+                        [--runtime-config-file FILE]
 Application variables can also be set with SPIN_VARIABLE_<NAME>=value.
 Durations: 500ms, 30s, 2m (a bare number is seconds). Sizes: 64MiB, 1GiB (a bare number is bytes).
 --start-time: the wall clock components see starts at this time (1796094000 or
 2026-12-01T03:00:00Z / 2026-12-01T04:00:00+01:00) and advances with real time from there
-(default: the host clock).";
+(default: the host clock).
+--dev-clock FILE: development only (the app's dev_mode must be true): business time can be read,
+set and advanced from outside at /_dev/clock (GET; POST ?advance=15d or ?set=<RFC 3339>); its
+offset is kept in FILE, which caas-sim --clock-file reads.
+--runtime-config-file FILE: Spin's runtime configuration: [key_value_store.default] type = redis
+(url) or spin (path), [sqlite_database.default] type = spin (path): stores shared by replicas.";
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// `--start-time`: Unix seconds (`1796094000`) or RFC 3339 (`2026-12-01T03:00:00Z`,
-/// `2026-12-01T04:00:00.5+01:00`; `t`/`z`/space accepted like RFC 3339 allows).
+/// `--start-time`: Unix seconds or RFC 3339 (see [`caas_runtime::dev_clock::parse_time`]).
 fn parse_start_time(v: &str) -> Result<std::time::SystemTime> {
-    use std::time::UNIX_EPOCH;
-    let v = v.trim();
-    let bad = || {
-        anyhow::anyhow!(
-            "--start-time: expected Unix seconds or an RFC 3339 time like 2026-12-01T03:00:00Z, got {v:?}"
-        )
-    };
-    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-        let secs: u64 = v.parse().map_err(|_| bad())?;
-        return UNIX_EPOCH
-            .checked_add(Duration::from_secs(secs))
-            .ok_or_else(bad);
-    }
-    let b = v.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return Err(bad());
-    }
-    let num = |r: std::ops::Range<usize>| -> Result<i64> {
-        let s = &v[r];
-        if s.bytes().all(|c| c.is_ascii_digit()) {
-            s.parse::<i64>().map_err(|_| bad())
-        } else {
-            Err(bad())
-        }
-    };
-    let (y, mo, d, h, mi, s) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    );
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let mdays = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1..=12).contains(&mo)
-        || d < 1
-        || d > mdays[(mo - 1) as usize]
-        || h > 23
-        || mi > 59
-        || s > 60
-    {
-        return Err(bad());
-    }
-    let mut rest = &v[19..];
-    let mut nanos: u32 = 0;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if n == 0 {
-            return Err(bad());
-        }
-        let digits: String = frac[..n]
-            .chars()
-            .chain(std::iter::repeat('0'))
-            .take(9)
-            .collect();
-        nanos = digits.parse().map_err(|_| bad())?;
-        rest = &frac[n..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        _ if rest.len() == 6 && matches!(&rest[..1], "+" | "-") && &rest[3..4] == ":" => {
-            let at = v.len() - 6; // "+HH:MM"
-            let (oh, om) = (num(at + 1..at + 3)?, num(at + 4..at + 6)?);
-            if oh > 23 || om > 59 {
-                return Err(bad());
-            }
-            let o = oh * 3600 + om * 60;
-            if rest.starts_with('-') { -o } else { o }
-        }
-        _ => return Err(bad()),
-    };
-    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s.min(59) - offset;
-    if secs < 0 {
-        bail!("--start-time: {v:?} is before 1970");
-    }
-    Ok(UNIX_EPOCH + Duration::new(secs as u64, nanos))
+    caas_runtime::dev_clock::parse_time(v).map_err(|e| anyhow::anyhow!("--start-time: {e}"))
 }
 
 /// `500ms`, `30s`, `2m`, `30` (seconds).
@@ -203,6 +102,8 @@ fn parse_args(args: Vec<String>) -> Result<Config> {
     let mut limits = caas_runtime::Limits::default();
     let mut vars = BTreeMap::new();
     let mut start_time = None;
+    let mut dev_clock = None;
+    let mut runtime_config = None;
     // Env first; --variable overrides.
     for (k, v) in std::env::vars() {
         if let Some(name) = k.strip_prefix("SPIN_VARIABLE_") {
@@ -250,6 +151,8 @@ fn parse_args(args: Vec<String>) -> Result<Config> {
                 limits.max_instance_memory = parse_size(&flag, &value(&flag)?)?
             }
             "--start-time" => start_time = Some(parse_start_time(&value(&flag)?)?),
+            "--dev-clock" => dev_clock = Some(PathBuf::from(value(&flag)?)),
+            "--runtime-config-file" => runtime_config = Some(PathBuf::from(value(&flag)?)),
             "--variable" | "--var" => {
                 let kv = value(&flag)?;
                 let Some((k, v)) = kv.split_once('=') else {
@@ -282,6 +185,8 @@ fn parse_args(args: Vec<String>) -> Result<Config> {
     };
     cfg.log_requests = !quiet;
     cfg.limits = limits;
+    cfg.dev_clock = dev_clock;
+    cfg.runtime_config = runtime_config;
     Ok(cfg)
 }
 

@@ -9,7 +9,7 @@ use caas_sim::{SimConfig, SimPorts, Sims, System};
 fn usage() -> ! {
     eprintln!(
         "usage: caas-sim [--app-url http://127.0.0.1:3000] [--base-port 4101] [--no-auto-webhooks]\n\
-         \x20               [--factory-step-ms 3000] [--settle-delay-ms 2000]"
+         \x20               [--factory-step-ms 3000] [--settle-delay-ms 2000] [--clock-file FILE]"
     );
     std::process::exit(2)
 }
@@ -26,6 +26,7 @@ async fn main() -> anyhow::Result<()> {
     let mut auto = true;
     let mut step_ms = 3000u64;
     let mut settle_ms = 2000u64;
+    let mut clock_file: Option<std::path::PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let (flag, inline) = match a.split_once('=') {
@@ -39,6 +40,7 @@ async fn main() -> anyhow::Result<()> {
             "--no-auto-webhooks" => auto = false,
             "--factory-step-ms" => step_ms = value().parse().unwrap_or_else(|_| usage()),
             "--settle-delay-ms" => settle_ms = value().parse().unwrap_or_else(|_| usage()),
+            "--clock-file" => clock_file = Some(std::path::PathBuf::from(value())),
             "-h" | "--help" => usage(),
             _ => usage(),
         }
@@ -50,7 +52,15 @@ async fn main() -> anyhow::Result<()> {
         payment_webhook_secret: env("CAAS_PAYMENT_WEBHOOK_SECRET", caas_sim::DEV_PAYMENT_WEBHOOK_SECRET),
         ports: Some(SimPorts::from_base(base)),
         auto_webhooks: auto,
-        clock: None,
+        // The runtime's development clock (`caas-runtime up --dev-clock FILE`): webhooks are
+        // signed with the app's business time, so they stay fresh after it was moved forward.
+        clock: clock_file.map(|f| {
+            caas_sim::SimClock::new(move || {
+                let ms: i64 = std::fs::read_to_string(&f).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+                let now = std::time::SystemTime::now();
+                if ms >= 0 { now + std::time::Duration::from_millis(ms as u64) } else { now - std::time::Duration::from_millis(ms.unsigned_abs()) }
+            })
+        }),
     };
     let sims = Sims::start(cfg).await?;
     sims.factory().set_auto(auto, step_ms);

@@ -1,5 +1,7 @@
-//! `spin:key-value/key-value@3.0.0` on one SQLite file (`<state_dir>/kv.db`),
-//! one table per store label (`kv_<label>`: key TEXT PRIMARY KEY, value BLOB).
+//! `spin:key-value/key-value@3.0.0` on one SQLite file (`<state_dir>/kv.db`, or the `path` of a
+//! `type = "spin"` store in the runtime configuration), one table per store label (`kv_<label>`:
+//! key TEXT PRIMARY KEY, value BLOB) — or, for a `type = "redis"` store, on a Redis server shared
+//! by every replica of the app (keys as the component gives them, like Spin's Redis store).
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,10 +21,116 @@ pub struct KvStore {
     label: String,
 }
 
-/// App-wide key-value backend: the database path and a small connection pool.
-pub(crate) struct KvBackend {
+/// App-wide key-value backend: a SQLite file or a Redis server, each with a small pool of
+/// connections (operations run on the blocking pool).
+pub(crate) enum KvBackend {
+    Sqlite(SqliteKv),
+    Redis(RedisKv),
+}
+
+/// Key-value on a SQLite file: the database path and a small connection pool.
+pub(crate) struct SqliteKv {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+}
+
+/// Key-value on Redis: the client (URL) and a small pool of connections with timeouts.
+pub(crate) struct RedisKv {
+    client: redis::Client,
+    idle: Mutex<Vec<redis::Connection>>,
+}
+
+const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl RedisKv {
+    pub(crate) fn open(url: &str) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url).with_context(|| format!("redis url {url:?}"))?;
+        let kv = RedisKv { client, idle: Mutex::new(Vec::new()) };
+        // Fail at startup, not at the first request, when the server is not there.
+        let mut conn = kv.connect().with_context(|| format!("connecting to redis at {url}"))?;
+        redis::cmd("PING").query::<String>(&mut conn).with_context(|| format!("redis at {url}"))?;
+        kv.idle.lock().unwrap().push(conn);
+        Ok(kv)
+    }
+
+    fn connect(&self) -> redis::RedisResult<redis::Connection> {
+        let conn = self.client.get_connection_with_timeout(REDIS_TIMEOUT)?;
+        conn.set_read_timeout(Some(REDIS_TIMEOUT))?;
+        conn.set_write_timeout(Some(REDIS_TIMEOUT))?;
+        Ok(conn)
+    }
+
+    /// Runs `f` on a pooled connection; a connection that failed is not reused.
+    fn with_conn<R>(&self, f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<R>) -> Result<R, Error> {
+        let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => self.connect().map_err(other)?,
+        };
+        let result = f(&mut conn);
+        if result.is_ok() {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < POOL_MAX_IDLE {
+                idle.push(conn);
+            }
+        }
+        result.map_err(other)
+    }
+
+    fn keys(&self) -> Result<Vec<String>, Error> {
+        self.with_conn(|c| {
+            let mut out = Vec::new();
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN").arg(cursor).arg("COUNT").arg(1000).query(c)?;
+                out.extend(batch);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+            out.sort();
+            out.dedup();
+            Ok(out)
+        })
+    }
+}
+
+impl KvBackend {
+    pub(crate) fn get(&self, label: &str, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        match self {
+            KvBackend::Sqlite(s) => s.get(label, key),
+            KvBackend::Redis(r) => r.with_conn(|c| redis::cmd("GET").arg(key).query(c)),
+        }
+    }
+
+    pub(crate) fn set(&self, label: &str, key: &str, value: &[u8]) -> Result<(), Error> {
+        match self {
+            KvBackend::Sqlite(s) => s.set(label, key, value),
+            KvBackend::Redis(r) => r.with_conn(|c| redis::cmd("SET").arg(key).arg(value).query(c)),
+        }
+    }
+
+    pub(crate) fn delete(&self, label: &str, key: &str) -> Result<(), Error> {
+        match self {
+            KvBackend::Sqlite(s) => s.delete(label, key),
+            KvBackend::Redis(r) => r.with_conn(|c| redis::cmd("DEL").arg(key).query::<i64>(c).map(drop)),
+        }
+    }
+
+    pub(crate) fn exists(&self, label: &str, key: &str) -> Result<bool, Error> {
+        match self {
+            KvBackend::Sqlite(s) => s.exists(label, key),
+            KvBackend::Redis(r) => r.with_conn(|c| redis::cmd("EXISTS").arg(key).query::<i64>(c).map(|n| n > 0)),
+        }
+    }
+
+    pub(crate) fn keys(&self, label: &str) -> Result<Vec<String>, Error> {
+        match self {
+            KvBackend::Sqlite(s) => s.keys(label),
+            KvBackend::Redis(r) => r.keys(),
+        }
+    }
 }
 
 fn table_name(label: &str) -> String {
@@ -35,7 +143,7 @@ fn table_name(label: &str) -> String {
     format!("kv_{clean}")
 }
 
-impl KvBackend {
+impl SqliteKv {
     pub(crate) fn open(path: &Path, labels: &[&str]) -> anyhow::Result<Self> {
         let backend = Self {
             path: path.to_path_buf(),

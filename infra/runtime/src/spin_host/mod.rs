@@ -2,8 +2,8 @@
 //! and `spin:variables/variables@3.0.0`, as imported by spin-sdk 7 components.
 //!
 //! - [`SpinHostShared`] is app-wide: the state directory, the key-value backend
-//!   (`<state_dir>/kv.db`, pooled connections) and the SQLite database path
-//!   (`<state_dir>/sqlite_db.db`).
+//!   (`<state_dir>/kv.db` or Redis, pooled connections) and the SQLite database path
+//!   (`<state_dir>/sqlite_db.db` unless the runtime configuration names another file).
 //! - [`SpinHostState`] is per instance: the component's [`Grants`] and its own
 //!   `ResourceTable` holding the `store` / `connection` resources it opened.
 //!   Every `connection` owns its own SQLite connection, so a guest can run
@@ -56,10 +56,29 @@ pub struct SpinHostShared {
 impl SpinHostShared {
     /// Opens (creating when missing) `<state_dir>/kv.db` and `<state_dir>/sqlite_db.db`.
     pub fn new(state_dir: &Path) -> anyhow::Result<Arc<Self>> {
+        Self::with_config(state_dir, &crate::runtime_config::RuntimeConfig::default())
+    }
+
+    /// Like [`SpinHostShared::new`], with the stores the runtime configuration names (a Redis
+    /// key-value store, a SQLite file elsewhere) instead of the state dir's files.
+    pub fn with_config(state_dir: &Path, config: &crate::runtime_config::RuntimeConfig) -> anyhow::Result<Arc<Self>> {
+        use crate::runtime_config::KvStoreConfig;
         std::fs::create_dir_all(state_dir)
             .with_context(|| format!("creating state dir {}", state_dir.display()))?;
-        let kv = kv::KvBackend::open(&state_dir.join("kv.db"), KNOWN_KV_STORES)?;
-        let sqlite_path = state_dir.join("sqlite_db.db");
+        let kv = match config.key_value_stores.get("default") {
+            Some(KvStoreConfig::Redis { url }) => kv::KvBackend::Redis(kv::RedisKv::open(url)?),
+            Some(KvStoreConfig::Spin { path: Some(p) }) => kv::KvBackend::Sqlite(kv::SqliteKv::open(p, KNOWN_KV_STORES)?),
+            _ => kv::KvBackend::Sqlite(kv::SqliteKv::open(&state_dir.join("kv.db"), KNOWN_KV_STORES)?),
+        };
+        let sqlite_path = match config.sqlite_databases.get("default") {
+            Some(Some(p)) => {
+                if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                }
+                p.clone()
+            }
+            _ => state_dir.join("sqlite_db.db"),
+        };
         sql::init_database(&sqlite_path)?;
         Ok(Arc::new(Self {
             state_dir: state_dir.to_path_buf(),
