@@ -799,6 +799,7 @@ async fn a_returning_customers_second_order_is_attached_to_their_account() {
         &[("full_name", "Lucía Fernández 72"), ("email", email), ("phone", "+34600111222"), ("national_id", "X0000072L"), ("line1", "Calle Mayor 1"), ("postal_code", "28013"), ("city", "Madrid")],
     )
     .await;
+    b.find("#sale-model option[value='CAAS-SUV-24']").await.unwrap();
     b.find("#sale-model").await.unwrap().select_by_value("CAAS-SUV-24").await.unwrap();
     b.click("#sale-submit").await.unwrap();
     let done = b.text("#sale-done").await.unwrap();
