@@ -756,6 +756,8 @@ async fn an_employee_sells_a_financed_car_from_the_price_list_and_the_customer_s
     let option = b.text("#sale-model option[value='CAAS-SEDAN-24']").await.unwrap();
     assert!(option.contains("€34,500.00"), "{option}");
     b.find("#sale-model").await.unwrap().select_by_value("CAAS-SEDAN-24").await.unwrap();
+    // The customer reads English (the country preselected Spanish).
+    b.find("#sale-language").await.unwrap().select_by_value("en").await.unwrap();
     b.click("#plan-heated-seats").await.unwrap();
     b.click("#sale-financing").await.unwrap();
     fill_sale_customer(&b, &[("lender", "CaaS Bank L-1001"), ("financed", "20000"), ("term", "48"), ("monthly", "450")]).await;
