@@ -133,6 +133,7 @@ export const de: Record<Key, string> = {
   'status.abandoned': 'Kauf storniert',
   'event.status': 'Status: {status}',
   'event.sale-registered': 'Kauf im Autohaus erfasst',
+  'event.financing-agreed': 'Finanzierung mit dem Kreditgeber vereinbart',
   'event.credentials-queued': 'Zugangsdaten per E-Mail gesendet',
   'event.factory-confirmed': 'Das Werk hat die Bestellung bestätigt',
   'event.factory-delayed': 'Das Werk hat eine Verzögerung gemeldet',

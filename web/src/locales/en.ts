@@ -132,6 +132,7 @@ export const en = {
   'status.abandoned': 'Sale cancelled',
   'event.status': 'Status: {status}',
   'event.sale-registered': 'Sale registered at the dealership',
+  'event.financing-agreed': 'Financing agreed with the lender',
   'event.credentials-queued': 'Access details sent by e-mail',
   'event.factory-confirmed': 'The factory confirmed the order',
   'event.factory-delayed': 'The factory announced a delay',

@@ -133,6 +133,7 @@ export const es: Record<Key, string> = {
   'status.abandoned': 'Venta cancelada',
   'event.status': 'Estado: {status}',
   'event.sale-registered': 'Venta registrada en el concesionario',
+  'event.financing-agreed': 'Financiación acordada con la entidad financiera',
   'event.credentials-queued': 'Datos de acceso enviados por correo electrónico',
   'event.factory-confirmed': 'La fábrica ha confirmado el pedido',
   'event.factory-delayed': 'La fábrica ha anunciado un retraso',

@@ -133,6 +133,7 @@ export const fr: Record<Key, string> = {
   'status.abandoned': 'Vente annulée',
   'event.status': 'Statut : {status}',
   'event.sale-registered': 'Vente enregistrée à la concession',
+  'event.financing-agreed': 'Financement convenu avec l\'organisme de financement',
   'event.credentials-queued': 'Identifiants envoyés par e-mail',
   'event.factory-confirmed': 'L’usine a confirmé la commande',
   'event.factory-delayed': 'L’usine a annoncé un retard',
