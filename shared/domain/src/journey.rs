@@ -269,7 +269,7 @@ pub use crate::messages::{
     delayed as msg_delayed, factory_delay as msg_factory_delay, factory_ordered as msg_factory_ordered, fully_paid as msg_fully_paid,
     manufacturing as msg_manufacturing, matriculated as msg_matriculated, payment_failed as msg_payment_failed,
     registration_delay as msg_registration_delay, reservation_confirmed as msg_reservation_confirmed, sale_abandoned as msg_sale_abandoned,
-    unassigned as msg_unassigned, vehicle_ready as msg_vehicle_ready,
+    unassigned as msg_unassigned, vehicle_ready as msg_vehicle_ready, vehicle_ready_financed as msg_vehicle_ready_financed,
 };
 
 /// Days the customer has to pay the reservation (señal) after the sale is registered.

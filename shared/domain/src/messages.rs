@@ -342,6 +342,16 @@ pub fn vehicle_ready(order_id: &str, due_at_ms: i64) -> Message {
     })
 }
 
+/// The car of a fully financed order is at the dealership: nothing is left to pay (issues 8/10).
+pub fn vehicle_ready_financed(order_id: &str) -> Message {
+    m(K::VehicleReady, "vehicle-ready-financed", |l| match l {
+        Lang::Es => (s("Su coche está en el concesionario"), format!("Su coche (pedido {order_id}) está disponible en el concesionario. El resto del precio está financiado, así que no queda nada por pagar: estamos matriculando su coche.")),
+        Lang::Fr => (s("Votre voiture est chez le concessionnaire"), format!("Votre voiture (commande {order_id}) est disponible chez le concessionnaire. Le reste du prix est financé : il n'y a plus rien à payer. Nous procédons à l'immatriculation de votre voiture.")),
+        Lang::De => (s("Ihr Auto ist im Autohaus"), format!("Ihr Auto (Bestellung {order_id}) steht im Autohaus bereit. Der Restbetrag ist finanziert, es ist nichts mehr zu zahlen: Wir melden Ihr Auto jetzt zu.")),
+        Lang::En => (s("Your car is at the dealership"), format!("Your car (order {order_id}) is available at the dealership. The rest of the price is financed, so nothing is left to pay: we are registering your car.")),
+    })
+}
+
 pub fn fully_paid(order_id: &str) -> Message {
     m(K::PaymentConfirmation, "final-payment-confirmed", |l| match l {
         Lang::Es => (s("Pago completado"), format!("Hemos recibido el pago final del pedido {order_id}. Estamos matriculando su coche.")),
@@ -661,6 +671,7 @@ mod tests {
         let mut v = vec![
             credentials("Ana Pérez", "ana@example.com", "https://app.example/set-password?token=tok123"),
             credentials_reissued("Ana Pérez", "ana@example.com", "https://app.example/set-password?token=tok124"),
+            vehicle_ready_financed("ord_1"),
             password_reset("ana@example.com", "https://app.example/set-password?token=tok456"),
             email_change("Ana Pérez", "new@example.com", "https://app.example/confirm-email?token=tok789"),
             reservation_confirmed("ord_1"),

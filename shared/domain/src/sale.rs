@@ -127,7 +127,7 @@ pub fn check_plan_options(codes: &[String], catalog: &crate::services::catalog::
 pub const FINANCING_TERM_MONTHS: std::ops::RangeInclusive<i64> = 6..=120;
 
 /// The customer's final payment: the price (after discount) less the deposit and the financed
-/// amount. `None` when nothing would be left to pay (or the numbers are inconsistent).
+/// amount. `None` when nothing is left to pay (fully financed) or the numbers are inconsistent.
 pub fn final_payment_minor(vehicle_price_minor: i64, deposit_minor: i64, financed_minor: i64) -> Option<i64> {
     let left = vehicle_price_minor.checked_sub(deposit_minor)?.checked_sub(financed_minor)?;
     (left > 0).then_some(left)
@@ -135,7 +135,7 @@ pub fn final_payment_minor(vehicle_price_minor: i64, deposit_minor: i64, finance
 
 /// Validate the optional `financing` object of a sale against its price (after discount) and
 /// deposit: amounts positive, term 6..=120 months, monthly × term covers the financed amount, and
-/// the financed amount leaves a final payment (financed < price − deposit). Absent or null → None.
+/// financed ≤ price − deposit (equal: fully financed, no final payment). Absent or null → None.
 pub fn validate_financing(body: &Value, vehicle_price_minor: i64, deposit_minor: i64) -> Result<Option<Financing>, Vec<FieldError>> {
     let f = match body.get("financing") {
         None | Some(Value::Null) => return Ok(None),
@@ -174,12 +174,9 @@ pub fn validate_financing(body: &Value, vehicle_price_minor: i64, deposit_minor:
     };
     let lender = v.string(f, "lender_reference", "/financing/lender_reference", 1, 100);
     if let Some(x) = financed {
-        let most = vehicle_price_minor.saturating_sub(deposit_minor).saturating_sub(1);
+        let most = vehicle_price_minor.saturating_sub(deposit_minor);
         if x > most {
-            v.err(
-                "/financing/financed_amount_minor",
-                format!("must be less than the price after discount minus the deposit ({} minor units): the final payment cannot be zero", most + 1),
-            );
+            v.err("/financing/financed_amount_minor", format!("must be at most the price after discount minus the deposit ({most} minor units)"));
         }
     }
     if let (Some(x), Some(m), Some(t)) = (financed, monthly, term)
@@ -678,12 +675,12 @@ mod tests {
         let ok = json!({"financed_amount_minor": 2_000_000, "term_months": 48, "monthly_amount_minor": 45_000, "lender_reference": " CaaS Bank L-1 "});
         let f = validate_financing(&json!({"financing": ok}), 3_000_000, 100_000).unwrap().unwrap();
         assert_eq!((f.financed_amount_minor, f.term_months, f.monthly_amount_minor, f.lender_reference.as_str()), (2_000_000, 48, 45_000, "CaaS Bank L-1"));
-        // Financed up to one unit below price − deposit: the final payment is never zero.
+        // Financed up to price − deposit (fully financed: no final payment).
         let mut most = ok.clone();
-        most["financed_amount_minor"] = json!(2_899_999);
+        most["financed_amount_minor"] = json!(2_900_000);
         most["monthly_amount_minor"] = json!(100_000);
         assert!(validate_financing(&json!({"financing": most}), 3_000_000, 100_000).is_ok());
-        most["financed_amount_minor"] = json!(2_900_000);
+        most["financed_amount_minor"] = json!(2_900_001);
         assert_eq!(financing_pointers(most), ["/financing/financed_amount_minor"]);
         let mut b = ok.clone();
         b["term_months"] = json!(5);

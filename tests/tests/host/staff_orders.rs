@@ -416,8 +416,8 @@ async fn a_financed_sale_leaves_only_the_unfinanced_part_as_final_payment() {
     let bad = [
         (json!({"term_months": 5}), "/financing/term_months"),
         (json!({"term_months": 121}), "/financing/term_months"),
-        // price after discount − deposit = 3 200 000: financing all of it leaves no final payment.
-        (json!({"financed_amount_minor": 3_200_000, "monthly_amount_minor": 100_000}), "/financing/financed_amount_minor"),
+        // price after discount − deposit = 3 200 000: more cannot be financed.
+        (json!({"financed_amount_minor": 3_200_001, "monthly_amount_minor": 100_000}), "/financing/financed_amount_minor"),
         (json!({"monthly_amount_minor": 41_666}), "/financing/monthly_amount_minor"),
         (json!({"financed_amount_minor": 0}), "/financing/financed_amount_minor"),
         (json!({"lender_reference": ""}), "/financing/lender_reference"),
@@ -467,6 +467,26 @@ async fn a_financed_sale_leaves_only_the_unfinanced_part_as_final_payment() {
     assert_eq!(t.sims.payment().settle(&pid, true).await.unwrap(), 200);
     t.tick("retry").await;
     assert_eq!(t.order(&c).await["status"], "matriculated");
+
+    // Fully financed (deposit + financed = price): nothing to pay at the end — the order is fully
+    // paid as soon as the car is at the dealership, and no final payment can be started.
+    let mut full = sale_body(854);
+    full["financing"] = json!({"financed_amount_minor": 3_300_000, "term_months": 120, "monthly_amount_minor": 27_500, "lender_reference": "CaaS Bank L-854"});
+    let (order_id, customer_id) = t.register_sale(&full, "fin-854").await;
+    let token = t.sign_in_from_credentials_email("lucia.854@example.com", CUSTOMER_NEW_PASSWORD).await;
+    let c = Customer { email: "lucia.854@example.com".into(), token, order_id, customer_id };
+    assert_eq!(t.order(&c).await["prices"]["final_payment_minor"], 0);
+    t.pay_and_settle(&c, "reservation").await;
+    t.manufacture(&c.order_id).await;
+    assert_eq!(t.order(&c).await["status"], "fully-paid");
+    t.tick("retry").await;
+    let told = t.sims.notify().messages_to(&c.email);
+    assert!(told.iter().any(|m| m["template"] == "vehicle-ready-financed"), "{told:?}");
+    assert!(!told.iter().any(|m| m["template"] == "vehicle-ready"), "not asked for a final payment: {told:?}");
+    let r = t.post_json(&format!("/api/orders/{}/final-payment", c.order_id), &json!({}), Some(&c.token), None).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(t.order(&c).await["status"], "matriculated");
+    assert_eq!(t.count(&format!("SELECT COUNT(*) FROM payments WHERE order_id = '{}'", c.order_id)), 1, "only the reservation was charged");
 
     // Without financing: no `financing` key, the final payment is price − deposit as before.
     let (token, order_id, customer_id) = customer_with_sale(&t, 853).await;
