@@ -8,7 +8,7 @@ import { ChangePassword, Forgot, Login, SetPassword } from './pages/auth';
 import { Expediente, InvoicePage } from './pages/expediente';
 import { Dashboard, OrderPage } from './pages/orders';
 import { Catalog, Link, ServicePage, Services, Theft } from './pages/services';
-import { Audit, CatalogAdmin, Dashboard as AdminDashboard, Deliveries, Reconciliation, Escalations, STAFF_NAV, SaleForm, SaleLookup, StaffAccounts, StaffOrders, SupportQueue, TicketPage, st } from './pages/staff';
+import { Audit, CatalogAdmin, Dashboard as AdminDashboard, Deliveries, PriceList, Reconciliation, Escalations, STAFF_NAV, SaleForm, SaleLookup, StaffAccounts, StaffOrders, SupportQueue, TicketPage, st } from './pages/staff';
 import { match, navigate, onLinkClick, useLocation } from './router';
 import { Loading, NotFound } from './ui';
 
@@ -94,6 +94,7 @@ function staffScreen(me: Me, path: string, q: URLSearchParams) {
   if ((m = match('/app/staff/support/:id', path)) && allowed('/app/staff/support')) return <TicketPage id={m.id} role={me.role} />;
   if (path === '/app/staff/deliveries' && allowed(path)) return <Deliveries />;
   if (path === '/app/staff/new-sale' && allowed(path)) return <SaleForm />;
+  if (path === '/app/staff/price-list' && allowed(path)) return <PriceList />;
   if (path === '/app/staff/orders' && allowed(path)) return <StaffOrders role={me.role} />;
   if ((m = match('/app/staff/orders/:id', path)) && allowed('/app/staff/orders')) return <StaffOrders id={m.id} role={me.role} />;
   if (path === '/app/staff/sale' && allowed(path)) return <SaleLookup id={q.get('id') ?? undefined} role={me.role} />;

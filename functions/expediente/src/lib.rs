@@ -207,6 +207,9 @@ struct ExpedienteOrder {
     created_at: i64,
     delivery: Option<DeliveryView>,
     documents: Vec<caas_domain::expediente::Document>,
+    /// Financing terms agreed at the sale (absent without financing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    financing: Option<orders::OrderFinancing>,
     maintenance: Option<Value>,
     manufacturing: Manufacturing,
     order_id: String,
@@ -294,6 +297,7 @@ async fn order_view(db: &Db, o: &Order) -> Result<ExpedienteOrder, Problem> {
         created_at: o.created_at,
         delivery,
         documents: manuals(&o.model),
+        financing: o.financing.clone(),
         maintenance,
         manufacturing: Manufacturing {
             available_at: o.available_at,

@@ -161,7 +161,7 @@ async fn pay(req: Request, id: &str, kind: PaymentKind) -> Result<Resp, Problem>
     let db = Db::open_for_request().await?;
     let o = own_order(&db, &p, id).await?;
     journey::check_initiation(kind, o.status)?;
-    let amount = journey::order_payment_amount(kind, o.vehicle_price_minor, o.deposit_minor)
+    let amount = journey::order_payment_amount(kind, o.vehicle_price_minor, o.deposit_minor, o.financed_minor())
         .ok_or_else(|| Problem::conflict("payment-not-allowed", "nothing is left to pay on this order"))?;
     // One live payment per order and kind: a pending one is returned as is (no new charge).
     let existing = payments::of_order_kind(&db, id, kind).await?;

@@ -203,7 +203,7 @@ fn decided(outcome: String) -> Decision {
 async fn adopt(tx: &Db, ev: &PaymentEvent, now: i64) -> Result<Option<PaymentRow>, DbError> {
     let Some(reference) = &ev.reference else { return Ok(None) };
     let Some(order) = j::load_order(tx, reference).await? else { return Ok(None) };
-    let Some(kind) = journey::adopt_unknown_payment(order.status, ev.amount_minor, order.vehicle_price_minor, order.deposit_minor) else {
+    let Some(kind) = journey::adopt_unknown_payment(order.status, ev.amount_minor, order.vehicle_price_minor, order.deposit_minor, order.financed_minor()) else {
         return Ok(None);
     };
     if ev.currency.as_deref().is_some_and(|c| c != order.currency) {

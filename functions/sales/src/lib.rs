@@ -129,14 +129,24 @@ async fn register(req: Request) -> Result<Resp, Problem> {
     let principal = auth::require(&req, EMPLOYEE).await?;
     let key = idempotency::require_key(&req)?;
     let body = req::json_body(req).await?;
-    let (sale, pricing) = priced_sale(&body).await?;
+    let (mut sale, pricing) = priced_sale(&body).await?;
     let stock_vin = stock_vin(&body)?;
+    // Financing terms (optional): checked against the price after discount and the deposit.
+    sale.financing = caas_domain::sale::validate_financing(&body, sale.prices.vehicle_price_minor, sale.prices.deposit_minor)
+        .map_err(|e| Problem::unprocessable("invalid-financing", "the financing terms are not valid for this sale").with_errors(e))?;
     let idem = Idempotent::new(format!("sales:{}", principal.subject_id), key, &body);
     let db = Db::open_for_request().await?;
     // Fast path: replay / mismatch / duplicate e-mail, before the expensive hashing.
     if let Some(answer) = idem.stored_answer(&db).await? {
         return answer;
     }
+    // The plan comercial: offered catalog options only (unknown or retired codes refused).
+    let catalog = caas_platform::services::load_catalog(&db).await?;
+    caas_domain::sale::check_plan_options(&sale.plan_options, &catalog).map_err(|r| {
+        let errors = r.unknown.iter().chain(&r.retired).filter_map(|c| sale.plan_options.iter().position(|o| o == c).map(|i| (i, c)));
+        let errors = errors.map(|(i, c)| caas_domain::FieldError::new(format!("/plan_options/{i}"), format!("{c} cannot be sold")));
+        Problem::unprocessable("unknown-plan-option", r.detail()).with_errors(errors.collect())
+    })?;
     if let Some(existing) = accounts::customer_by_email(&db, &sale.customer.email).await? {
         if let Some(why) = identity_mismatch(&existing, &sale.customer) {
             return Err(Problem::conflict("customer-mismatch", why));
@@ -226,6 +236,18 @@ async fn persist(tx: &Db, s: &SaleTx) -> Result<Outcome, TxError> {
         assign_stock_vehicle(tx, &s.order_id, vin, now).await?;
     }
     orders::add_plan_options(tx, &s.order_id, &s.sale.plan_options).await?;
+    if let Some(f) = &s.sale.financing {
+        orders::set_financing(tx, &s.order_id, f).await?;
+        let money = |m: i64| format!("{}.{:02} {}", m / 100, m % 100, s.sale.prices.currency);
+        let detail = format!(
+            "financed by {}: {} over {} months at {} a month",
+            f.lender_reference,
+            money(f.financed_amount_minor),
+            f.term_months,
+            money(f.monthly_amount_minor)
+        );
+        orders::event(tx, &s.order_id, now, "financing-agreed", detail).await?;
+    }
     record_registration(tx, s, returning.is_some(), now).await?;
     match &returning {
         Some(c) => tell_returning_customer(tx, s, c, now).await?,
@@ -340,6 +362,9 @@ struct SaleCreated {
     credentials_sent_to: Option<String>,
     customer_email: String,
     customer_id: String,
+    /// Only for a financed sale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    financing: Option<orders::OrderFinancing>,
     order_id: String,
     pricing: SalePricing,
     returning_customer: bool,
@@ -352,6 +377,12 @@ fn sale_created(s: &SaleTx, returning: Option<&accounts::Customer>) -> SaleCreat
         credentials_sent_to: returning.is_none().then(|| s.sale.customer.email.clone()),
         customer_email: s.sale.customer.email.clone(),
         customer_id: returning.map_or_else(|| s.customer_id.clone(), |c| c.id.clone()),
+        financing: s.sale.financing.as_ref().map(|f| orders::OrderFinancing {
+            financed_amount_minor: f.financed_amount_minor,
+            lender_reference: f.lender_reference.clone(),
+            monthly_amount_minor: f.monthly_amount_minor,
+            term_months: f.term_months,
+        }),
         order_id: s.order_id.clone(),
         pricing: SalePricing::new(p.list_price_minor, p.discount_minor, p.discount_reason.clone(), Some(s.principal.subject_id.clone()), &p.currency),
         returning_customer: returning.is_some(),
@@ -401,6 +432,9 @@ struct SaleSummary {
     customer: SaleCustomer,
     delivery_address: Address,
     employee_id: String,
+    /// Only for a financed sale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    financing: Option<orders::OrderFinancing>,
     model: String,
     order_id: String,
     plan_options: Vec<String>,
@@ -449,6 +483,7 @@ fn sale_summary(o: Order, c: accounts::Customer, plan_options: Vec<String>, time
         customer: SaleCustomer { email: c.email, full_name: c.full_name, id: c.id, national_id: c.national_id, phone: c.phone },
         delivery_address: c.address,
         employee_id: o.employee_id.unwrap_or_default(),
+        financing: o.financing,
         model: o.model,
         order_id: o.id,
         plan_options,

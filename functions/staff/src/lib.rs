@@ -57,11 +57,12 @@ async fn reissue(req: Request, id: &str) -> Result<Resp, Problem> {
     }
     let db = Db::open_for_request().await?;
     let c = accounts::load_customer(&db, id).await?.ok_or_else(no_customer)?;
+    let lang = accounts::settings(&db, &c.id).await?.map(|(l, _)| l).unwrap_or_default();
     let now = clock::now_ms();
     let token = credentials::make_token(&rand::bytes::<{ credentials::TOKEN_RANDOM_BYTES }>());
     let link = credentials::set_password_link(&vars::base_url("app_url").await?, &token);
     let message_id = rand::id(IdKind::Message);
-    let job = Job::Notify(credentials_reissued_notification(&message_id, &c.id, &c.full_name, &c.email, &link));
+    let job = Job::Notify(credentials_reissued_notification(&message_id, &c.id, &c.full_name, &c.email, &link, lang));
     // Sessions first: if the rest fails, the customer is signed out and can still reset.
     let generation = kv::revoke_all_sessions(&c.id).await?;
     let expires_at = now + Purpose::Welcome.ttl_ms();

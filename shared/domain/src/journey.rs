@@ -49,10 +49,11 @@ impl PaymentKind {
 }
 
 /// Amount to charge for an order payment: the deposit, or the rest of the price.
-pub fn order_payment_amount(kind: PaymentKind, vehicle_price_minor: i64, deposit_minor: i64) -> Option<i64> {
+pub fn order_payment_amount(kind: PaymentKind, vehicle_price_minor: i64, deposit_minor: i64, financed_minor: i64) -> Option<i64> {
     let a = match kind {
         PaymentKind::Reservation => deposit_minor,
-        PaymentKind::Final => vehicle_price_minor.checked_sub(deposit_minor)?,
+        // What is neither the deposit nor financed by the sale's lender (crate::sale::Financing).
+        PaymentKind::Final => crate::sale::final_payment_minor(vehicle_price_minor, deposit_minor, financed_minor)?,
         _ => return None,
     };
     (a > 0).then_some(a)
@@ -117,13 +118,13 @@ pub fn payment_effect(kind: PaymentKind, settled: bool, status: OrderStatus, fro
 /// A settlement for a payment we have no record of (our initiation timed out after the gateway
 /// created it, and the customer did not retry): which order payment it must be, if any. Only
 /// adopted when the order is waiting for exactly that payment and the amount is exactly due.
-pub fn adopt_unknown_payment(status: OrderStatus, amount_minor: Option<i64>, vehicle_price_minor: i64, deposit_minor: i64) -> Option<PaymentKind> {
+pub fn adopt_unknown_payment(status: OrderStatus, amount_minor: Option<i64>, vehicle_price_minor: i64, deposit_minor: i64, financed_minor: i64) -> Option<PaymentKind> {
     let kind = match status {
         ReservationPending => PaymentKind::Reservation,
         VehicleAvailable => PaymentKind::Final,
         _ => return None,
     };
-    (amount_minor.is_some() && amount_minor == order_payment_amount(kind, vehicle_price_minor, deposit_minor)).then_some(kind)
+    (amount_minor.is_some() && amount_minor == order_payment_amount(kind, vehicle_price_minor, deposit_minor, financed_minor)).then_some(kind)
 }
 
 // ------------------------------------------------------------------------------------ factory
@@ -268,7 +269,7 @@ pub use crate::messages::{
     delayed as msg_delayed, factory_delay as msg_factory_delay, factory_ordered as msg_factory_ordered, fully_paid as msg_fully_paid,
     manufacturing as msg_manufacturing, matriculated as msg_matriculated, payment_failed as msg_payment_failed,
     registration_delay as msg_registration_delay, reservation_confirmed as msg_reservation_confirmed, sale_abandoned as msg_sale_abandoned,
-    unassigned as msg_unassigned, vehicle_ready as msg_vehicle_ready,
+    unassigned as msg_unassigned, vehicle_ready as msg_vehicle_ready, vehicle_ready_financed as msg_vehicle_ready_financed,
 };
 
 /// Days the customer has to pay the reservation (señal) after the sale is registered.
@@ -305,9 +306,13 @@ mod tests {
         assert!(check_initiation(PaymentKind::Final, VehicleAvailable).is_ok());
         assert_eq!(check_initiation(PaymentKind::Final, Shipped).unwrap_err().status, 409);
         assert_eq!(check_initiation(PaymentKind::Service, VehicleAvailable).unwrap_err().status, 409);
-        assert_eq!(order_payment_amount(PaymentKind::Reservation, 1000, 100), Some(100));
-        assert_eq!(order_payment_amount(PaymentKind::Final, 1000, 100), Some(900));
-        assert_eq!(order_payment_amount(PaymentKind::Final, 100, 100), None);
+        assert_eq!(order_payment_amount(PaymentKind::Reservation, 1000, 100, 0), Some(100));
+        assert_eq!(order_payment_amount(PaymentKind::Final, 1000, 100, 0), Some(900));
+        assert_eq!(order_payment_amount(PaymentKind::Final, 100, 100, 0), None);
+        // Financed at the sale: the final payment is what is not financed.
+        assert_eq!(order_payment_amount(PaymentKind::Reservation, 1000, 100, 600), Some(100));
+        assert_eq!(order_payment_amount(PaymentKind::Final, 1000, 100, 600), Some(300));
+        assert_eq!(order_payment_amount(PaymentKind::Final, 1000, 100, 900), None);
         assert_eq!(gateway_idempotency_key("ord_1", PaymentKind::Final, 1), "ord_1:final:1");
         for k in ["reservation", "final", "service", "subscription"] {
             assert_eq!(PaymentKind::parse(k).unwrap().as_str(), k);
@@ -328,11 +333,13 @@ mod tests {
 
     #[test]
     fn unknown_payments_are_adopted_only_when_exactly_due() {
-        assert_eq!(adopt_unknown_payment(ReservationPending, Some(100), 1000, 100), Some(PaymentKind::Reservation));
-        assert_eq!(adopt_unknown_payment(VehicleAvailable, Some(900), 1000, 100), Some(PaymentKind::Final));
-        assert_eq!(adopt_unknown_payment(VehicleAvailable, Some(100), 1000, 100), None);
-        assert_eq!(adopt_unknown_payment(ReservationPending, None, 1000, 100), None);
-        assert_eq!(adopt_unknown_payment(Shipped, Some(900), 1000, 100), None);
+        assert_eq!(adopt_unknown_payment(ReservationPending, Some(100), 1000, 100, 0), Some(PaymentKind::Reservation));
+        assert_eq!(adopt_unknown_payment(VehicleAvailable, Some(900), 1000, 100, 0), Some(PaymentKind::Final));
+        assert_eq!(adopt_unknown_payment(VehicleAvailable, Some(100), 1000, 100, 0), None);
+        assert_eq!(adopt_unknown_payment(ReservationPending, None, 1000, 100, 0), None);
+        assert_eq!(adopt_unknown_payment(Shipped, Some(900), 1000, 100, 0), None);
+        assert_eq!(adopt_unknown_payment(VehicleAvailable, Some(900), 1000, 100, 600), None);
+        assert_eq!(adopt_unknown_payment(VehicleAvailable, Some(300), 1000, 100, 600), Some(PaymentKind::Final));
     }
 
     #[test]

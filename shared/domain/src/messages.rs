@@ -58,6 +58,32 @@ pub fn credentials(full_name: &str, email: &str, link: &str) -> Message {
     })
 }
 
+/// Credentials re-issued by the dealership (issue 8): a new single-use set-password link (7 days),
+/// every session ended. Template `credentials` (its body carries a secret: redacted once sent).
+pub fn credentials_reissued(full_name: &str, email: &str, link: &str) -> Message {
+    m(K::CredentialsSent, "credentials", |l| {
+        let h = hello(l, full_name);
+        match l {
+            Lang::Es => (
+                s("Su cuenta de CaaS: nuevo enlace para elegir contraseña"),
+                format!("{h}\n\nA petición suya, su concesionario ha emitido nuevas credenciales para su cuenta de CaaS {email}. Elija su contraseña con este enlace (funciona una sola vez, durante 7 días):\n\n  {link}\n\nSe ha cerrado su sesión en todos los dispositivos; los enlaces anteriores para elegir contraseña ya no funcionan."),
+            ),
+            Lang::Fr => (
+                s("Votre compte CaaS : nouveau lien pour choisir votre mot de passe"),
+                format!("{h}\n\nÀ votre demande, votre concessionnaire a émis de nouveaux identifiants pour votre compte CaaS {email}. Choisissez votre mot de passe avec ce lien (valable une seule fois, pendant 7 jours) :\n\n  {link}\n\nVous avez été déconnecté(e) partout ; les liens précédents ne fonctionnent plus."),
+            ),
+            Lang::De => (
+                s("Ihr CaaS-Konto: neuer Link zum Festlegen des Passworts"),
+                format!("{h}\n\nAuf Ihre Anfrage hat Ihr Autohaus neue Zugangsdaten für Ihr CaaS-Konto {email} ausgestellt. Wählen Sie Ihr Passwort über diesen Link (einmalig gültig, 7 Tage lang):\n\n  {link}\n\nSie wurden überall abgemeldet; frühere Links zum Festlegen des Passworts funktionieren nicht mehr."),
+            ),
+            Lang::En => (
+                s("Your CaaS account: new set-password link"),
+                format!("{h}\n\nAt your request, your dealership has issued new credentials for your CaaS account {email}. Choose your password with this link (it works once, for 7 days):\n\n  {link}\n\nYou have been signed out everywhere; earlier set-password links no longer work."),
+            ),
+        }
+    })
+}
+
 /// A returning customer bought another car at the dealership (issue 8): a new order on the
 /// account they already have. No credentials: they sign in as before.
 pub fn order_registered(full_name: &str, order_id: &str, model: &str) -> Message {
@@ -313,6 +339,16 @@ pub fn vehicle_ready(order_id: &str, due_at_ms: i64) -> Message {
             Lang::De => (s("Ihr Auto ist im Autohaus"), format!("Ihr Auto (Bestellung {order_id}) steht im Autohaus bereit. Bitte leisten Sie die Schlusszahlung bis zum {due}, damit es für Sie reserviert bleibt.")),
             Lang::En => (s("Your car is at the dealership"), format!("Your car (order {order_id}) is available at the dealership. Please complete the final payment by {due} to keep it.")),
         }
+    })
+}
+
+/// The car of a fully financed order is at the dealership: nothing is left to pay (issues 8/10).
+pub fn vehicle_ready_financed(order_id: &str) -> Message {
+    m(K::VehicleReady, "vehicle-ready-financed", |l| match l {
+        Lang::Es => (s("Su coche está en el concesionario"), format!("Su coche (pedido {order_id}) está disponible en el concesionario. El resto del precio está financiado, así que no queda nada por pagar: estamos matriculando su coche.")),
+        Lang::Fr => (s("Votre voiture est chez le concessionnaire"), format!("Votre voiture (commande {order_id}) est disponible chez le concessionnaire. Le reste du prix est financé : il n'y a plus rien à payer. Nous procédons à l'immatriculation de votre voiture.")),
+        Lang::De => (s("Ihr Auto ist im Autohaus"), format!("Ihr Auto (Bestellung {order_id}) steht im Autohaus bereit. Der Restbetrag ist finanziert, es ist nichts mehr zu zahlen: Wir melden Ihr Auto jetzt zu.")),
+        Lang::En => (s("Your car is at the dealership"), format!("Your car (order {order_id}) is available at the dealership. The rest of the price is financed, so nothing is left to pay: we are registering your car.")),
     })
 }
 
@@ -634,6 +670,8 @@ mod tests {
         let due = utc_ms(2026, 12, 3, 10, 0, 0).unwrap();
         let mut v = vec![
             credentials("Ana Pérez", "ana@example.com", "https://app.example/set-password?token=tok123"),
+            credentials_reissued("Ana Pérez", "ana@example.com", "https://app.example/set-password?token=tok124"),
+            vehicle_ready_financed("ord_1"),
             password_reset("ana@example.com", "https://app.example/set-password?token=tok456"),
             email_change("Ana Pérez", "new@example.com", "https://app.example/confirm-email?token=tok789"),
             reservation_confirmed("ord_1"),
@@ -701,6 +739,7 @@ mod tests {
     fn secrets_ids_amounts_and_vins_in_every_language() {
         for l in Lang::ALL {
             assert!(credentials("Ana", "ana@example.com", "https://x/set-password?token=tok123").text(l).1.contains("https://x/set-password?token=tok123"));
+            assert!(credentials_reissued("Ana", "ana@example.com", "https://x/set-password?token=r5").text(l).1.contains("token=r5"));
             assert!(password_reset("ana@example.com", "https://x/set-password?token=t9").text(l).1.contains("token=t9"));
             assert!(email_change("Ana", "n@example.com", "https://x/confirm-email?token=c1").text(l).1.contains("token=c1"));
             assert!(matriculated("ord_7", "1234 ABC").text(l).1.contains("ord_7") && matriculated("ord_7", "1234 ABC").text(l).1.contains("1234 ABC"));

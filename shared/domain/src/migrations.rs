@@ -23,6 +23,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 11, name: "staff-support-role-tickets-audit", sql: V11 },
     Migration { version: 20, name: "staff-accounts-disable", sql: V20 },
     Migration { version: 21, name: "escalation-resolutions", sql: V21 },
+    Migration { version: 25, name: "sale-financing-terms", sql: V25 },
 ];
 
 /// The version a fully migrated database is at.
@@ -510,6 +511,16 @@ ALTER TABLE escalations ADD COLUMN resolution TEXT;
 ALTER TABLE escalations ADD COLUMN resolved_by TEXT;
 ALTER TABLE escalations ADD COLUMN resolved_at INTEGER;
 ALTER TABLE escalations ADD COLUMN note TEXT;
+"#;
+
+/// Issues 8/10, financing terms at the sale: the part of the price a lender finances (the
+/// customer's final payment is what is not financed), the term, the monthly amount and the
+/// lender's reference. All NULL for a sale without financing.
+const V25: &str = r#"
+ALTER TABLE orders ADD COLUMN financed_minor INTEGER;
+ALTER TABLE orders ADD COLUMN financing_term_months INTEGER;
+ALTER TABLE orders ADD COLUMN financing_monthly_minor INTEGER;
+ALTER TABLE orders ADD COLUMN financing_lender_reference TEXT;
 "#;
 
 #[cfg(test)]

@@ -151,18 +151,12 @@ pub fn credentials_notification(message_id: &str, customer_id: &str, email: &str
     crate::notify::single(message_id, &crate::notify::Contact::customer(customer_id, email, "").in_lang(lang), &m)
 }
 
-/// The e-mail of credentials re-issued by the dealership (issue 8): a new single-use
-/// set-password link (7 days), every session ended. Same template as the welcome e-mail (its body
-/// carries a secret: redacted once sent).
-pub fn credentials_reissued_notification(message_id: &str, customer_id: &str, full_name: &str, email: &str, link: &str) -> crate::wit::Notification {
-    let m = crate::notify::Message::new(
-        NotificationKind::CredentialsSent,
-        "Your CaaS account: new set-password link",
-        format!(
-            "Hello {full_name},\n\nAt your request, your dealership has issued new credentials for your CaaS account {email}. Choose your password with this link (it works once, for 7 days):\n\n  {link}\n\nYou have been signed out everywhere; earlier set-password links no longer work."
-        ),
-    );
-    crate::notify::single(message_id, &crate::notify::Contact::customer(customer_id, email, ""), &m)
+/// The e-mail of credentials re-issued by the dealership (issue 8), in the customer's language:
+/// a new single-use set-password link (7 days), every session ended (its body carries a secret:
+/// redacted once sent).
+pub fn credentials_reissued_notification(message_id: &str, customer_id: &str, full_name: &str, email: &str, link: &str, lang: Lang) -> crate::wit::Notification {
+    let m = crate::messages::credentials_reissued(full_name, email, link);
+    crate::notify::single(message_id, &crate::notify::Contact::customer(customer_id, email, "").in_lang(lang), &m)
 }
 
 /// The invitation of a new staff member (e-mail only, carries a secret link; staff texts in English).

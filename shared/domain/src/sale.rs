@@ -65,6 +65,134 @@ pub struct NewSale {
     /// The customer's language (optional in the request, default `en`).
     #[serde(default)]
     pub language: crate::lang::Lang,
+    /// Optional financing terms (issues 8/10): set by [`validate_financing`] after pricing.
+    #[serde(default)]
+    pub financing: Option<Financing>,
+}
+
+/// Financing terms agreed at the sale: a lender finances part of the price; the customer's final
+/// payment is what is neither the deposit nor financed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Financing {
+    pub financed_amount_minor: i64,
+    pub term_months: i64,
+    pub monthly_amount_minor: i64,
+    pub lender_reference: String,
+}
+
+/// Plan-comercial codes accepted before plan options were checked against the catalog: the API's
+/// documented example (`AUTOPILOT-HWY`, a plan-only feature). Kept valid for backward
+/// compatibility; every other code must be an offered catalog option.
+pub const LEGACY_PLAN_CODES: &[&str] = &["AUTOPILOT-HWY"];
+
+/// The plan comercial's codes that cannot be sold: unknown to the catalog, or retired.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RefusedPlanOptions {
+    pub unknown: Vec<String>,
+    pub retired: Vec<String>,
+}
+
+impl RefusedPlanOptions {
+    /// The human detail naming the codes.
+    pub fn detail(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.unknown.is_empty() {
+            parts.push(format!("not in the catalog: {}", self.unknown.join(", ")));
+        }
+        if !self.retired.is_empty() {
+            parts.push(format!("retired (no longer sold): {}", self.retired.join(", ")));
+        }
+        format!("plan options cannot be sold — {}", parts.join("; "))
+    }
+}
+
+/// Check the plan comercial against the catalog (a code matches a catalog option as written or
+/// lowercased, like `vehicle::plan_services`): every code must be an offered option (or a
+/// [`LEGACY_PLAN_CODES`] one).
+pub fn check_plan_options(codes: &[String], catalog: &crate::services::catalog::Catalog) -> Result<(), RefusedPlanOptions> {
+    use crate::services::catalog::OptionStatus;
+    let mut refused = RefusedPlanOptions::default();
+    for code in codes {
+        match catalog.get(code).or_else(|| catalog.get(&code.to_ascii_lowercase())) {
+            Some(o) if o.status == OptionStatus::Active => {}
+            Some(_) => refused.retired.push(code.clone()),
+            None if LEGACY_PLAN_CODES.iter().any(|l| l.eq_ignore_ascii_case(code)) => {}
+            None => refused.unknown.push(code.clone()),
+        }
+    }
+    if refused.unknown.is_empty() && refused.retired.is_empty() { Ok(()) } else { Err(refused) }
+}
+
+/// Financing terms: 6 to 120 months.
+pub const FINANCING_TERM_MONTHS: std::ops::RangeInclusive<i64> = 6..=120;
+
+/// The customer's final payment: the price (after discount) less the deposit and the financed
+/// amount. `None` when nothing is left to pay (fully financed) or the numbers are inconsistent.
+pub fn final_payment_minor(vehicle_price_minor: i64, deposit_minor: i64, financed_minor: i64) -> Option<i64> {
+    let left = vehicle_price_minor.checked_sub(deposit_minor)?.checked_sub(financed_minor)?;
+    (left > 0).then_some(left)
+}
+
+/// Validate the optional `financing` object of a sale against its price (after discount) and
+/// deposit: amounts positive, term 6..=120 months, monthly × term covers the financed amount, and
+/// financed ≤ price − deposit (equal: fully financed, no final payment). Absent or null → None.
+pub fn validate_financing(body: &Value, vehicle_price_minor: i64, deposit_minor: i64) -> Result<Option<Financing>, Vec<FieldError>> {
+    let f = match body.get("financing") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(f)) => f,
+        Some(_) => return Err(vec![FieldError::new("/financing", "must be an object {financed_amount_minor, term_months, monthly_amount_minor, lender_reference}")]),
+    };
+    let mut v = V { errors: Vec::new(), _p: std::marker::PhantomData };
+    for k in f.keys() {
+        if !["financed_amount_minor", "term_months", "monthly_amount_minor", "lender_reference"].contains(&k.as_str()) {
+            v.err(&format!("/financing/{k}"), "is not a financing field");
+        }
+    }
+    let positive = |v: &mut V<'_>, key: &str| {
+        let ptr = format!("/financing/{key}");
+        v.int(f, key, &ptr).and_then(|x| {
+            if x > 0 {
+                Some(x)
+            } else {
+                v.err(&ptr, "must be greater than 0");
+                None
+            }
+        })
+    };
+    let financed = positive(&mut v, "financed_amount_minor");
+    let monthly = positive(&mut v, "monthly_amount_minor");
+    let term = match f.get("term_months") {
+        Some(Value::Number(n)) if n.as_i64().is_some_and(|t| FINANCING_TERM_MONTHS.contains(&t)) => n.as_i64(),
+        None | Some(Value::Null) => {
+            v.err("/financing/term_months", "is required");
+            None
+        }
+        Some(_) => {
+            v.err("/financing/term_months", "must be a whole number of months from 6 to 120");
+            None
+        }
+    };
+    let lender = v.string(f, "lender_reference", "/financing/lender_reference", 1, 100);
+    if let Some(x) = financed {
+        let most = vehicle_price_minor.saturating_sub(deposit_minor);
+        if x > most {
+            v.err("/financing/financed_amount_minor", format!("must be at most the price after discount minus the deposit ({most} minor units)"));
+        }
+    }
+    if let (Some(x), Some(m), Some(t)) = (financed, monthly, term)
+        && m.checked_mul(t).is_none_or(|total| total < x)
+    {
+        v.err("/financing/monthly_amount_minor", "monthly amount × term must cover the financed amount");
+    }
+    if !v.errors.is_empty() {
+        return Err(v.errors);
+    }
+    match (financed, term, monthly, lender) {
+        (Some(financed_amount_minor), Some(term_months), Some(monthly_amount_minor), Some(lender_reference)) => {
+            Ok(Some(Financing { financed_amount_minor, term_months, monthly_amount_minor, lender_reference }))
+        }
+        _ => Err(vec![FieldError::new("/financing", "invalid financing")]),
+    }
 }
 
 impl NewSale {
@@ -421,6 +549,7 @@ pub fn validate_sale(body: &Value) -> Result<NewSale, Vec<FieldError>> {
             plan_options: plan_options?,
             prices: Prices { vehicle_price_minor: price?, deposit_minor: deposit?, currency: currency? },
             language: language?,
+            financing: None,
         })
     };
     build().ok_or_else(|| vec![FieldError::new("", "invalid request")])
@@ -533,6 +662,62 @@ mod tests {
             let e = validate_sale(&body).unwrap_err();
             assert_eq!(e.iter().map(|e| e.pointer.as_str()).collect::<Vec<_>>(), ["/language"]);
         }
+    }
+
+    fn financing_pointers(f: Value) -> Vec<String> {
+        validate_financing(&json!({"financing": f}), 3_000_000, 100_000).unwrap_err().into_iter().map(|e| e.pointer).collect()
+    }
+
+    #[test]
+    fn financing_is_optional_and_checked_against_the_price() {
+        assert_eq!(validate_financing(&valid(), 3_000_000, 100_000), Ok(None));
+        assert_eq!(validate_financing(&json!({"financing": null}), 3_000_000, 100_000), Ok(None));
+        let ok = json!({"financed_amount_minor": 2_000_000, "term_months": 48, "monthly_amount_minor": 45_000, "lender_reference": " CaaS Bank L-1 "});
+        let f = validate_financing(&json!({"financing": ok}), 3_000_000, 100_000).unwrap().unwrap();
+        assert_eq!((f.financed_amount_minor, f.term_months, f.monthly_amount_minor, f.lender_reference.as_str()), (2_000_000, 48, 45_000, "CaaS Bank L-1"));
+        // Financed up to price − deposit (fully financed: no final payment).
+        let mut most = ok.clone();
+        most["financed_amount_minor"] = json!(2_900_000);
+        most["monthly_amount_minor"] = json!(100_000);
+        assert!(validate_financing(&json!({"financing": most}), 3_000_000, 100_000).is_ok());
+        most["financed_amount_minor"] = json!(2_900_001);
+        assert_eq!(financing_pointers(most), ["/financing/financed_amount_minor"]);
+        let mut b = ok.clone();
+        b["term_months"] = json!(5);
+        assert_eq!(financing_pointers(b.clone()), ["/financing/term_months"]);
+        b["term_months"] = json!(121);
+        assert_eq!(financing_pointers(b), ["/financing/term_months"]);
+        let mut b = ok.clone();
+        b["monthly_amount_minor"] = json!(41_666); // 41 666 × 48 = 1 999 968 < 2 000 000
+        assert_eq!(financing_pointers(b), ["/financing/monthly_amount_minor"]);
+        let bad = json!({"financed_amount_minor": 0, "term_months": "48", "monthly_amount_minor": -1, "lender_reference": "", "rate": 3});
+        let p = financing_pointers(bad);
+        for e in ["/financing/rate", "/financing/financed_amount_minor", "/financing/monthly_amount_minor", "/financing/term_months", "/financing/lender_reference"] {
+            assert!(p.contains(&e.to_string()), "{e} missing in {p:?}");
+        }
+        assert_eq!(validate_financing(&json!({"financing": 3}), 3_000_000, 100_000).unwrap_err()[0].pointer, "/financing");
+    }
+
+    #[test]
+    fn plan_options_must_be_offered_catalog_options() {
+        use crate::services::catalog::{OptionStatus, seed_catalog};
+        let mut cat = seed_catalog();
+        let codes = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // The documented example stays valid (HEATED-SEATS is the catalog's heated-seats).
+        assert_eq!(check_plan_options(&codes(&["AUTOPILOT-HWY", "HEATED-SEATS", "premium-audio"]), &cat), Ok(()));
+        assert_eq!(check_plan_options(&[], &cat), Ok(()));
+        cat.options.iter_mut().find(|o| o.code == "premium-audio").unwrap().status = OptionStatus::Retired;
+        let e = check_plan_options(&codes(&["heated-seats", "warp-drive", "premium-audio", "x"]), &cat).unwrap_err();
+        assert_eq!((e.unknown.clone(), e.retired.clone()), (codes(&["warp-drive", "x"]), codes(&["premium-audio"])));
+        assert_eq!(e.detail(), "plan options cannot be sold — not in the catalog: warp-drive, x; retired (no longer sold): premium-audio");
+    }
+
+    #[test]
+    fn final_payment_is_what_is_not_financed() {
+        assert_eq!(final_payment_minor(3_000_000, 100_000, 0), Some(2_900_000));
+        assert_eq!(final_payment_minor(3_000_000, 100_000, 2_000_000), Some(900_000));
+        assert_eq!(final_payment_minor(3_000_000, 100_000, 2_900_000), None);
+        assert_eq!(final_payment_minor(100, 100, 0), None);
     }
 
     #[test]

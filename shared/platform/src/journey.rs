@@ -73,10 +73,19 @@ pub async fn unassign(tx: &Db, order: &Order, reason: &str, now: i64) -> Result<
     Ok(true)
 }
 
-/// Mark the vehicle as available at the dealership and start the final-payment clock.
+/// Mark the vehicle as available at the dealership and start the final-payment clock. A fully
+/// financed sale (deposit + financed amount = price) has nothing left to pay: the order is fully
+/// paid at once, its registration queued, and the customer told so.
 pub async fn make_available(tx: &Db, order: &Order, from: OrderStatus, now: i64, final_payment_days: u64, detail: &str) -> Result<bool, DbError> {
     if !set_status(tx, &order.id, from, OrderStatus::VehicleAvailable, now, detail).await? {
         return Ok(false);
+    }
+    if order.final_payment_minor() <= 0 {
+        tx.exec("UPDATE orders SET available_at = ? WHERE id = ?", vec![int(now), text(&order.id)]).await?;
+        set_status(tx, &order.id, OrderStatus::VehicleAvailable, OrderStatus::FullyPaid, now, "nothing left to pay: the rest of the price is financed").await?;
+        crate::queue::enqueue(tx, &caas_domain::wit::Job::RegisterVehicle(order.id.clone()), &registration_job_key(&order.id), now).await?;
+        notify_customer(tx, &order.id, &order.customer_id, "vehicle-available", &journey::msg_vehicle_ready_financed(&order.id), now).await?;
+        return Ok(true);
     }
     let due = journey::final_payment_due_at(now, final_payment_days);
     tx.exec(

@@ -55,3 +55,23 @@ async fn an_employee_reissues_credentials_sessions_end_and_the_new_link_works_on
     assert!(items[0]["at"].as_i64().unwrap() > 0);
     t.stop().await;
 }
+
+/// The re-issued credentials e-mail is in the customer's language (like every customer message).
+#[tokio::test(flavor = "multi_thread")]
+async fn reissued_credentials_are_emailed_in_the_customers_language() {
+    let t = TestApp::start().await;
+    let employee = t.employee_token().await;
+    let mut body = sale_body(822);
+    body["language"] = json!("es");
+    let (_order_id, customer_id) = t.register_sale(&body, "sale-822").await;
+    t.tick("retry").await;
+    let r = t.post_json(&format!("/api/staff/customers/{customer_id}/reissue-credentials"), &json!({}), Some(&employee), None).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    t.tick("retry").await;
+    let mails = t.sims.notify().messages_to("lucia.822@example.com");
+    let reissued = mails.iter().rev().find(|m| m["template"] == "credentials").unwrap();
+    assert_eq!(reissued["subject"], "Su cuenta de CaaS: nuevo enlace para elegir contraseña", "{reissued}");
+    let text = reissued["body"].as_str().unwrap();
+    assert!(text.contains("nuevas credenciales") && text.contains("/set-password?token="), "{text}");
+    t.stop().await;
+}

@@ -353,3 +353,145 @@ async fn the_dealership_cancels_a_sale_before_the_vehicle_is_paid_for() {
     assert_eq!(r.status, 409, "{}", r.text);
     t.stop().await;
 }
+
+fn pointers(problem: &Value) -> Vec<String> {
+    problem["errors"].as_array().map(|a| a.iter().map(|e| e["pointer"].as_str().unwrap_or_default().to_string()).collect()).unwrap_or_default()
+}
+
+/// The plan comercial is checked against the catalog at the sale: an unknown or retired option
+/// code is a 422 naming the codes and nothing is written; the documented example (a catalog code
+/// in another case and the legacy plan code) stays valid.
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_options_are_checked_against_the_catalog_at_the_sale() {
+    let t = TestApp::start().await;
+    let employee = t.employee_token().await;
+    let mut body = sale_body(850);
+    body["plan_options"] = json!(["heated-seats", "warp-drive", "time-travel"]);
+    let r = t.post_json("/api/sales", &body, Some(&employee), Some("plan-850-a")).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.is_problem());
+    let p = r.json();
+    assert!(p["type"].as_str().unwrap().ends_with("unknown-plan-option"), "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("warp-drive, time-travel"), "{p}");
+    assert_eq!(pointers(&p), ["/plan_options/1", "/plan_options/2"]);
+
+    // A retired option can no longer be sold in a plan comercial.
+    let admin = t.admin_token().await;
+    let r = t.post_json("/api/catalog/admin/options/premium-audio/retire", &json!({}), Some(&admin), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    body["plan_options"] = json!(["HEATED-SEATS", "premium-audio"]);
+    let r = t.post_json("/api/sales", &body, Some(&employee), Some("plan-850-b")).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let p = r.json();
+    assert!(p["detail"].as_str().unwrap().contains("retired") && p["detail"].as_str().unwrap().contains("premium-audio"), "{p}");
+    assert_eq!(pointers(&p), ["/plan_options/1"]);
+    assert_eq!(t.count("SELECT COUNT(*) FROM orders"), 0);
+    assert_eq!(t.count("SELECT COUNT(*) FROM customers"), 0);
+    assert_eq!(t.count("SELECT COUNT(*) FROM jobs"), 0, "no e-mail queued");
+
+    // The documented example and offered options in any case are sold as before.
+    let r = t.post_json("/api/sales", &sale_body(850), Some(&employee), Some("plan-850-c")).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let mut other = sale_body(851);
+    other["plan_options"] = json!(["Parking-Assist", "entertainment-plus"]);
+    let r = t.post_json("/api/sales", &other, Some(&employee), Some("plan-851")).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    t.stop().await;
+}
+
+/// Financing terms at the sale (issues 8/10): validated against the price after discount and the
+/// deposit (bad terms → 422, nothing written); recorded with the order and shown to the customer
+/// (order, expediente) and the staff; the final payment the customer is asked for is what is not
+/// financed. A sale without financing answers exactly as before.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_financed_sale_leaves_only_the_unfinanced_part_as_final_payment() {
+    let t = TestApp::start().await;
+    let employee = t.employee_token().await;
+    // Sedan: list 34 500,00 €, discount 1 000,00 € → price 33 500,00 €; deposit 1 500,00 €.
+    let mut body = sale_body(852);
+    body.as_object_mut().unwrap().remove("prices");
+    body["prices"] = json!({"deposit_minor": 150_000, "currency": "EUR"});
+    body["discount"] = json!({"amount_minor": 100_000, "reason": "spring campaign"});
+    let good = json!({"financed_amount_minor": 2_000_000, "term_months": 48, "monthly_amount_minor": 45_000, "lender_reference": "CaaS Bank L-852"});
+    let bad = [
+        (json!({"term_months": 5}), "/financing/term_months"),
+        (json!({"term_months": 121}), "/financing/term_months"),
+        // price after discount − deposit = 3 200 000: more cannot be financed.
+        (json!({"financed_amount_minor": 3_200_001, "monthly_amount_minor": 100_000}), "/financing/financed_amount_minor"),
+        (json!({"monthly_amount_minor": 41_666}), "/financing/monthly_amount_minor"),
+        (json!({"financed_amount_minor": 0}), "/financing/financed_amount_minor"),
+        (json!({"lender_reference": ""}), "/financing/lender_reference"),
+    ];
+    for (i, (change, pointer)) in bad.iter().enumerate() {
+        let mut f = good.clone();
+        for (k, v) in change.as_object().unwrap() {
+            f[k] = v.clone();
+        }
+        let mut b = body.clone();
+        b["financing"] = f;
+        let r = t.post_json("/api/sales", &b, Some(&employee), Some(&format!("fin-bad-{i}"))).await;
+        assert_eq!(r.status, 422, "{change}: {}", r.text);
+        assert!(r.is_problem());
+        assert!(pointers(&r.json()).contains(&pointer.to_string()), "{change}: {}", r.text);
+    }
+    assert_eq!(t.count("SELECT COUNT(*) FROM orders"), 0);
+    assert_eq!(t.count("SELECT COUNT(*) FROM customers"), 0);
+
+    body["financing"] = good.clone();
+    let r = t.post_json("/api/sales", &body, Some(&employee), Some("fin-852")).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json()["financing"], good);
+    let order_id = r.json()["order_id"].as_str().unwrap().to_string();
+    let sale = t.get(&format!("/api/sales/{order_id}"), Some(&employee)).await.json();
+    assert_eq!(sale["financing"], good);
+    assert!(sale["timeline"].as_array().unwrap().iter().any(|e| e["kind"] == "financing-agreed"), "{sale}");
+    let staff = t.get(&format!("/api/staff/orders/{order_id}"), Some(&employee)).await.json();
+    assert_eq!(staff["order"]["financing"], good);
+    assert_eq!(staff["order"]["prices"]["final_payment_minor"], 1_200_000);
+
+    let token = t.sign_in_from_credentials_email("lucia.852@example.com", CUSTOMER_NEW_PASSWORD).await;
+    let c = Customer { email: "lucia.852@example.com".into(), token, order_id, customer_id: String::new() };
+    let o = t.order(&c).await;
+    assert_eq!(o["financing"], good);
+    assert_eq!(o["prices"], json!({"currency": "EUR", "deposit_minor": 150_000, "final_payment_minor": 1_200_000, "vehicle_price_minor": 3_350_000}));
+    let e = t.get("/api/expediente", Some(&c.token)).await.json();
+    assert_eq!(e["orders"][0]["financing"], good, "{e}");
+
+    // The final payment charged at the gateway is the unfinanced part.
+    t.pay_and_settle(&c, "reservation").await;
+    t.manufacture(&c.order_id).await;
+    let r = t.post_json(&format!("/api/orders/{}/final-payment", c.order_id), &json!({}), Some(&c.token), None).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json()["amount_minor"], 1_200_000);
+    let pid = r.json()["payment_id"].as_str().unwrap().to_string();
+    assert_eq!(t.sims.payment().settle(&pid, true).await.unwrap(), 200);
+    t.tick("retry").await;
+    assert_eq!(t.order(&c).await["status"], "matriculated");
+
+    // Fully financed (deposit + financed = price): nothing to pay at the end — the order is fully
+    // paid as soon as the car is at the dealership, and no final payment can be started.
+    let mut full = sale_body(854);
+    full["financing"] = json!({"financed_amount_minor": 3_300_000, "term_months": 120, "monthly_amount_minor": 27_500, "lender_reference": "CaaS Bank L-854"});
+    let (order_id, customer_id) = t.register_sale(&full, "fin-854").await;
+    let token = t.sign_in_from_credentials_email("lucia.854@example.com", CUSTOMER_NEW_PASSWORD).await;
+    let c = Customer { email: "lucia.854@example.com".into(), token, order_id, customer_id };
+    assert_eq!(t.order(&c).await["prices"]["final_payment_minor"], 0);
+    t.pay_and_settle(&c, "reservation").await;
+    t.manufacture(&c.order_id).await;
+    assert_eq!(t.order(&c).await["status"], "fully-paid");
+    t.tick("retry").await;
+    let told = t.sims.notify().messages_to(&c.email);
+    assert!(told.iter().any(|m| m["template"] == "vehicle-ready-financed"), "{told:?}");
+    assert!(!told.iter().any(|m| m["template"] == "vehicle-ready"), "not asked for a final payment: {told:?}");
+    let r = t.post_json(&format!("/api/orders/{}/final-payment", c.order_id), &json!({}), Some(&c.token), None).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(t.order(&c).await["status"], "matriculated");
+    assert_eq!(t.count(&format!("SELECT COUNT(*) FROM payments WHERE order_id = '{}'", c.order_id)), 1, "only the reservation was charged");
+
+    // Without financing: no `financing` key, the final payment is price − deposit as before.
+    let (token, order_id, customer_id) = customer_with_sale(&t, 853).await;
+    let plain = t.order(&Customer { email: "lucia.853@example.com".into(), token, order_id, customer_id }).await;
+    assert!(plain.get("financing").is_none(), "{plain}");
+    assert_eq!(plain["prices"]["final_payment_minor"], 3_300_000);
+    t.stop().await;
+}

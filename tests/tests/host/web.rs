@@ -445,10 +445,13 @@ async fn support_retries_a_failed_activation_an_employee_reissues_credentials_an
         ("#sale-line1", "12 rue de la Paix"),
         ("#sale-postal_code", "75002"),
         ("#sale-city", "Paris"),
-        ("#sale-model", "CAAS-HATCH-24"),
     ] {
         b.fill(field, value).await.unwrap();
     }
+    // The model from the price list, its list price shown.
+    let option = b.text("#sale-model option[value='CAAS-HATCH-24']").await.unwrap();
+    assert!(option.contains("€24,900.00"), "{option}");
+    b.find("#sale-model").await.unwrap().select_by_value("CAAS-HATCH-24").await.unwrap();
     b.find("#sale-country").await.unwrap().select_by_value("FR").await.unwrap();
     b.click("#plan-heated-seats").await.unwrap();
     assert_accessible("sale form", &b.accessibility_violations().await.unwrap());
@@ -701,6 +704,161 @@ async fn an_employee_finds_a_sale_and_cancels_it_before_it_is_paid_for() {
     b.wait_text("Sale cancelled.", 15).await.unwrap();
     b.wait_text("Cancelled by the dealership", 15).await.unwrap();
     assert_eq!(t.get(&format!("/api/orders/{order_id}"), Some(&token)).await.json()["status"], "cancelled");
+    b.close().await;
+    t.stop().await;
+}
+
+async fn staff_sign_in(b: &Browser, t: &TestApp, email: &str, password: &str) {
+    b.goto(&t.url("/app/login")).await.unwrap();
+    b.fill("#email", email).await.unwrap();
+    b.fill("#password", password).await.unwrap();
+    b.click("#login-submit").await.unwrap();
+    b.wait_url("/app/staff/", 15).await.unwrap();
+}
+
+async fn sign_out(b: &Browser) {
+    b.click("a[href='/app/account']").await.unwrap();
+    b.click("#logout").await.unwrap();
+    b.wait_url("/app/login", 15).await.unwrap();
+}
+
+/// The customer part of the sale form (`#sale-<field>`).
+async fn fill_sale_customer(b: &Browser, fields: &[(&str, &str)]) {
+    for (field, value) in fields {
+        b.fill(&format!("#sale-{field}"), value).await.unwrap();
+    }
+}
+
+/// Issues 8/10: the price list screen; an employee registers a sale in the form choosing the
+/// model from the price list, with financing terms; the customer gets the e-mail, sets a password
+/// and sees the financing and the reduced final payment on the order page and in the documents.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_employee_sells_a_financed_car_from_the_price_list_and_the_customer_sees_the_reduced_final_payment() {
+    let t = web_app().await;
+    let b = Browser::start("en-GB", DESKTOP).await.expect("browser");
+    staff_sign_in(&b, &t, EMPLOYEE_EMAIL, EMPLOYEE_PASSWORD).await;
+    b.click("a[href='/app/staff/price-list']").await.unwrap();
+    b.wait_text("Plan comercial options", 15).await.unwrap();
+    let sedan = b.text("#model-CAAS-SEDAN-24").await.unwrap();
+    assert!(sedan.contains("€34,500.00") && sedan.contains("CAAS-SEDAN-24"), "{sedan}");
+    let seats = b.text("#option-heated-seats").await.unwrap();
+    assert!(seats.contains('€'), "{seats}");
+    assert_accessible("price list", &b.accessibility_violations().await.unwrap());
+
+    b.click("a[href='/app/staff/new-sale']").await.unwrap();
+    b.wait_url("/app/staff/new-sale", 15).await.unwrap();
+    let email = "marta.ruiz@example.com";
+    fill_sale_customer(
+        &b,
+        &[("full_name", "Marta Ruiz"), ("email", email), ("phone", "+34600333444"), ("national_id", "Y1234567X"), ("line1", "Calle Alcalá 10"), ("postal_code", "28014"), ("city", "Madrid")],
+    )
+    .await;
+    let option = b.text("#sale-model option[value='CAAS-SEDAN-24']").await.unwrap();
+    assert!(option.contains("€34,500.00"), "{option}");
+    b.find("#sale-model").await.unwrap().select_by_value("CAAS-SEDAN-24").await.unwrap();
+    // The customer reads English (the country preselected Spanish).
+    b.find("#sale-language").await.unwrap().select_by_value("en").await.unwrap();
+    b.click("#plan-heated-seats").await.unwrap();
+    b.click("#sale-financing").await.unwrap();
+    fill_sale_customer(&b, &[("lender", "CaaS Bank L-1001"), ("financed", "20000"), ("term", "48"), ("monthly", "450")]).await;
+    assert_accessible("sale form with financing", &b.accessibility_violations().await.unwrap());
+    b.click("#sale-submit").await.unwrap();
+    let done = b.text("#sale-done").await.unwrap();
+    assert!(done.contains(email) && done.contains("choose a password"), "{done}");
+    let order_id = t.db().query_row("SELECT id FROM orders WHERE financed_minor = 2000000", [], |r| r.get::<_, String>(0)).unwrap();
+    t.tick("retry").await;
+    assert!(t.sims.notify().messages_to(email).iter().any(|m| m["template"] == "credentials"), "credentials e-mail sent");
+    sign_out(&b).await;
+
+    // The customer: 34 500 − 1 500 deposit − 20 000 financed = 13 000 at the end.
+    let link = t.url(&format!("/set-password?token={}", emailed_set_password_token(&t, email)));
+    first_sign_in(&b, &link, email).await.unwrap();
+    b.click(".order-card a.button").await.unwrap();
+    b.wait_url(&format!("/app/orders/{order_id}"), 15).await.unwrap();
+    let text = b.wait_text("CaaS Bank L-1001", 15).await.unwrap();
+    assert!(text.contains("€20,000.00") && text.contains("48 months") && text.contains("€450.00"), "{text}");
+    assert_eq!(b.text("#order-final-payment").await.unwrap(), "€13,000.00");
+    assert_accessible("financed order", &b.accessibility_violations().await.unwrap());
+    b.click("a[href='/app/expediente']").await.unwrap();
+    let text = b.wait_text("CaaS Bank L-1001", 15).await.unwrap();
+    assert!(text.contains("Financed amount") && text.contains("€20,000.00"), "{text}");
+    b.close().await;
+    t.stop().await;
+}
+
+/// Issue 8: a returning customer's second order registered in the form — the employee sees that
+/// it was attached to the existing account; the customer sees both orders.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_returning_customers_second_order_is_attached_to_their_account() {
+    let t = web_app().await;
+    let (_token, first_order, _) = customer_with_sale(&t, 72).await;
+    let b = Browser::start("en-GB", DESKTOP).await.expect("browser");
+    staff_sign_in(&b, &t, EMPLOYEE_EMAIL, EMPLOYEE_PASSWORD).await;
+    b.goto(&t.url("/app/staff/new-sale")).await.unwrap();
+    let email = "lucia.72@example.com";
+    fill_sale_customer(
+        &b,
+        &[("full_name", "Lucía Fernández 72"), ("email", email), ("phone", "+34600111222"), ("national_id", "X0000072L"), ("line1", "Calle Mayor 1"), ("postal_code", "28013"), ("city", "Madrid")],
+    )
+    .await;
+    b.find("#sale-model option[value='CAAS-SUV-24']").await.unwrap();
+    b.find("#sale-model").await.unwrap().select_by_value("CAAS-SUV-24").await.unwrap();
+    b.click("#sale-submit").await.unwrap();
+    let done = b.text("#sale-done").await.unwrap();
+    assert!(done.contains("attached to the existing account") && done.contains(email), "{done}");
+    t.tick("retry").await;
+    let mails = t.sims.notify().messages_to(email);
+    assert_eq!(mails.iter().filter(|m| m["template"] == "credentials").count(), 1, "no new credentials: {mails:?}");
+    assert!(mails.iter().any(|m| m["template"] == "order-registered"), "{mails:?}");
+    sign_out(&b).await;
+
+    sign_in(&b, email, CUSTOMER_NEW_PASSWORD).await.unwrap();
+    b.wait_text("CAAS-SUV-24", 15).await.unwrap();
+    let cards = b.eval("return document.querySelectorAll('.order-card').length").await.unwrap();
+    assert_eq!(cards, json!(2), "both orders on the dashboard");
+    let text = b.page_text().await.unwrap();
+    assert!(text.contains("CAAS-SEDAN-24") && text.contains("CAAS-SUV-24"), "{text}");
+    assert_eq!(t.count(&format!("SELECT COUNT(*) FROM orders WHERE id = '{first_order}'")), 1);
+    b.close().await;
+    t.stop().await;
+}
+
+/// Issue 8: a sale whose reservation is never paid expires on the virtual clock (deadline tick):
+/// the employee finds it by state "abandoned" with its pending payment voided, the customer's app
+/// shows it as cancelled, and both were told.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unpaid_sale_expires_and_both_the_employee_and_the_customer_see_it_abandoned() {
+    let t = web_app().await;
+    let (token, order_id, customer_id) = customer_with_sale(&t, 73).await;
+    let c = Customer { email: "lucia.73@example.com".into(), token, order_id: order_id.clone(), customer_id };
+    let pid = t.start_payment(&c, "reservation").await;
+    t.advance(Duration::from_secs(8 * 86_400));
+    assert_eq!(t.tick("deadlines").await["abandoned"], 1);
+    t.tick("retry").await;
+    let at_gateway = t.sims.payment().payment(&pid).expect("payment at the gateway");
+    assert_eq!(at_gateway["status"], "voided", "the pending reservation payment is voided");
+    let told = |to: &str| t.sims.notify().messages_to(to).iter().any(|m| m["body"].as_str().unwrap_or_default().contains(&order_id));
+    assert!(told(&c.email), "the customer is told");
+    assert!(told(EMPLOYEE_EMAIL), "the employee is told");
+
+    let b = Browser::start("en-GB", DESKTOP).await.expect("browser");
+    staff_sign_in(&b, &t, EMPLOYEE_EMAIL, EMPLOYEE_PASSWORD).await;
+    b.click("a[href='/app/staff/orders']").await.unwrap();
+    b.find("#order-status").await.unwrap().select_by_value("abandoned").await.unwrap();
+    b.click("#order-search").await.unwrap();
+    b.wait_text("Lucía Fernández 73", 15).await.unwrap();
+    b.click("#orders a").await.unwrap();
+    b.wait_url(&format!("/app/staff/orders/{order_id}"), 15).await.unwrap();
+    b.wait_text("voided", 15).await.unwrap();
+    assert_eq!(b.text("#staff-order-status").await.unwrap(), "Sale cancelled");
+    let text = b.page_text().await.unwrap();
+    assert!(text.contains(&pid), "{text}");
+    assert_accessible("abandoned order", &b.accessibility_violations().await.unwrap());
+    sign_out(&b).await;
+
+    sign_in(&b, &c.email, CUSTOMER_NEW_PASSWORD).await.unwrap();
+    let text = b.wait_text("Sale cancelled", 15).await.unwrap();
+    assert!(!text.contains("Pay the reservation"), "{text}");
     b.close().await;
     t.stop().await;
 }

@@ -3,7 +3,7 @@
 import { api, type Schemas } from '../api/client';
 import { fmtDate, fmtDateTime, fmtMoney, t, type Key } from '../i18n';
 import { Card, Chip, ErrorBox, Loading, NotFound, Page, useLoad } from '../ui';
-import { eventText, statusLabel } from './orders';
+import { FinancingFacts, eventText, statusLabel } from './orders';
 
 type Summary = Schemas['ExpedienteSummary'];
 type Invoice = NonNullable<Summary['invoices']>[number];
@@ -29,6 +29,7 @@ export function Expediente() {
             <dd>{o.vehicle?.plate ?? '—'}</dd>
             <dt>{t('exp.plan')}</dt>
             <dd>{o.plan_comercial?.options?.join(', ') || '—'}</dd>
+            <FinancingFacts financing={o.financing} currency={o.prices?.currency ?? 'EUR'} />
           </dl>
           {o.maintenance && (
             <section aria-label={t('exp.maintenance')}>

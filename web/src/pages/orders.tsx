@@ -7,6 +7,25 @@ import { Alert, Card, Chip, ErrorBox, Loading, NotFound, Page, errorText, useLoa
 import { ApiError } from '../api/client';
 
 type Order = Schemas['Order'];
+type Financing = Schemas['Financing'];
+
+/** The financing terms agreed at the sale (lender, financed amount, term, monthly), as facts. */
+export function FinancingFacts(props: { financing?: Financing | null; currency: string }) {
+  const f = props.financing;
+  if (!f) return null;
+  return (
+    <>
+      <dt>{t('order.lender')}</dt>
+      <dd class="financing-lender">{f.lender_reference}</dd>
+      <dt>{t('order.financed')}</dt>
+      <dd class="financing-amount">{fmtMoney(f.financed_amount_minor, props.currency)}</dd>
+      <dt>{t('order.term')}</dt>
+      <dd class="financing-term">{t('order.termMonths', { n: String(f.term_months) })}</dd>
+      <dt>{t('order.monthly')}</dt>
+      <dd class="financing-monthly">{fmtMoney(f.monthly_amount_minor, props.currency)}</dd>
+    </>
+  );
+}
 type Status = Schemas['OrderStatus'];
 
 const STEPS: { key: Key; states: Status[] }[] = [
@@ -226,8 +245,9 @@ export function OrderPage(props: { id: string; result?: string }) {
             <dd>{fmtMoney(o.prices.vehicle_price_minor ?? 0, cur)}</dd>
             <dt>{t('order.deposit')}</dt>
             <dd>{fmtMoney(o.prices.deposit_minor ?? 0, cur)}</dd>
+            <FinancingFacts financing={o.financing} currency={cur} />
             <dt>{t('order.finalPayment')}</dt>
-            <dd>{fmtMoney(o.prices.final_payment_minor ?? 0, cur)}</dd>
+            <dd id="order-final-payment">{fmtMoney(o.prices.final_payment_minor ?? 0, cur)}</dd>
             {o.final_payment_due_at && (
               <>
                 <dt>{t('order.due')}</dt>

@@ -33,11 +33,43 @@ pub struct Order {
     pub final_payment_due_at: Option<i64>,
     pub plate: Option<String>,
     pub registration_id: Option<String>,
+    /// Financing terms agreed at the sale (migration 25), if any.
+    pub financing: Option<OrderFinancing>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
+/// OpenAPI `Financing`: the part of the price a lender finances (fields in alphabetical order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderFinancing {
+    pub financed_amount_minor: i64,
+    pub lender_reference: String,
+    pub monthly_amount_minor: i64,
+    pub term_months: i64,
+}
+
+impl OrderFinancing {
+    fn from_row(r: &Row) -> Option<OrderFinancing> {
+        Some(OrderFinancing {
+            financed_amount_minor: r.opt_i64("financed_minor")?,
+            lender_reference: r.opt_str("financing_lender_reference").unwrap_or_default(),
+            monthly_amount_minor: r.opt_i64("financing_monthly_minor").unwrap_or(0),
+            term_months: r.opt_i64("financing_term_months").unwrap_or(0),
+        })
+    }
+}
+
 impl Order {
+    /// The financed part of the price (0 without financing).
+    pub fn financed_minor(&self) -> i64 {
+        self.financing.as_ref().map_or(0, |f| f.financed_amount_minor)
+    }
+
+    /// What the customer pays at the end: price − deposit − financed.
+    pub fn final_payment_minor(&self) -> i64 {
+        self.vehicle_price_minor - self.deposit_minor - self.financed_minor()
+    }
+
     fn from_row(r: &Row) -> Option<Order> {
         Some(Order {
             id: r.str("id"),
@@ -61,6 +93,7 @@ impl Order {
             final_payment_due_at: r.opt_i64("final_payment_due_at"),
             plate: r.opt_str("plate"),
             registration_id: r.opt_str("registration_id"),
+            financing: OrderFinancing::from_row(r),
             created_at: r.i64("created_at"),
             updated_at: r.i64("updated_at"),
         })
@@ -75,6 +108,7 @@ impl Order {
             estimated_date: self.estimated_date.clone(),
             factory_order_id: self.factory_order_id.clone(),
             final_payment_due_at: self.final_payment_due_at,
+            financing: self.financing.clone(),
             from_stock: self.from_stock,
             model: self.model.clone(),
             order_id: self.id.clone(),
@@ -82,7 +116,7 @@ impl Order {
             prices: OrderPrices {
                 currency: self.currency.clone(),
                 deposit_minor: self.deposit_minor,
-                final_payment_minor: self.vehicle_price_minor - self.deposit_minor,
+                final_payment_minor: self.final_payment_minor(),
                 vehicle_price_minor: self.vehicle_price_minor,
             },
             status: self.status,
@@ -106,6 +140,9 @@ pub struct OrderView {
     pub estimated_date: Option<String>,
     pub factory_order_id: Option<String>,
     pub final_payment_due_at: Option<i64>,
+    /// Only for a financed sale (absent otherwise: the bytes of other orders are unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub financing: Option<OrderFinancing>,
     pub from_stock: bool,
     pub model: String,
     pub order_id: String,
@@ -203,6 +240,16 @@ pub async fn insert(tx: &Db, o: &NewOrder<'_>, now: i64) -> Result<(), DbError> 
             text(o.country), text(o.currency), int(o.vehicle_price_minor), int(o.deposit_minor), int(o.list_price_minor),
             int(o.discount_minor), opt_text(o.discount_reason.clone()), opt_text(o.discount_by.clone()), int(now), int(now),
         ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Record the sale's financing terms on the order (in the sale's transaction).
+pub async fn set_financing(tx: &Db, order_id: &str, f: &caas_domain::sale::Financing) -> Result<(), DbError> {
+    tx.exec(
+        "UPDATE orders SET financed_minor = ?, financing_term_months = ?, financing_monthly_minor = ?, financing_lender_reference = ? WHERE id = ?",
+        vec![int(f.financed_amount_minor), int(f.term_months), int(f.monthly_amount_minor), text(&f.lender_reference), text(order_id)],
     )
     .await?;
     Ok(())

@@ -247,6 +247,21 @@ function StaffOrderPage(props: { id: string }) {
           </dd>
           <dt>{es ? 'Precio' : 'Price'}</dt>
           <dd>{fmtMoney(x.pricing.vehicle_price_minor, 'EUR')}</dd>
+          {x.order.financing && (
+            <>
+              <dt>{st('sale.financing')}</dt>
+              <dd id="staff-order-financing">
+                {st('sale.financingTerms', {
+                  amount: fmtMoney(x.order.financing.financed_amount_minor, x.order.prices.currency ?? 'EUR'),
+                  lender: x.order.financing.lender_reference,
+                  term: String(x.order.financing.term_months),
+                  monthly: fmtMoney(x.order.financing.monthly_amount_minor, x.order.prices.currency ?? 'EUR'),
+                })}
+              </dd>
+            </>
+          )}
+          <dt>{st('sale.finalPayment')}</dt>
+          <dd id="staff-order-final">{fmtMoney(x.order.prices.final_payment_minor ?? 0, x.order.prices.currency ?? 'EUR')}</dd>
         </dl>
       </Card>
       <Card title={st('staff.payment')}>
@@ -260,6 +275,16 @@ function StaffOrderPage(props: { id: string }) {
             </li>
           ))}
         </ul>
+      </Card>
+      <Card title={es ? 'Historial' : 'History'}>
+        <ol class="timeline">
+          {x.timeline.map((e, i) => (
+            <li key={i}>
+              <time>{fmtDateTime(e.at)}</time>
+              <span>{e.detail || e.kind}</span>
+            </li>
+          ))}
+        </ol>
       </Card>
       <Card title={es ? 'Mensajes enviados' : 'Messages sent'}>
         <ul class="list">

@@ -1,8 +1,12 @@
-// The sale form: customer, address, model from the price list, plan comercial, deposit and discount.
+// The sale form: customer, address, model from the price list, plan comercial, deposit, discount
+// and financing terms; and the read-only price list.
 import { useState } from 'preact/hooks';
 import { api, newIdempotencyKey } from '../../api/client';
-import { Alert, ErrorBox, Field, Page, useLoad } from '../../ui';
+import { fmtMoney } from '../../i18n';
+import { Alert, Card, ErrorBox, Field, Loading, Page, useLoad } from '../../ui';
 import { st } from './i18n';
+
+const loadModels = () => api('get', '/api/sales/models');
 
 const COUNTRY_LANG: Record<string, 'es' | 'fr' | 'de'> = { ES: 'es', FR: 'fr', DE: 'de' };
 
@@ -16,13 +20,17 @@ export function euroCents(v: string): number | null {
 }
 
 export function SaleForm() {
-  const catalog = useLoad(() => api('get', '/api/catalog'), []);
-  const [f, setF] = useState({ full_name: '', email: '', phone: '', national_id: '', line1: '', city: '', postal_code: '', country: 'ES', model: '', deposit: '1500', discount: '', reason: '' });
+  const models = useLoad(loadModels, []);
+  const [f, setF] = useState({
+    full_name: '', email: '', phone: '', national_id: '', line1: '', city: '', postal_code: '', country: 'ES', model: '',
+    deposit: '1500', discount: '', reason: '', financed: '', term: '', monthly: '', lender: '',
+  });
+  const [financing, setFinancing] = useState(false);
   const [language, setLanguage] = useState<'es' | 'fr' | 'de' | 'en'>('es');
   const [plan, setPlan] = useState<string[]>([]);
   const [key] = useState(() => newIdempotencyKey());
   const [error, setError] = useState<unknown>();
-  const [done, setDone] = useState<{ order: string; email: string }>();
+  const [done, setDone] = useState<{ order: string; email: string; returning: boolean }>();
   const set = (k: keyof typeof f) => (e: Event) => {
     const v = (e.currentTarget as HTMLInputElement).value;
     setF({ ...f, [k]: v });
@@ -44,9 +52,19 @@ export function SaleForm() {
           prices: { deposit_minor: euroCents(f.deposit) ?? 0, currency: 'EUR' },
           language,
           ...(discount ? { discount: { amount_minor: discount, reason: f.reason } } : {}),
+          ...(financing
+            ? {
+                financing: {
+                  financed_amount_minor: euroCents(f.financed) ?? 0,
+                  term_months: Number.parseInt(f.term, 10) || 0,
+                  monthly_amount_minor: euroCents(f.monthly) ?? 0,
+                  lender_reference: f.lender,
+                },
+              }
+            : {}),
         },
       });
-      setDone({ order: r.order_id, email: r.customer_email });
+      setDone({ order: r.order_id, email: r.customer_email, returning: r.returning_customer === true });
     } catch (err) {
       setError(err);
     }
@@ -55,7 +73,7 @@ export function SaleForm() {
     return (
       <Page title={st('sale.title')}>
         <Alert tone="ok" id="sale-done">
-          {st('sale.done', { order: done.order, email: done.email })}
+          {st(done.returning ? 'sale.doneReturning' : 'sale.done', { order: done.order, email: done.email })}
         </Alert>
         <a class="button" href={`/app/staff/sale?id=${encodeURIComponent(done.order)}`}>
           {st('staff.open.sale')}
@@ -101,10 +119,19 @@ export function SaleForm() {
         </fieldset>
         <fieldset>
           <legend>{st('sale.vehicle')}</legend>
-          <SaleModelField value={f.model} onInput={set('model')} />
+          <Field id="sale-model" label={st('sale.model')}>
+            <select id="sale-model" value={f.model} onChange={set('model')}>
+              <option value="">—</option>
+              {models.data?.models.map((m) => (
+                <option key={m.code} value={m.code}>
+                  {m.name} · {m.list_prices.map((p) => fmtMoney(p.amount_minor, p.currency)).join(' / ')}
+                </option>
+              ))}
+            </select>
+          </Field>
           <fieldset class="plain">
             <legend>{st('sale.plan')}</legend>
-            {catalog.data?.options?.map((o) => (
+            {models.data?.plan_options.map((o) => (
               <label class="check" key={o.code}>
                 <input
                   type="checkbox"
@@ -120,6 +147,22 @@ export function SaleForm() {
           {input('discount', st('sale.discount'), 'text', 'off')}
           {f.discount && input('reason', st('sale.discountReason'))}
         </fieldset>
+        <fieldset>
+          <legend>{st('sale.financing')}</legend>
+          <label class="check">
+            <input type="checkbox" id="sale-financing" checked={financing} onChange={(e) => setFinancing(e.currentTarget.checked)} />{' '}
+            {st('sale.financed')}
+          </label>
+          {financing && (
+            <>
+              {input('lender', st('sale.lender'), 'text', 'off')}
+              {input('financed', st('sale.financedAmount'), 'text', 'off')}
+              {input('term', st('sale.term'), 'text', 'off')}
+              {input('monthly', st('sale.monthly'), 'text', 'off')}
+              <p class="muted small">{st('sale.financingNote')}</p>
+            </>
+          )}
+        </fieldset>
         <button class="button primary" type="submit" id="sale-submit">
           {st('sale.submit')}
         </button>
@@ -128,11 +171,59 @@ export function SaleForm() {
   );
 }
 
-/** The model: a free code today (the price list route joins it when the API offers it). */
-function SaleModelField(props: { value: string; onInput: (e: Event) => void }) {
+/** The price list (employees and admins, read-only): models with their list prices, and the
+ * catalog options a plan comercial may include with their catalog prices. */
+export function PriceList() {
+  const x = useLoad(loadModels, []);
+  if (x.loading && !x.data) return <Loading />;
+  if (x.error !== undefined && !x.data) return <ErrorBox error={x.error} />;
+  const d = x.data!;
   return (
-    <Field id="sale-model" label={st('sale.model')}>
-      <input id="sale-model" value={props.value} onInput={props.onInput} autocomplete="off" />
-    </Field>
+    <Page title={st('sale.priceList')}>
+      <Card title={st('sale.models')}>
+        <table class="prefs" id="price-list-models">
+          <thead>
+            <tr>
+              <th scope="col">{st('sale.model')}</th>
+              <th scope="col">{st('sale.code')}</th>
+              <th scope="col">{st('sale.listPrice')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {d.models.map((m) => (
+              <tr key={m.code} id={`model-${m.code}`}>
+                <td>{m.name}</td>
+                <td class="mono">{m.code}</td>
+                <td>{m.list_prices.map((p) => fmtMoney(p.amount_minor, p.currency)).join(' / ')}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        <p class="muted small">{st('sale.maxDiscount', { percent: String(d.max_discount_percent) })}</p>
+      </Card>
+      <Card title={st('sale.planOptions')}>
+        <table class="prefs" id="price-list-options">
+          <thead>
+            <tr>
+              <th scope="col">{st('sale.option')}</th>
+              <th scope="col">{st('sale.code')}</th>
+              <th scope="col">{st('sale.catalogPrice')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {d.plan_options.map((o) => (
+              <tr key={o.code} id={`option-${o.code}`}>
+                <td>{o.name}</td>
+                <td class="mono">{o.code}</td>
+                <td>
+                  {fmtMoney(o.price.amount_minor, o.price.currency)}
+                  {o.kind === 'subscription' ? ` ${st('sale.perMonth')}` : ''}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </Card>
+    </Page>
   );
 }
