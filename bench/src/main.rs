@@ -3,6 +3,9 @@
 //!  2. the trivial `/health` component (runtime overhead per request = 1/rps(2) - 1/rps(1)),
 //!  3. the sale-registration route (`POST /api/sales`: one SQLite transaction; since issue 9 no
 //!     password is hashed at the sale, the customer sets one through the e-mailed link).
+//!  4. `GET /api/auth/me` (a session read from key-value storage) on one runtime with its stores in
+//!     files, then on one and on two replicas sharing a Redis key-value store (Debian's
+//!     `redis-server`, started here on a free port) and one SQLite file (Spin runtime configuration).
 //! Results are written as a Markdown table (`--out`), as ratios to the native floor.
 //! If `wrk` is installed, the /health figure is also measured with `wrk -t2 -c32` for comparison
 //! with the figure for real Spin quoted in the README.
@@ -153,6 +156,7 @@ async fn main() -> Result<()> {
     let body = s.send_request(login).await?.into_body().collect().await?.to_bytes();
     let token = serde_json::from_slice::<serde_json::Value>(&body)?["token"].as_str().context("login token")?.to_string();
     let token = Arc::new(token);
+    let me_token = token.clone();
     let run = std::process::id();
     let sale: MakeReq = Arc::new(move |n| {
         let body = serde_json::json!({
@@ -172,13 +176,37 @@ async fn main() -> Result<()> {
     eprintln!("POST /api/sales through the runtime…");
     let f_sales = load(addr, 4, dur, sale).await?;
 
+    let me = |token: Arc<String>| -> MakeReq {
+        Arc::new(move |_| {
+            Request::get("/api/auth/me").header("host", "127.0.0.1").header("authorization", format!("Bearer {token}")).body(Full::new(Bytes::new())).unwrap()
+        })
+    };
+    eprintln!("GET /api/auth/me through the runtime…");
+    let f_me = load(addr, conns, dur, me(me_token)).await?;
+
+    // One and two replicas over Redis + one SQLite file (skipped when redis-server is missing).
+    let mut replica_rows = Vec::new();
+    match replicas(&root, &sims, &emp, dur, conns, &me).await {
+        Ok(rows) => replica_rows = rows,
+        Err(e) => eprintln!("replicas skipped: {e:#}"),
+    }
+
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
     // Closed loop with every core busy: CPU time per request = cores / (req/s).
     let overhead_us = (cores / f_health.rps() - cores / f_native.rps()) * 1e6;
     let mut md = String::new();
     md.push_str(&format!("# Benchmark ({}s per case, closed loop, loopback, {} cores)\n\n", secs, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)));
     md.push_str("| case | conns | requests | errors | req/s | p50 ms | p99 ms | vs native |\n|---|---|---|---|---|---|---|---|\n");
-    for (name, c, f) in [("native hyper hello (floor)", conns, &f_native), ("GET /health component", conns, &f_health), ("POST /api/sales", 4, &f_sales)] {
+    let mut rows: Vec<(String, usize, &Figures)> = vec![
+        ("native hyper hello (floor)".into(), conns, &f_native),
+        ("GET /health component".into(), conns, &f_health),
+        ("POST /api/sales".into(), 4, &f_sales),
+        ("GET /api/auth/me (session in a KV file)".into(), conns, &f_me),
+    ];
+    for (name, f) in &replica_rows {
+        rows.push((name.clone(), conns, f));
+    }
+    for (name, c, f) in rows {
         md.push_str(&format!(
             "| {name} | {c} | {} | {} | {:.0} | {:.2} | {:.2} | {:.3} |\n",
             f.requests, f.errors, f.rps(), f.p50_ms, f.p99_ms, f.rps() / f_native.rps()
@@ -202,4 +230,79 @@ async fn main() -> Result<()> {
     app.shutdown().await;
     sims.shutdown().await;
     Ok(())
+}
+
+/// `GET /api/auth/me` on one replica, then on two replicas (round-robin: half the connections
+/// each) sharing a Redis key-value store and one SQLite file; the session is made once, on the
+/// first replica. Returns the table rows (the two-replica figure sums both).
+async fn replicas(
+    root: &std::path::Path,
+    sims: &caas_sim::Sims,
+    emp_hash: &str,
+    dur: Duration,
+    conns: usize,
+    me: &dyn Fn(Arc<String>) -> MakeReq,
+) -> Result<Vec<(String, Figures)>> {
+    let dir = tempfile::tempdir()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut redis = std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("redis-server (make redis installs it)")?;
+    let result = async {
+        let config = dir.path().join("runtime-config.toml");
+        std::fs::write(
+            &config,
+            format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:{port}\"\n[sqlite_database.default]\ntype = \"spin\"\npath = \"app.db\"\n"),
+        )?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut apps = Vec::new();
+        for i in 0..2 {
+            let mut cfg = caas_runtime::Config::new(root.join("spin.toml"));
+            cfg.listen = "127.0.0.1:0".parse()?;
+            cfg.state_dir = dir.path().join(format!("replica-{i}"));
+            cfg.log_requests = false;
+            cfg.cache_dir = Some(root.join("target/caas-runtime-cache"));
+            cfg.runtime_config = Some(config.clone());
+            cfg.variables = BTreeMap::from([
+                ("notify_url".to_string(), sims.notify_url()),
+                ("dev_mode".to_string(), "true".to_string()),
+                ("seed_employees".to_string(), format!("bench@caas.test:{emp_hash}:employee")),
+            ]);
+            apps.push(caas_runtime::serve(cfg).await.context("start replica")?);
+        }
+        let (a, b) = (apps[0].local_addr(), apps[1].local_addr());
+        let stream = TcpStream::connect(a).await?;
+        let (mut s, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        let login = Request::post("/api/auth/login")
+            .header("host", "127.0.0.1")
+            .body(Full::new(Bytes::from(r#"{"email":"bench@caas.test","password":"bench-pass"}"#)))?;
+        let body = s.send_request(login).await?.into_body().collect().await?.to_bytes();
+        let token = Arc::new(serde_json::from_slice::<serde_json::Value>(&body)?["token"].as_str().context("login token")?.to_string());
+        eprintln!("GET /api/auth/me, one replica over redis…");
+        let one = load(a, conns, dur, me(token.clone())).await?;
+        eprintln!("GET /api/auth/me, two replicas over redis…");
+        let (fa, fb) = tokio::join!(load(a, conns / 2, dur, me(token.clone())), load(b, conns / 2, dur, me(token.clone())));
+        let (fa, fb) = (fa?, fb?);
+        let two = Figures {
+            requests: fa.requests + fb.requests,
+            errors: fa.errors + fb.errors,
+            secs: fa.secs.max(fb.secs),
+            p50_ms: fa.p50_ms.max(fb.p50_ms),
+            p99_ms: fa.p99_ms.max(fb.p99_ms),
+        };
+        for app in apps {
+            app.shutdown().await;
+        }
+        Ok::<_, anyhow::Error>(vec![
+            ("GET /api/auth/me, 1 replica (Redis KV + shared SQLite)".to_string(), one),
+            ("GET /api/auth/me, 2 replicas round-robin (same stores; p50/p99 the worse)".to_string(), two),
+        ])
+    }
+    .await;
+    let _ = redis.kill();
+    let _ = redis.wait();
+    result
 }
