@@ -825,6 +825,7 @@ async fn an_admin_refunds_an_escalated_refund_by_hand_and_checks_ledger_and_coll
     b.click("a[href='/app/staff/escalations']").await.unwrap();
     b.wait_text("notifier gave up", 15).await.unwrap();
     b.find("#esc-kind").await.unwrap().select_by_value("return-payment").await.unwrap();
+    b.find("#esc-status").await.unwrap().select_by_value("open").await.unwrap();
     b.click("#esc-filter").await.unwrap();
     b.wait_text("return-payment", 15).await.unwrap();
     for _ in 0..50 {
@@ -839,6 +840,10 @@ async fn an_admin_refunds_an_escalated_refund_by_hand_and_checks_ledger_and_coll
     b.fill(&format!("#note-{esc_id}"), "refunded by hand after the gateway outage").await.unwrap();
     b.click(".escalation button.refund").await.unwrap();
     b.wait_text("refunded at the gateway", 15).await.unwrap();
+    // Resolved: the open filter no longer lists it; "all" shows who resolved it.
+    b.find("#esc-status").await.unwrap().select_by_value("all").await.unwrap();
+    b.click("#esc-filter").await.unwrap();
+    b.wait_text("Resolved by", 15).await.unwrap();
     let refunded: i64 = t.sims.payment().refunds().iter().filter(|r| r["payment-id"] == pid.as_str()).map(|r| r["amount-minor"].as_i64().unwrap()).sum();
     assert_eq!(refunded, 150_000);
     assert_eq!(t.count(&format!("SELECT COUNT(*) FROM ledger WHERE kind = 'refund' AND reference = '{pid}'")), 1);

@@ -76,9 +76,9 @@ function resolutionLabel(r: string): string {
 
 export function Escalations() {
   const [kind, setKind] = useState('');
-  const [status, setStatus] = useState('open');
+  const [status, setStatus] = useState('all');
   const [days, setDays] = useState('');
-  const [filter, setFilter] = useState({ kind: '', status: 'open', days: '' });
+  const [filter, setFilter] = useState({ kind: '', status: 'all', days: '' });
   const list = usePaged<Schemas['Escalation'], PageOf<Schemas['Escalation']>>(
     (cursor) =>
       api('get', '/api/admin/escalations', {
@@ -141,9 +141,9 @@ export function Escalations() {
         </Field>
         <Field id="esc-status" label={st('money.status')}>
           <select id="esc-status" value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
+            <option value="all">{st('money.statusAll')}</option>
             <option value="open">{st('money.statusOpen')}</option>
             <option value="resolved">{st('money.statusResolved')}</option>
-            <option value="all">{st('money.statusAll')}</option>
           </select>
         </Field>
         <Field id="esc-days" label={st('money.olderThan')}>
