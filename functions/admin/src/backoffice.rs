@@ -156,12 +156,22 @@ pub async fn refund(req: Request, id: &str) -> Result<Resp, Problem> {
         ));
     }
     let settled = at.status == "settled";
-    let booked = money::net_booked(&db, &reference).await?;
+    // What the books hold for the reference in the payment's currency, and whether they hold
+    // anything at all for it (in any currency).
+    let books = db
+        .query_one(
+            "SELECT COALESCE(SUM(CASE WHEN currency = ? THEN (CASE kind WHEN 'charge' THEN amount_minor ELSE -amount_minor END) ELSE 0 END), 0) AS cur,
+                    COUNT(*) AS n
+               FROM ledger WHERE reference = ?",
+            vec![text(&at.amount.currency), text(&reference)],
+        )
+        .await?;
+    let (booked, any_rows) = books.map_or((0, 0), |r| (r.i64("cur"), r.i64("n")));
     // Money the gateway took that the books never recorded (a payment nobody could match) is
     // recorded as taken in the same transaction, so the refund never exceeds what the books hold.
-    let record_taken = settled && booked <= 0 && e.kind != "return-payment";
+    let record_taken = settled && booked <= 0 && any_rows == 0 && e.kind != "return-payment";
     if settled && booked <= 0 && !record_taken {
-        return Err(Problem::new(409, "not-booked", "Not in the books", format!("the ledger holds nothing for {reference}: check the reconciliation view and mark the escalation handled")));
+        return Err(Problem::new(409, "not-booked", "Not in the books", format!("the ledger holds nothing in {} for {reference} to refund: check the reconciliation view and mark the escalation handled", at.amount.currency)));
     }
     let mut cap = rest;
     if settled && !record_taken {

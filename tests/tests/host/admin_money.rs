@@ -347,3 +347,46 @@ async fn failed_subscription_charges_show_in_collections_with_their_dunning_stat
     assert_eq!(t.get("/api/admin/collections?status=maybe", Some(&admin)).await.status, 400);
     t.stop_with_admin_ledger_check().await;
 }
+
+/// Payment mismatches refunded by hand: a settlement reported for less than the payment is
+/// refunded up to what the books recorded as taken (never more), once; one reported in another
+/// currency than the gateway's record cannot be refunded blindly (409, nothing written).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payment_mismatch_is_refunded_by_hand_up_to_what_the_books_hold() {
+    let t = TestApp::start().await;
+    let (c1, p1) = crate::journey::reservation_started(&t, 891).await;
+    assert_eq!(t.sims.payment().settle_with(&p1, true, json!({"amount-minor": 149_000})).await.unwrap(), 200);
+    let (c2, p2) = crate::journey::reservation_started(&t, 892).await;
+    assert_eq!(t.sims.payment().settle_with(&p2, true, json!({"currency": "USD"})).await.unwrap(), 200);
+    let admin = t.admin_token().await;
+    let list = items(&t.get("/api/admin/escalations?kind=payment-mismatch", Some(&admin)).await.json());
+    assert_eq!(list.len(), 2, "{list:?}");
+    let esc = |pid: &str| list.iter().find(|e| e["job_id"] == pid).expect("escalation of the payment")["id"].as_str().unwrap().to_string();
+    assert!(list.iter().all(|e| e["refundable"] == true));
+
+    // Another currency in the books than at the gateway: 409, nothing written.
+    let audit_before = t.count("SELECT COUNT(*) FROM audit_log");
+    let r = t.post_json(&format!("/api/admin/escalations/{}/refund", esc(&p2)), &json!({"note": "refund the USD one"}), Some(&admin), None).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(r.is_problem() && r.text.contains("EUR"), "{}", r.text);
+    assert_eq!(t.count("SELECT COUNT(*) FROM audit_log"), audit_before);
+    assert_eq!(refunded_at_gateway(&t, &p2), 0);
+
+    // The books hold 149,000 taken for p1: the refund stops there.
+    let r = t.post_json(&format!("/api/admin/escalations/{}/refund", esc(&p1)), &json!({"note": "customer asked for the money back"}), Some(&admin), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["refund"]["amount_minor"], 149_000);
+    assert_eq!(r.json()["refund"]["state"], "refunded");
+    assert_eq!(refunded_at_gateway(&t, &p1), 149_000);
+    assert_eq!(ledger_net(&t, &p1), 0);
+    assert_eq!(ledger_rows(&t, "refund", &p1), 1);
+    let r = t.post_json(&format!("/api/admin/escalations/{}/refund", esc(&p1)), &json!({"note": "again"}), Some(&admin), None).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(refunded_at_gateway(&t, &p1), 149_000);
+    // Neither order was paid by the mismatched money.
+    for c in [&c1, &c2] {
+        assert_eq!(t.order(c).await["status"], "reservation-pending");
+    }
+    assert_ledger_invariants(&t);
+    t.stop().await;
+}
