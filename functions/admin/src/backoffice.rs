@@ -16,7 +16,8 @@ use caas_domain::auth::Role;
 use caas_domain::payment::ledger_key;
 use caas_domain::problem::FieldError;
 use caas_domain::wit::{Job, Money, PaymentReturn, ReturnMode};
-use caas_platform::db::{Db, DbError, Value as DbValue, int, text};
+use caas_platform::db::{Db, DbError, text};
+use caas_platform::store::collections::{self, Cursor};
 use caas_platform::store::{audit, escalations, payments};
 use caas_platform::{Resp, auth, clock, money, req, resp, vars};
 use serde_json::{Value, json};
@@ -227,149 +228,54 @@ pub async fn refund(req: Request, id: &str) -> Result<Resp, Problem> {
 
 // ------------------------------------------------------------------------------ collections
 
-/// Keyset position in the collections list: (rank: 0 open / 1 closed, since, id).
-fn encode_cursor(rank: i64, since: i64, id: &str) -> String {
-    let raw = format!("{rank}|{since}|{id}");
-    format!("k{}", raw.bytes().map(|b| format!("{b:02x}")).collect::<String>())
-}
-
-fn decode_cursor(c: &str) -> Option<(i64, i64, String)> {
-    let hex = c.strip_prefix('k')?;
-    if hex.len() % 2 != 0 || hex.len() > 600 {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect();
-    let raw = String::from_utf8(bytes?).ok()?;
-    let mut parts = raw.splitn(3, '|');
-    let rank = parts.next()?.parse().ok()?;
-    let since = parts.next()?.parse().ok()?;
-    Some((rank, since, parts.next()?.to_string()))
-}
-
-/// Every case at risk: collection cases (with the dunning state of the subscription charge that
-/// opened them) and subscription charges in dunning that have no case yet.
-const COLLECTIONS: &str = "
-SELECT x.*, cu.full_name AS customer_name, cu.email AS customer_email, s.option_code AS option_code, s.state AS service_state FROM (
-  SELECT 'collection' AS source, c.id AS id, c.customer_id, c.service_id, c.payment_id, c.amount_minor, c.currency, c.reason,
-         c.status AS status, c.created_at AS since, c.closed_at, c.closed_by, c.note,
-         sc.status AS charge_status, sc.period, sc.failures, sc.next_attempt_at, sc.last_error,
-         CASE c.status WHEN 'open' THEN 0 ELSE 1 END AS rank
-    FROM collections c
-    LEFT JOIN subscription_charges sc ON sc.id = (SELECT sc2.id FROM subscription_charges sc2
-                                                   WHERE sc2.payment_id = c.payment_id OR 'col_' || sc2.idempotency_key = c.id LIMIT 1)
-  UNION ALL
-  SELECT 'charge', sc.id, sc.customer_id, sc.subscription_id, sc.payment_id, sc.amount_minor, sc.currency,
-         COALESCE(sc.last_error, 'subscription charge failed'), 'open', COALESCE(sc.first_failed_at, sc.created_at), NULL, NULL, NULL,
-         sc.status, sc.period, sc.failures, sc.next_attempt_at, sc.last_error, 0
-    FROM subscription_charges sc
-   WHERE sc.status IN ('failed', 'unpaid')
-     AND NOT EXISTS (SELECT 1 FROM collections c WHERE c.payment_id = sc.payment_id OR c.id = 'col_' || sc.idempotency_key)
-) x
-LEFT JOIN customers cu ON cu.id = x.customer_id
-LEFT JOIN services s ON s.id = x.service_id";
-
-fn collection_json(r: &caas_platform::db::Row) -> Value {
-    json!({
-        "id": r.str("id"),
-        "source": r.str("source"),
-        "status": r.str("status"),
-        "customer_id": r.str("customer_id"),
-        "customer_name": r.opt_str("customer_name"),
-        "customer_email": r.opt_str("customer_email"),
-        "service_id": r.opt_str("service_id"),
-        "option_code": r.opt_str("option_code"),
-        "service_state": r.opt_str("service_state"),
-        "payment_id": r.opt_str("payment_id"),
-        "period": r.opt_str("period"),
-        "amount_minor": r.i64("amount_minor"),
-        "currency": r.str("currency"),
-        "reason": r.str("reason"),
-        "since": r.i64("since"),
-        "dunning": r.opt_str("charge_status").map(|s| json!({
-            "charge_status": s,
-            "failures": r.opt_i64("failures").unwrap_or(0),
-            "next_attempt_at": r.opt_i64("next_attempt_at"),
-            "last_error": r.opt_str("last_error"),
-        })),
-        "closed_at": r.opt_i64("closed_at"),
-        "closed_by": r.opt_str("closed_by"),
-        "note": r.opt_str("note"),
-    })
-}
-
-/// `GET /api/admin/collections[?status=open|closed|all&cursor=&limit=]`.
+/// `GET /api/admin/collections[?status=open|closed|all&cursor=&limit=]` (`store::collections`).
 pub async fn collections(req: &Request) -> Result<Resp, Problem> {
     let limit = caas_domain::expediente::page_request(None, req::query(req, "limit").as_deref()).map_err(Problem::validation)?.limit;
     let after = match req::query(req, "cursor").filter(|s| !s.is_empty()) {
         None => None,
-        Some(c) => Some(decode_cursor(&c).ok_or_else(|| Problem::validation(vec![FieldError::new("/cursor", "is not a cursor of this list")]))?),
+        Some(c) => Some(Cursor::decode(&c).ok_or_else(|| Problem::validation(vec![FieldError::new("/cursor", "is not a cursor of this list")]))?),
     };
-    let status = match req::query(req, "status").as_deref() {
-        None | Some("") | Some("all") => DbValue::Null,
-        Some("open") => int(0),
-        Some("closed") => int(1),
+    let open = match req::query(req, "status").as_deref() {
+        None | Some("") | Some("all") => None,
+        Some("open") => Some(true),
+        Some("closed") => Some(false),
         Some(_) => return Err(Problem::validation(vec![FieldError::new("/status", "must be open, closed or all")])),
     };
-    let (ar, asince, aid) = after.map_or((DbValue::Null, int(0), text("")), |(r, s, i)| (int(r), int(s), text(i)));
-    let sql = format!(
-        "{COLLECTIONS}
-         WHERE (? IS NULL OR x.rank = ?)
-           AND (? IS NULL OR (x.rank, x.since, x.id) > (?, ?, ?))
-         ORDER BY x.rank, x.since, x.id LIMIT ?"
-    );
     let db = Db::open_for_request().await?;
-    let rows = db
-        .query(&sql, vec![status.clone(), status, ar.clone(), ar, asince, aid, int(limit as i64 + 1)])
-        .await?;
-    let more = rows.len() > limit as usize;
-    let rows = &rows[..rows.len().min(limit as usize)];
-    let next = if more { rows.last().map(|r| encode_cursor(r.i64("rank"), r.i64("since"), &r.str("id"))) } else { None };
-    let items: Vec<Value> = rows.iter().map(collection_json).collect();
+    let (items, next) = collections::page(&db, open, after.as_ref(), limit).await?;
     Ok(resp::json(200, &json!({"items": items, "next_cursor": next})))
-}
-
-async fn collection_row(db: &Db, id: &str) -> Result<Option<caas_platform::db::Row>, DbError> {
-    db.query_one(&format!("{COLLECTIONS} WHERE x.id = ? LIMIT 1"), vec![text(id)]).await
 }
 
 /// `POST /api/admin/collections/{id}/close {note}`: an open collection case settled outside the
 /// system. 404 unknown; 409 closed already or a subscription charge still in dunning (its retries
-/// are the billing tick's, not a case to close).
+/// are the billing tick's, not a case to close). No money moves.
 pub async fn close_collection(req: Request, id: &str) -> Result<Resp, Problem> {
     let me = auth::require(&req, ADMIN).await?;
     let body = req::json_body(req).await?;
     let note = note_of(&body)?;
     let db = Db::open_for_request().await?;
-    let Some(row) = collection_row(&db, id).await? else {
+    let Some(c) = collections::by_id(&db, id).await? else {
         return Err(Problem::not_found(format!("no collection case {}", id.chars().take(80).collect::<String>())));
     };
-    if row.str("source") != "collection" {
+    if c.source != "collection" {
         return Err(Problem::new(409, "charge-in-dunning", "Still being retried", "this subscription charge is still in dunning (retried by the billing tick); it becomes a collection case when the retries end"));
     }
-    if row.str("status") != "open" {
-        return Err(Problem::new(409, "collection-closed", "Already closed", format!("collection case {} is {}", row.str("id"), row.str("status"))));
+    if !c.closable() {
+        return Err(Problem::new(409, "collection-closed", "Already closed", format!("collection case {} is {}", c.id, c.status)));
     }
     let now = clock::now_ms();
     let closed = db
         .transaction(async |tx: &Db| -> Result<bool, DbError> {
-            let n = tx
-                .exec(
-                    "UPDATE collections SET status = 'closed', closed_at = ?, closed_by = ?, note = ? WHERE id = ? AND status = 'open'",
-                    vec![int(now), text(&me.subject_id), text(&note), text(id)],
-                )
-                .await?;
-            if n == 0 {
+            if !collections::close(tx, &c.id, &me.subject_id, &note, now).await? {
                 return Ok(false);
             }
-            let before = json!({"status": "open"});
-            let after = json!({"status": "closed", "note": note, "payment_id": row.opt_str("payment_id"), "amount_minor": row.i64("amount_minor"), "currency": row.str("currency")});
-            audit::append(tx, &me, "admin.collection.close", id, &before, &after, now).await?;
+            let after = json!({"status": "closed", "note": note, "payment_id": c.payment_id, "amount_minor": c.amount_minor, "currency": c.currency});
+            audit::append(tx, &me, "admin.collection.close", &c.id, &json!({"status": "open"}), &after, now).await?;
             Ok(true)
         })
         .await?;
     if !closed {
-        return Err(Problem::new(409, "collection-closed", "Already closed", format!("collection case {id} was closed meanwhile")));
+        return Err(Problem::new(409, "collection-closed", "Already closed", format!("collection case {} was closed meanwhile", c.id)));
     }
-    let row = collection_row(&db, id).await?.ok_or_else(|| Problem::not_found("gone"))?;
-    Ok(resp::json(200, &collection_json(&row)))
+    Ok(resp::json(200, &collections::by_id(&db, &c.id).await?))
 }
