@@ -8,7 +8,7 @@ import { ChangePassword, Forgot, Login, SetPassword } from './pages/auth';
 import { Expediente, InvoicePage } from './pages/expediente';
 import { Dashboard, OrderPage } from './pages/orders';
 import { Catalog, Link, ServicePage, Services, Theft } from './pages/services';
-import { Audit, CatalogAdmin, Dashboard as AdminDashboard, Deliveries, PriceList, Reconciliation, Escalations, STAFF_NAV, SaleForm, SaleLookup, StaffAccounts, StaffOrders, SupportQueue, TicketPage, st } from './pages/staff';
+import { Audit, CatalogAdmin, Collections, Ledger, Dashboard as AdminDashboard, Deliveries, PriceList, Reconciliation, Escalations, STAFF_NAV, SaleForm, SaleLookup, StaffAccounts, StaffOrders, SupportQueue, TicketPage, st } from './pages/staff';
 import { match, navigate, onLinkClick, useLocation } from './router';
 import { Loading, NotFound } from './ui';
 
@@ -104,6 +104,8 @@ function staffScreen(me: Me, path: string, q: URLSearchParams) {
   if (path === '/app/staff/catalog' && allowed(path)) return <CatalogAdmin />;
   if (path === '/app/staff/reconciliation' && allowed(path)) return <Reconciliation />;
   if (path === '/app/staff/dashboard' && allowed(path)) return <AdminDashboard />;
+  if (path === '/app/staff/ledger' && allowed(path)) return <Ledger reference={q.get('reference') ?? undefined} customer={q.get('customer') ?? undefined} />;
+  if (path === '/app/staff/collections' && allowed(path)) return <Collections />;
   if (path === '/app/account') return <StaffAccount me={me} />;
   return <NotFound />;
 }

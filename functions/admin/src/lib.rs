@@ -1,7 +1,9 @@
 //! `/api/admin/...` (admins only: read-all + configuration; admins cannot trigger OTA):
 //! escalations of the retry queue, a read-all, paged list of orders, the ledger and the audit log
 //! of staff actions (`GET /api/admin/audit[?target=&cursor=&limit=]`, oldest first), and the staff
-//! accounts (`staff` module: invite, change role, disable — each audited, sessions ended at once).
+//! accounts (`staff` module: invite, change role, disable — each audited, sessions ended at once),
+//! and the money back office (`backoffice`: escalation filters, refund by hand through the
+//! gateway, collections work list).
 use caas_domain::Problem;
 use caas_domain::auth::Role;
 use caas_domain::order::OrderStatus;
@@ -10,6 +12,7 @@ use caas_platform::{Resp, auth, req, resp, store};
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
 
+mod backoffice;
 mod ledger;
 mod staff;
 
@@ -30,13 +33,22 @@ async fn route(req: Request) -> Result<Resp, Problem> {
         let parts: Vec<String> = rest.split('/').map(str::to_string).collect();
         return match (method.as_str(), parts.as_slice()) {
             ("POST", [id, action]) if action == "requeue" || action == "handled" => resolve_escalation(req, id, action).await,
-            (_, [_, action]) if action == "requeue" || action == "handled" => Err(resp::method_not_allowed(&method, &path, &["POST"])),
+            ("POST", [id, action]) if action == "refund" => backoffice::refund(req, id).await,
+            (_, [_, action]) if action == "requeue" || action == "handled" || action == "refund" => Err(resp::method_not_allowed(&method, &path, &["POST"])),
+            _ => Err(Problem::not_found(format!("no route {path}"))),
+        };
+    }
+    if let Some(rest) = path.strip_prefix("/api/admin/collections/") {
+        let parts: Vec<String> = rest.split('/').map(str::to_string).collect();
+        return match (method.as_str(), parts.as_slice()) {
+            ("POST", [id, action]) if action == "close" => backoffice::close_collection(req, id).await,
+            (_, [_, action]) if action == "close" => Err(resp::method_not_allowed(&method, &path, &["POST"])),
             _ => Err(Problem::not_found(format!("no route {path}"))),
         };
     }
     let known = matches!(
         path.as_str(),
-        "/api/admin/escalations" | "/api/admin/orders" | "/api/admin/ledger" | "/api/admin/audit" | "/api/admin/reconciliation" | "/api/admin/dashboard"
+        "/api/admin/escalations" | "/api/admin/collections" | "/api/admin/orders" | "/api/admin/ledger" | "/api/admin/audit" | "/api/admin/reconciliation" | "/api/admin/dashboard"
     );
     if !known {
         return Err(Problem::not_found(format!("no route {path}")));
@@ -48,6 +60,7 @@ async fn route(req: Request) -> Result<Resp, Problem> {
     match path.as_str() {
         "/api/admin/escalations" => escalations(&req).await,
         "/api/admin/ledger" => ledger::list(&req).await,
+        "/api/admin/collections" => backoffice::collections(&req).await,
         "/api/admin/audit" => audit(&req).await,
         "/api/admin/reconciliation" => reconciliation().await,
         "/api/admin/dashboard" => {
@@ -58,11 +71,13 @@ async fn route(req: Request) -> Result<Resp, Problem> {
     }
 }
 
-/// Escalated jobs, oldest first (keyset paging on the row id).
+/// Escalated jobs, oldest first (keyset paging on the row id), optionally filtered
+/// (`backoffice::escalation_filter`).
 async fn escalations(req: &Request) -> Result<Resp, Problem> {
     let page = req::page(req)?;
+    let filter = backoffice::escalation_filter(req)?;
     let db = Db::open_for_request().await?;
-    Ok(resp::json(200, &store::escalations::page(&db, page).await?))
+    Ok(resp::json(200, &store::escalations::filtered(&db, &filter, page).await?))
 }
 
 /// Works an escalation: `requeue` (its retry-queue job runs again from the first try; not OTA

@@ -23,6 +23,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 11, name: "staff-support-role-tickets-audit", sql: V11 },
     Migration { version: 20, name: "staff-accounts-disable", sql: V20 },
     Migration { version: 21, name: "escalation-resolutions", sql: V21 },
+    Migration { version: 22, name: "collections-closed-by-hand", sql: V22 },
     Migration { version: 25, name: "sale-financing-terms", sql: V25 },
 ];
 
@@ -511,6 +512,14 @@ ALTER TABLE escalations ADD COLUMN resolution TEXT;
 ALTER TABLE escalations ADD COLUMN resolved_by TEXT;
 ALTER TABLE escalations ADD COLUMN resolved_at INTEGER;
 ALTER TABLE escalations ADD COLUMN note TEXT;
+"#;
+
+/// Issue 8, the money back office: an administrator closes a collection case by hand (the
+/// customer paid by other means), with who, when and a note.
+const V22: &str = r#"
+ALTER TABLE collections ADD COLUMN closed_at INTEGER;
+ALTER TABLE collections ADD COLUMN closed_by TEXT;
+ALTER TABLE collections ADD COLUMN note TEXT;
 "#;
 
 /// Issues 8/10, financing terms at the sale: the part of the price a lender finances (the

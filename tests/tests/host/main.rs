@@ -8,6 +8,7 @@
 mod journey;
 
 mod account_i18n;
+mod admin_money;
 mod api_contract;
 mod billing_crash;
 mod deploy_files;

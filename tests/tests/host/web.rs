@@ -937,3 +937,93 @@ async fn screenshots() {
     b.close().await;
     t.stop().await;
 }
+
+/// The money back office in the intranet: a deposit refund the retry queue gave up on (gateway
+/// down) is found with the escalation filters and refunded by hand once the gateway works; the
+/// order's ledger shows the refund row and a net of zero; collections list the customer at risk
+/// with the dunning state of their failed charge. Every screen axe-clean.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_refunds_an_escalated_refund_by_hand_and_checks_ledger_and_collections() {
+    use caas_tests::caas_sim::System;
+    let t = web_app().await;
+    let (token, order_id, customer_id) = customer_with_sale(&t, 53).await;
+    let c = Customer { email: "lucia.53@example.com".into(), token, order_id: order_id.clone(), customer_id: customer_id.clone() };
+    let pid = t.pay_and_settle(&c, "reservation").await;
+    // The gateway fails every call; the dealership cancels the sale; the refund job gives up.
+    t.sims.faults(System::Payment).fail_next(10_000, 503);
+    let employee = t.employee_token().await;
+    let r = t.post_json(&format!("/api/staff/orders/{order_id}/cancel"), &json!({"reason": "customer moved abroad"}), Some(&employee), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for _ in 0..10 {
+        t.tick("retry").await;
+        t.advance(Duration::from_secs(6 * 3600));
+    }
+    assert_eq!(t.count("SELECT COUNT(*) FROM escalations WHERE kind = 'return-payment'"), 1);
+    t.sims.faults(System::Payment).reset();
+    // Another open escalation of another kind, which the filter leaves out.
+    t.db()
+        .execute("INSERT INTO escalations(id, job_id, kind, detail, created_at) VALUES ('esc_webnotify', 'job_x', 'notify', 'notifier gave up', 1)", [])
+        .unwrap();
+    // A subscription charge of this customer in dunning (its billing path is covered by the API tests).
+    let next_try = t.now_ms() + 86_400_000;
+    t.db()
+        .execute(
+            "INSERT INTO subscription_charges(id, subscription_id, customer_id, period, amount_minor, currency, idempotency_key, attempt_key, status, failures, first_failed_at, next_attempt_at, last_error, created_at, updated_at)
+             VALUES ('sch_web53', 'svc_web53', ?1, '2026-11', 999, 'EUR', 'sub:svc_web53:2026-11', 'sub:svc_web53:2026-11:1', 'failed', 1, ?2, ?3, 'card_declined', ?2, ?2)",
+            rusqlite::params![customer_id, t.now_ms(), next_try],
+        )
+        .unwrap();
+
+    let b = Browser::start("en-GB", DESKTOP).await.expect("browser");
+    b.goto(&t.url("/app/login")).await.unwrap();
+    b.fill("#email", ADMIN_EMAIL).await.unwrap();
+    b.fill("#password", ADMIN_PASSWORD).await.unwrap();
+    b.click("#login-submit").await.unwrap();
+    b.wait_url("/app/staff/", 15).await.unwrap();
+    b.click("a[href='/app/staff/escalations']").await.unwrap();
+    b.wait_text("notifier gave up", 15).await.unwrap();
+    b.find("#esc-kind").await.unwrap().select_by_value("return-payment").await.unwrap();
+    b.find("#esc-status").await.unwrap().select_by_value("open").await.unwrap();
+    b.click("#esc-filter").await.unwrap();
+    b.wait_text("return-payment", 15).await.unwrap();
+    for _ in 0..50 {
+        if !b.page_text().await.unwrap().contains("notifier gave up") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!b.page_text().await.unwrap().contains("notifier gave up"), "the kind filter leaves the notify escalation out");
+    assert_accessible("escalations (filtered)", &b.accessibility_violations().await.unwrap());
+    let esc_id: String = t.db().query_row("SELECT id FROM escalations WHERE kind = 'return-payment'", [], |r| r.get(0)).unwrap();
+    b.fill(&format!("#note-{esc_id}"), "refunded by hand after the gateway outage").await.unwrap();
+    b.click(".escalation button.refund").await.unwrap();
+    b.wait_text("refunded at the gateway", 15).await.unwrap();
+    // Resolved: the open filter no longer lists it; "all" shows who resolved it.
+    b.find("#esc-status").await.unwrap().select_by_value("all").await.unwrap();
+    b.click("#esc-filter").await.unwrap();
+    b.wait_text("Resolved by", 15).await.unwrap();
+    let refunded: i64 = t.sims.payment().refunds().iter().filter(|r| r["payment-id"] == pid.as_str()).map(|r| r["amount-minor"].as_i64().unwrap()).sum();
+    assert_eq!(refunded, 150_000);
+    assert_eq!(t.count(&format!("SELECT COUNT(*) FROM ledger WHERE kind = 'refund' AND reference = '{pid}'")), 1);
+
+    // The order's ledger: the deposit and its refund, net zero.
+    b.goto(&t.url(&format!("/app/staff/orders/{order_id}"))).await.unwrap();
+    b.wait_text("Ledger of this order", 15).await.unwrap();
+    b.click("#order-ledger").await.unwrap();
+    b.wait_url("/app/staff/ledger", 15).await.unwrap();
+    b.wait_text("refund", 15).await.unwrap();
+    b.find("#ledger tr.ledger-refund").await.unwrap();
+    b.find("#ledger tr.ledger-charge").await.unwrap();
+    let totals = b.text("#ledger-totals").await.unwrap();
+    assert!(totals.contains("1,500.00") && totals.contains("0.00"), "{totals}");
+    assert_accessible("ledger", &b.accessibility_violations().await.unwrap());
+
+    // Collections: the customer at risk with the dunning state.
+    b.click("a[href='/app/staff/collections']").await.unwrap();
+    b.wait_text("lucia.53@example.com", 15).await.unwrap();
+    let page = b.page_text().await.unwrap();
+    assert!(page.contains("Failed subscription charge") && page.contains("1 failed attempt"), "{page}");
+    assert_accessible("collections", &b.accessibility_violations().await.unwrap());
+    b.close().await;
+    t.stop().await;
+}

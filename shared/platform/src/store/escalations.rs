@@ -13,6 +13,10 @@ pub struct Escalation {
     pub job_id: String,
     pub kind: String,
     pub note: Option<String>,
+    /// Open and about money (a return the retry queue gave up on, a payment that did not match):
+    /// an administrator can refund it by hand through the gateway
+    /// (`POST /api/admin/escalations/{id}/refund`).
+    pub refundable: bool,
     /// Its job can run again (a retry-queue job that gave up, not an OTA command: admins do not
     /// trigger activations).
     pub requeueable: bool,
@@ -33,6 +37,7 @@ fn escalation(r: &crate::db::Row) -> Escalation {
         job_id: r.str("job_id"),
         kind: r.str("kind"),
         note: r.opt_str("note"),
+        refundable: r.opt_str("resolution").is_none() && MONEY_KINDS.contains(&r.str("kind").as_str()),
         requeueable: r.opt_str("resolution").is_none() && r.opt_i64("requeueable") == Some(1),
         resolution: r.opt_str("resolution"),
         resolved_at: r.opt_i64("resolved_at"),
@@ -40,9 +45,42 @@ fn escalation(r: &crate::db::Row) -> Escalation {
     }
 }
 
-/// Escalations, oldest first.
+/// Escalation kinds about money an administrator can refund by hand: a return-payment job that
+/// gave up (its payload names the payment), and payments that did not fit what we hold (the
+/// escalation's `job_id` is the gateway payment id).
+pub const MONEY_KINDS: &[&str] = &["return-payment", "payment-mismatch", "payment-without-effect", "payment-failed-after-settlement"];
+
+/// Optional filters of the admins' list.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub kind: Option<String>,
+    /// `Some(true)`: open only; `Some(false)`: resolved only.
+    pub open: Option<bool>,
+    /// Created strictly before this instant (unix ms).
+    pub created_before: Option<i64>,
+}
+
+/// Escalations, oldest first (keyset on the row id), optionally filtered.
 pub async fn page(db: &Db, page: PageRequest) -> Result<Page<Escalation>, DbError> {
-    paging::keyset(db, &format!("{SELECT} WHERE e.rowid > ? ORDER BY e.rowid LIMIT ?"), vec![], page, escalation).await
+    filtered(db, &Filter::default(), page).await
+}
+
+pub async fn filtered(db: &Db, f: &Filter, page: PageRequest) -> Result<Page<Escalation>, DbError> {
+    use crate::db::{Value, int, text};
+    let open = match f.open {
+        None => Value::Null,
+        Some(true) => int(1),
+        Some(false) => int(0),
+    };
+    let sql = format!(
+        "{SELECT} WHERE (? IS NULL OR e.kind = ?)
+           AND (? IS NULL OR (CASE WHEN e.resolution IS NULL THEN 1 ELSE 0 END) = ?)
+           AND (? IS NULL OR e.created_at < ?)
+           AND e.rowid > ? ORDER BY e.rowid LIMIT ?"
+    );
+    let kind = || f.kind.as_deref().map(text).unwrap_or(Value::Null);
+    let before = || f.created_before.map(int).unwrap_or(Value::Null);
+    paging::keyset(db, &sql, vec![kind(), kind(), open.clone(), open, before(), before()], page, escalation).await
 }
 
 pub async fn by_id(db: &Db, id: &str) -> Result<Option<Escalation>, DbError> {

@@ -117,20 +117,81 @@ pub async fn of_order(db: &Db, order_id: &str) -> Result<Vec<LedgerRow>, DbError
 /// Admin page: rows after `after` (row id), at most `limit`, optionally of one reference (a
 /// payment id, a service id with its periods, or an order id), with the paid service's state.
 pub async fn page(db: &Db, reference: Option<&str>, after: i64, limit: i64) -> Result<Vec<LedgerRow>, DbError> {
-    let r = || reference.map(text).unwrap_or(Value::Null);
-    rows(
-        db,
-        "SELECT l.rowid AS k, l.kind, l.idempotency_key, l.reference, l.amount_minor, l.currency, l.order_id, l.created_at,
-                s.state AS service_state
-         FROM ledger l
+    page_filtered(db, reference, None, after, limit).await
+}
+
+/// The admin listing's rows: every ledger row with the state (and customer) of the service it
+/// pays for, filtered by reference and/or customer (id).
+const ADMIN_ROWS: &str = "FROM ledger l
          LEFT JOIN services s ON s.id = CASE WHEN instr(COALESCE(l.reference, ''), '/') > 0
                                              THEN substr(l.reference, 1, instr(l.reference, '/') - 1)
                                              ELSE l.reference END
-         WHERE l.rowid > ? AND (? IS NULL OR l.reference = ? OR l.reference LIKE ? || '/%' OR l.order_id = ?)
-         ORDER BY l.rowid LIMIT ?",
-        vec![int(after), r(), r(), r(), r(), int(limit)],
+         WHERE (? IS NULL OR l.reference = ? OR l.reference LIKE ? || '/%' OR l.order_id = ?)
+           AND (? IS NULL OR s.customer_id = ?
+                OR l.order_id IN (SELECT o.id FROM orders o WHERE o.customer_id = ?)
+                OR l.reference IN (SELECT p.id FROM payments p WHERE p.customer_id = ?))";
+
+fn admin_params(reference: Option<&str>, customer: Option<&str>) -> Vec<Value> {
+    let r = || reference.map(text).unwrap_or(Value::Null);
+    let c = || customer.map(text).unwrap_or(Value::Null);
+    vec![r(), r(), r(), r(), c(), c(), c(), c()]
+}
+
+/// [`page`] with a customer filter too (a customer id: their orders' movements, their payments,
+/// their services and subscription periods).
+pub async fn page_filtered(db: &Db, reference: Option<&str>, customer: Option<&str>, after: i64, limit: i64) -> Result<Vec<LedgerRow>, DbError> {
+    let mut params = admin_params(reference, customer);
+    params.push(int(after));
+    params.push(int(limit));
+    rows(
+        db,
+        &format!(
+            "SELECT l.rowid AS k, l.kind, l.idempotency_key, l.reference, l.amount_minor, l.currency, l.order_id, l.created_at,
+                    s.state AS service_state
+             {ADMIN_ROWS} AND l.rowid > ? ORDER BY l.rowid LIMIT ?"
+        ),
+        params,
     )
     .await
+}
+
+/// Totals per currency of everything the same filters select (not only one page).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Totals {
+    pub currency: String,
+    pub charges_minor: i64,
+    pub refunds_minor: i64,
+    pub voids_minor: i64,
+    /// Charges less refunds and voids.
+    pub net_minor: i64,
+    pub entries: i64,
+}
+
+pub async fn totals(db: &Db, reference: Option<&str>, customer: Option<&str>) -> Result<Vec<Totals>, DbError> {
+    let rows = db
+        .query(
+            &format!(
+                "SELECT l.currency AS currency,
+                        COALESCE(SUM(CASE l.kind WHEN 'charge' THEN l.amount_minor ELSE 0 END), 0) AS c,
+                        COALESCE(SUM(CASE l.kind WHEN 'refund' THEN l.amount_minor ELSE 0 END), 0) AS r,
+                        COALESCE(SUM(CASE l.kind WHEN 'void' THEN l.amount_minor ELSE 0 END), 0) AS v,
+                        COUNT(*) AS n
+                 {ADMIN_ROWS} GROUP BY l.currency ORDER BY l.currency LIMIT 50"
+            ),
+            admin_params(reference, customer),
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Totals {
+            currency: r.str("currency"),
+            charges_minor: r.i64("c"),
+            refunds_minor: r.i64("r"),
+            voids_minor: r.i64("v"),
+            net_minor: r.i64("c") - r.i64("r") - r.i64("v"),
+            entries: r.i64("n"),
+        })
+        .collect())
 }
 
 /// The ledger's net (charges less refunds and voids) per reference, for reconciliation

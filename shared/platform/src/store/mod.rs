@@ -3,6 +3,7 @@
 //! run inside the caller's transaction.
 pub mod accounts;
 pub mod audit;
+pub mod collections;
 pub mod deadlines;
 pub mod dashboard;
 pub mod escalations;

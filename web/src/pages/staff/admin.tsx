@@ -1,65 +1,10 @@
-// Administrators: escalations, audit log, staff accounts, catalog, reconciliation and the dashboard.
+// Administrators: audit log, staff accounts, catalog, reconciliation and the dashboard.
 import { useState } from 'preact/hooks';
 import { api } from '../../api/client';
 import { fmtDateTime, fmtMoney, lang } from '../../i18n';
 import { Alert, Card, Chip, ErrorBox, Field, Loading, Page, useLoad } from '../../ui';
 import { st } from './i18n';
 import { euroCents } from './sale';
-
-export function Escalations() {
-  const list = useLoad(() => api('get', '/api/admin/escalations'), []);
-  const [notes, setNotes] = useState<Record<string, string>>({});
-  const [msg, setMsg] = useState<string>();
-  const [error, setError] = useState<unknown>();
-  const act = async (id: string, what: 'requeue' | 'handled') => {
-    setError(undefined);
-    setMsg(undefined);
-    try {
-      if (what === 'requeue') await api('post', '/api/admin/escalations/{escalation_id}/requeue', { params: { escalation_id: id } });
-      else await api('post', '/api/admin/escalations/{escalation_id}/handled', { params: { escalation_id: id }, body: { note: notes[id] ?? '' } });
-      setMsg(st('staff.done'));
-      list.reload();
-    } catch (e) {
-      setError(e);
-    }
-  };
-  return (
-    <Page title={st('staff.escalations')}>
-      {msg && <Alert tone="ok">{msg}</Alert>}
-      {error !== undefined && <ErrorBox error={error} />}
-      {list.data && list.data.items.length === 0 && <p class="muted">{st('staff.none')}</p>}
-      {list.data?.items.map((e) => (
-        <Card key={e.id} class="escalation" id={`esc-${e.id}`}>
-          <div class="row spread">
-            <strong>{e.kind}</strong>
-            <Chip tone={e.resolution ? 'muted' : 'warn'}>{e.resolution ? st(e.resolution === 'requeued' ? 'staff.requeued' : 'staff.handled') : st('staff.open')}</Chip>
-          </div>
-          <p>{e.detail}</p>
-          <p class="muted small">
-            {fmtDateTime(e.created_at)} · <span class="mono">{e.job_id}</span>
-            {e.note ? ` · ${e.note}` : ''}
-          </p>
-          {!e.resolution && (
-            <div class="row">
-              {e.requeueable && (
-                <button class="button primary requeue" onClick={() => act(e.id, 'requeue')}>
-                  {st('staff.requeue')}
-                </button>
-              )}
-              <label class="sr-only" for={`note-${e.id}`}>
-                {st('staff.note')}
-              </label>
-              <input id={`note-${e.id}`} class="inline" placeholder={st('staff.note')} value={notes[e.id] ?? ''} onInput={(ev) => setNotes({ ...notes, [e.id]: ev.currentTarget.value })} />
-              <button class="button" onClick={() => act(e.id, 'handled')} disabled={!notes[e.id]}>
-                {st('staff.markHandled')}
-              </button>
-            </div>
-          )}
-        </Card>
-      ))}
-    </Page>
-  );
-}
 
 export function Audit() {
   const list = useLoad(() => api('get', '/api/admin/audit'), []);

@@ -3,4 +3,5 @@ export { STAFF_NAV, st } from './i18n';
 export { SupportQueue, TicketPage } from './support';
 export { Deliveries, SaleLookup, StaffOrders } from './orders';
 export { PriceList, SaleForm } from './sale';
-export { Audit, CatalogAdmin, Dashboard, Escalations, Reconciliation, StaffAccounts } from './admin';
+export { Audit, CatalogAdmin, Dashboard, Reconciliation, StaffAccounts } from './admin';
+export { Collections, Escalations, Ledger } from './money';

@@ -156,7 +156,7 @@ export function StaffOrders(props: { id?: string; role: Role }) {
   const [search, setSearch] = useState({ q: '', status: '' });
   const list = useLoad(() => api('get', '/api/staff/orders', { query: { q: search.q || undefined, status: search.status || undefined } }), [search.q, search.status]);
   const es = lang() === 'es';
-  if (props.id) return <StaffOrderPage id={props.id} />;
+  if (props.id) return <StaffOrderPage id={props.id} role={props.role} />;
   return (
     <Page title={es ? 'Pedidos' : 'Orders'}>
       <form
@@ -201,7 +201,7 @@ export function StaffOrders(props: { id?: string; role: Role }) {
   );
 }
 
-function StaffOrderPage(props: { id: string }) {
+function StaffOrderPage(props: { id: string; role: Role }) {
   const o = useLoad(() => api('get', '/api/staff/orders/{order_id}', { params: { order_id: props.id } }), [props.id]);
   const [reason, setReason] = useState('');
   const [msg, setMsg] = useState<string>();
@@ -263,6 +263,13 @@ function StaffOrderPage(props: { id: string }) {
           <dt>{st('sale.finalPayment')}</dt>
           <dd id="staff-order-final">{fmtMoney(x.order.prices.final_payment_minor ?? 0, x.order.prices.currency ?? 'EUR')}</dd>
         </dl>
+        {props.role === 'admin' && (
+          <p>
+            <a id="order-ledger" href={`/app/staff/ledger?reference=${encodeURIComponent(x.order.order_id)}`}>
+              {st('money.orderLedger')}
+            </a>
+          </p>
+        )}
       </Card>
       <Card title={st('staff.payment')}>
         <ul class="list">
