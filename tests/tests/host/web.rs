@@ -934,6 +934,23 @@ async fn screenshots() {
     b.click("#login-submit").await.unwrap();
     b.find("#chart-funnel").await.unwrap();
     b.screenshot(&dir, "intranet-dashboard-desktop", DESKTOP).await.unwrap();
+    // The admins' ledger, then the dealership's sale form and price list.
+    b.goto(&t.url("/app/staff/ledger")).await.unwrap();
+    b.find("#ledger-totals").await.unwrap();
+    b.screenshot(&dir, "intranet-ledger-desktop", DESKTOP).await.unwrap();
+    b.goto(&t.url("/app/account")).await.unwrap();
+    b.click("#logout").await.unwrap();
+    b.wait_url("/app/login", 15).await.unwrap();
+    b.fill("#email", EMPLOYEE_EMAIL).await.unwrap();
+    b.fill("#password", EMPLOYEE_PASSWORD).await.unwrap();
+    b.click("#login-submit").await.unwrap();
+    b.find("nav.staffnav").await.unwrap();
+    b.goto(&t.url("/app/staff/new-sale")).await.unwrap();
+    b.find("#sale-model option[value='CAAS-SEDAN-24']").await.unwrap();
+    b.screenshot(&dir, "intranet-sale-form-desktop", DESKTOP).await.unwrap();
+    b.goto(&t.url("/app/staff/price-list")).await.unwrap();
+    b.find("#price-list-models").await.unwrap();
+    b.screenshot(&dir, "intranet-price-list-desktop", DESKTOP).await.unwrap();
     b.close().await;
     t.stop().await;
 }

@@ -266,24 +266,24 @@ export function Ledger(props: { reference?: string; customer?: string }) {
       {totals.length > 0 && (
         <Card title={st('money.totals')}>
           <div class="table-scroll">
-            <table class="prefs" id="ledger-totals">
+            <table class="prefs data" id="ledger-totals">
               <thead>
                 <tr>
-                  <th scope="col">{st('money.charges')}</th>
-                  <th scope="col">{st('money.refunds')}</th>
-                  <th scope="col">{st('money.voids')}</th>
-                  <th scope="col">{st('money.net')}</th>
-                  <th scope="col">{st('money.entries')}</th>
+                  <th scope="col" class="num">{st('money.charges')}</th>
+                  <th scope="col" class="num">{st('money.refunds')}</th>
+                  <th scope="col" class="num">{st('money.voids')}</th>
+                  <th scope="col" class="num">{st('money.net')}</th>
+                  <th scope="col" class="num">{st('money.entries')}</th>
                 </tr>
               </thead>
               <tbody>
                 {totals.map((x) => (
                   <tr key={x.currency} data-currency={x.currency}>
-                    <td>{fmtMoney(x.charges_minor, x.currency)}</td>
-                    <td>{fmtMoney(x.refunds_minor, x.currency)}</td>
-                    <td>{fmtMoney(x.voids_minor, x.currency)}</td>
-                    <td class="net">{fmtMoney(x.net_minor, x.currency)}</td>
-                    <td>{x.entries}</td>
+                    <td class="num">{fmtMoney(x.charges_minor, x.currency)}</td>
+                    <td class="num">{fmtMoney(x.refunds_minor, x.currency)}</td>
+                    <td class="num">{fmtMoney(x.voids_minor, x.currency)}</td>
+                    <td class="net num">{fmtMoney(x.net_minor, x.currency)}</td>
+                    <td class="num">{x.entries}</td>
                   </tr>
                 ))}
               </tbody>
@@ -294,12 +294,12 @@ export function Ledger(props: { reference?: string; customer?: string }) {
       {!list.loading && list.items.length === 0 && list.error === undefined && <p class="muted">{st('staff.none')}</p>}
       {list.items.length > 0 && (
         <div class="table-scroll card">
-          <table class="prefs" id="ledger">
+          <table class="prefs data" id="ledger">
             <thead>
               <tr>
                 <th scope="col">{st('money.kind')}</th>
                 <th scope="col">{st('money.reference')}</th>
-                <th scope="col">{st('money.amount')}</th>
+                <th scope="col" class="num">{st('money.amount')}</th>
                 <th scope="col">{st('money.order')}</th>
                 <th scope="col">{st('money.serviceState')}</th>
                 <th scope="col">{st('money.date')}</th>
@@ -310,7 +310,7 @@ export function Ledger(props: { reference?: string; customer?: string }) {
                 <tr key={r.idempotency_key} class={`ledger-${r.kind}`}>
                   <td>{r.kind}</td>
                   <td class="mono small">{r.reference ?? '—'}</td>
-                  <td>{fmtMoney(r.kind === 'charge' ? r.amount_minor : -r.amount_minor, r.currency)}</td>
+                  <td class="num">{fmtMoney(r.kind === 'charge' ? r.amount_minor : -r.amount_minor, r.currency)}</td>
                   <td class="mono small">{r.order_id ? <a href={`/app/staff/orders/${encodeURIComponent(r.order_id)}`}>{r.order_id}</a> : '—'}</td>
                   <td>{r.service_state ?? '—'}</td>
                   <td>{fmtDateTime(r.created_at)}</td>

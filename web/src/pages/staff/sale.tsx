@@ -181,12 +181,12 @@ export function PriceList() {
   return (
     <Page title={st('sale.priceList')}>
       <Card title={st('sale.models')}>
-        <table class="prefs" id="price-list-models">
+        <table class="prefs data" id="price-list-models">
           <thead>
             <tr>
               <th scope="col">{st('sale.model')}</th>
               <th scope="col">{st('sale.code')}</th>
-              <th scope="col">{st('sale.listPrice')}</th>
+              <th scope="col" class="num">{st('sale.listPrice')}</th>
             </tr>
           </thead>
           <tbody>
@@ -194,7 +194,7 @@ export function PriceList() {
               <tr key={m.code} id={`model-${m.code}`}>
                 <td>{m.name}</td>
                 <td class="mono">{m.code}</td>
-                <td>{m.list_prices.map((p) => fmtMoney(p.amount_minor, p.currency)).join(' / ')}</td>
+                <td class="num">{m.list_prices.map((p) => fmtMoney(p.amount_minor, p.currency)).join(' / ')}</td>
               </tr>
             ))}
           </tbody>
@@ -202,12 +202,12 @@ export function PriceList() {
         <p class="muted small">{st('sale.maxDiscount', { percent: String(d.max_discount_percent) })}</p>
       </Card>
       <Card title={st('sale.planOptions')}>
-        <table class="prefs" id="price-list-options">
+        <table class="prefs data" id="price-list-options">
           <thead>
             <tr>
               <th scope="col">{st('sale.option')}</th>
               <th scope="col">{st('sale.code')}</th>
-              <th scope="col">{st('sale.catalogPrice')}</th>
+              <th scope="col" class="num">{st('sale.catalogPrice')}</th>
             </tr>
           </thead>
           <tbody>
@@ -215,7 +215,7 @@ export function PriceList() {
               <tr key={o.code} id={`option-${o.code}`}>
                 <td>{o.name}</td>
                 <td class="mono">{o.code}</td>
-                <td>
+                <td class="num">
                   {fmtMoney(o.price.amount_minor, o.price.currency)}
                   {o.kind === 'subscription' ? ` ${st('sale.perMonth')}` : ''}
                 </td>
