@@ -193,11 +193,20 @@ async fn record_facts(tx: &Db, ev: &FactoryEvent, order: &Order, now: i64) -> Re
     }
     if let Some(vin) = &ev.vin
         && order.vin.is_none()
-        && !matches!(order.status, OrderStatus::Unassigned)
+        && !matches!(order.status, OrderStatus::Unassigned | OrderStatus::Cancelled)
     {
         orders::set_vin_once(tx, &order.id, vin).await?;
         vehicles::insert_built(tx, vin, &order.model, &order.id, ev.factory_order_id.as_deref(), &order.country, now).await?;
         orders::event(tx, &order.id, now, "vin-assigned", format!("VIN {vin}")).await?;
+    }
+    // The dealership cancelled the sale while the car was being built (the factory API has no
+    // cancellation): the car is built all the same and arrives as dealership stock.
+    if let Some(vin) = &ev.vin
+        && order.vin.is_none()
+        && matches!(order.status, OrderStatus::Cancelled)
+        && vehicles::insert_stock(tx, vin, &order.model, ev.factory_order_id.as_deref(), &order.country, now).await?
+    {
+        orders::event(tx, &order.id, now, "vehicle-to-stock", format!("VIN {vin}, built for this cancelled sale, is dealership stock")).await?;
     }
     Ok(())
 }

@@ -495,3 +495,42 @@ async fn a_financed_sale_leaves_only_the_unfinanced_part_as_final_payment() {
     assert_eq!(plain["prices"]["final_payment_minor"], 3_300_000);
     t.stop().await;
 }
+
+/// A sale the dealership cancels while its car is being built (the factory's API has no
+/// cancellation): the car is built all the same and, when the factory reports it with its VIN,
+/// it becomes dealership stock — not a car tied to a dead order — and another sale can take it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_car_built_for_a_cancelled_sale_arrives_as_stock_and_is_sold_again() {
+    let t = TestApp::start().await;
+    let (token, order_id, customer_id) = customer_with_sale(&t, 871).await;
+    let c = Customer { email: "lucia.871@example.com".into(), token, order_id: order_id.clone(), customer_id };
+    t.pay_and_settle(&c, "reservation").await;
+    t.tick("retry").await;
+    assert_eq!(t.order(&c).await["status"], "factory-ordered");
+    let employee = t.employee_token().await;
+    let r = t.post_json(&format!("/api/staff/orders/{order_id}/cancel"), &json!({"reason": "customer moved abroad"}), Some(&employee), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // The factory goes on and reports every step (each webhook acknowledged, the order untouched).
+    t.manufacture(&order_id).await;
+    assert_eq!(t.order(&c).await["status"], "cancelled");
+    let fo: String = t.db().query_row("SELECT factory_order_id FROM orders WHERE id = ?1", [&order_id], |r| r.get(0)).unwrap();
+    let (vin, status, owner): (String, String, Option<String>) = t
+        .db()
+        .query_row("SELECT vin, status, order_id FROM vehicles WHERE factory_order_id = ?1", [&fo], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("the built car is known");
+    assert_eq!((status.as_str(), owner), ("stock", None), "the car is dealership stock");
+    let order_vin: Option<String> = t.db().query_row("SELECT vin FROM orders WHERE id = ?1", [&order_id], |r| r.get(0)).unwrap();
+    assert_eq!(order_vin, None, "the cancelled order gets no car");
+    let d = t.get(&format!("/api/staff/orders/{order_id}"), Some(&employee)).await.json();
+    assert!(d["timeline"].as_array().unwrap().iter().any(|e| e["kind"] == "vehicle-to-stock"), "{d}");
+
+    // Another customer buys that very car from stock.
+    let mut body = sale_body(872);
+    body["stock_vin"] = json!(vin);
+    let r = t.post_json("/api/sales", &body, Some(&employee), Some("resell-872")).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let taken: (String, String) = t.db().query_row("SELECT status, order_id FROM vehicles WHERE vin = ?1", [&vin], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    assert_eq!(taken, ("assigned".to_string(), r.json()["order_id"].as_str().unwrap().to_string()));
+    t.stop().await;
+}

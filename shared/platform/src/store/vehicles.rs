@@ -38,6 +38,19 @@ pub async fn insert_built(tx: &Db, vin: &str, model: &str, order_id: &str, facto
     Ok(())
 }
 
+/// A car the factory built for a sale that no longer exists (the dealership cancelled it while it
+/// was in production) goes to dealership stock, free to be sold again with `stock_vin`.
+pub async fn insert_stock(tx: &Db, vin: &str, model: &str, factory_order_id: Option<&str>, country: &str, now: i64) -> Result<bool, DbError> {
+    let n = tx
+        .exec(
+            "INSERT INTO vehicles(vin, model, status, order_id, factory_order_id, country, created_at, updated_at)
+             VALUES (?, ?, ?, NULL, ?, ?, ?, ?) ON CONFLICT(vin) DO NOTHING",
+            vec![text(vin), text(model), text(VehicleStatus::Stock.as_str()), opt_text(factory_order_id), text(country), int(now), int(now)],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
 // ------------------------------------------------------------------------------------ app links
 
 /// A `vehicle_links` row: the account the vehicle's app is linked to.
