@@ -131,7 +131,21 @@ pub async fn place_factory_order(db: &Db, factory_url: &str, order_id: &str, tim
         .iter()
         .map(|r| r.str("option_code"))
         .collect();
-    let body = json!({"order-ref": order.id, "model": order.model, "options": options, "country": order.country});
+    // What the factory needs to build and ship the car (spec: "customer data + vehicle spec"): the
+    // vehicle (model, plan options, market) and the customer it is built for with the delivery
+    // address — no e-mail, phone or identity document (the factory has no use for them).
+    let customer = db
+        .query_one(
+            "SELECT full_name, address_line1, address_line2, address_city, address_postal_code, address_country FROM customers WHERE id = ?",
+            vec![text(&order.customer_id)],
+        )
+        .await?
+        .map(|c| {
+            json!({"full-name": c.str("full_name"), "delivery-address": {
+                "line1": c.str("address_line1"), "line2": c.opt_str("address_line2"), "city": c.str("address_city"),
+                "postal-code": c.str("address_postal_code"), "country": c.str("address_country")}})
+        });
+    let body = json!({"order-ref": order.id, "model": order.model, "options": options, "country": order.country, "customer": customer});
     let reply = match http_out::post_json(&format!("{factory_url}/orders"), &body, &[("idempotency-key", order_id)], timeout).await {
         Ok(r) => r,
         Err(e) => return Ok(Attempt::Retry(format!("factory unreachable: {e}"))),

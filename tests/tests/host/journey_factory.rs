@@ -33,6 +33,16 @@ async fn factory_down_then_up_places_the_order_exactly_once() {
     let o = order(&t, &c).await;
     assert_eq!(o["status"], "factory-ordered", "{o}");
     assert_eq!(t.sims.factory().orders().len(), 1);
+    // The factory gets the vehicle specification and the customer it builds it for (no e-mail,
+    // phone or identity document).
+    let placed = &t.sims.factory().orders()[0];
+    assert_eq!((placed["model"].as_str(), placed["country"].as_str()), (Some("CAAS-SEDAN-24"), Some("ES")), "{placed}");
+    assert_eq!(placed["options"].as_array().map(Vec::len), Some(2), "the plan comercial's two options: {placed}");
+    assert_eq!(placed["customer"]["full-name"], "Lucía Fernández 21", "{placed}");
+    assert_eq!(placed["customer"]["delivery-address"]["city"], "Madrid", "{placed}");
+    assert_eq!(placed["customer"]["delivery-address"]["postal-code"], "28013", "{placed}");
+    let text = placed.to_string();
+    assert!(!text.contains("lucia.21@example.com") && !text.contains("+34600111222") && !text.contains("X0000021L"), "{placed}");
     t.advance(Duration::from_secs(3600));
     t.tick("retry").await;
     assert_eq!(t.sims.factory().orders().len(), 1, "placed exactly once");
