@@ -11,10 +11,19 @@ use serde_json::json;
 /// The app on a port chosen first, so `app_url` (e-mailed links, the payment page's way back)
 /// names it.
 async fn web_app() -> TestApp {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut opts = Options { listen: Some(format!("127.0.0.1:{port}").parse().unwrap()), ..Options::default() };
-    opts.variables.insert("app_url".into(), format!("http://127.0.0.1:{port}"));
-    TestApp::start_with(opts).await.expect("start the app")
+    // The port is chosen before the app binds it: another test's server may take it in between;
+    // then try another one.
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut opts = Options { listen: Some(format!("127.0.0.1:{port}").parse().unwrap()), ..Options::default() };
+        opts.variables.insert("app_url".into(), format!("http://127.0.0.1:{port}"));
+        match TestApp::start_with(opts).await {
+            Ok(t) => return t,
+            Err(e) if format!("{e:#}").contains("cannot listen") => continue,
+            Err(e) => panic!("start the app: {e:#}"),
+        }
+    }
+    panic!("start the app: no free port after 5 tries")
 }
 
 /// Sale `n` registered by the employee and its credentials e-mail delivered: the set-password
