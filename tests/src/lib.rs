@@ -202,6 +202,8 @@ pub struct TestApp {
     variables: BTreeMap<String, String>,
     listen: Option<std::net::SocketAddr>,
     runtime_config: Option<PathBuf>,
+    /// The app's SQLite file (the runtime configuration's, else the state dir's), read once.
+    db_path: PathBuf,
     _gate: Gate,
 }
 
@@ -272,6 +274,11 @@ impl TestApp {
         }
         variables.extend(opts.variables);
         let state = tempfile::tempdir()?;
+        let configured = match &opts.runtime_config {
+            Some(p) => caas_runtime::runtime_config::RuntimeConfig::load(p)?.sqlite_databases.get("default").cloned().flatten(),
+            None => None,
+        };
+        let db_path = configured.unwrap_or_else(|| state.path().join("sqlite_db.db"));
         let mut t = TestApp {
             app: None,
             sims,
@@ -284,6 +291,7 @@ impl TestApp {
             variables,
             listen: opts.listen,
             runtime_config: opts.runtime_config,
+            db_path,
             _gate: gate,
         };
         t.boot().await?;
@@ -446,9 +454,7 @@ pub fn sale_body(n: u32) -> Value {
 impl TestApp {
     /// A connection to the app's SQLite database (for assertions; the app keeps running).
     pub fn db(&self) -> rusqlite::Connection {
-        let configured = self.runtime_config.as_ref().and_then(|p| caas_runtime::runtime_config::RuntimeConfig::load(p).ok()).and_then(|c| c.sqlite_databases.get("default").cloned().flatten());
-        let path = configured.unwrap_or_else(|| self.state.path().join("sqlite_db.db"));
-        let c = rusqlite::Connection::open(path).expect("open app database");
+        let c = rusqlite::Connection::open(&self.db_path).expect("open app database");
         c.busy_timeout(Duration::from_secs(10)).ok();
         c
     }
