@@ -48,7 +48,14 @@ async fn route(req: Request) -> Result<Resp, Problem> {
     }
     let known = matches!(
         path.as_str(),
-        "/api/admin/escalations" | "/api/admin/collections" | "/api/admin/orders" | "/api/admin/ledger" | "/api/admin/audit" | "/api/admin/reconciliation" | "/api/admin/dashboard"
+        "/api/admin/escalations"
+            | "/api/admin/collections"
+            | "/api/admin/orders"
+            | "/api/admin/ledger"
+            | "/api/admin/audit"
+            | "/api/admin/reconciliation"
+            | "/api/admin/dashboard"
+            | "/api/admin/breakers"
     );
     if !known {
         return Err(Problem::not_found(format!("no route {path}")));
@@ -63,12 +70,45 @@ async fn route(req: Request) -> Result<Resp, Problem> {
         "/api/admin/collections" => backoffice::collections(&req).await,
         "/api/admin/audit" => audit(&req).await,
         "/api/admin/reconciliation" => reconciliation().await,
+        "/api/admin/breakers" => Ok(resp::json(200, &breakers().await)),
         "/api/admin/dashboard" => {
             let db = Db::open_for_request().await?;
             Ok(resp::json(200, &store::dashboard::dashboard(&db, caas_platform::clock::now_ms()).await?))
         }
         _ => orders(&req).await,
     }
+}
+
+/// The circuit breakers of the external systems (`caas_domain::breaker`), as every replica sees
+/// them: position now, consecutive failures, when it opened and until when calls are skipped, the
+/// last error, and what the app does meanwhile.
+async fn breakers() -> serde_json::Value {
+    let now = caas_platform::clock::now_ms();
+    let items: Vec<serde_json::Value> = caas_platform::breaker::all()
+        .await
+        .into_iter()
+        .map(|(dep, s)| {
+            let position = s.position(now);
+            serde_json::json!({
+                "system": dep.name(),
+                "label": dep.label(),
+                "state": position.name(),
+                "consecutive_failures": s.consecutive_failures,
+                "times_opened": s.times_opened,
+                "opened_at": s.opened_at,
+                "open_until": s.open_until,
+                "last_failure_at": s.last_failure_at,
+                "last_error": s.last_error,
+                "last_success_at": s.last_success_at,
+                "while_open": dep.fallback(),
+            })
+        })
+        .collect();
+    let policy = caas_platform::breaker::policy().await;
+    serde_json::json!({
+        "breakers": items,
+        "policy": {"failures_to_open": policy.failure_threshold, "cooldown_seconds": policy.cooldown_ms / 1000},
+    })
 }
 
 /// Escalated jobs, oldest first (keyset paging on the row id), optionally filtered

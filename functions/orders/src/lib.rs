@@ -11,6 +11,7 @@
 //! payment"): the order becomes "sin asignar" in the same transaction that records the decline.
 use caas_domain::Problem;
 use caas_domain::auth::{Principal, Role};
+use caas_domain::breaker::Dependency;
 use caas_domain::ids::{IdKind, is_id};
 use caas_domain::journey::{self, PaymentKind};
 use caas_domain::payment::PaymentState;
@@ -242,9 +243,9 @@ async fn initiate(a: &Attempt<'_>) -> Result<(u16, Value), Problem> {
     if let Some(u) = a.return_url {
         body["return-url"] = json!(u);
     }
-    let reply = http_out::post_json(&format!("{payment_url}/payments"), &body, &[("idempotency-key", a.key)], GATEWAY_TIMEOUT)
+    let reply = http_out::post_json_guarded(Dependency::Payment, &format!("{payment_url}/payments"), &body, &[("idempotency-key", a.key)], GATEWAY_TIMEOUT)
         .await
-        .map_err(|e| gateway_unavailable(&e))?;
+        .map_err(|e| e.answer(gateway_unavailable(&e.to_string())))?;
     Ok((reply.status, serde_json::from_str(&reply.body).unwrap_or(Value::Null)))
 }
 

@@ -11,6 +11,7 @@
 //! * `DELETE /{id}` → 204; the most recent remaining method becomes the default.
 use caas_domain::Problem;
 use caas_domain::auth::{Principal, Role};
+use caas_domain::breaker::Dependency;
 use caas_domain::ids::{IdKind, is_id};
 use caas_domain::payment_method::{self, GatewayMethod};
 use caas_platform::db::Db;
@@ -81,14 +82,15 @@ async fn start_setup(req: Request) -> Result<Resp, Problem> {
     };
     let return_url = payment_method::return_url(&vars::base_url("app_url").await?, &path);
     let payment_url = vars::base_url("payment_url").await?;
-    let reply = http_out::post_json(
+    let reply = http_out::post_json_guarded(
+        Dependency::Payment,
         &format!("{payment_url}/setup-sessions"),
         &json!({"customer-id": p.subject_id, "return-url": return_url}),
         &[],
         GATEWAY_TIMEOUT,
     )
     .await
-    .map_err(|e| gateway_unavailable(&e))?;
+    .map_err(|e| e.answer(gateway_unavailable(&e.to_string())))?;
     if !reply.is_success() {
         return Err(gateway_unavailable(&format!("the gateway answered {}", reply.status)));
     }

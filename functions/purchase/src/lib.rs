@@ -15,6 +15,7 @@
 //! `GET /api/services[?vin=]` and `GET /api/services/{id}` (own only, else 404).
 use caas_domain::Problem;
 use caas_domain::auth::Role;
+use caas_domain::breaker::Dependency;
 use caas_domain::idempotency::{self, Replay};
 use caas_domain::ids::{IdKind, is_id, make_id};
 use caas_domain::services::catalog::{self, AvailabilityContext, BlockReason, MaintenanceStatus, PurchasePlan, ServiceOption};
@@ -198,7 +199,7 @@ async fn initiate_once(
     if let Some(token) = method {
         body["payment-method"] = json!(token);
     }
-    let reply = http_out::post_json(&format!("{payment_url}/payments"), &body, &[("idempotency-key", gateway_key)], DEFAULT_TIMEOUT).await;
+    let reply = http_out::post_json_guarded(Dependency::Payment, &format!("{payment_url}/payments"), &body, &[("idempotency-key", gateway_key)], DEFAULT_TIMEOUT).await;
     match reply {
         Ok(r) if r.status == 201 || r.status == 200 => {
             let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
@@ -218,7 +219,11 @@ async fn initiate_once(
             "the payment gateway is unavailable (answered {}); nothing was charged and nothing activated, try again later",
             r.status
         ))),
-        Err(e) => {
+        // The gateway failed repeatedly a moment ago: refused at once, nothing was sent.
+        Err(e @ http_out::CallError::CircuitOpen { .. }) => Err(e.answer(Problem::unavailable(format!(
+            "the payment gateway is unavailable ({e}); nothing was charged and nothing activated, try again later"
+        )))),
+        Err(http_out::CallError::Failed(e)) => {
             // A timeout does not mean "not done": if the gateway did create the payment, find it
             // (same Idempotency-Key → the same answer) and void it, so that nothing stays charged.
             if let Ok(r) = http_out::post_json(&format!("{payment_url}/payments"), &body, &[("idempotency-key", gateway_key)], ORPHAN_CHECK_TIMEOUT).await

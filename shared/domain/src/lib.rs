@@ -2,6 +2,7 @@
 //! component (wasm32-wasip2). Randomness and time are inputs supplied by `caas-platform`.
 pub mod account;
 pub mod auth;
+pub mod breaker;
 pub mod config;
 pub mod credentials;
 pub mod delivery;

@@ -29,6 +29,9 @@ pub struct Problem {
     /// 405 only: the methods the route allows (sent as the `Allow` header, not in the body).
     #[serde(skip)]
     pub allow: Vec<String>,
+    /// 503/429: seconds the client should wait (sent as `Retry-After`, not in the body).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -40,7 +43,13 @@ impl Problem {
             detail: detail.into(),
             errors: Vec::new(),
             allow: Vec::new(),
+            retry_after: None,
         }
+    }
+    /// The same problem with a `Retry-After` of `seconds` (at least 1).
+    pub fn retry_after(mut self, seconds: u64) -> Problem {
+        self.retry_after = Some(seconds.max(1));
+        self
     }
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Problem {
         self.errors = errors;

@@ -8,6 +8,8 @@ use futures::future::{Either, select};
 use spin_sdk::http::FullBody;
 use spin_sdk::wasip3::http::types::RequestOptions;
 use spin_sdk::wasip3::http_compat::RequestOptionsExtension;
+use caas_domain::Problem;
+use caas_domain::breaker::{Admission, CallResult, Dependency};
 use std::time::Duration;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -85,4 +87,89 @@ pub async fn post_json(url: &str, body: &serde_json::Value, headers: &[(&str, &s
 /// GET expecting JSON.
 pub async fn get_json(url: &str, headers: &[(&str, &str)], timeout: Duration) -> Result<Reply, String> {
     with_timeout(build(http::Method::GET, url, None, headers, timeout)?, timeout).await
+}
+
+// ------------------------------------------------------------------------- circuit breakers
+
+/// Why a call guarded by a circuit breaker produced no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// The system's breaker is open: the call was not made. Calls go out again at `until`.
+    CircuitOpen { dependency: Dependency, until: i64 },
+    /// The call was made and failed (transport error, timeout, unreadable answer).
+    Failed(String),
+}
+
+impl CallError {
+    /// Seconds until the breaker lets calls through again (None: the call was made).
+    pub fn retry_after_seconds(&self, now: i64) -> Option<u64> {
+        match self {
+            CallError::CircuitOpen { until, .. } => Some(caas_domain::breaker::retry_after_seconds(*until, now)),
+            CallError::Failed(_) => None,
+        }
+    }
+
+    /// `p` (the caller's "unavailable" answer) with `Retry-After` set to when the breaker lets
+    /// calls through again, if that is why there was no answer.
+    pub fn answer(&self, p: Problem) -> Problem {
+        match self.retry_after_seconds(crate::clock::now_ms()) {
+            Some(s) => p.retry_after(s),
+            None => p,
+        }
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::CircuitOpen { dependency, until } => write!(
+                f,
+                "not called: the {} failed repeatedly and its circuit breaker is open (calls resume at {})",
+                dependency.label(),
+                caas_domain::services::calendar::format_minute(*until)
+            ),
+            CallError::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<CallError> for String {
+    fn from(e: CallError) -> String {
+        e.to_string()
+    }
+}
+
+/// Run `call` through `dep`'s circuit breaker: skipped while open, its outcome recorded.
+async fn guarded(dep: Dependency, call: impl std::future::Future<Output = Result<Reply, String>>) -> Result<Reply, CallError> {
+    let (admission, before) = crate::breaker::admit(dep, crate::clock::now_ms()).await;
+    if let Admission::Skip { until } = admission {
+        return Err(CallError::CircuitOpen { dependency: dep, until });
+    }
+    let result = call.await;
+    let now = crate::clock::now_ms();
+    match &result {
+        Ok(r) => {
+            let outcome = CallResult::of_answer(dep, r.status, &r.body);
+            let note = (outcome == CallResult::Unwell).then(|| format!("answered {}", r.status));
+            crate::breaker::record(dep, &before, outcome, note.as_deref(), now).await;
+        }
+        Err(e) => crate::breaker::record(dep, &before, CallResult::Unwell, Some(e), now).await,
+    }
+    result.map_err(CallError::Failed)
+}
+
+/// [`post_json`] through `dep`'s circuit breaker.
+pub async fn post_json_guarded(
+    dep: Dependency,
+    url: &str,
+    body: &serde_json::Value,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<Reply, CallError> {
+    guarded(dep, post_json(url, body, headers, timeout)).await
+}
+
+/// [`get_json`] through `dep`'s circuit breaker.
+pub async fn get_json_guarded(dep: Dependency, url: &str, headers: &[(&str, &str)], timeout: Duration) -> Result<Reply, CallError> {
+    guarded(dep, get_json(url, headers, timeout)).await
 }

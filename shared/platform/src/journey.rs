@@ -6,6 +6,7 @@
 //! their own transactions and never hold one across an outbound call.
 use crate::db::{Db, DbError, int, opt_text, text};
 use crate::http_out;
+use caas_domain::breaker::Dependency;
 use caas_domain::ids::IdKind;
 use caas_domain::journey::{self, JourneyMessage, Recipient};
 use caas_domain::order::OrderStatus;
@@ -146,7 +147,7 @@ pub async fn place_factory_order(db: &Db, factory_url: &str, order_id: &str, tim
                 "postal-code": c.str("address_postal_code"), "country": c.str("address_country")}})
         });
     let body = json!({"order-ref": order.id, "model": order.model, "options": options, "country": order.country, "customer": customer});
-    let reply = match http_out::post_json(&format!("{factory_url}/orders"), &body, &[("idempotency-key", order_id)], timeout).await {
+    let reply = match http_out::post_json_guarded(Dependency::Factory, &format!("{factory_url}/orders"), &body, &[("idempotency-key", order_id)], timeout).await {
         Ok(r) => r,
         Err(e) => return Ok(Attempt::Retry(format!("factory unreachable: {e}"))),
     };

@@ -2,6 +2,7 @@
 //! parse → decide (`caas_domain`) → persist/emit (here) → respond (here).
 pub mod auth;
 pub mod billing;
+pub mod breaker;
 pub mod clock;
 pub mod config;
 pub mod db;

@@ -39,7 +39,9 @@ pub fn no_content() -> Resp {
 
 pub fn problem(p: &Problem) -> Resp {
     let mut r = build(p.status, "application/problem+json", serde_json::to_string(p).unwrap_or_default());
-    if p.status == 503 {
+    if let Some(v) = p.retry_after.and_then(|s| http::HeaderValue::from_str(&s.to_string()).ok()) {
+        r.headers_mut().insert(http::header::RETRY_AFTER, v);
+    } else if p.status == 503 {
         r.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
     }
     if p.status == 401 {

@@ -2,6 +2,7 @@
 //! `caas_domain::services::catalog::seed_catalog` on first use), service instance rows, and the
 //! customer notifications / timeline of service events. Rules live in `caas_domain::services`.
 use crate::db::{Db, DbError, Row, int, text};
+use caas_domain::breaker::Dependency;
 use caas_domain::notify::Message;
 use caas_domain::routing::NotificationKind;
 use caas_domain::services::catalog::{self, Catalog, OptionKind, OptionStatus, ServiceOption};
@@ -209,7 +210,7 @@ pub const VSS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 /// Returns the status and a short note of what happened (for the records).
 pub async fn vss_maintenance(vss_url: &str, vin: &str) -> (catalog::MaintenanceStatus, String) {
     let url = format!("{vss_url}/vehicles/{vin}/maintenance");
-    match crate::http_out::get_json(&url, &[], VSS_TIMEOUT).await {
+    match crate::http_out::get_json_guarded(Dependency::Vss, &url, &[], VSS_TIMEOUT).await {
         Ok(r) if r.is_success() => {
             let status = serde_json::from_str::<Value>(&r.body)
                 .ok()

@@ -673,6 +673,13 @@ async fn the_dashboard_charts_the_real_data_and_reconciliation_shows_a_planted_d
     assert!(funnel.contains("registered 1") && funnel.contains("reserved 1") && funnel.contains("connected 0"), "{funnel}");
     let revenue = b.find("#chart-revenue svg").await.unwrap().attr("aria-label").await.unwrap().unwrap_or_default();
     assert!(revenue.contains("€1,500.00"), "the settled reservation: {revenue}");
+    // The external systems' circuit breakers, all closed here.
+    b.wait_text("External systems", 15).await.unwrap();
+    let breakers = b.text("#breakers").await.unwrap();
+    for system in ["factory API", "payment gateway", "IoT API", "VSS"] {
+        assert!(breakers.contains(system), "{system}: {breakers}");
+    }
+    assert_eq!(breakers.matches("closed").count(), 4, "{breakers}");
     assert_accessible("dashboard", &b.accessibility_violations().await.unwrap());
     b.click("a[href='/app/staff/reconciliation']").await.unwrap();
     let summary = b.text("#reconciliation-summary").await.unwrap();

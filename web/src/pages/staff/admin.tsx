@@ -358,7 +358,53 @@ export function Dashboard() {
           {x.collections_open} · {fmtMoney(x.collections_open_minor, 'EUR')}
         </p>
       </Card>
+      <Breakers />
     </Page>
+  );
+}
+
+const BREAKER_STATE_ES: Record<string, string> = { closed: 'cerrado', open: 'abierto', 'half-open': 'semiabierto' };
+
+/** The circuit breakers of the external systems: which one is failing and what the app does meanwhile. */
+function Breakers() {
+  const b = useLoad(() => api('get', '/api/admin/breakers'), []);
+  const es = lang() === 'es';
+  if (b.loading) return <Loading />;
+  if (b.error !== undefined) return <ErrorBox error={b.error} />;
+  const x = b.data!;
+  return (
+    <Card title={es ? 'Sistemas externos (cortacircuitos)' : 'External systems (circuit breakers)'}>
+      <p class="muted">
+        {es
+          ? `Se abre tras ${x.policy.failures_to_open} fallos seguidos; pausa de ${x.policy.cooldown_seconds} s.`
+          : `Opens after ${x.policy.failures_to_open} failures in a row; pauses calls for ${x.policy.cooldown_seconds} s.`}
+      </p>
+      <table class="data" id="breakers">
+        <thead>
+          <tr>
+            <th>{es ? 'Sistema' : 'System'}</th>
+            <th>{es ? 'Estado' : 'State'}</th>
+            <th>{es ? 'Fallos seguidos' : 'Failures in a row'}</th>
+            <th>{es ? 'Último error' : 'Last error'}</th>
+            <th>{es ? 'Mientras está abierto' : 'While open'}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {x.breakers.map((r) => (
+            <tr key={r.system} data-system={r.system}>
+              <td>{r.label}</td>
+              <td>
+                <Chip tone={r.state === 'closed' ? 'ok' : r.state === 'open' ? 'bad' : 'warn'}>{es ? BREAKER_STATE_ES[r.state] ?? r.state : r.state}</Chip>
+                {r.state === 'open' && r.open_until ? ` ${es ? 'hasta' : 'until'} ${fmtDateTime(r.open_until)}` : ''}
+              </td>
+              <td>{r.consecutive_failures}</td>
+              <td>{r.last_error ?? ''}</td>
+              <td>{r.while_open}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </Card>
   );
 }
 
