@@ -638,7 +638,12 @@ pub async fn set_password_from_email(t: &TestApp, email: &str, new_password: &st
 /// the outbox (retry tick), follows its set-password link and signs the customer in.
 /// Returns (customer token, order id, customer id).
 pub async fn customer_with_sale(t: &TestApp, n: u32) -> (String, String, String) {
-    let (order_id, customer_id) = t.register_sale(&sale_body(n), &format!("sale-{n}")).await;
+    customer_with_sale_of(t, n, &sale_body(n)).await
+}
+
+/// [`customer_with_sale`] with another sale body (its customer e-mail must be `lucia.<n>@example.com`).
+pub async fn customer_with_sale_of(t: &TestApp, n: u32, body: &Value) -> (String, String, String) {
+    let (order_id, customer_id) = t.register_sale(body, &format!("sale-{n}")).await;
     let token = t.sign_in_from_credentials_email(&format!("lucia.{n}@example.com"), CUSTOMER_NEW_PASSWORD).await;
     (token, order_id, customer_id)
 }
@@ -658,7 +663,12 @@ pub const FACTORY_STATUS_PATH: [&str; 6] =
 /// Returns (customer token, VIN).
 ///
 pub async fn operational_vehicle(t: &TestApp, n: u32) -> (String, String) {
-    let (token, order_id, customer_id) = customer_with_sale(t, n).await;
+    operational_vehicle_of(t, n, &sale_body(n)).await
+}
+
+/// [`operational_vehicle`] from another sale body (e.g. another plan comercial).
+pub async fn operational_vehicle_of(t: &TestApp, n: u32, body: &Value) -> (String, String) {
+    let (token, order_id, customer_id) = customer_with_sale_of(t, n, body).await;
     let c = Customer { email: format!("lucia.{n}@example.com"), token, order_id, customer_id };
     t.pay_and_settle(&c, "reservation").await;
     t.manufacture(&c.order_id).await;

@@ -23,6 +23,7 @@
 //!
 //! Report: `{billed, skipped, failed, cancelled, more}`.
 use caas_domain::Problem;
+use caas_domain::breaker::Dependency;
 use caas_domain::journey::PaymentKind;
 use caas_domain::services::billing::{self, ChargeAnswer, DunningDecision, DunningPolicy, Period, SubscriptionTerms};
 use caas_domain::services::calendar::format_date;
@@ -186,8 +187,9 @@ async fn record_intents(db: &Db, subs: &[ServiceRow], now: i64, report: &mut Rep
 /// Records the due periods of one subscription (new sendable rows pushed to `out`) and advances
 /// its watermark; returns how many periods were skipped.
 async fn record_periods(tx: &Db, s: &ServiceRow, now: i64, out: &mut Vec<ChargeRow>) -> Result<u64, DbError> {
-    let (Some(activated_at), Some(price)) = (s.activated_at, s.billable_price()) else {
-        // Not billable (plan comercial services are paid with the car).
+    let (Some(activated_at), Some(price)) = (s.billing_start(), s.billable_price()) else {
+        // Not billable (plan comercial services are paid with the car; a plan subscription is
+        // billed from the end of its included months: `billing_start`).
         services::mark_not_billable(tx, &s.id).await?;
         return Ok(1);
     };
@@ -229,7 +231,7 @@ async fn call_gateway(payment_url: &str, c: &ChargeRow, method: Option<&str>) ->
     if let Some(token) = method {
         body["payment-method"] = json!(token);
     }
-    match http_out::post_json(&format!("{payment_url}/charges"), &body, &[("idempotency-key", c.attempt_key.as_str())], DEFAULT_TIMEOUT).await {
+    match http_out::post_json_guarded(Dependency::Payment, &format!("{payment_url}/charges"), &body, &[("idempotency-key", c.attempt_key.as_str())], DEFAULT_TIMEOUT).await {
         Ok(r) if r.status == 201 || r.status == 200 => match payment_id(&r.body) {
             Some(id) => Outcome::Charged(id),
             None => Outcome::Unavailable("the payment gateway gave an unusable answer".into()),

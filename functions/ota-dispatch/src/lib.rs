@@ -18,6 +18,7 @@
 //!
 //! Report: `{endings_queued, processed, applied, retried, escalated, skipped, pending_money}`.
 use caas_domain::Problem;
+use caas_domain::breaker::Dependency;
 use caas_domain::retry::RetryPolicy;
 use caas_domain::services::calendar::format_date;
 use caas_domain::services::catalog::{Catalog, OptionKind};
@@ -157,19 +158,21 @@ fn still_wanted(cmd: &OtaCommand, s: &ServiceRow) -> bool {
 }
 
 async fn send_command(iot_url: &str, cmd: &OtaCommand) -> Result<(), (CommandOutcome, String)> {
+    // The IoT API's documented configuration push (overview.md: `POST /ota/configure`).
     let body = json!({
+        "vin": cmd.vin,
         "command-id": cmd.command_id,
         "feature": cmd.feature,
         "action": cmd.action,
         "service-id": cmd.service_id,
     });
-    let url = format!("{iot_url}/vehicles/{}/commands", cmd.vin);
-    match http_out::post_json(&url, &body, &[], DEFAULT_TIMEOUT).await {
+    let url = format!("{iot_url}/ota/configure");
+    match http_out::post_json_guarded(Dependency::Iot, &url, &body, &[], DEFAULT_TIMEOUT).await {
         Ok(r) => match ota::classify_iot_status(Some(r.status)) {
             CommandOutcome::Applied => Ok(()),
             o => Err((o, format!("IoT API answered {}: {}", r.status, r.body.chars().take(300).collect::<String>()))),
         },
-        Err(e) => Err((ota::classify_iot_status(None), e)),
+        Err(e) => Err((ota::classify_iot_status(None), e.to_string())),
     }
 }
 
@@ -285,8 +288,20 @@ async fn failed(
     if outcome != CommandOutcome::Permanent
         && let AttemptDecision::RetryAt { at, .. } = ota::after_failure(&cfg.policy, &f, PaymentStatus::NoPayment, now)
     {
-        queue::reschedule(db, &c.id, at, error, now).await?;
-        db.exec("UPDATE services SET last_error = ?, updated_at = ? WHERE id = ?", vec![text(error), int(now), text(&s.id)]).await?;
+        let name = if action == OtaAction::Activate && c.attempts == 1 { Some(service_name(s, svc::load_catalog(db).await.ok().as_ref())) } else { None };
+        db.transaction(async |tx: &Db| -> Result<(), DbError> {
+            queue::reschedule(tx, &c.id, at, error, now).await?;
+            tx.exec("UPDATE services SET last_error = ?, updated_at = ? WHERE id = ?", vec![text(error), int(now), text(&s.id)]).await?;
+            // The first try of an activation failed: the customer hears it is being retried (once
+            // per command), why in plain words, when the next try is, and that nothing is charged
+            // unless it works.
+            if let Some(name) = &name {
+                let m = caas_domain::messages::activation_delayed(name, &s.vin, ota::HoldReason::of_error(error), at);
+                svc::send(tx, &s.customer_id, &s.vin, &format!("svc-delayed:{}", cmd.command_id), &m, now).await?;
+            }
+            Ok(())
+        })
+        .await?;
         return Ok(Failure::Retried);
     }
     let payment = payment_status(cfg, s).await;

@@ -61,6 +61,7 @@ pub(crate) struct Ctx {
     pub factory_url: Option<String>,
     pub registry_url: Option<String>,
     pub payment_url: Option<String>,
+    pub iot_url: Option<String>,
 }
 
 async fn perform(c: &Claimed, cx: &Ctx) -> Outcome {
@@ -92,6 +93,7 @@ impl Ctx {
             factory_url: vars::base_url("factory_url").await.ok(),
             registry_url: vars::base_url("registry_url").await.ok(),
             payment_url: vars::base_url("payment_url").await.ok(),
+            iot_url: vars::base_url("iot_url").await.ok(),
         }
     }
 }

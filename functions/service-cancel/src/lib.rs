@@ -8,8 +8,10 @@
 //!   desistimiento rule); the report and its outcome are recorded; the customer is told.
 //! * `GET /api/theft-reports` (customer): own reports.
 //!
-//! Only services bought from the catalog (`source = 'purchase'`) are cancelled here: the plan
-//! comercial services come with the vehicle purchase (409 `plan-service`; theft leaves them).
+//! Services bought from the catalog (`source = 'purchase'`) and the plan comercial's
+//! subscriptions (cancel anytime: no further charges, switched off through the same path) are
+//! cancelled here; the plan's other services come with the vehicle purchase (409 `plan-service`;
+//! theft leaves them).
 //!
 //! ONE transaction applies the state change, the billing end, the OTA deactivation job, the
 //! money to give back (`return-payment` jobs, keys derived from what is returned so nothing is
@@ -270,7 +272,8 @@ async fn cancel(req: Request, id: &str) -> Result<Resp, Problem> {
         Some(s) if s.customer_id == me.subject_id => s,
         _ => return Err(Problem::not_found(format!("no service {id}"))),
     };
-    if s.source() != Some(ServiceSource::Purchase) {
+    let plan_subscription = s.source() == Some(ServiceSource::Plan) && s.kind == OptionKind::Subscription.as_str();
+    if s.source() != Some(ServiceSource::Purchase) && !plan_subscription {
         return Err(Problem::conflict(
             "plan-service",
             format!("service {id} is part of the plan comercial bought with the vehicle; it is not cancelled separately"),

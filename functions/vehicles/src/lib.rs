@@ -7,9 +7,17 @@
 //!   `delivered → operational` (base platform active), one `services` row per plan-comercial
 //!   option in `pending-activation` and one queued `ota` job each (worked by the OTA engine).
 //!   Linking again from the same account answers 200 with the same vehicle (idempotent).
+//!   Before anything is recorded the link goes through the IoT platform as the spec's linking
+//!   sequence shows (vehicle-purchase.md, "Mobile Application Linking"): the customer's
+//!   authorisation is pushed to the car (`POST {iot_url}/ota/configure`, feature
+//!   `customer-authorization`, one deterministic command id per car and account, so a retry is
+//!   applied once) and the car must confirm. A car that does not confirm (offline) → 409
+//!   `vehicle-not-confirmed`, nothing recorded (the link can be made later; delivery is not
+//!   blocked); the IoT platform failing → tried twice, then 503 with Retry-After, nothing recorded.
 //! * `GET /api/vehicles` — own linked vehicles. `GET /api/vehicles/{vin}` — own, else 404.
 use caas_domain::Problem;
 use caas_domain::auth::{Principal, Role};
+use caas_domain::breaker::Dependency;
 use caas_domain::ids::IdKind;
 use caas_domain::notify::Contact;
 use caas_domain::order::{self, OrderStatus};
@@ -70,13 +78,74 @@ async fn link(req: Request) -> Result<Resp, Problem> {
         ));
     }
     let db = Db::open_for_request().await?;
-    let outcome = db.transaction(async |tx: &Db| -> Result<Linked, Problem> { link_tx(tx, &principal, &vin).await }).await?;
+    // Checked before the car is asked (and again in the transaction): only a car this account may
+    // link gets the authorisation; linking again needs no new one.
+    if preflight(&db, &principal, &vin).await? {
+        authorize_on_vehicle(&vin, &principal.subject_id).await?;
+    }
+    // The plan's subscriptions are billed at today's catalog price after the included months.
+    let plan = PlanTerms {
+        catalog: caas_platform::services::load_catalog(&db).await.unwrap_or_else(|_| seed_catalog()),
+        included_months: vars::u64_or("plan_subscription_included_months", 3).await.min(120) as u32,
+    };
+    let outcome = db.transaction(async |tx: &Db| -> Result<Linked, Problem> { link_tx(tx, &principal, &vin, &plan).await }).await?;
     let (status, order_id) = match outcome {
         Linked::New(o) => (201, o),
         Linked::Again(o) => (200, o),
     };
     let v = vehicle_view(&db, &vin, &order_id, &principal.subject_id).await?;
     Ok(resp::json(status, &v))
+}
+
+/// Whether the car still has to authorise this account: false when the account already holds the
+/// link; the same refusals as [`link_tx`] otherwise (read-only).
+async fn preflight(db: &Db, principal: &Principal, vin: &str) -> Result<bool, Problem> {
+    if let Some(l) = vehicles::link(db, vin).await? {
+        if l.customer_id == principal.subject_id {
+            return Ok(false);
+        }
+        return Err(Problem::conflict("vehicle-already-linked", format!("vehicle {vin} is already linked to another account")));
+    }
+    linkable_order(db, vin, &principal.subject_id).await?;
+    Ok(true)
+}
+
+/// How long the car has to confirm the authorisation (per try).
+const LINK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+/// Tries of the authorisation push when the IoT platform fails (not when the car is offline).
+const LINK_TRIES: u32 = 2;
+
+/// The spec's linking sequence: CaaS → IoT "link customer to vehicle" → the car confirms.
+async fn authorize_on_vehicle(vin: &str, customer_id: &str) -> Result<(), Problem> {
+    let iot_url = vars::base_url("iot_url").await?;
+    let body = serde_json::json!({
+        "vin": vin,
+        "command-id": vehicle::authorization_command_id(vin, customer_id),
+        "feature": vehicle::AUTHORIZATION_FEATURE,
+        "action": "activate",
+        "customer-id": customer_id,
+    });
+    let mut last = String::new();
+    for _ in 0..LINK_TRIES {
+        match caas_platform::http_out::post_json_guarded(Dependency::Iot, &format!("{iot_url}/ota/configure"), &body, &[], LINK_TIMEOUT).await {
+            Ok(r) if r.is_success() => return Ok(()),
+            Ok(r) if r.status == 503 && r.body.to_ascii_lowercase().contains("vehicle offline") => {
+                return Err(Problem::conflict(
+                    "vehicle-not-confirmed",
+                    format!("vehicle {vin} did not confirm the link: it seems to be off or out of coverage. Nothing was changed; switch the car on (or move it where it has coverage) and try again"),
+                ));
+            }
+            Ok(r) if (400..500).contains(&r.status) && r.status != 408 && r.status != 429 => {
+                return Err(Problem::conflict("vehicle-not-confirmed", format!("the vehicle platform refused the link of {vin} ({}); nothing was changed", r.status)));
+            }
+            Ok(r) => last = format!("the vehicle platform answered {}", r.status),
+            Err(e @ caas_platform::http_out::CallError::CircuitOpen { .. }) => {
+                return Err(e.answer(Problem::unavailable(format!("the vehicle platform is unavailable ({e}); nothing was changed, try again shortly"))));
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(Problem::unavailable(format!("the vehicle platform could not be reached to confirm the link ({last}); nothing was changed, try again shortly")))
 }
 
 /// `{vin, link_code}` → (normalized VIN, code).
@@ -104,7 +173,14 @@ fn parse_link(body: &Value) -> Result<(String, String), Problem> {
     }
 }
 
-async fn link_tx(tx: &Db, principal: &Principal, vin: &str) -> Result<Linked, Problem> {
+/// What the plan's services are created from.
+struct PlanTerms {
+    catalog: caas_domain::services::catalog::Catalog,
+    /// Months a plan subscription is included with the car (`plan_subscription_included_months`).
+    included_months: u32,
+}
+
+async fn link_tx(tx: &Db, principal: &Principal, vin: &str, plan: &PlanTerms) -> Result<Linked, Problem> {
     let now = clock::now_ms();
     let me = &principal.subject_id;
     if let Some(l) = vehicles::link(tx, vin).await? {
@@ -118,7 +194,7 @@ async fn link_tx(tx: &Db, principal: &Principal, vin: &str) -> Result<Linked, Pr
     if !orders::swap_status(tx, &o.id, o.status, OrderStatus::Operational, now).await? {
         return Err(Problem::conflict("concurrent-update", "the order changed meanwhile; retry"));
     }
-    let planned = queue_plan_services(tx, &o.id, me, vin, now).await?;
+    let planned = queue_plan_services(tx, &o.id, me, vin, plan, now).await?;
     notify_linked(tx, &o, me, vin, planned, now).await?;
     record_link_events(tx, &o, me, vin, planned, now).await?;
     Ok(Linked::New(o.id))
@@ -145,9 +221,9 @@ async fn linkable_order(tx: &Db, vin: &str, me: &str) -> Result<Order, Problem> 
 }
 
 /// One `services` row and one queued OTA activation per plan-comercial option; returns how many.
-async fn queue_plan_services(tx: &Db, order_id: &str, me: &str, vin: &str, now: i64) -> Result<usize, DbError> {
+async fn queue_plan_services(tx: &Db, order_id: &str, me: &str, vin: &str, plan: &PlanTerms, now: i64) -> Result<usize, DbError> {
     let options = orders::plan_options(tx, order_id).await?;
-    let planned = plan_services(&options, &seed_catalog());
+    let planned = plan_services(&options, &plan.catalog);
     for p in &planned {
         let service_id = rand::id(IdKind::Service);
         let cmd = activation_command(&service_id, vin, &p.feature);
@@ -163,6 +239,8 @@ async fn queue_plan_services(tx: &Db, order_id: &str, me: &str, vin: &str, now: 
             state: p.state,
             command_id: &cmd.command_id,
             job_id,
+            monthly_price: p.monthly_price.as_ref(),
+            included_months: Some(plan.included_months),
         };
         vehicles::insert_plan_service(tx, &row, now).await?;
     }

@@ -47,6 +47,15 @@ impl Iot {
 
     pub fn handle(&self, req: &Req) -> Resp {
         match (req.method.as_str(), req.segs().as_slice()) {
+            // The documented push (overview.md: `POST /ota/configure`, the VIN in the body).
+            ("POST", ["ota", "configure"]) => match req.json_object() {
+                Ok(m) => match m.get("vin").and_then(Value::as_str).map(str::trim).filter(|v| !v.is_empty()) {
+                    Some(vin) => self.command(req, &vin.to_string()),
+                    None => Resp::invalid(vec![json!({"field": "vin", "detail": "is required"})]),
+                },
+                Err(r) => r,
+            },
+            // Earlier per-vehicle form of the same command (kept for old clients).
             ("POST", ["vehicles", vin, "commands"]) => self.command(req, vin),
             ("GET", ["vehicles", vin, "commands"]) => Resp::json(200, &json!({"commands": self.commands_for(vin)})),
             ("GET", ["vehicles", vin, "status"]) | ("GET", ["_control", "vehicles", vin, "status"]) => {
@@ -124,6 +133,13 @@ impl Iot {
             return Resp::invalid(vec![json!({"field": "message", "detail": "is required"})]);
         }
         let mut st = self.st.lock().unwrap();
+        // A repeated message-id (a retry after a lost answer) is shown once.
+        let message_id = m.get("message-id").and_then(Value::as_str).unwrap_or("");
+        if !message_id.is_empty()
+            && let Some(d) = st.displays.iter().find(|d| d["vin"] == vin && d["request"]["message-id"] == message_id)
+        {
+            return Resp::json(200, &json!({"status": "displayed", "display-id": d["display-id"], "vin": vin, "replayed": true}));
+        }
         if st.vehicle(vin)["online"] == false {
             return Resp::problem(503, "Vehicle offline", &format!("vehicle {vin} is not reachable"));
         }

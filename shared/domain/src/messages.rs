@@ -486,6 +486,23 @@ pub fn service_activated(name: &str, vin: &str, until_ms: Option<i64>) -> Messag
     })
 }
 
+/// The first try of an activation did not go through: it is retried automatically, the customer
+/// is charged only once it is active (sent once per activation).
+pub fn activation_delayed(name: &str, vin: &str, reason: crate::services::ota::HoldReason, next_try_ms: i64) -> Message {
+    m(K::ActivationDelayed, "activation-delayed", |l| {
+        let why = reason.text(l);
+        let at = lang::date(l, next_try_ms);
+        let time = crate::services::calendar::format_minute(next_try_ms);
+        let hm = time.get(11..16).unwrap_or("");
+        match l {
+            Lang::Es => (format!("Activando {name}: lo volvemos a intentar"), format!("Estamos activando {name} en su vehículo {vin}, pero el primer intento no ha funcionado: {why}. Lo intentaremos de nuevo automáticamente (próximo intento: {at} a las {hm} UTC). Solo se le cobrará cuando esté activo; si no lo conseguimos, no se le cobrará nada.")),
+            Lang::Fr => (format!("Activation de {name} : nouvel essai"), format!("Nous activons {name} sur votre véhicule {vin}, mais le premier essai n'a pas abouti : {why}. Nous réessaierons automatiquement (prochain essai : {at} à {hm} UTC). Vous ne serez débité qu'une fois le service actif ; en cas d'échec, rien ne vous sera facturé.")),
+            Lang::De => (format!("{name} wird aktiviert: neuer Versuch"), format!("Wir aktivieren {name} auf Ihrem Fahrzeug {vin}, aber der erste Versuch hat nicht geklappt: {why}. Wir versuchen es automatisch erneut (nächster Versuch: {at} um {hm} UTC). Berechnet wird erst, wenn der Dienst aktiv ist; klappt es nicht, zahlen Sie nichts.")),
+            Lang::En => (format!("Activating {name}: trying again"), format!("We are activating {name} on your vehicle {vin}, but the first try did not go through: {why}. We will try again automatically (next try: {at} at {hm} UTC). You are only charged once it is active; if it never is, you pay nothing.")),
+        }
+    })
+}
+
 /// The activation failed for good: the customer is not charged.
 pub fn ota_failed(name: &str, vin: &str) -> Message {
     m(K::OtaFailure, "ota-failure", |l| match l {

@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 21, name: "escalation-resolutions", sql: V21 },
     Migration { version: 22, name: "collections-closed-by-hand", sql: V22 },
     Migration { version: 25, name: "sale-financing-terms", sql: V25 },
+    Migration { version: 30, name: "plan-subscriptions-billed-after-included-months", sql: V30 },
 ];
 
 /// The version a fully migrated database is at.
@@ -530,6 +531,14 @@ ALTER TABLE orders ADD COLUMN financed_minor INTEGER;
 ALTER TABLE orders ADD COLUMN financing_term_months INTEGER;
 ALTER TABLE orders ADD COLUMN financing_monthly_minor INTEGER;
 ALTER TABLE orders ADD COLUMN financing_lender_reference TEXT;
+"#;
+
+/// Issue 10: a plan comercial subscription is included with the car for `included_months` from
+/// its activation and billed monthly in arrears after that, at the catalog price recorded at link
+/// time (`price_minor`/`currency`); NULL for every other service (included for good, or bought).
+/// Numbered 30: 26–29 are left to the slices of issue 10 built beside it.
+const V30: &str = r#"
+ALTER TABLE services ADD COLUMN included_months INTEGER;
 "#;
 
 #[cfg(test)]

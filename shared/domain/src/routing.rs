@@ -10,6 +10,10 @@ pub enum NotificationKind {
     PaymentConfirmation,
     ServiceActivated,
     OtaFailure,
+    /// The first try of an activation did not go through; it is retried automatically (issue 10:
+    /// the customer is told about every attempt that matters). Not in the spec's table: an
+    /// activation event, routed like "Service Activated" without the car's display (e-mail + push).
+    ActivationDelayed,
     MaintenanceDue,
     /// A subscription charge was declined; it will be retried (issue 4 dunning). Not in the
     /// spec's table: a payment event, routed like "Payment Confirmation" plus SMS (urgent like
@@ -42,6 +46,7 @@ impl NotificationKind {
             NotificationKind::PaymentConfirmation => "payment-confirmation",
             NotificationKind::ServiceActivated => "service-activated",
             NotificationKind::OtaFailure => "ota-failure",
+            NotificationKind::ActivationDelayed => "activation-delayed",
             NotificationKind::MaintenanceDue => "maintenance-due",
             NotificationKind::SubscriptionPaymentFailed => "subscription-payment-failed",
             NotificationKind::SubscriptionCancelledPaymentFailed => "subscription-cancelled-payment-failed",
@@ -80,6 +85,7 @@ impl NotificationKind {
             NotificationKind::PaymentConfirmation => "payment_confirmation",
             NotificationKind::ServiceActivated => "service_activated",
             NotificationKind::OtaFailure => "ota_failure",
+            NotificationKind::ActivationDelayed => "activation_delayed",
             NotificationKind::MaintenanceDue => "maintenance_due",
             NotificationKind::SubscriptionPaymentFailed => "subscription_payment_failed",
             NotificationKind::SubscriptionCancelledPaymentFailed => "subscription_cancelled_payment_failed",
@@ -136,7 +142,7 @@ pub fn channels(kind: NotificationKind, sms_opt_in: bool) -> Vec<Channel> {
             v
         }
         SubscriptionPaymentFailed | SubscriptionCancelledPaymentFailed => vec![Email, Push, Sms],
-        ServiceCancelled | TheftReported | DeliveryUpdate => vec![Email, Push],
+        ServiceCancelled | TheftReported | DeliveryUpdate | ActivationDelayed => vec![Email, Push],
     }
 }
 

@@ -73,7 +73,7 @@ pub fn code_matches(secret: &str, vin: &str, typed: &str) -> bool {
 }
 
 /// One optional service of the plan comercial to create at link time.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlannedService {
     pub option_code: String,
     /// IoT feature key.
@@ -82,6 +82,9 @@ pub struct PlannedService {
     /// does not know (sold with the car; activated as its own feature).
     pub kind: String,
     pub state: ServiceState,
+    /// A subscription of the plan: its monthly catalog price, billed in arrears once the months
+    /// included with the car are over (None: included for good).
+    pub monthly_price: Option<crate::wit::Money>,
 }
 
 /// Feature key for an option code unknown to the catalog: lower case, `[a-z0-9-]`.
@@ -100,14 +103,17 @@ pub fn plan_services(plan_options: &[String], catalog: &Catalog) -> Vec<PlannedS
     let mut out: Vec<PlannedService> = Vec::new();
     for code in plan_options {
         let lower = code.to_ascii_lowercase();
-        let (feature, kind) = match catalog.get(&lower).or_else(|| catalog.get(code)) {
-            Some(o) => (o.feature.clone(), o.kind.as_str().to_string()),
-            None => (feature_key(code), "plan".to_string()),
+        let (feature, kind, monthly_price) = match catalog.get(&lower).or_else(|| catalog.get(code)) {
+            Some(o) => {
+                let monthly = matches!(o.kind, crate::services::catalog::OptionKind::Subscription).then(|| o.price.clone());
+                (o.feature.clone(), o.kind.as_str().to_string(), monthly)
+            }
+            None => (feature_key(code), "plan".to_string(), None),
         };
         if feature.is_empty() || out.iter().any(|p| p.option_code == *code) {
             continue;
         }
-        out.push(PlannedService { option_code: code.clone(), feature, kind, state: ServiceState::PendingActivation });
+        out.push(PlannedService { option_code: code.clone(), feature, kind, state: ServiceState::PendingActivation, monthly_price });
     }
     out
 }
@@ -141,6 +147,15 @@ pub fn linked_notifications(
 /// The "vehicle linked, base platform active" message (a service activation; `crate::messages::linked`).
 pub fn msg_linked(vin: &str, model: &str, services_queued: usize) -> crate::notify::Message {
     crate::messages::linked(vin, model, services_queued)
+}
+
+/// The feature key of the customer's authorisation pushed to the car when the app is linked.
+pub const AUTHORIZATION_FEATURE: &str = "customer-authorization";
+
+/// The one command id of the authorisation of `customer_id` on `vin`: a retried push is applied
+/// once by the IoT platform.
+pub fn authorization_command_id(vin: &str, customer_id: &str) -> String {
+    format!("link_{vin}_{customer_id}")
 }
 
 #[cfg(test)]
@@ -191,7 +206,11 @@ mod tests {
         assert_eq!(plan[0].kind, "permanent");
         assert_eq!(plan[1].feature, "autopilot-hwy");
         assert_eq!(plan[1].kind, "plan");
-        assert!(plan.iter().all(|p| p.state == ServiceState::PendingActivation));
+        assert!(plan.iter().all(|p| p.state == ServiceState::PendingActivation && p.monthly_price.is_none()));
+        // A subscription in the plan carries its monthly price (billed after the included months).
+        let sub = plan_services(&["ENTERTAINMENT-PLUS".into()], &cat);
+        assert_eq!(sub[0].kind, "subscription");
+        assert!(sub[0].monthly_price.as_ref().is_some_and(|p| p.amount_minor > 0), "{:?}", sub[0]);
         let cmd = activation_command("svc_1", "WCA1234567890ABCD", "heated-seats");
         assert_eq!(cmd.command_id, "cmd_svc_1_activate_0");
         assert_eq!(cmd.action, "activate");

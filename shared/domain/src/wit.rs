@@ -44,7 +44,7 @@ pub struct Notification {
 }
 
 /// One idempotent OTA command for one service instance on one vehicle
-/// (IoT API `POST /vehicles/{vin}/commands`; the IoT side applies a command id at most once).
+/// (IoT API `POST /ota/configure`; the IoT side applies a command id at most once).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct OtaCommand {

@@ -5,7 +5,7 @@
 
 use caas_tests::*;
 use crate::journey::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 
 fn templates_to(t: &TestApp, email: &str) -> Vec<String> {
@@ -178,6 +178,17 @@ async fn app_link_makes_the_car_operational_and_queues_plan_services() {
     assert_problem(&t.post_json("/api/vehicles/link", &json!({"vin": "NOT-A-VIN", "link_code": code}), Some(&c.token), None).await, 400);
     assert_eq!(order(&t, &c).await["status"], "delivered");
 
+    // The car is off: it cannot confirm the customer's authorisation, so nothing is linked (the
+    // link can be made later; delivery stands).
+    t.sims.iot().set_vehicle_status(&vin, json!({"online": false}));
+    let r = t.post_json("/api/vehicles/link", &json!({"vin": vin, "link_code": code}), Some(&c.token), None).await;
+    assert_problem(&r, 409);
+    assert_eq!(r.json()["type"], "https://caas.example/problems/vehicle-not-confirmed", "{}", r.text);
+    assert!(r.json()["detail"].as_str().unwrap().contains("did not confirm"), "{}", r.text);
+    assert_eq!(order(&t, &c).await["status"], "delivered");
+    assert_eq!(t.count("SELECT COUNT(*) FROM vehicle_links"), 0);
+    t.sims.iot().set_vehicle_status(&vin, json!({"online": true}));
+
     let r = t
         .post_json("/api/vehicles/link", &json!({"vin": vin.to_lowercase(), "link_code": code.to_lowercase()}), Some(&c.token), None)
         .await;
@@ -186,6 +197,12 @@ async fn app_link_makes_the_car_operational_and_queues_plan_services() {
     assert_eq!(v["vin"], vin.as_str());
     assert_eq!(v["order_status"], "operational");
     assert_eq!(v["base_platform"], "active");
+    // The link went through the IoT platform: the customer's authorisation pushed to the car
+    // (the documented configuration push), which confirmed it.
+    let auths: Vec<Value> = t.sims.iot().commands_for(&vin).into_iter().filter(|c| c["feature"] == "customer-authorization").collect();
+    assert_eq!(auths.len(), 1, "{auths:?}");
+    assert_eq!(auths[0]["request"]["customer-id"], c.customer_id.as_str(), "{auths:?}");
+    assert_eq!(t.sims.iot().feature_state(&vin, "customer-authorization").as_deref(), Some("active"));
     // sale_body's plan comercial: AUTOPILOT-HWY, HEATED-SEATS — each pending activation with an OTA command.
     let services = v["services"].as_array().unwrap();
     assert_eq!(services.len(), 2, "{v}");
@@ -197,13 +214,15 @@ async fn app_link_makes_the_car_operational_and_queues_plan_services() {
     }
     assert_eq!(order(&t, &c).await["status"], "operational");
 
-    // The customer is told by e-mail, push and on the car's display.
+    // The customer is told by e-mail and push, and on the car's display through the IoT API.
     t.tick("retry").await;
     let linked: Vec<_> = t.sims.notify().messages().into_iter().filter(|m| m["template"] == "vehicle-linked").collect();
     let mut chans: Vec<&str> = linked.iter().map(|m| m["channel"].as_str().unwrap()).collect();
     chans.sort();
-    assert_eq!(chans, ["email", "push", "vehicle-display"], "{linked:?}");
-    assert!(linked.iter().any(|m| m["recipient"] == vin.as_str()));
+    assert_eq!(chans, ["email", "push"], "{linked:?}");
+    let shown: Vec<Value> = t.sims.iot().displays().into_iter().filter(|d| d["vin"] == vin.as_str() && d["request"]["template"] == "vehicle-linked").collect();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(shown[0]["message"].as_str().is_some_and(|m| !m.is_empty()), "{shown:?}");
 
     // Linking again from the same account is idempotent.
     let again = t.post_json("/api/vehicles/link", &json!({"vin": vin, "link_code": code}), Some(&c.token), None).await;
@@ -222,7 +241,7 @@ async fn app_link_makes_the_car_operational_and_queues_plan_services() {
     // The OTA engine (issue 4) works the queued activations: the plan's services become active.
     let r = t.tick("ota").await;
     assert_eq!(r["applied"], 2, "{r}");
-    let cmds = t.sims.iot().commands_for(&vin);
+    let cmds: Vec<Value> = t.sims.iot().commands_for(&vin).into_iter().filter(|c| c["feature"] != "customer-authorization").collect();
     assert_eq!(cmds.len(), 2, "{cmds:?}");
     assert_eq!(t.sims.iot().feature_state(&vin, "heated-seats").as_deref(), Some("active"));
     let v = t.get(&format!("/api/vehicles/{vin}"), Some(&c.token)).await.json();

@@ -50,6 +50,9 @@ async fn iot_failing_twice_then_succeeding_activates_exactly_once() {
     let a = &pending["activation"];
     assert_eq!((a["attempts"].as_i64(), a["status"].as_str()), (Some(2), Some("pending")), "{pending}");
     assert!(a["last_error"].as_str().is_some_and(|e| e.contains("503")), "{a}");
+    // ... and the same in plain words.
+    assert_eq!(a["reason_code"], "platform-unavailable", "{a}");
+    assert_eq!(a["reason"], "the vehicle communication platform is temporarily unavailable", "{a}");
     assert!(a["next_attempt_at"].as_i64().unwrap() > t.now_ms(), "{a}");
     t.advance(Duration::from_secs(61));
     let r3 = t.tick("ota").await;
@@ -81,16 +84,38 @@ async fn iot_failing_twice_then_succeeding_activates_exactly_once() {
     got.sort();
     assert_eq!(
         got,
-        vec![
-            ("service-activated".to_string(), "email".to_string()),
-            ("service-activated".to_string(), "push".to_string()),
-            ("service-activated".to_string(), "vehicle-display".to_string())
-        ],
+        vec![("service-activated".to_string(), "email".to_string()), ("service-activated".to_string(), "push".to_string())],
         "{msgs:?}"
     );
     assert!(msgs.iter().any(|m| m["recipient"] == email.as_str()));
     assert!(msgs.iter().any(|m| m["recipient"] == customer_id.as_str()));
-    assert!(msgs.iter().any(|m| m["recipient"] == vin.as_str()));
+    // After the first failed try the customer heard, once (not again after the second), in their
+    // language (English), that it is being retried, why, and that nothing is charged unless it works.
+    let delayed: Vec<Value> = t
+        .sims
+        .notify()
+        .messages()
+        .into_iter()
+        .filter(|m| m["template"] == "activation-delayed" && m["message-id"].as_str().unwrap_or("").contains(&id))
+        .collect();
+    let mut chans: Vec<&str> = delayed.iter().map(|m| m["channel"].as_str().unwrap_or("")).collect();
+    chans.sort();
+    assert_eq!(chans, ["email", "push"], "{delayed:?}");
+    let body = delayed[0]["body"].as_str().unwrap_or("");
+    assert!(body.contains("temporarily unavailable") && body.contains("you pay nothing") && body.contains("next try"), "{body}");
+    // The car's display, through the IoT API.
+    let shown: Vec<Value> = t
+        .sims
+        .iot()
+        .displays()
+        .into_iter()
+        .filter(|d| d["vin"] == vin.as_str() && d["request"]["message-id"].as_str().unwrap_or("").contains(&id))
+        .collect();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert_eq!(shown[0]["request"]["template"], "service-activated");
+    // The command went to the IoT API's documented configuration push.
+    let pushes: Vec<Value> = t.sims.faults(System::Iot).requests().into_iter().filter(|c| c["method"] == "POST" && c["path"] == "/ota/configure").collect();
+    assert_eq!(pushes.len(), 3, "{pushes:?}");
     // Expediente timeline.
     let n: i64 = t
         .db()

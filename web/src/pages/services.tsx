@@ -221,7 +221,9 @@ export function ServicePage(props: { id: string }) {
     }
   };
   const activation = s.activation ?? undefined;
-  const cancellable = s.source === 'purchase' && ['active', 'pending-activation', 'pending-payment'].includes(s.state ?? '');
+  // Bought services, and the plan's subscriptions (cancel anytime).
+  const planSubscription = s.source === 'plan' && s.kind === 'subscription';
+  const cancellable = (s.source === 'purchase' || planSubscription) && ['active', 'pending-activation', 'pending-payment'].includes(s.state ?? '');
   const withinWindow = s.purchased_at ? Date.now() - s.purchased_at <= 14 * 86400000 : false;
   return (
     <Page title={s.name ?? s.option_code ?? ''} back={{ href: '/app/services', label: t('nav.services') }}>
@@ -236,7 +238,7 @@ export function ServicePage(props: { id: string }) {
           <Alert tone="info" id="activation-live">
             {t('activation.inProgress')}
             {activation?.attempts ? ` ${t('activation.attempts', { n: String(activation.attempts) })}` : ''}
-            {activation?.last_error ? ` ${t('activation.lastError', { error: activation.last_error })}` : ''}
+            {activation?.reason_code ? ` ${t('activation.lastError', { error: t(`activation.reason.${activation.reason_code}` as Key) })}` : ''}
             {activation?.attempts && activation.next_attempt_at ? ` ${t('activation.nextTry', { at: fmtDateTime(activation.next_attempt_at) })}` : ''}
           </Alert>
         )}
@@ -245,13 +247,21 @@ export function ServicePage(props: { id: string }) {
           <Alert tone="bad" id="activation-failed">
             {t('activation.failed')}
             {activation?.attempts ? ` ${t('activation.attempts', { n: String(activation.attempts) })}` : ''}
-            {activation?.last_error ? ` ${t('activation.lastError', { error: activation.last_error })}` : ''}
+            {activation?.reason_code ? ` ${t('activation.lastError', { error: t(`activation.reason.${activation.reason_code}` as Key) })}` : ''}
             {activation?.support_ticket ? ` ${t('activation.ticket', { id: activation.support_ticket })}` : ''}
           </Alert>
         )}
         <dl class="facts">
           <dt>{t('service.price')}</dt>
-          <dd>{s.price ? fmtMoney(s.price.amount_minor, s.price.currency) + (s.kind === 'subscription' ? ` ${t('catalog.perMonth')}` : '') : t('service.included')}</dd>
+          <dd id="service-price">
+            {planSubscription && s.price && s.included_until
+              ? t('service.includedUntil', { date: fmtDate(s.included_until), price: fmtMoney(s.price.amount_minor, s.price.currency) })
+              : planSubscription && s.price && s.included_months
+                ? t('service.includedMonths', { n: String(s.included_months), price: fmtMoney(s.price.amount_minor, s.price.currency) })
+                : s.price
+                  ? fmtMoney(s.price.amount_minor, s.price.currency) + (s.kind === 'subscription' ? ` ${t('catalog.perMonth')}` : '')
+                  : t('service.included')}
+          </dd>
           <dt>{t('service.kind')}</dt>
           <dd>{kindText({ kind: s.kind })}</dd>
           {s.purchased_at && (

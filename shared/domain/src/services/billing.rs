@@ -194,6 +194,16 @@ pub fn charges_due(t: &SubscriptionTerms<'_>, now: i64) -> Vec<PeriodCharge> {
         .collect()
 }
 
+/// When billing of a subscription starts: at activation, or — a plan comercial subscription
+/// included with the car for `included_months` — that many calendar months after it (the first
+/// billed month is then pro rata from that instant, like any first month).
+pub fn billing_start(activated_at: i64, included_months: Option<u32>) -> i64 {
+    match included_months {
+        Some(m) if m > 0 => crate::services::calendar::add_months(activated_at, m),
+        _ => activated_at,
+    }
+}
+
 /// When a customer's cancellation takes effect: at the end of the current period (which is then
 /// billed in full). A subscription not yet activated has consumed nothing: it ends at once
 /// (`activated_at == None` → `now`).
@@ -415,6 +425,27 @@ mod tests {
         }
         assert!(Period::new(2026, 0).is_none() && Period::new(1969, 5).is_none());
         assert!(p(2026, 11) < p(2026, 12) && p(2026, 12) < p(2027, 1));
+    }
+
+    #[test]
+    fn a_plan_subscription_is_billed_only_after_its_included_months() {
+        let act = at(2026, 11, 21, 10);
+        let start = billing_start(act, Some(3));
+        assert_eq!(start, at(2027, 2, 21, 10));
+        assert_eq!(billing_start(act, None), act);
+        assert_eq!(billing_start(act, Some(0)), act);
+        let price = Money { amount_minor: 2800, currency: "EUR".into() };
+        let terms = SubscriptionTerms { subscription_id: "svc_1", price: &price, activated_at: start, billing_ends_at: None, last_billed: None };
+        // Nothing during the included months.
+        assert!(charges_due(&terms, midnight_ms(2027, 2, 1)).is_empty());
+        // February from the 21st, pro rata (8 of 28 days less 10 hours), then whole months.
+        let due = charges_due(&terms, midnight_ms(2027, 4, 1));
+        assert_eq!(due.iter().map(|c| c.period).collect::<Vec<_>>(), vec![p(2027, 2), p(2027, 3)]);
+        assert!(due[0].prorated && due[0].amount.amount_minor < 2800 && due[0].amount.amount_minor > 0, "{:?}", due[0]);
+        assert_eq!((due[1].prorated, due[1].amount.amount_minor), (false, 2800));
+        // Cancelled while still included: never billed.
+        let cancelled = SubscriptionTerms { billing_ends_at: Some(at(2026, 12, 31, 0)), ..terms };
+        assert!(charges_due(&cancelled, midnight_ms(2027, 6, 1)).is_empty());
     }
 
     #[test]

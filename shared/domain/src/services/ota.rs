@@ -206,6 +206,76 @@ pub enum CommandOutcome {
     Permanent,
 }
 
+/// Why an activation has not gone through yet, in words a customer understands (from the
+/// engine's technical `last_error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldReason {
+    /// The IoT platform answered that this car is out of reach.
+    VehicleOffline,
+    /// The IoT platform failed repeatedly; calls are paused for a moment (circuit breaker).
+    PlatformPaused,
+    /// The IoT platform did not answer in time.
+    PlatformSlow,
+    /// The IoT platform answered with an error or could not be reached.
+    PlatformUnavailable,
+    /// Anything else.
+    Other,
+}
+
+impl HoldReason {
+    pub fn of_error(error: &str) -> HoldReason {
+        let e = error.to_ascii_lowercase();
+        if e.contains("vehicle offline") || e.contains("not reachable") {
+            HoldReason::VehicleOffline
+        } else if e.contains("circuit breaker") {
+            HoldReason::PlatformPaused
+        } else if e.contains("timed out") {
+            HoldReason::PlatformSlow
+        } else if e.contains("transport error") || e.contains("answered 5") || e.contains("answered 429") {
+            HoldReason::PlatformUnavailable
+        } else {
+            HoldReason::Other
+        }
+    }
+
+    /// Stable code for clients that word it themselves (the web app).
+    pub fn code(self) -> &'static str {
+        match self {
+            HoldReason::VehicleOffline => "vehicle-offline",
+            HoldReason::PlatformPaused => "platform-paused",
+            HoldReason::PlatformSlow => "platform-slow",
+            HoldReason::PlatformUnavailable => "platform-unavailable",
+            HoldReason::Other => "other",
+        }
+    }
+
+    pub fn text(self, l: crate::lang::Lang) -> &'static str {
+        use crate::lang::Lang::*;
+        match (self, l) {
+            (HoldReason::VehicleOffline, Es) => "no hemos podido conectar con su vehículo (puede estar sin cobertura)",
+            (HoldReason::VehicleOffline, Fr) => "nous n'avons pas pu joindre votre véhicule (il est peut-être hors couverture)",
+            (HoldReason::VehicleOffline, De) => "Ihr Fahrzeug war nicht erreichbar (möglicherweise ohne Netzabdeckung)",
+            (HoldReason::VehicleOffline, En) => "we could not reach your vehicle (it may be out of coverage)",
+            (HoldReason::PlatformPaused, Es) => "la plataforma de comunicación con los vehículos está fallando; hemos hecho una pausa breve",
+            (HoldReason::PlatformPaused, Fr) => "la plateforme de communication avec les véhicules est en panne ; nous avons fait une courte pause",
+            (HoldReason::PlatformPaused, De) => "die Kommunikationsplattform der Fahrzeuge hat Störungen; wir pausieren kurz",
+            (HoldReason::PlatformPaused, En) => "the vehicle communication platform is failing; we paused briefly",
+            (HoldReason::PlatformSlow, Es) => "la plataforma de comunicación con los vehículos no respondió a tiempo",
+            (HoldReason::PlatformSlow, Fr) => "la plateforme de communication avec les véhicules n'a pas répondu à temps",
+            (HoldReason::PlatformSlow, De) => "die Kommunikationsplattform der Fahrzeuge hat nicht rechtzeitig geantwortet",
+            (HoldReason::PlatformSlow, En) => "the vehicle communication platform did not answer in time",
+            (HoldReason::PlatformUnavailable, Es) => "la plataforma de comunicación con los vehículos no está disponible en este momento",
+            (HoldReason::PlatformUnavailable, Fr) => "la plateforme de communication avec les véhicules est momentanément indisponible",
+            (HoldReason::PlatformUnavailable, De) => "die Kommunikationsplattform der Fahrzeuge ist vorübergehend nicht verfügbar",
+            (HoldReason::PlatformUnavailable, En) => "the vehicle communication platform is temporarily unavailable",
+            (HoldReason::Other, Es) => "la activación no se ha completado todavía",
+            (HoldReason::Other, Fr) => "l'activation n'a pas encore abouti",
+            (HoldReason::Other, De) => "die Aktivierung ist noch nicht abgeschlossen",
+            (HoldReason::Other, En) => "the activation has not gone through yet",
+        }
+    }
+}
+
 pub fn classify_iot_status(status: Option<u16>) -> CommandOutcome {
     match status {
         Some(200..=299) => CommandOutcome::Applied,
@@ -220,6 +290,25 @@ mod tests {
 
     fn policy() -> RetryPolicy {
         RetryPolicy { base_ms: 1_000, cap_ms: 60_000, max_attempts: 4 }
+    }
+
+    #[test]
+    fn technical_errors_read_as_reasons_a_customer_understands() {
+        use crate::lang::Lang;
+        let cases = [
+            (r#"IoT API answered 503: {"title":"Vehicle offline"}"#, HoldReason::VehicleOffline),
+            ("not called: the IoT API failed repeatedly and its circuit breaker is open (calls resume at …)", HoldReason::PlatformPaused),
+            ("timed out after 5000 ms", HoldReason::PlatformSlow),
+            ("IoT API answered 502: bad gateway", HoldReason::PlatformUnavailable),
+            ("transport error: connection refused", HoldReason::PlatformUnavailable),
+            ("IoT API answered 422: unknown feature", HoldReason::Other),
+        ];
+        for (error, want) in cases {
+            assert_eq!(HoldReason::of_error(error), want, "{error}");
+        }
+        for l in Lang::ALL {
+            assert!(!HoldReason::VehicleOffline.text(l).contains("IoT"), "no jargon");
+        }
     }
 
     fn failed(action: OtaAction, attempts: u32, cid: &str) -> FailedAttempt<'_> {

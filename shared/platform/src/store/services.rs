@@ -34,6 +34,8 @@ pub struct ServiceRow {
     pub command_generation: u32,
     pub maintenance_decision: Option<String>,
     pub last_error: Option<String>,
+    /// Plan comercial subscription: months included with the car before it is billed.
+    pub included_months: Option<u32>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -65,6 +67,7 @@ impl ServiceRow {
             command_generation: r.opt_i64("command_generation").unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
             maintenance_decision: r.opt_str("maintenance_decision"),
             last_error: r.opt_str("last_error"),
+            included_months: r.opt_i64("included_months").map(|m| m.clamp(0, 1200) as u32),
             created_at: r.i64("created_at"),
             updated_at: r.i64("updated_at"),
         }
@@ -87,6 +90,16 @@ impl ServiceRow {
     /// Display name: the purchase snapshot's, else the option code.
     pub fn name(&self) -> String {
         self.snapshot.as_ref().map(|x| x.name.clone()).unwrap_or_else(|| self.option_code.clone())
+    }
+
+    /// When billing starts: activation, or the end of the months included with the car.
+    pub fn billing_start(&self) -> Option<i64> {
+        self.activated_at.map(|a| caas_domain::services::billing::billing_start(a, self.included_months))
+    }
+
+    /// The end of the included months of an active plan subscription.
+    pub fn included_until(&self) -> Option<i64> {
+        self.included_months.filter(|m| *m > 0).and(self.billing_start())
     }
 
     /// The monthly price billed (the row's, else the snapshot's); None when nothing is billed.
@@ -125,6 +138,10 @@ impl ServiceRow {
             "payment_id": self.payment_id,
             "payment_status": self.payment_status,
             "maintenance_decision": self.maintenance_decision,
+            // A plan comercial subscription: included with the car until then (known once
+            // active), billed monthly in arrears at `price` after it.
+            "included_months": self.included_months,
+            "included_until": self.included_until(),
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         })
@@ -313,6 +330,10 @@ pub struct Activation {
 }
 
 impl Activation {
+    fn hold_reason(&self) -> Option<caas_domain::services::ota::HoldReason> {
+        self.last_error.as_deref().filter(|_| self.status != "done").map(caas_domain::services::ota::HoldReason::of_error)
+    }
+
     pub fn to_json(&self) -> Value {
         json!({
             "command_id": self.command_id,
@@ -320,6 +341,9 @@ impl Activation {
             "status": self.status,
             "next_attempt_at": self.next_attempt_at,
             "last_error": self.last_error,
+            // The same, in words a customer understands (while not yet done), and as a code.
+            "reason": self.hold_reason().map(|r| r.text(caas_domain::lang::Lang::En)),
+            "reason_code": self.hold_reason().map(|r| r.code()),
             "support_ticket": self.support_ticket,
         })
     }

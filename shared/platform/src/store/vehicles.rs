@@ -100,16 +100,23 @@ pub struct NewPlanService<'a> {
     pub state: caas_domain::services::lifecycle::ServiceState,
     pub command_id: &'a str,
     pub job_id: Option<String>,
+    /// A plan subscription: its monthly price and the months included with the car.
+    pub monthly_price: Option<&'a caas_domain::wit::Money>,
+    pub included_months: Option<u32>,
 }
 
 pub async fn insert_plan_service(tx: &Db, s: &NewPlanService<'_>, now: i64) -> Result<(), DbError> {
     tx.exec(
         "INSERT INTO services(id, order_id, customer_id, vin, option_code, feature, kind, source, state, command_id, job_id,
-                              created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'plan', ?, ?, ?, ?, ?)",
+                              price_minor, currency, included_months, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'plan', ?, ?, ?, ?, ?, ?, ?, ?)",
         vec![
             text(s.id), text(s.order_id), text(s.customer_id), text(s.vin), text(s.option_code), text(s.feature), text(s.kind),
-            text(s.state.as_str()), text(s.command_id), opt_text(s.job_id.clone()), int(now), int(now),
+            text(s.state.as_str()), text(s.command_id), opt_text(s.job_id.clone()),
+            s.monthly_price.map(|p| int(p.amount_minor)).unwrap_or(crate::db::Value::Null),
+            opt_text(s.monthly_price.map(|p| p.currency.clone())),
+            s.monthly_price.and(s.included_months).map(|m| int(m as i64)).unwrap_or(crate::db::Value::Null),
+            int(now), int(now),
         ],
     )
     .await?;
