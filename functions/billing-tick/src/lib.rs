@@ -88,6 +88,8 @@ struct Ctx {
     policy: DunningPolicy,
 }
 
+mod usage;
+
 /// One tick: due dunning retries reopened, pending attempts sent, then new periods billed;
 /// gateway calls bounded by `budget`.
 struct Run<'a> {
@@ -102,6 +104,8 @@ async fn tick() -> Result<Resp, Problem> {
     let db = Db::open_for_request().await?;
     let now = clock::now_ms();
     let mut run = Run { db: &db, ctx, report: Report::default(), budget: MAX_CHARGES_PER_TICK };
+    // Usage telemetry first, so that a month billed by use is billed as soon as it is complete.
+    usage::collect(&db, vars::base_url("iot_url").await.ok().as_deref(), now).await?;
     charges::reopen_due_retries(&db, now).await?;
     run.send_pending().await?;
     run.bill_new_periods(now).await?;
@@ -194,8 +198,13 @@ async fn record_periods(tx: &Db, s: &ServiceRow, now: i64, out: &mut Vec<ChargeR
         return Ok(1);
     };
     let billed_through = services::billed_through(tx, &s.id).await?;
-    let terms = SubscriptionTerms { subscription_id: &s.id, price: &price, activated_at, billing_ends_at: s.billing_ends_at, last_billed: billed_through };
-    let due = billing::charges_due(&terms, now);
+    let due = if s.snapshot.as_ref().is_some_and(|x| x.billed_by.is_some()) {
+        // Billed by use: days used × the unit price, once the month's telemetry is complete.
+        usage::charges_due(tx, s, &price, activated_at, billed_through, now).await?
+    } else {
+        let terms = SubscriptionTerms { subscription_id: &s.id, price: &price, activated_at, billing_ends_at: s.billing_ends_at, last_billed: billed_through };
+        billing::charges_due(&terms, now)
+    };
     let mut skipped = due.is_empty() as u64;
     for ch in &due {
         match charges::record_intent(tx, &s.id, &s.customer_id, ch, now).await? {

@@ -199,7 +199,12 @@ fn parse_option(body: &Value) -> Result<ServiceOption, Vec<FieldError>> {
     if !errs.is_empty() {
         return Err(errs);
     }
-    validated(ServiceOption { code, feature, name, description, price, kind, requires_maintenance, status: OptionStatus::Active })
+    let billed_by = match body.get("billed_by") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if caas_domain::services::catalog::Metering::parse(s).is_some() => caas_domain::services::catalog::Metering::parse(s),
+        Some(_) => return Err(vec![FieldError::new("/billed_by", "must be \"day-used\" (a subscription billed per day used) or null")]),
+    };
+    validated(ServiceOption { code, feature, name, description, price, kind, requires_maintenance, status: OptionStatus::Active, billed_by })
 }
 
 /// `kind` (+ `duration_days` | `duration_months` for a temporary option).

@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 22, name: "collections-closed-by-hand", sql: V22 },
     Migration { version: 25, name: "sale-financing-terms", sql: V25 },
     Migration { version: 30, name: "plan-subscriptions-billed-after-included-months", sql: V30 },
+    Migration { version: 31, name: "subscriptions-billed-by-days-used", sql: V31 },
 ];
 
 /// The version a fully migrated database is at.
@@ -539,6 +540,22 @@ ALTER TABLE orders ADD COLUMN financing_lender_reference TEXT;
 /// Numbered 30: 26–29 are left to the slices of issue 10 built beside it.
 const V30: &str = r#"
 ALTER TABLE services ADD COLUMN included_months INTEGER;
+"#;
+
+/// Issue 10: subscriptions billed by use. `catalog_options.billed_by` (`day-used`: `price` per day
+/// used); the days on which the car reported the feature used (`service_usage_days`, one row per
+/// service and day, from the IoT platform's daily usage telemetry), and how far that telemetry has
+/// been collected (`services.usage_through`, a `YYYY-MM-DD` day: a month is billed only once every
+/// one of its days is known).
+const V31: &str = r#"
+ALTER TABLE catalog_options ADD COLUMN billed_by TEXT;
+ALTER TABLE services ADD COLUMN usage_through TEXT;
+CREATE TABLE service_usage_days (
+    service_id TEXT NOT NULL,
+    day TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    PRIMARY KEY (service_id, day)
+);
 "#;
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ fn option_from_row(r: &Row) -> Option<ServiceOption> {
         kind: serde_json::from_str(&r.str("kind")).ok()?,
         requires_maintenance: r.bool("requires_maintenance"),
         status: if r.str("status") == "retired" { OptionStatus::Retired } else { OptionStatus::Active },
+        billed_by: r.opt_str("billed_by").as_deref().and_then(catalog::Metering::parse),
     })
 }
 
@@ -54,7 +55,7 @@ pub async fn load_catalog(db: &Db) -> Result<Catalog, DbError> {
 pub async fn insert_option(tx: &Db, o: &ServiceOption, position: i64, now: i64) -> Result<(), DbError> {
     tx.exec(
         "INSERT INTO catalog_options(code, position, feature, name, description, price_minor, currency, kind,
-           requires_maintenance, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           requires_maintenance, status, created_at, updated_at, billed_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT(code) DO NOTHING",
         vec![
             text(&o.code),
@@ -69,6 +70,7 @@ pub async fn insert_option(tx: &Db, o: &ServiceOption, position: i64, now: i64) 
             text(if o.status == OptionStatus::Retired { "retired" } else { "active" }),
             int(now),
             int(now),
+            crate::db::opt_text(o.billed_by.map(|m| m.as_str().to_string())),
         ],
     )
     .await?;
@@ -107,7 +109,8 @@ pub fn option_json(o: &ServiceOption) -> Value {
         "kind": o.kind.as_str(),
         "duration_days": duration_days,
         "duration_months": duration_months,
-        "billing": if o.kind.is_one_time() { "one-time" } else { "monthly-in-arrears" },
+        "billing": if o.kind.is_one_time() { "one-time" } else if o.billed_by.is_some() { "per-day-used-in-arrears" } else { "monthly-in-arrears" },
+        "billed_by": o.billed_by.map(|m| m.as_str()),
         "requires_maintenance": o.requires_maintenance,
         "status": if o.status == OptionStatus::Retired { "retired" } else { "active" },
     })

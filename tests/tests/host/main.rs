@@ -40,4 +40,5 @@ mod services_purchase;
 mod staff_backoffice;
 mod staff_orders;
 mod support_queue;
+mod usage_billing;
 mod web;

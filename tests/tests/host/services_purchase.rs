@@ -332,7 +332,7 @@ async fn garbage_input_is_a_4xx_problem_never_a_5xx_and_writes_nothing() {
     let n: i64 = t.count("SELECT COUNT(*) FROM services");
     assert_eq!(n, 1);
     let all = t.get("/api/catalog/admin/options", Some(&admin)).await.json();
-    assert_eq!(all["options"].as_array().unwrap().len(), 8);
+    assert_eq!(all["options"].as_array().unwrap().len(), 9);
     assert_eq!(option(&all, "parking-assist")["price"]["amount_minor"], 59900);
     t.stop().await;
 }

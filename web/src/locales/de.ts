@@ -145,6 +145,7 @@ export const de: Record<Key, string> = {
   'catalog.noVehicle': 'Verbinden Sie zuerst Ihr Auto mit der App, um die dafür verfügbaren Funktionen zu sehen.',
   'catalog.maintenance': 'Wartung',
   'catalog.perMonth': '/ Monat',
+  'catalog.perDayUsed': 'pro Nutzungstag (monatlich abgerechnet)',
   'catalog.needsMaintenance': 'erfordert aktuelle Wartung',
   'catalog.buy': 'Kaufen',
   'catalog.confirmTitle': '{name} kaufen?',

@@ -144,6 +144,7 @@ export const en = {
   'catalog.noVehicle': 'Link your car to the app first to see the features available for it.',
   'catalog.maintenance': 'Maintenance',
   'catalog.perMonth': '/ month',
+  'catalog.perDayUsed': 'per day used (billed monthly)',
   'catalog.needsMaintenance': 'needs up-to-date maintenance',
   'catalog.buy': 'Buy',
   'catalog.confirmTitle': 'Buy {name}?',

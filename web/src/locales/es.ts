@@ -145,6 +145,7 @@ export const es: Record<Key, string> = {
   'catalog.noVehicle': 'Primero vincula tu coche a la app para ver las funciones disponibles para él.',
   'catalog.maintenance': 'Mantenimiento',
   'catalog.perMonth': '/ mes',
+  'catalog.perDayUsed': 'por día de uso (se factura al mes)',
   'catalog.needsMaintenance': 'requiere el mantenimiento al día',
   'catalog.buy': 'Comprar',
   'catalog.confirmTitle': '¿Comprar {name}?',

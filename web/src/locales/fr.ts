@@ -145,6 +145,7 @@ export const fr: Record<Key, string> = {
   'catalog.noVehicle': 'Associez d’abord votre voiture à l’application pour voir les fonctionnalités disponibles.',
   'catalog.maintenance': 'Entretien',
   'catalog.perMonth': '/ mois',
+  'catalog.perDayUsed': 'par jour d’utilisation (facturé chaque mois)',
   'catalog.needsMaintenance': 'nécessite un entretien à jour',
   'catalog.buy': 'Acheter',
   'catalog.confirmTitle': 'Acheter {name} ?',

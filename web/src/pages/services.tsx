@@ -105,7 +105,7 @@ export function Catalog(props: { vin?: string }) {
               <h2>{o.name}</h2>
               <strong>
                 {fmtMoney(o.price.amount_minor, o.price.currency)}
-                {o.kind === 'subscription' ? ` ${t('catalog.perMonth')}` : ''}
+                {o.kind === 'subscription' ? ` ${t(o.billed_by === 'day-used' ? 'catalog.perDayUsed' : 'catalog.perMonth')}` : ''}
               </strong>
             </div>
             <p>{o.description}</p>
@@ -259,7 +259,7 @@ export function ServicePage(props: { id: string }) {
               : planSubscription && s.price && s.included_months
                 ? t('service.includedMonths', { n: String(s.included_months), price: fmtMoney(s.price.amount_minor, s.price.currency) })
                 : s.price
-                  ? fmtMoney(s.price.amount_minor, s.price.currency) + (s.kind === 'subscription' ? ` ${t('catalog.perMonth')}` : '')
+                  ? fmtMoney(s.price.amount_minor, s.price.currency) + (s.kind === 'subscription' ? ` ${t(s.billed_by === 'day-used' ? 'catalog.perDayUsed' : 'catalog.perMonth')}` : '')
                   : t('service.included')}
           </dd>
           <dt>{t('service.kind')}</dt>

@@ -194,6 +194,61 @@ pub fn charges_due(t: &SubscriptionTerms<'_>, now: i64) -> Vec<PeriodCharge> {
         .collect()
 }
 
+// ------------------------------------------------------------------ billed by use (issue 10)
+
+/// `YYYY-MM-DD` of an instant (UTC): the unit of usage.
+pub fn day_key(ms: i64) -> String {
+    crate::services::calendar::format_date(ms)
+}
+
+/// The last day of `period` as `YYYY-MM-DD`.
+pub fn last_day(period: Period) -> String {
+    day_key(period.end_ms() - 1)
+}
+
+/// The days of the car's usage telemetry that are billed: well-formed `YYYY-MM-DD` days, complete
+/// (before `today`), from the activation day, before the billing end; each once, in order.
+pub fn countable_usage_days(reported: &[String], activated_at: i64, billing_ends_at: Option<i64>, now: i64) -> Vec<String> {
+    let first = day_key(activated_at);
+    let today = day_key(now);
+    let end = billing_ends_at.map(day_key);
+    let mut out: Vec<String> = reported
+        .iter()
+        .map(|d| d.trim().to_string())
+        .filter(|d| is_day(d) && *d >= first && *d < today && end.as_ref().is_none_or(|e| d < e))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn is_day(d: &str) -> bool {
+    let b = d.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && d.split('-').all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()))
+        && d.get(0..4).and_then(|y| y.parse::<i32>().ok()).zip(d.get(5..7).and_then(|m| m.parse::<u32>().ok())).zip(d.get(8..10).and_then(|x| x.parse::<u32>().ok()))
+            .is_some_and(|((y, m), x)| (1..=12).contains(&m) && x >= 1 && x <= super::calendar::days_in_month(y, m))
+}
+
+/// A month of a subscription billed per day used can be billed once the telemetry has been
+/// collected through its last day (`usage_through`, `YYYY-MM-DD`).
+pub fn usage_complete(period: Period, usage_through: Option<&str>) -> bool {
+    usage_through.is_some_and(|u| u >= last_day(period).as_str())
+}
+
+/// The charge of a month billed per day used: `days_used` × the unit price (a day is a day: no
+/// proration); zero when the feature was not used (recorded, nothing charged).
+pub fn usage_charge(subscription_id: &str, unit_price: &Money, period: Period, days_used: u32) -> PeriodCharge {
+    PeriodCharge {
+        period,
+        amount: Money { amount_minor: unit_price.amount_minor.saturating_mul(days_used as i64), currency: unit_price.currency.clone() },
+        idempotency_key: charge_key(subscription_id, period),
+        prorated: false,
+    }
+}
+
 /// When billing of a subscription starts: at activation, or — a plan comercial subscription
 /// included with the car for `included_months` — that many calendar months after it (the first
 /// billed month is then pro rata from that instant, like any first month).
@@ -425,6 +480,27 @@ mod tests {
         }
         assert!(Period::new(2026, 0).is_none() && Period::new(1969, 5).is_none());
         assert!(p(2026, 11) < p(2026, 12) && p(2026, 12) < p(2027, 1));
+    }
+
+    #[test]
+    fn usage_days_are_counted_once_within_the_service_and_only_when_complete() {
+        let act = at(2027, 1, 10, 15);
+        let reported: Vec<String> = ["2027-01-09", "2027-01-10", "2027-01-31", "2027-01-31", "2027-02-01", "2027-02-02", "2027-02-30", "nonsense", "2027-02-03"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        // Today is Feb 3: the 3rd is not over yet; the 9th was before activation; Feb 30 does not exist.
+        let now = at(2027, 2, 3, 12);
+        assert_eq!(countable_usage_days(&reported, act, None, now), vec!["2027-01-10", "2027-01-31", "2027-02-01", "2027-02-02"]);
+        // A billing end on Feb 2 (00:00) stops the count there.
+        assert_eq!(countable_usage_days(&reported, act, Some(midnight_ms(2027, 2, 2)), now), vec!["2027-01-10", "2027-01-31", "2027-02-01"]);
+        assert!(usage_complete(p(2027, 1), Some("2027-01-31")) && usage_complete(p(2027, 1), Some("2027-02-02")));
+        assert!(!usage_complete(p(2027, 1), Some("2027-01-30")) && !usage_complete(p(2027, 1), None));
+        assert_eq!(last_day(p(2028, 2)), "2028-02-29");
+        let price = Money { amount_minor: 300, currency: "EUR".into() };
+        let c = usage_charge("svc_1", &price, p(2027, 1), 2);
+        assert_eq!((c.amount.amount_minor, c.prorated, c.idempotency_key.as_str()), (600, false, charge_key("svc_1", p(2027, 1)).as_str()));
+        assert!(usage_charge("svc_1", &price, p(2027, 2), 0).is_zero());
     }
 
     #[test]

@@ -59,6 +59,26 @@ impl OptionKind {
     }
 }
 
+/// How a subscription is billed when not at a flat monthly price: by use, from the vehicle's
+/// daily usage telemetry (issue 10). `price` is then the price of one unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Metering {
+    /// Per day on which the feature was used (a day counts once however long it was used).
+    DayUsed,
+}
+
+impl Metering {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metering::DayUsed => "day-used",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Metering> {
+        (s == "day-used").then_some(Metering::DayUsed)
+    }
+}
+
 /// Whether the option can still be sold. Retired options stay in the catalog (purchases and
 /// history reference them) but are not offered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -84,6 +104,9 @@ pub struct ServiceOption {
     pub requires_maintenance: bool,
     #[serde(default = "active")]
     pub status: OptionStatus,
+    /// A subscription billed by use (`price` per unit) instead of a flat monthly price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billed_by: Option<Metering>,
 }
 
 fn active() -> OptionStatus {
@@ -204,6 +227,9 @@ pub fn validate_option(o: &ServiceOption) -> Result<(), CatalogError> {
         errs.push(FieldError::new("/description", "must be 1 to 1000 characters"));
     }
     errs.extend(validate_price(&o.price, "/price"));
+    if o.billed_by.is_some() && !matches!(o.kind, OptionKind::Subscription) {
+        errs.push(FieldError::new("/billed_by", "only a subscription can be billed by use"));
+    }
     if let OptionKind::Temporary { duration } = o.kind {
         match duration {
             Duration::Days(n) if n == 0 || n > MAX_DAYS => {
@@ -304,6 +330,9 @@ pub struct PurchaseSnapshot {
     pub price: Money,
     pub kind: OptionKind,
     pub requires_maintenance: bool,
+    /// Billed by use: `price` is per unit (e.g. per day used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billed_by: Option<Metering>,
 }
 
 impl PurchaseSnapshot {
@@ -315,6 +344,7 @@ impl PurchaseSnapshot {
             price: o.price.clone(),
             kind: o.kind,
             requires_maintenance: o.requires_maintenance,
+            billed_by: o.billed_by,
         }
     }
 }
@@ -564,7 +594,23 @@ mod tests {
             kind: OptionKind::Permanent,
             requires_maintenance,
             status: OptionStatus::Active,
+            billed_by: None,
         }
+    }
+
+    #[test]
+    fn only_a_subscription_is_billed_by_use_and_the_seed_has_one() {
+        let mut o = opt("track-days", false);
+        o.billed_by = Some(Metering::DayUsed);
+        assert!(validate_option(&o).is_err(), "a permanent option cannot be metered");
+        o.kind = OptionKind::Subscription;
+        assert!(validate_option(&o).is_ok());
+        let seed = seed_catalog();
+        let metered: Vec<&ServiceOption> = seed.options.iter().filter(|o| o.billed_by.is_some()).collect();
+        assert_eq!(metered.len(), 1);
+        assert_eq!(PurchaseSnapshot::of(metered[0]).billed_by, Some(Metering::DayUsed));
+        let back: ServiceOption = serde_json::from_str(&serde_json::to_string(metered[0]).unwrap()).unwrap();
+        assert_eq!(&back, metered[0]);
     }
 
     #[test]

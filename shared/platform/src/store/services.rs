@@ -141,6 +141,8 @@ impl ServiceRow {
             // A plan comercial subscription: included with the car until then (known once
             // active), billed monthly in arrears at `price` after it.
             "included_months": self.included_months,
+            // Billed by use (`price` per day used) rather than a flat monthly price.
+            "billed_by": self.snapshot.as_ref().and_then(|s| s.billed_by).map(|m| m.as_str()),
             "included_until": self.included_until(),
             "created_at": self.created_at,
             "updated_at": self.updated_at,
