@@ -240,7 +240,7 @@ async fn one_january_invoice_per_customer_with_vat_gapless_numbers_credit_note_a
     assert_eq!(report(&r), (0, 0, 0, 0), "{r}");
     let docs = documents(&t, &cust[0].2);
     assert_eq!(docs.len(), 2, "{docs:?}");
-    assert_eq!(docs[0], ("ES-2027-000001".to_string(), "invoice".to_string(), "2027-01".to_string(), before.2));
+    assert_eq!(docs[0], (es_number.clone(), "invoice".to_string(), "2027-01".to_string(), before.2));
     assert_eq!(docs[1].0, "ES-2027-R-000001");
     assert_eq!((docs[1].1.as_str(), docs[1].3), ("credit-note", -1500));
     let after: (i64, i64, i64) =
@@ -261,4 +261,35 @@ async fn one_january_invoice_per_customer_with_vat_gapless_numbers_credit_note_a
     let told = t.sims.notify().messages_to("lucia.901@example.com").into_iter().filter(|m| m["template"] == "credit-note" && m["channel"] == "email").count();
     assert_eq!(told, 1);
     t.stop_with_admin_ledger_check().await;
+}
+
+/// The web app: the customer finds the monthly invoice in the expediente, with its download.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_customer_finds_the_monthly_invoice_in_the_web_app() {
+    use caas_domain::services::billing::Period;
+    use caas_tests::browser::{Browser, DESKTOP};
+    let t = TestApp::start().await;
+    let (tok, vin, id) = customer_in(&t, 911, "ES", "en").await;
+    let s = buy(&t, &tok, &vin, "snow-mode-14d").await;
+    t.tick("ota").await;
+    assert_eq!(t.sims.payment().settle(s["payment_id"].as_str().unwrap(), true).await.unwrap(), 200);
+    t.advance_to(Period::containing(t.now_ms()).end_ms() + HOUR);
+    let r = t.tick("invoicing").await;
+    assert_eq!(report(&r).0, 1, "{r}");
+    let number = documents(&t, &id)[0].0.clone();
+
+    let b = Browser::start("en-GB", DESKTOP).await.expect("browser");
+    b.goto(&t.url("/app/login")).await.unwrap();
+    b.fill("#email", "lucia.911@example.com").await.unwrap();
+    b.fill("#password", CUSTOMER_NEW_PASSWORD).await.unwrap();
+    b.click("#login-submit").await.unwrap();
+    b.find(".order-card, .mainnav").await.unwrap();
+    b.goto(&t.url("/app/expediente")).await.unwrap();
+    b.wait_text(&number, 15).await.unwrap();
+    let list = b.text("#monthly-invoices").await.unwrap();
+    assert!(list.contains("€15.00") && list.contains("Download"), "{list}");
+    let violations = b.accessibility_violations().await.unwrap();
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+    b.close().await;
+    t.stop().await;
 }
