@@ -293,3 +293,55 @@ async fn the_customer_finds_the_monthly_invoice_in_the_web_app() {
     b.close().await;
     t.stop().await;
 }
+
+/// A January charge declined at the month end and recovered by the dunning retry after January's
+/// invoice was issued goes on February's invoice (never a second January invoice, never lost).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_period_collected_late_goes_on_the_next_months_invoice() {
+    let t = TestApp::start().await;
+    let (_, vin, id) = customer_in(&t, 921, "DE", "de").await;
+    t.advance_to(midnight_ms(2027, 1, 10));
+    let tok = t.customer_token(921).await;
+    let a = buy(&t, &tok, &vin, "entertainment-plus").await["id"].as_str().unwrap().to_string();
+    let b = buy(&t, &tok, &vin, "premium-audio").await["id"].as_str().unwrap().to_string();
+    t.tick("ota").await;
+
+    // Feb 1: one of the two January charges is declined (dunning), the other is taken.
+    t.sims.payment().decline(&id, 1);
+    t.advance_to(midnight_ms(2027, 2, 1) + HOUR);
+    let r = t.tick("billing").await;
+    assert_eq!((r["billed"].as_u64(), r["failed"].as_u64()), (Some(1), Some(1)), "{r}");
+    let r = t.tick("invoicing").await;
+    assert_eq!(report(&r).0, 1, "{r}");
+    let jan = documents(&t, &id);
+    assert_eq!(jan.len(), 1);
+    // Feb 2: the retry collects the declined January; January's invoice is not touched and no
+    // second January invoice appears.
+    t.advance_to(midnight_ms(2027, 2, 2) + 2 * HOUR);
+    let r = t.tick("billing").await;
+    assert_eq!(r["billed"], 1, "{r}");
+    let r = t.tick("invoicing").await;
+    assert_eq!(report(&r), (0, 0, 0, 0), "{r}");
+    assert_eq!(documents(&t, &id), jan);
+    // Mar 1: February's invoice carries February's two months and the late January one.
+    t.advance_to(midnight_ms(2027, 3, 1) + HOUR);
+    assert_eq!(t.tick("billing").await["billed"], 2);
+    let r = t.tick("invoicing").await;
+    assert_eq!(report(&r).0, 1, "{r}");
+    let docs = documents(&t, &id);
+    assert_eq!(docs.len(), 2, "{docs:?}");
+    let (feb, _, period, gross) = docs[1].clone();
+    assert_eq!((period.as_str(), docs[0].2.as_str()), ("2027-02", "2027-01"));
+    assert_eq!(docs[0].3 + gross, kept(&t, &id), "both invoices together are everything charged");
+    let db = t.db();
+    let mut st = db.prepare("SELECT service_id, period, vat_rate_bp FROM vat_invoice_lines WHERE number = ?1 ORDER BY position").unwrap();
+    let mut lines: Vec<(String, String, i64)> = st.query_map([&feb], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect();
+    lines.sort();
+    let mut want = vec![(a.clone(), "2027-02".to_string(), 1900), (b.clone(), "2027-02".to_string(), 1900)];
+    let late = if lines.iter().filter(|l| l.0 == a).count() == 2 { a.clone() } else { b.clone() };
+    want.push((late, "2027-01".to_string(), 1900));
+    want.sort();
+    assert_eq!(lines, want);
+    assert_eq!((jan[0].0.as_str(), feb.as_str()), ("DE-2027-000001", "DE-2027-000002"));
+    t.stop_with_admin_ledger_check().await;
+}

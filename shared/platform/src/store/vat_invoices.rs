@@ -290,9 +290,12 @@ pub async fn issue_for_customer(db: &Db, cfg: &Config, customer_id: &str, last: 
             let (mut lines, mut keys, mut currency) = (Vec::new(), Vec::new(), String::new());
             for it in items {
                 let (gross, cur, returns) = kept(tx, &it.reference).await?;
+                if gross > 0 && !currency.is_empty() && cur != currency {
+                    continue; // another currency: left open (one currency per invoice)
+                }
                 keys.push(it.key.clone());
                 keys.extend(returns.iter().map(|k| format!("ret:{k}")));
-                if gross <= 0 || (!currency.is_empty() && cur != currency) {
+                if gross <= 0 {
                     continue; // nothing kept (all given back before the invoice): no line
                 }
                 currency = cur;
