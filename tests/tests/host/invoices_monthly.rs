@@ -345,3 +345,38 @@ async fn a_period_collected_late_goes_on_the_next_months_invoice() {
     assert_eq!((jan[0].0.as_str(), feb.as_str()), ("DE-2027-000001", "DE-2027-000002"));
     t.stop_with_admin_ledger_check().await;
 }
+
+/// The rates are configuration: with `vat_rates = "ES=21, FR=5.5"` a French customer is invoiced
+/// at 5.5 % and a German one (no rate configured) is not invoiced but reported.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_vat_rate_is_configuration_and_a_country_without_one_is_reported_not_invoiced() {
+    use caas_domain::services::billing::Period;
+    let mut opts = Options::default();
+    opts.variables.insert("vat_rates".into(), "ES=21, FR=5.5".into());
+    let t = TestApp::start_with(opts).await.expect("start the app");
+    let (tok_fr, vin_fr, fr) = customer_in(&t, 931, "FR", "fr").await;
+    let (tok_de, vin_de, de) = customer_in(&t, 932, "DE", "de").await;
+    let mut pids = Vec::new();
+    for (tok, vin) in [(&tok_fr, &vin_fr), (&tok_de, &vin_de)] {
+        pids.push(buy(&t, tok, vin, "power-boost-1m").await["payment_id"].as_str().unwrap().to_string());
+    }
+    t.tick("ota").await;
+    for pid in &pids {
+        assert_eq!(t.sims.payment().settle(pid, true).await.unwrap(), 200);
+    }
+    t.advance_to(Period::containing(t.now_ms()).end_ms() + HOUR);
+    let r = t.tick("invoicing").await;
+    assert_eq!(report(&r), (1, 0, 0, 1), "{r}");
+    assert!(documents(&t, &de).is_empty());
+    let docs = documents(&t, &fr);
+    assert_eq!(docs.len(), 1);
+    let (rate, net, vat, gross): (i64, i64, i64, i64) = t
+        .db()
+        .query_row("SELECT vat_rate_bp, net_minor, vat_minor, gross_minor FROM vat_invoice_lines WHERE number = ?1", [&docs[0].0], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .unwrap();
+    // 49.00 at 5.5 %: 4644.55 → 4645 net + 255 VAT.
+    assert_eq!((rate, net, vat, gross), (550, 4645, 255, 4900));
+    t.stop().await;
+}
