@@ -22,6 +22,11 @@
 //! budget is used up the report says `more: true` and the next tick continues.
 //!
 //! Report: `{billed, skipped, failed, cancelled, more}`.
+//!
+//! `POST /internal/ticks/invoicing` (same component, its own schedule): the monthly VAT
+//! invoices and credit notes (issue 10), see [`invoicing`].
+mod invoicing;
+
 use caas_domain::Problem;
 use caas_domain::breaker::Dependency;
 use caas_domain::journey::PaymentKind;
@@ -58,13 +63,17 @@ async fn handle(req: Request) -> impl IntoResponse {
 }
 
 async fn route(req: Request) -> Result<Resp, Problem> {
-    if req::path(&req) != "/internal/ticks/billing" {
+    let path = req::path(&req);
+    if path != "/internal/ticks/billing" && path != "/internal/ticks/invoicing" {
         return Err(Problem::not_found("no such tick"));
     }
     if req.method().as_str() != "POST" {
-        return Err(caas_platform::resp::method_not_allowed(req.method().as_str(), &req::path(&req), &["POST"]));
+        return Err(caas_platform::resp::method_not_allowed(req.method().as_str(), &path, &["POST"]));
     }
     auth::require_tick(&req).await?;
+    if path == "/internal/ticks/invoicing" {
+        return invoicing::tick().await;
+    }
     tick().await
 }
 

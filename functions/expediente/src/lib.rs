@@ -13,8 +13,13 @@
 //!   what the payment paid; `status` `voided`/`refunded`/`partially-refunded`) and a service
 //!   that was never delivered has no invoice (`caas_domain::expediente::payment_view_status`,
 //!   `shows_service_invoice`).
+//! * Monthly VAT invoices and credit notes (issue 10, `monthly`): `GET /api/expediente/invoices`,
+//!   `GET /api/expediente/invoices/{number}` (JSON with lines and totals per rate) and
+//!   `GET /api/expediente/invoices/{number}/document` (printable HTML, as an attachment).
 //!
 //! Every query is scoped to the caller's customer id: another customer's data is never read.
+mod monthly;
+
 use caas_domain::Problem;
 use caas_domain::auth::Role;
 use caas_domain::expediente::{PageRequest, is_manufacturing_event, manuals, payment_view_status, shows_service_invoice};
@@ -48,8 +53,12 @@ async fn route(req: Request) -> Result<Resp, Problem> {
     let path = req::path(&req);
     let method = req.method().as_str().to_string();
     let rest = path.strip_prefix("/api/expediente").unwrap_or("/?");
-    let known = matches!(rest, "" | "/timeline" | "/payments" | "/notifications")
-        || rest.strip_prefix("/orders/").is_some_and(|id| !id.is_empty() && !id.contains('/'));
+    let known = matches!(rest, "" | "/timeline" | "/payments" | "/notifications" | "/invoices")
+        || rest.strip_prefix("/orders/").is_some_and(|id| !id.is_empty() && !id.contains('/'))
+        || rest.strip_prefix("/invoices/").is_some_and(|r| {
+            let id = r.strip_suffix("/document").unwrap_or(r);
+            !id.is_empty() && !id.contains('/')
+        });
     if !known {
         return Err(Problem::not_found(format!("no route {path}")));
     }
@@ -63,6 +72,14 @@ async fn route(req: Request) -> Result<Resp, Problem> {
         "/timeline" => Ok(resp::json(200, &timeline(&db, &me, req::page(&req)?).await?)),
         "/payments" => Ok(resp::json(200, &payments(&db, &me, req::page(&req)?).await?)),
         "/notifications" => Ok(resp::json(200, &notifications(&db, &me, req::page(&req)?).await?)),
+        "/invoices" => monthly::list(&db, &me).await,
+        r if r.starts_with("/invoices/") => {
+            let r = r.trim_start_matches("/invoices/");
+            match r.strip_suffix("/document") {
+                Some(number) => monthly::document(&db, &me, number).await,
+                None => monthly::one(&db, &me, r).await,
+            }
+        }
         r => {
             let id = r.trim_start_matches("/orders/");
             if !is_id(IdKind::Order, id) {

@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod delivery;
 pub mod expediente;
 pub mod idempotency;
+pub mod invoicing;
 pub mod journey;
 pub mod lang;
 pub mod messages;

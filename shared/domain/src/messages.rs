@@ -628,6 +628,33 @@ pub fn subscription_invoice(name: &str, period: &str, amount_minor: i64, currenc
     })
 }
 
+/// The monthly VAT invoice of `period` was issued (issue 10): its number and total; the
+/// document is in the expediente.
+pub fn monthly_invoice(number: &str, period: &str, gross_minor: i64, currency: &str) -> Message {
+    m(K::PaymentConfirmation, "monthly-invoice", |l| {
+        let (p, a) = (lang::period(l, period), lang::money(l, gross_minor, currency));
+        match l {
+            Lang::Es => (format!("Su factura {number} ({p})"), format!("Hemos emitido su factura mensual {number} de {p} por {a} (IVA incluido). Puede descargarla en su expediente.")),
+            Lang::Fr => (format!("Votre facture {number} ({p})"), format!("Nous avons émis votre facture mensuelle {number} de {p} pour {a} TTC. Vous pouvez la télécharger depuis votre dossier.")),
+            Lang::De => (format!("Ihre Rechnung {number} ({p})"), format!("Wir haben Ihre Monatsrechnung {number} für {p} über {a} (inkl. USt.) ausgestellt. Sie können sie in Ihrer Fahrzeugakte herunterladen.")),
+            Lang::En => (format!("Your invoice {number} ({p})"), format!("We issued your monthly invoice {number} for {p}: {a} (VAT included). You can download it from your expediente.")),
+        }
+    })
+}
+
+/// A credit note correcting invoice `corrects` was issued (money given back after the invoice).
+pub fn credit_note(number: &str, corrects: &str, gross_minor: i64, currency: &str) -> Message {
+    m(K::PaymentConfirmation, "credit-note", |l| {
+        let a = lang::money(l, gross_minor.abs(), currency);
+        match l {
+            Lang::Es => (format!("Factura rectificativa {number}"), format!("Hemos emitido la factura rectificativa {number}, que corrige la factura {corrects} por {a} devueltos. Puede descargarla en su expediente.")),
+            Lang::Fr => (format!("Avoir {number}"), format!("Nous avons émis l'avoir {number}, qui rectifie la facture {corrects} pour {a} remboursés. Vous pouvez le télécharger depuis votre dossier.")),
+            Lang::De => (format!("Gutschrift {number}"), format!("Wir haben die Gutschrift {number} zur Rechnung {corrects} über {a} ausgestellt. Sie können sie in Ihrer Fahrzeugakte herunterladen.")),
+            Lang::En => (format!("Credit note {number}"), format!("We issued credit note {number}, correcting invoice {corrects} for {a} given back. You can download it from your expediente.")),
+        }
+    })
+}
+
 fn payment_for_failed(l: Lang, name: &str) -> String {
     match l {
         Lang::Es => format!("El pago de {name} ha fallado"),

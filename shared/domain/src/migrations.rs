@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 21, name: "escalation-resolutions", sql: V21 },
     Migration { version: 22, name: "collections-closed-by-hand", sql: V22 },
     Migration { version: 25, name: "sale-financing-terms", sql: V25 },
+    Migration { version: 26, name: "monthly-vat-invoices", sql: V26 },
     Migration { version: 30, name: "plan-subscriptions-billed-after-included-months", sql: V30 },
     Migration { version: 31, name: "subscriptions-billed-by-days-used", sql: V31 },
 ];
@@ -534,6 +535,67 @@ ALTER TABLE orders ADD COLUMN financing_monthly_minor INTEGER;
 ALTER TABLE orders ADD COLUMN financing_lender_reference TEXT;
 "#;
 
+/// Issue 10, monthly VAT invoices (`caas_domain::invoicing`): one invoice per customer and month
+/// (UNIQUE), credit notes referencing the invoice they correct, gapless numbers per series
+/// (`vat_invoice_series.last_seq` advanced in the issuing transaction), the lines with their
+/// rate and net/VAT/gross split, and every item consumed by a document (`item_key` PRIMARY KEY:
+/// a charged period, a delivered service or a refund is invoiced at most once). Issued documents
+/// are immutable: triggers refuse UPDATE and DELETE.
+const V26: &str = r#"
+CREATE TABLE vat_invoice_series (
+    series TEXT PRIMARY KEY,
+    last_seq INTEGER NOT NULL CHECK (last_seq >= 1)
+);
+CREATE TABLE vat_invoices (
+    number TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('invoice','credit-note')),
+    series TEXT NOT NULL,
+    seq INTEGER NOT NULL CHECK (seq >= 1),
+    customer_id TEXT NOT NULL,
+    period TEXT NOT NULL,
+    corrects TEXT REFERENCES vat_invoices(number),
+    language TEXT NOT NULL,
+    customer_json TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    net_minor INTEGER NOT NULL,
+    vat_minor INTEGER NOT NULL,
+    gross_minor INTEGER NOT NULL,
+    issued_at INTEGER NOT NULL,
+    UNIQUE (series, seq),
+    CHECK (net_minor + vat_minor = gross_minor),
+    CHECK ((kind = 'credit-note') = (corrects IS NOT NULL))
+);
+CREATE UNIQUE INDEX vat_invoices_month ON vat_invoices(customer_id, period) WHERE kind = 'invoice';
+CREATE INDEX vat_invoices_customer ON vat_invoices(customer_id, issued_at);
+CREATE TABLE vat_invoice_lines (
+    number TEXT NOT NULL REFERENCES vat_invoices(number),
+    position INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('subscription','service','refund')),
+    service_id TEXT,
+    name TEXT NOT NULL,
+    period TEXT,
+    ledger_reference TEXT NOT NULL,
+    vat_rate_bp INTEGER NOT NULL CHECK (vat_rate_bp BETWEEN 0 AND 10000),
+    net_minor INTEGER NOT NULL,
+    vat_minor INTEGER NOT NULL,
+    gross_minor INTEGER NOT NULL,
+    PRIMARY KEY (number, position),
+    CHECK (net_minor + vat_minor = gross_minor)
+);
+CREATE INDEX vat_invoice_lines_reference ON vat_invoice_lines(ledger_reference);
+CREATE TABLE vat_invoice_items (
+    item_key TEXT PRIMARY KEY,
+    number TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_by_reference ON ledger(reference, kind);
+CREATE TRIGGER vat_invoices_immutable BEFORE UPDATE ON vat_invoices BEGIN SELECT RAISE(ABORT, 'issued invoices are immutable: correct them with a credit note'); END;
+CREATE TRIGGER vat_invoices_kept BEFORE DELETE ON vat_invoices BEGIN SELECT RAISE(ABORT, 'issued invoices are never deleted'); END;
+CREATE TRIGGER vat_invoice_lines_immutable BEFORE UPDATE ON vat_invoice_lines BEGIN SELECT RAISE(ABORT, 'issued invoices are immutable: correct them with a credit note'); END;
+CREATE TRIGGER vat_invoice_lines_kept BEFORE DELETE ON vat_invoice_lines BEGIN SELECT RAISE(ABORT, 'issued invoices are never deleted'); END
+"#;
+
 /// Issue 10: a plan comercial subscription is included with the car for `included_months` from
 /// its activation and billed monthly in arrears after that, at the catalog price recorded at link
 /// time (`price_minor`/`currency`); NULL for every other service (included for good, or bought).
@@ -628,6 +690,17 @@ mod tests {
         assert!(stmts.iter().any(|s| s.starts_with("CREATE TABLE payment_methods (")));
         assert!(stmts.iter().any(|s| s == "ALTER TABLE payments ADD COLUMN checkout_url TEXT"));
         assert_eq!(stmts.len(), 4);
+    }
+
+    #[test]
+    fn v26_monthly_invoices_one_statement_per_trigger() {
+        let stmts = statements(V26);
+        for t in ["vat_invoice_series", "vat_invoices", "vat_invoice_lines", "vat_invoice_items"] {
+            assert!(stmts.iter().any(|s| s.starts_with(&format!("CREATE TABLE {t} ("))), "{t}");
+        }
+        let triggers: Vec<&String> = stmts.iter().filter(|s| s.starts_with("CREATE TRIGGER")).collect();
+        assert_eq!(triggers.len(), 4);
+        assert!(triggers.iter().all(|t| t.ends_with("END")), "{triggers:?}");
     }
 
     #[test]

@@ -31,6 +31,17 @@ pub fn text(status: u16, content_type: &str, body: String) -> Resp {
     build(status, content_type, body)
 }
 
+/// A download: `body` of `content_type` with `Content-Disposition: attachment; filename="…"`
+/// (`filename` must be a plain name: quotes, slashes and control characters are replaced).
+pub fn attachment(content_type: &str, filename: &str, body: String) -> Resp {
+    let mut r = build(200, content_type, body);
+    let safe: String = filename.chars().map(|c| if c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '/') { c } else { '_' }).collect();
+    if let Ok(v) = http::HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
+        r.headers_mut().insert(http::header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
 pub fn no_content() -> Resp {
     let mut r = http::Response::new(String::new());
     *r.status_mut() = http::StatusCode::NO_CONTENT;

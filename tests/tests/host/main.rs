@@ -16,6 +16,7 @@ mod deploy_files;
 mod fuzz;
 mod harness;
 mod http_hardening;
+mod invoices_monthly;
 mod journey_accounts;
 mod journey_delivery;
 mod journey_factory;

@@ -95,6 +95,28 @@ export async function api<P extends keyof paths, M extends keyof paths[P] & Meth
   return json as Ok<paths[P][M]>;
 }
 
+/** Downloads an authenticated document (`GET path`) as `filename` (the API's attachment). */
+export async function download(path: string, filename: string): Promise<void> {
+  const headers: Record<string, string> = {};
+  const token = session.token;
+  if (token) headers['authorization'] = `Bearer ${token}`;
+  let res: Response;
+  try {
+    res = await fetch(path, { headers });
+  } catch {
+    throw new ApiError(0, 'offline', '');
+  }
+  if (!res.ok) throw new ApiError(res.status, res.statusText, '');
+  const url = URL.createObjectURL(await res.blob());
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  window.setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
 /** A fresh key for one user action (a purchase): a retry of the same action reuses it. */
 export function newIdempotencyKey(): string {
   const b = new Uint8Array(16);

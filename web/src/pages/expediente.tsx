@@ -1,6 +1,6 @@
 // The expediente: the car, its plates and documents, the manufacturing timeline, payments and
 // invoices (each printable), the maintenance record from the workshop system, messages sent.
-import { api, type Schemas } from '../api/client';
+import { api, download, type Schemas } from '../api/client';
 import { fmtDate, fmtDateTime, fmtMoney, t, type Key } from '../i18n';
 import { Card, Chip, ErrorBox, Loading, NotFound, Page, useLoad } from '../ui';
 import { FinancingFacts, eventText, statusLabel } from './orders';
@@ -78,6 +78,7 @@ export function Expediente() {
           </ul>
         )}
       </Card>
+      <MonthlyInvoices />
       <Card title={t('exp.payments')}>
         <ul class="list">
           {(e.payments.items as Item[]).map((p) => (
@@ -100,6 +101,34 @@ export function Expediente() {
         </ul>
       </Card>
     </Page>
+  );
+}
+
+/** The monthly VAT invoices and credit notes (issue 10), each downloadable as a printable document. */
+function MonthlyInvoices() {
+  const x = useLoad(() => api('get', '/api/expediente/invoices'), []);
+  if (x.loading) return <Loading />;
+  if (x.error !== undefined) return <ErrorBox error={x.error} />;
+  const items = x.data!.items;
+  return (
+    <Card title={t('exp.monthly')}>
+      {items.length === 0 ? (
+        <p class="muted">{t('exp.noMonthly')}</p>
+      ) : (
+        <ul class="list" id="monthly-invoices">
+          {items.map((inv) => (
+            <li key={inv.number}>
+              <span class="mono">{inv.number}</span>
+              <span>{inv.kind === 'credit-note' ? t('exp.creditNote') : inv.period}</span>
+              <span>{fmtMoney(inv.gross_minor, inv.currency)}</span>
+              <button class="button" onClick={() => void download(inv.document_url, `${inv.number}.html`)}>
+                {t('exp.download')}
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </Card>
   );
 }
 

@@ -14,4 +14,5 @@ pub mod payments;
 pub mod services;
 pub mod subscriptions;
 pub mod support;
+pub mod vat_invoices;
 pub mod vehicles;
