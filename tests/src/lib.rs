@@ -402,6 +402,18 @@ impl TestApp {
         r.json()
     }
 
+    /// Fires the retry tick until no notification due now is left in the outbox (one tick
+    /// delivers a bounded batch).
+    pub async fn deliver_notifications(&self) {
+        for _ in 0..20 {
+            self.tick("retry").await;
+            let due = format!("SELECT COUNT(*) FROM jobs WHERE kind = 'notify' AND status = 'pending' AND next_attempt_at <= {}", self.now_ms());
+            if self.count(&due) == 0 {
+                return;
+            }
+        }
+    }
+
     /// Checks the ledger invariants also as an operator sees them (the admin API), then stops.
     pub async fn stop_with_admin_ledger_check(self) {
         assert_ledger_invariants(&self);

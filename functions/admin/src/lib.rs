@@ -23,59 +23,41 @@ async fn handle(req: Request) -> impl IntoResponse {
     caas_platform::guard(route(req)).await
 }
 
+/// The admin's read-all lists (GET only).
+const LISTS: &[&str] = &["escalations", "collections", "orders", "ledger", "audit", "reconciliation", "dashboard", "breakers"];
+
 async fn route(req: Request) -> Result<Resp, Problem> {
-    let path = req::path(&req);
-    let method = req.method().as_str().to_string();
-    if path == "/api/admin/staff" || path.starts_with("/api/admin/staff/") {
-        return staff::route(req, &path, &method).await;
+    let route = req::Route::of(&req);
+    match (route.method(), route.segments().as_slice()) {
+        (method, ["api", "admin", "staff", ..]) => staff::route(req, &route.path, method).await,
+        ("POST", ["api", "admin", "escalations", id, action @ ("requeue" | "handled")]) => resolve_escalation(req, id, action).await,
+        ("POST", ["api", "admin", "escalations", id, "refund"]) => backoffice::refund(req, id).await,
+        (_, ["api", "admin", "escalations", _, "requeue" | "handled" | "refund"]) => Err(route.not_allowed(&["POST"])),
+        ("POST", ["api", "admin", "collections", id, "close"]) => backoffice::close_collection(req, id).await,
+        (_, ["api", "admin", "collections", _, "close"]) => Err(route.not_allowed(&["POST"])),
+        ("GET", ["api", "admin", list]) if LISTS.contains(list) => {
+            auth::require(&req, ADMIN).await?;
+            read_all(&req, list).await
+        }
+        (_, ["api", "admin", list]) if LISTS.contains(list) => Err(route.not_allowed(&["GET"])),
+        _ => Err(route.not_found()),
     }
-    if let Some(rest) = path.strip_prefix("/api/admin/escalations/") {
-        let parts: Vec<String> = rest.split('/').map(str::to_string).collect();
-        return match (method.as_str(), parts.as_slice()) {
-            ("POST", [id, action]) if action == "requeue" || action == "handled" => resolve_escalation(req, id, action).await,
-            ("POST", [id, action]) if action == "refund" => backoffice::refund(req, id).await,
-            (_, [_, action]) if action == "requeue" || action == "handled" || action == "refund" => Err(resp::method_not_allowed(&method, &path, &["POST"])),
-            _ => Err(Problem::not_found(format!("no route {path}"))),
-        };
-    }
-    if let Some(rest) = path.strip_prefix("/api/admin/collections/") {
-        let parts: Vec<String> = rest.split('/').map(str::to_string).collect();
-        return match (method.as_str(), parts.as_slice()) {
-            ("POST", [id, action]) if action == "close" => backoffice::close_collection(req, id).await,
-            (_, [_, action]) if action == "close" => Err(resp::method_not_allowed(&method, &path, &["POST"])),
-            _ => Err(Problem::not_found(format!("no route {path}"))),
-        };
-    }
-    let known = matches!(
-        path.as_str(),
-        "/api/admin/escalations"
-            | "/api/admin/collections"
-            | "/api/admin/orders"
-            | "/api/admin/ledger"
-            | "/api/admin/audit"
-            | "/api/admin/reconciliation"
-            | "/api/admin/dashboard"
-            | "/api/admin/breakers"
-    );
-    if !known {
-        return Err(Problem::not_found(format!("no route {path}")));
-    }
-    if method != "GET" {
-        return Err(resp::method_not_allowed(&method, &path, &["GET"]));
-    }
-    auth::require(&req, ADMIN).await?;
-    match path.as_str() {
-        "/api/admin/escalations" => escalations(&req).await,
-        "/api/admin/ledger" => ledger::list(&req).await,
-        "/api/admin/collections" => backoffice::collections(&req).await,
-        "/api/admin/audit" => audit(&req).await,
-        "/api/admin/reconciliation" => reconciliation().await,
-        "/api/admin/breakers" => Ok(resp::json(200, &breakers().await)),
-        "/api/admin/dashboard" => {
+}
+
+/// One of [`LISTS`] (the caller is an admin).
+async fn read_all(req: &Request, list: &str) -> Result<Resp, Problem> {
+    match list {
+        "escalations" => escalations(req).await,
+        "ledger" => ledger::list(req).await,
+        "collections" => backoffice::collections(req).await,
+        "audit" => audit(req).await,
+        "reconciliation" => reconciliation().await,
+        "breakers" => Ok(resp::json(200, &breakers().await)),
+        "dashboard" => {
             let db = Db::open_for_request().await?;
             Ok(resp::json(200, &store::dashboard::dashboard(&db, caas_platform::clock::now_ms()).await?))
         }
-        _ => orders(&req).await,
+        _ => orders(req).await,
     }
 }
 

@@ -390,6 +390,9 @@ async fn record(tx: &Db, p: &Purchase, now: i64) -> Result<Stored, DbError> {
         p.option.name, p.option.code, p.service_id, decision, p.maintenance_note, p.cmd.command_id
     );
     svc::timeline(tx, Some(&p.vehicle.order_id), now, "service-purchased", detail).await?;
+    // "In progress" (issue 10): an app notification; success, delay or failure follow from the engine.
+    let started = caas_domain::messages::activation_started(&p.option.name, &p.vehicle.vin);
+    svc::send(tx, &p.customer_id, &p.vehicle.vin, &format!("svc-started:{}", p.service_id), &started, now).await?;
     let row = svc::load_service(tx, &p.service_id).await?;
     let body = row.map(|r| r.to_json()).unwrap_or_else(|| json!({"id": p.service_id, "state": p.state.as_str()}));
     tx.exec(

@@ -486,6 +486,17 @@ pub fn service_activated(name: &str, vin: &str, until_ms: Option<i64>) -> Messag
     })
 }
 
+/// A bought option is being switched on (app notification): the customer is told again when it is
+/// on, or if it takes longer.
+pub fn activation_started(name: &str, vin: &str) -> Message {
+    m(K::ActivationStarted, "activation-started", |l| match l {
+        Lang::Es => (format!("Activando {name}"), format!("Estamos enviando {name} a su vehículo {vin}. Le avisaremos en cuanto esté activo; solo se le cobrará entonces.")),
+        Lang::Fr => (format!("Activation de {name}"), format!("Nous envoyons {name} à votre véhicule {vin}. Nous vous préviendrons dès qu'il sera actif ; vous ne serez débité qu'à ce moment-là.")),
+        Lang::De => (format!("{name} wird aktiviert"), format!("Wir übertragen {name} auf Ihr Fahrzeug {vin}. Wir melden uns, sobald es aktiv ist; erst dann wird es berechnet.")),
+        Lang::En => (format!("Activating {name}"), format!("We are sending {name} to your vehicle {vin}. We will tell you as soon as it is active; you are only charged then.")),
+    })
+}
+
 /// The first try of an activation did not go through: it is retried automatically, the customer
 /// is charged only once it is active (sent once per activation).
 pub fn activation_delayed(name: &str, vin: &str, reason: crate::services::ota::HoldReason, next_try_ms: i64) -> Message {

@@ -14,6 +14,9 @@ pub enum NotificationKind {
     /// the customer is told about every attempt that matters). Not in the spec's table: an
     /// activation event, routed like "Service Activated" without the car's display (e-mail + push).
     ActivationDelayed,
+    /// A bought option's activation has started (issue 10: "in progress"): an app notification
+    /// only, the quiet counterpart of "Service Activated".
+    ActivationStarted,
     MaintenanceDue,
     /// A subscription charge was declined; it will be retried (issue 4 dunning). Not in the
     /// spec's table: a payment event, routed like "Payment Confirmation" plus SMS (urgent like
@@ -47,6 +50,7 @@ impl NotificationKind {
             NotificationKind::ServiceActivated => "service-activated",
             NotificationKind::OtaFailure => "ota-failure",
             NotificationKind::ActivationDelayed => "activation-delayed",
+            NotificationKind::ActivationStarted => "activation-started",
             NotificationKind::MaintenanceDue => "maintenance-due",
             NotificationKind::SubscriptionPaymentFailed => "subscription-payment-failed",
             NotificationKind::SubscriptionCancelledPaymentFailed => "subscription-cancelled-payment-failed",
@@ -86,6 +90,7 @@ impl NotificationKind {
             NotificationKind::ServiceActivated => "service_activated",
             NotificationKind::OtaFailure => "ota_failure",
             NotificationKind::ActivationDelayed => "activation_delayed",
+            NotificationKind::ActivationStarted => "activation_started",
             NotificationKind::MaintenanceDue => "maintenance_due",
             NotificationKind::SubscriptionPaymentFailed => "subscription_payment_failed",
             NotificationKind::SubscriptionCancelledPaymentFailed => "subscription_cancelled_payment_failed",
@@ -143,6 +148,7 @@ pub fn channels(kind: NotificationKind, sms_opt_in: bool) -> Vec<Channel> {
         }
         SubscriptionPaymentFailed | SubscriptionCancelledPaymentFailed => vec![Email, Push, Sms],
         ServiceCancelled | TheftReported | DeliveryUpdate | ActivationDelayed => vec![Email, Push],
+        ActivationStarted => vec![Push],
     }
 }
 

@@ -211,7 +211,7 @@ async fn one_january_invoice_per_customer_with_vat_gapless_numbers_credit_note_a
     assert_eq!(r.status, 401);
 
     // Each customer is e-mailed in their language.
-    t.tick("retry").await;
+    t.deliver_notifications().await;
     for (n, subject) in [(901, "Su factura"), (902, "Votre facture"), (903, "Ihre Rechnung"), (904, "Your invoice")] {
         let mails: Vec<Value> = t
             .sims

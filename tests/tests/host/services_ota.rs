@@ -103,6 +103,15 @@ async fn iot_failing_twice_then_succeeding_activates_exactly_once() {
     assert_eq!(chans, ["email", "push"], "{delayed:?}");
     let body = delayed[0]["body"].as_str().unwrap_or("");
     assert!(body.contains("temporarily unavailable") && body.contains("you pay nothing") && body.contains("next try"), "{body}");
+    // "In progress": one app notification when it was bought.
+    let started: Vec<Value> = t
+        .sims
+        .notify()
+        .messages()
+        .into_iter()
+        .filter(|m| m["template"] == "activation-started" && m["message-id"].as_str().unwrap_or("").contains(&id))
+        .collect();
+    assert_eq!(templates(&started), vec![("activation-started".to_string(), "push".to_string())], "{started:?}");
     // The car's display, through the IoT API.
     let shown: Vec<Value> = t
         .sims

@@ -87,6 +87,22 @@ async fn a_usage_billed_option_is_billed_for_exactly_the_days_used_across_a_mont
         .map(|p| p["amount-minor"].as_i64().unwrap())
         .collect();
     assert_eq!(at_gateway, vec![600, 900]);
+    // The monthly VAT invoices list the days used beside the flat subscription's months.
+    t.tick("invoicing").await;
+    t.tick("invoicing").await;
+    let lines = |sid: &str| -> Vec<(String, Option<String>, i64)> {
+        let db = t.db();
+        let mut st = db.prepare("SELECT name, period, gross_minor FROM vat_invoice_lines WHERE service_id = ?1 ORDER BY period").unwrap();
+        st.query_map([sid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(
+        lines(&id),
+        vec![
+            ("Track Mode (per day used) (2 × 3.00 EUR)".to_string(), Some(month_a.clone()), 600),
+            ("Track Mode (per day used) (3 × 3.00 EUR)".to_string(), Some(month_b.clone()), 900)
+        ]
+    );
+    assert!(lines(&flat).iter().any(|l| l.1.as_deref() == Some(month_a.as_str()) && l.2 == 999), "{:?}", lines(&flat));
     assert_ledger_invariants(&t);
     t.stop().await;
 }

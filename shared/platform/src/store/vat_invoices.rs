@@ -89,7 +89,9 @@ async fn open_items(tx: &Db, customer_id: &str, last: Period) -> Result<Vec<Item
     let mut out = Vec::new();
     for r in tx
         .query(
-            "SELECT sc.idempotency_key, sc.subscription_id, sc.period, COALESCE(json_extract(s.snapshot, '$.name'), s.option_code, sc.subscription_id) AS name
+            "SELECT sc.idempotency_key, sc.subscription_id, sc.period, COALESCE(json_extract(s.snapshot, '$.name'), s.option_code, sc.subscription_id) AS name,
+                    json_extract(s.snapshot, '$.\"billed-by\"') AS billed_by, s.price_minor, s.currency,
+                    (SELECT COUNT(*) FROM service_usage_days u WHERE u.service_id = sc.subscription_id AND substr(u.day, 1, 7) = sc.period) AS days_used
              FROM subscription_charges sc LEFT JOIN services s ON s.id = sc.subscription_id
              WHERE sc.customer_id = ? AND sc.status = 'charged' AND sc.period <= ?
                AND NOT EXISTS (SELECT 1 FROM vat_invoice_items i WHERE i.item_key = 'sub:' || sc.idempotency_key)
@@ -100,12 +102,17 @@ async fn open_items(tx: &Db, customer_id: &str, last: Period) -> Result<Vec<Item
     {
         let Some(month) = Period::parse(&r.str("period")) else { continue };
         let sub = r.str("subscription_id");
+        // Billed by use: the line says how many days at what unit price (language-neutral).
+        let name = match (r.opt_str("billed_by"), r.opt_i64("price_minor")) {
+            (Some(_), Some(unit)) => format!("{} ({} × {}.{:02} {})", r.str("name"), r.i64("days_used"), unit / 100, unit % 100, r.str("currency")),
+            _ => r.str("name"),
+        };
         out.push(Item {
             key: format!("sub:{}", r.str("idempotency_key")),
             kind: LineKind::Subscription,
             reference: format!("{sub}/{month}"),
             service_id: sub,
-            name: r.str("name"),
+            name,
             period: Some(month.key()),
             month,
         });
