@@ -9,6 +9,7 @@ pub mod expediente;
 pub mod idempotency;
 pub mod journey;
 pub mod lang;
+pub mod maintenance;
 pub mod messages;
 pub mod ids;
 pub mod migrations;
