@@ -44,7 +44,8 @@ async fn service_states(t: &TestApp, token: &str, vin: &str) -> Vec<(String, Str
 #[tokio::test(flavor = "multi_thread")]
 async fn a_maintenance_reminder_30_days_before_the_due_date_then_missed_voids_the_warranty() {
     let t = TestApp::start().await;
-    let (token, vin) = operational_vehicle(&t, 1001).await;
+    let (mut token, vin) = operational_vehicle(&t, 1001).await;
+    let email = "lucia.1001@example.com";
     let (customer_id, _) = t.customer_of(&vin);
     // A German-speaking customer, no SMS opt-in.
     let r = patch(&t, "/api/account/profile", &json!({"language": "de", "phone": "+34600100101"}), &token).await;
@@ -66,6 +67,7 @@ async fn a_maintenance_reminder_30_days_before_the_due_date_then_missed_voids_th
 
     // 29 days before the due date: two runs at once, then another: one reminder in all.
     t.advance(DAY * 16);
+    token = t.login(email, CUSTOMER_NEW_PASSWORD).await; // sessions expire in business time
     let (a, b) = tokio::join!(t.tick("maintenance"), t.tick("maintenance"));
     assert_eq!(a["reminders"].as_u64().unwrap() + b["reminders"].as_u64().unwrap(), 1, "{a} {b}");
     assert_eq!(t.tick("maintenance").await["reminders"], 0);
@@ -74,13 +76,14 @@ async fn a_maintenance_reminder_30_days_before_the_due_date_then_missed_voids_th
     // Exactly one per channel of the routing table; no SMS without the opt-in.
     assert_eq!(channels(&reminders), ["email", "push", "vehicle-display"], "{reminders:?}");
     let by = |ch: &str| reminders.iter().find(|m| m["channel"] == ch).unwrap().clone();
-    assert_eq!(by("email")["recipient"], "lucia.1001@example.com");
+    assert_eq!(by("email")["recipient"], email);
     assert_eq!(by("vehicle-display")["recipient"], vin.as_str());
     let mail = by("email");
     let (subject, body) = (mail["subject"].as_str().unwrap(), mail["body"].as_str().unwrap());
     assert!(subject.contains("Wartung"), "in German: {subject}");
     assert!(body.contains(&lang::date(Lang::De, due.ms())) && body.contains(&vin), "{body}");
-    assert!(t.sims.iot().displays().iter().any(|d| d["vin"] == vin.as_str() && d.to_string().contains("Wartung")), "{:?}", t.sims.iot().displays());
+    assert!(by("vehicle-display")["body"].as_str().unwrap().contains("Wartung"), "the car's display in German too");
+    assert_eq!(by("push")["recipient"], customer_id.as_str());
     let m = maintenance(&t, &token, &vin).await;
     let notices = m["notices"].as_array().unwrap();
     assert_eq!(notices.len(), 1, "{m}");
@@ -88,6 +91,7 @@ async fn a_maintenance_reminder_30_days_before_the_due_date_then_missed_voids_th
 
     // The due date passes with no new service in VSS: missed, recorded once, warranty void.
     t.advance(DAY * 30);
+    token = t.login(email, CUSTOMER_NEW_PASSWORD).await;
     let r = t.tick("maintenance").await;
     assert_eq!(r["missed"], 1, "{r}");
     assert_eq!(r["reminders"], 0, "{r}");
@@ -105,7 +109,7 @@ async fn a_maintenance_reminder_30_days_before_the_due_date_then_missed_voids_th
     assert_eq!(w["void_since"].as_str(), Some(due.plus(1).iso().as_str()));
     assert_eq!(w["missed_due_date"].as_str(), Some(due.iso().as_str()));
     // The timeline says it too.
-    let tl = t.get("/api/expediente/timeline?limit=200", Some(&token)).await.json();
+    let tl = t.get("/api/expediente/timeline?limit=100", Some(&token)).await.json();
     assert!(tl["items"].as_array().unwrap().iter().any(|e| e["kind"] == "maintenance-missed"), "{tl}");
     // Purchased services are not revoked and nothing is sent to the car to switch anything off.
     assert_eq!(service_states(&t, &token, &vin).await, services_before);
@@ -122,6 +126,11 @@ async fn a_maintenance_reminder_30_days_before_the_due_date_then_missed_voids_th
     assert_eq!((last["date"].as_str(), last["workshop"].as_str(), last["work"].as_str()), (Some(today.iso().as_str()), Some("Taller Norte Madrid"), Some("annual service, brake fluid")), "{m}");
     assert!(h.len() >= 2, "the earlier service is kept: {m}");
     assert_eq!(m["warranty"]["state"], "void");
+    // The expediente shows the same maintenance history and warranty.
+    let e = t.get("/api/expediente", Some(&token)).await.json();
+    let em = &e["orders"][0]["maintenance"];
+    assert_eq!(em["history"].as_array().unwrap().last().unwrap()["workshop"], "Taller Norte Madrid", "{e}");
+    assert_eq!((em["warranty"]["state"].as_str(), em["warranty"]["void_since"].as_str()), (Some("void"), Some(due.plus(1).iso().as_str())), "{em}");
     let r = t.tick("maintenance").await;
     assert_eq!((r["reminders"].as_u64(), r["missed"].as_u64()), (Some(0), Some(0)), "{r}");
 
@@ -130,6 +139,7 @@ async fn a_maintenance_reminder_30_days_before_the_due_date_then_missed_voids_th
     assert_eq!(t.tick("maintenance").await["reminders"], 0);
     t.advance(DAY);
     assert_eq!(t.tick("maintenance").await["reminders"], 1);
+    token = t.login(email, CUSTOMER_NEW_PASSWORD).await;
     t.tick("retry").await;
     let reminders = sent(&t, &customer_id, "maintenance-due");
     assert_eq!(reminders.len(), 6, "{reminders:?}");
