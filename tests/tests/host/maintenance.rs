@@ -189,3 +189,33 @@ async fn sms_only_with_the_opt_in_and_vss_down_is_tried_again_next_time() {
     assert!(sms["body"].as_str().unwrap().contains("mantenimiento") && sms["body"].as_str().unwrap().contains(&lang::date(Lang::Es, due.ms())), "{sms}");
     t.stop().await;
 }
+
+/// The customer's web app: the expediente shows the void warranty (since when, which due date)
+/// and the workshop history (date, workshop, work done), accessibly.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_expediente_shows_the_void_warranty_and_the_workshop_history_in_the_browser() {
+    use caas_tests::browser::{Browser, DESKTOP};
+    let t = TestApp::start().await;
+    let (_, vin) = operational_vehicle(&t, 1004).await;
+    let due = Day::of_ms(t.now_ms()).plus(5);
+    t.sims.vss().set_next_due(&vin, &due.iso());
+    t.advance(DAY * 6);
+    assert_eq!(t.tick("maintenance").await["missed"], 1);
+    let today = Day::of_ms(t.now_ms());
+    t.sims.vss().record_service(&vin, &today.iso(), "Garage Lumière Lyon", "annual service and brake pads", &today.plus(365).iso());
+
+    let b = Browser::start("en-GB", DESKTOP).await.expect("browser");
+    b.goto(&t.url("/app/login")).await.unwrap();
+    b.fill("#email", "lucia.1004@example.com").await.unwrap();
+    b.fill("#password", CUSTOMER_NEW_PASSWORD).await.unwrap();
+    b.click("#login-submit").await.unwrap();
+    b.find(".order-card, .mainnav").await.unwrap();
+    b.goto(&t.url("/app/expediente")).await.unwrap();
+    let text = b.wait_text("Warranty void", 20).await.unwrap();
+    assert!(text.contains("Service history") && text.contains("Garage Lumière Lyon") && text.contains("annual service and brake pads"), "{text}");
+    assert!(text.contains("was not done") && text.contains("keeps working"), "{text}");
+    let violations = b.accessibility_violations().await.unwrap();
+    assert!(violations.is_empty(), "serious accessibility violations on the expediente:\n{}", violations.join("\n"));
+    b.close().await;
+    t.stop().await;
+}
