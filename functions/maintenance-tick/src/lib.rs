@@ -15,7 +15,8 @@
 //! Idempotent: each notice is a row with a unique key (vehicle, due date, kind) written in the
 //! same transaction as its notifications (outbox, deduped message ids), so repeated or
 //! concurrent runs send nothing twice. VSS unreachable for a vehicle is not an error: it is
-//! noted and the vehicle is tried again on the next run.
+//! noted and the vehicle is tried again on the next run; after 5 VSS failures, or 30 s, a run
+//! stops (`more: true`) and the next one goes on with the vehicles checked least recently.
 use caas_domain::Problem;
 use caas_domain::maintenance::{self, Day, Decision, VssMaintenance};
 use caas_domain::messages;
@@ -30,6 +31,10 @@ use spin_sdk::http_service;
 
 const BATCH: i64 = 200;
 const MAX_LEAD_DAYS: u64 = 365;
+/// VSS failures after which a run stops (VSS is likely down: the rest wait for the next run).
+const MAX_VSS_FAILURES: usize = 5;
+/// Wall time after which a run stops asking VSS (well inside the runtime's request deadline).
+const TIME_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[http_service]
 async fn handle(req: Request) -> impl IntoResponse {
@@ -53,8 +58,13 @@ async fn tick() -> Result<Resp, Problem> {
     let lead = vars::u64_or("maintenance_reminder_days", maintenance::DEFAULT_REMINDER_LEAD_DAYS).await.clamp(1, MAX_LEAD_DAYS);
     let vss = vars::base_url("vss_url").await?;
     let watched = store::vehicles_to_check(&db, BATCH).await?;
-    let (mut reminded, mut missed, mut unavailable) = (Vec::new(), Vec::new(), 0usize);
+    let (mut reminded, mut missed, mut unavailable, mut checked) = (Vec::new(), Vec::new(), 0usize, 0usize);
+    let started = std::time::Instant::now();
     for w in &watched {
+        if unavailable >= MAX_VSS_FAILURES || started.elapsed() > TIME_BUDGET {
+            break;
+        }
+        checked += 1;
         let m = match svc::vss_record(&vss, &w.vin).await {
             Ok(m) => m,
             Err(why) => {
@@ -81,7 +91,7 @@ async fn tick() -> Result<Resp, Problem> {
     }
     Ok(resp::json(
         200,
-        &json!({"checked": watched.len(), "vss_unavailable": unavailable, "reminders": reminded.len(), "reminded": reminded, "missed": missed.len(), "missed_vehicles": missed, "reminder_lead_days": lead}),
+        &json!({"checked": checked, "more": checked < watched.len(), "vss_unavailable": unavailable, "reminders": reminded.len(), "reminded": reminded, "missed": missed.len(), "missed_vehicles": missed, "reminder_lead_days": lead}),
     ))
 }
 
