@@ -169,10 +169,22 @@ async fn sms_only_with_the_opt_in_and_vss_down_is_tried_again_next_time() {
     let due = Day::of_ms(t.now_ms()).plus(10);
     t.sims.vss().set_next_due(&vin, &due.iso());
 
-    // VSS down: not an error, nothing sent, the view still answers.
+    // Five more cars (recorded straight into the database), maintenance not due for months.
+    let mut others = Vec::new();
+    for n in 1010..1015 {
+        others.push(operational_vehicle_seeded(&t, n).await.1);
+    }
+
+    // VSS down: not an error, nothing sent; a run gives up after 5 failures (no hammering)
+    // and the next one starts with the car not yet checked.
     t.sims.faults(System::Vss).down(true);
     let r = t.tick("maintenance").await;
-    assert_eq!((r["vss_unavailable"].as_u64(), r["reminders"].as_u64()), (Some(1), Some(0)), "{r}");
+    assert_eq!((r["checked"].as_u64(), r["vss_unavailable"].as_u64(), r["more"].as_bool(), r["reminders"].as_u64()), (Some(5), Some(5), Some(true), Some(0)), "{r}");
+    let never_checked = t.count("SELECT COUNT(*) FROM orders o WHERE o.status = 'operational' AND o.vin NOT IN (SELECT vin FROM maintenance_checks)");
+    assert_eq!(never_checked, 1);
+    let r = t.tick("maintenance").await;
+    assert_eq!(r["vss_unavailable"], 5, "{r}");
+    assert_eq!(t.count("SELECT COUNT(*) FROM orders o WHERE o.status = 'operational' AND o.vin NOT IN (SELECT vin FROM maintenance_checks)"), 0);
     let m = maintenance(&t, &token, &vin).await;
     assert_eq!((m["status"].as_str(), m["warranty"]["state"].as_str()), (Some("unknown"), Some("valid")), "{m}");
     assert!(m["status_detail"].as_str().unwrap().len() > 5);
@@ -180,7 +192,8 @@ async fn sms_only_with_the_opt_in_and_vss_down_is_tried_again_next_time() {
     // Back: the next run reminds, with the optional SMS (opted in), in Spanish.
     t.sims.faults(System::Vss).down(false);
     let r = t.tick("maintenance").await;
-    assert_eq!((r["vss_unavailable"].as_u64(), r["reminders"].as_u64()), (Some(0), Some(1)), "{r}");
+    assert_eq!((r["checked"].as_u64(), r["vss_unavailable"].as_u64(), r["reminders"].as_u64(), r["more"].as_bool()), (Some(6), Some(0), Some(1), Some(false)), "{r}");
+    assert_eq!(r["reminded"][0]["vin"], vin.as_str(), "only the car whose maintenance is due: {r}");
     t.tick("retry").await;
     let reminders = sent(&t, &customer_id, "maintenance-due");
     assert_eq!(channels(&reminders), ["email", "push", "sms", "vehicle-display"], "{reminders:?}");
