@@ -300,7 +300,8 @@ async fn maintenance_view(req: Request, vin_raw: &str) -> Result<Resp, Problem> 
             vin,
             warranty,
         },
-        Err(why) => MaintenanceView {
+        // Why VSS failed stays in the logs' domain: the customer is told it is temporary.
+        Err(_) => MaintenanceView {
             history: Vec::new(),
             last_service: None,
             next_due: None,
@@ -308,7 +309,7 @@ async fn maintenance_view(req: Request, vin_raw: &str) -> Result<Resp, Problem> 
             notices,
             source: "vss",
             status: "unknown".into(),
-            status_detail: Some(format!("the maintenance system cannot answer right now ({why})")),
+            status_detail: Some("the workshops' maintenance system cannot answer right now; try again later".into()),
             vehicle_operation: "unaffected",
             vin,
             warranty,
