@@ -2,7 +2,8 @@
 # Turns infra/schedules.toml into Kubernetes CronJobs that call the ticks of the SpinKube app.
 # Usage: infra/deploy/gen-cronjobs.sh infra/schedules.toml > infra/deploy/cronjobs.yaml
 # Kubernetes cron has minute resolution: ticks more frequent than a minute run every minute
-# (ticks catch up on whatever is due, so a coarser schedule is safe).
+# (ticks catch up on whatever is due, so a coarser schedule is safe); hourly and daily ticks
+# run at minute 0 (and hour 0).
 set -euo pipefail
 file="${1:-infra/schedules.toml}"
 echo "# Generated from $file by infra/deploy/gen-cronjobs.sh — do not edit by hand."
@@ -12,9 +13,14 @@ awk '
   /^route *=/ { gsub(/.*= *"|".*/, ""); route=$0 }
   /^every_seconds *=/ { gsub(/.*= */, ""); every=$0+0 }
   END { if (name) emit() }
-  function emit(  mins, sched) {
+  function emit(  mins, hours, days, sched) {
     mins = int(every / 60); if (mins < 1) mins = 1
-    sched = (mins == 1) ? "* * * * *" : "*/" mins " * * * *"
+    # Steps must stay inside their field (minutes 0-59, hours 0-23): hourly and daily ticks
+    # are written in hours and days ("*/60" in the minute field would not mean hourly).
+    hours = int(mins / 60); days = int(hours / 24)
+    if (mins < 60) sched = (mins == 1) ? "* * * * *" : "*/" mins " * * * *"
+    else if (hours < 24) sched = (hours == 1) ? "0 * * * *" : "0 */" hours " * * *"
+    else sched = (days == 1) ? "0 0 * * *" : "0 0 */" days " * *"
     print "---"
     print "apiVersion: batch/v1"
     print "kind: CronJob"

@@ -307,7 +307,7 @@ async fn order_view(db: &Db, o: &Order) -> Result<ExpedienteOrder, Problem> {
     let linked_at = vehicles::link_of_order(db, &o.id).await?.map(|l| l.linked_at);
     let services = vehicles::services_of_order(db, &o.id).await?.into_iter().map(service_view).collect();
     let maintenance = match &o.vin {
-        Some(vin) if matches!(o.status, OrderStatus::Delivered | OrderStatus::Operational) => Some(maintenance(vin).await),
+        Some(vin) if matches!(o.status, OrderStatus::Delivered | OrderStatus::Operational) => Some(maintenance(db, vin).await?),
         _ => None,
     };
     Ok(ExpedienteOrder {
@@ -359,25 +359,32 @@ fn service_view(s: vehicles::PlanService) -> ServiceView {
 }
 
 /// Maintenance record of a delivered vehicle from the workshops' VSS (read on demand, short
-/// timeout; when VSS cannot answer the expediente still answers, with status `unknown`).
-async fn maintenance(vin: &str) -> Value {
-    let unknown = |why: String| json!({"source": "vss", "status": "unknown", "detail": why});
+/// timeout; when VSS cannot answer the expediente still answers, with status `unknown`): status,
+/// last service, next due date, the history (date, workshop, work done), and the warranty
+/// (valid, or void since a missed maintenance: `caas_domain::maintenance::warranty`).
+async fn maintenance(db: &Db, vin: &str) -> Result<Value, caas_platform::db::DbError> {
+    let void = caas_platform::store::maintenance::warranty_void(db, vin).await?;
+    let warranty = serde_json::to_value(caas_domain::maintenance::warranty(void.as_ref().map(|(s, d)| (s.as_str(), d.as_str())))).unwrap_or(Value::Null);
+    let unknown = |why: String| json!({"source": "vss", "status": "unknown", "detail": why, "history": [], "warranty": warranty});
     let Ok(base) = vars::base_url("vss_url").await else {
-        return unknown("maintenance records are not configured".into());
+        return Ok(unknown("maintenance records are not configured".into()));
     };
-    match http_out::get_json(&format!("{base}/vehicles/{vin}/maintenance"), &[], VSS_TIMEOUT).await {
-        Ok(r) if r.is_success() => match serde_json::from_str::<Value>(&r.body) {
-            Ok(v) => json!({
+    Ok(match http_out::get_json_guarded(caas_domain::breaker::Dependency::Vss, &format!("{base}/vehicles/{vin}/maintenance"), &[], VSS_TIMEOUT).await {
+        Ok(r) if r.is_success() => match serde_json::from_str::<Value>(&r.body).ok().and_then(|v| caas_domain::maintenance::VssMaintenance::from_vss(&v)) {
+            Some(m) => json!({
                 "source": "vss",
-                "status": v.get("status").and_then(Value::as_str).unwrap_or("unknown"),
-                "last_service": v.get("last-service").and_then(Value::as_str),
-                "next_due": v.get("next-due").and_then(Value::as_str),
+                "status": if m.status == "current" || m.status == "overdue" { m.status.as_str() } else { "unknown" },
+                "last_service": m.last_service.map(|d| d.iso()),
+                "next_due": m.next_due.map(|d| d.iso()),
+                "next_due_km": m.next_due_km,
+                "history": m.history,
+                "warranty": warranty,
             }),
-            Err(_) => unknown("the maintenance system answered something unreadable".into()),
+            None => unknown("the maintenance system answered something unreadable".into()),
         },
         Ok(r) => unknown(format!("the maintenance system answered {}", r.status)),
         Err(_) => unknown("the maintenance system is not reachable right now".into()),
-    }
+    })
 }
 
 async fn timeline(db: &Db, me: &str, page: PageRequest) -> Result<Page<CustomerEvent>, Problem> {

@@ -15,6 +15,10 @@
 //!   `vehicle-not-confirmed`, nothing recorded (the link can be made later; delivery is not
 //!   blocked); the IoT platform failing → tried twice, then 503 with Retry-After, nothing recorded.
 //! * `GET /api/vehicles` — own linked vehicles. `GET /api/vehicles/{vin}` — own, else 404.
+//! * `GET /api/vehicles/{vin}/maintenance` — own, else 404 (issue 10): the workshops' record
+//!   from VSS (status, next due date/mileage, history: date, workshop, work done; VSS down →
+//!   status `unknown`, the rest still answers), the warranty (valid, or void since a date
+//!   because a maintenance was missed) and the maintenance notices sent.
 use caas_domain::Problem;
 use caas_domain::auth::{Principal, Role};
 use caas_domain::breaker::Dependency;
@@ -52,6 +56,12 @@ async fn route(req: Request) -> Result<Resp, Problem> {
         ("GET", "") => list(req).await,
         (_, "") => Err(resp::method_not_allowed(&method, &path, &["GET"])),
         ("GET", r) if r.starts_with('/') && !r[1..].is_empty() && !r[1..].contains('/') => one(req, &r[1..]).await,
+        ("GET", r) if r.strip_suffix("/maintenance").is_some_and(|v| v.len() > 1 && !v[1..].contains('/')) => {
+            maintenance_view(req, &r[1..r.len() - "/maintenance".len()]).await
+        }
+        (_, r) if r.strip_suffix("/maintenance").is_some_and(|v| v.len() > 1 && !v[1..].contains('/')) => {
+            Err(resp::method_not_allowed(&method, &path, &["GET"]))
+        }
         (_, r) if r.starts_with('/') && !r[1..].contains('/') => Err(resp::method_not_allowed(&method, &path, &["GET"])),
         _ => Err(Problem::not_found(format!("no route {path}"))),
     }
@@ -319,4 +329,69 @@ async fn one(req: Request, vin_raw: &str) -> Result<Resp, Problem> {
         return Err(not_yours(&vin));
     };
     Ok(resp::json(200, &vehicle_view(&db, &vin, &l.order_id, &principal.subject_id).await?))
+}
+
+/// OpenAPI `VehicleMaintenance` (fields in alphabetical order).
+#[derive(Serialize)]
+struct MaintenanceView {
+    history: Vec<caas_domain::maintenance::ServiceRecord>,
+    last_service: Option<String>,
+    next_due: Option<String>,
+    next_due_km: Option<i64>,
+    notices: Vec<caas_platform::store::maintenance::Notice>,
+    source: &'static str,
+    status: String,
+    status_detail: Option<String>,
+    vehicle_operation: &'static str,
+    vin: String,
+    warranty: caas_domain::maintenance::Warranty,
+}
+
+async fn maintenance_view(req: Request, vin_raw: &str) -> Result<Resp, Problem> {
+    let principal = auth::require(&req, CUSTOMER).await?;
+    let Some(vin) = normalize_vin(vin_raw) else {
+        return Err(not_yours(vin_raw));
+    };
+    let db = Db::open_for_request().await?;
+    let me = &principal.subject_id;
+    if vehicles::link(&db, &vin).await?.filter(|l: &Link| l.customer_id == *me).is_none() {
+        return Err(not_yours(&vin));
+    }
+    let void = caas_platform::store::maintenance::warranty_void(&db, &vin).await?;
+    let warranty = caas_domain::maintenance::warranty(void.as_ref().map(|(s, d)| (s.as_str(), d.as_str())));
+    let notices = caas_platform::store::maintenance::notices(&db, &vin, me).await?;
+    let record = match vars::base_url("vss_url").await {
+        Ok(base) => caas_platform::services::vss_record(&base, &vin).await,
+        Err(_) => Err("maintenance records are not configured".to_string()),
+    };
+    let view = match record {
+        Ok(m) => MaintenanceView {
+            history: m.history,
+            last_service: m.last_service.map(|d| d.iso()),
+            next_due: m.next_due.map(|d| d.iso()),
+            next_due_km: m.next_due_km,
+            notices,
+            source: "vss",
+            status: if m.status == "current" || m.status == "overdue" { m.status } else { "unknown".into() },
+            status_detail: None,
+            vehicle_operation: "unaffected",
+            vin,
+            warranty,
+        },
+        // Why VSS failed stays in the logs' domain: the customer is told it is temporary.
+        Err(_) => MaintenanceView {
+            history: Vec::new(),
+            last_service: None,
+            next_due: None,
+            next_due_km: None,
+            notices,
+            source: "vss",
+            status: "unknown".into(),
+            status_detail: Some("the workshops' maintenance system cannot answer right now; try again later".into()),
+            vehicle_operation: "unaffected",
+            vin,
+            warranty,
+        },
+    };
+    Ok(resp::json(200, &view))
 }

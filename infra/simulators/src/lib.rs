@@ -276,7 +276,7 @@ impl Sims {
         let factory = Arc::new(factory::Factory::new(ctx.clone()));
         let payment = Arc::new(payment::Payment::new(ctx.clone()));
         let iot = Arc::new(iot::Iot::new(ctx.clone()));
-        let vss = Arc::new(vss::Vss::new());
+        let vss = Arc::new(vss::Vss::new(ctx.clone()));
         let registry = Arc::new(registry::Registry::new(ctx.clone()));
         let notify = Arc::new(notify::Notify::new(ctx.clone()));
         let ports = cfg.ports.map(|p| [p.factory, p.payment, p.iot, p.vss, p.registry, p.notify]).unwrap_or([0; 6]);

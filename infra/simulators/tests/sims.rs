@@ -361,6 +361,40 @@ async fn vss_maintenance() {
 }
 
 #[tokio::test]
+async fn vss_due_dates_and_workshop_history() {
+    let s = sims().await;
+    let u = s.vss_url();
+    // The default record carries its history entry (the last service).
+    let (_, m) = get(&format!("{u}/vehicles/VIN3/maintenance")).await;
+    assert_eq!(m["history"][0]["date"], m["last-service"]);
+    assert!(m["history"][0]["workshop"].as_str().unwrap().len() > 3);
+    // A due date without a status: the status follows the clock.
+    let r = post(&format!("{u}/_control/maintenance"), json!({"vin": "VIN3", "next-due": "2000-01-01", "next-due-km": 45000})).await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    let (_, m) = get(&format!("{u}/vehicles/VIN3/maintenance")).await;
+    assert_eq!((m["status"].as_str(), m["next-due"].as_str(), m["next-due-km"].as_u64()), (Some("overdue"), Some("2000-01-01"), Some(45000)));
+    s.vss().set_next_due("VIN3", "2999-01-01");
+    assert_eq!(get(&format!("{u}/vehicles/VIN3/maintenance")).await.1["status"], "current");
+    // A workshop records a service: history appended, last service and next due move on.
+    let r = post(&format!("{u}/_control/maintenance/service"), json!({"vin": "VIN3", "date": "2026-05-04", "workshop": "Taller Norte", "work": "oil and filters", "mileage-km": 15000, "next-due": "2027-05-04"})).await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    let (_, m) = get(&format!("{u}/vehicles/VIN3/maintenance")).await;
+    assert_eq!(m["last-service"], "2026-05-04");
+    assert_eq!(m["next-due"], "2027-05-04");
+    let h = m["history"].as_array().unwrap();
+    assert_eq!(h.len(), 2);
+    assert_eq!(h[1], json!({"date": "2026-05-04", "workshop": "Taller Norte", "work": "oil and filters", "mileage-km": 15000}));
+    s.vss().record_service("VIN3", "2027-05-01", "Taller Sur", "annual service", "2028-05-01");
+    assert_eq!(s.vss().maintenance("VIN3")["history"].as_array().unwrap().len(), 3);
+    // Bad input changes nothing.
+    for bad in [json!({"vin": "VIN3", "next-due": "2027-02-30"}), json!({"vin": "VIN3"}), json!({"vin": "VIN3", "next-due": "2027-01-01", "history": [{"date": "x"}]})] {
+        assert_eq!(post(&format!("{u}/_control/maintenance"), bad.clone()).await.0, 400, "{bad}");
+    }
+    assert_eq!(post(&format!("{u}/_control/maintenance/service"), json!({"vin": "VIN3", "work": "x"})).await.0, 400);
+    assert_eq!(s.vss().maintenance("VIN3")["next-due"], "2028-05-01");
+}
+
+#[tokio::test]
 async fn registry_plates_per_country() {
     let s = sims().await;
     let u = s.registry_url();

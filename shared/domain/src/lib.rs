@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod invoicing;
 pub mod journey;
 pub mod lang;
+pub mod maintenance;
 pub mod messages;
 pub mod ids;
 pub mod migrations;

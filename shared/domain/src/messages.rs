@@ -716,6 +716,36 @@ pub fn subscription_cancelled_unpaid(name: &str, period: &str, amount_minor: i64
     })
 }
 
+// ------------------------------------------------------------------------------------ maintenance
+
+/// Maintenance due on `due_ms` (routing "Maintenance Due": e-mail, push, the car's display, SMS
+/// if opted in), sent once per due date, `crate::maintenance::DEFAULT_REMINDER_LEAD_DAYS` ahead.
+pub fn maintenance_due(vin: &str, due_ms: i64) -> Message {
+    m(K::MaintenanceDue, "maintenance-due", |l| {
+        let d = lang::date(l, due_ms);
+        match l {
+            Lang::Es => (format!("Mantenimiento pendiente antes del {d}"), format!("El mantenimiento de su vehículo {vin} vence el {d}. Pida cita en un taller autorizado: si no se realiza a tiempo, la garantía quedará anulada (el coche y los servicios contratados siguen funcionando).")),
+            Lang::Fr => (format!("Entretien à faire avant le {d}"), format!("L'entretien de votre véhicule {vin} est prévu pour le {d}. Prenez rendez-vous dans un atelier agréé : s'il n'est pas fait à temps, la garantie sera annulée (la voiture et les services achetés continuent de fonctionner).")),
+            Lang::De => (format!("Wartung fällig bis {d}"), format!("Die Wartung Ihres Fahrzeugs {vin} ist am {d} fällig. Vereinbaren Sie einen Termin bei einer Vertragswerkstatt: Ohne rechtzeitige Wartung erlischt die Garantie (das Auto und gekaufte Dienste funktionieren weiter).")),
+            Lang::En => (format!("Maintenance due by {d}"), format!("The maintenance of your vehicle {vin} is due on {d}. Book an authorised workshop: if it is not done in time the warranty becomes void (the car and the services you bought keep working).")),
+        }
+    })
+}
+
+/// The maintenance due on `due_ms` was missed: the warranty is void since `void_since_ms`; the car
+/// keeps working and purchased services stay active.
+pub fn maintenance_missed(vin: &str, due_ms: i64, void_since_ms: i64) -> Message {
+    m(K::MaintenanceDue, "maintenance-missed", |l| {
+        let (d, v) = (lang::date(l, due_ms), lang::date(l, void_since_ms));
+        match l {
+            Lang::Es => (s("Mantenimiento no realizado: garantía anulada"), format!("El mantenimiento de su vehículo {vin} vencía el {d} y no consta como realizado. La garantía queda anulada desde el {v}. Su coche sigue funcionando y los servicios contratados siguen activos.")),
+            Lang::Fr => (s("Entretien non effectué : garantie annulée"), format!("L'entretien de votre véhicule {vin} était prévu pour le {d} et n'a pas été enregistré. La garantie est annulée depuis le {v}. Votre voiture continue de fonctionner et les services achetés restent actifs.")),
+            Lang::De => (s("Wartung versäumt: Garantie erloschen"), format!("Die Wartung Ihres Fahrzeugs {vin} war am {d} fällig und wurde nicht eingetragen. Die Garantie ist seit dem {v} erloschen. Ihr Auto fährt weiter und gekaufte Dienste bleiben aktiv.")),
+            Lang::En => (s("Maintenance missed: warranty void"), format!("The maintenance of your vehicle {vin} was due on {d} and has not been recorded. The warranty is void since {v}. Your car keeps working and the services you bought stay active.")),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -753,6 +783,8 @@ mod tests {
             subscription_settlement_failed("Autopilot", "2026-11", "insufficient_funds"),
             subscription_charge_failed("Autopilot", "2026-11", 123_456, "EUR", due, 1),
             subscription_cancelled_unpaid("Autopilot", "2026-11", 123_456, "EUR", 3, "WCA1234567890ABCD"),
+            maintenance_due("WCA1234567890ABCD", due),
+            maintenance_missed("WCA1234567890ABCD", due, due + 86_400_000),
         ];
         for e in [DeliveryEvent::Scheduled, DeliveryEvent::Rescheduled, DeliveryEvent::Absent, DeliveryEvent::Returned, DeliveryEvent::Delivered, DeliveryEvent::PickedUp] {
             v.push(delivery(e, "Ana Pérez", "CAAS-SEDAN-24", Some("2026-12-10")));

@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 22, name: "collections-closed-by-hand", sql: V22 },
     Migration { version: 25, name: "sale-financing-terms", sql: V25 },
     Migration { version: 26, name: "monthly-vat-invoices", sql: V26 },
+    Migration { version: 28, name: "maintenance-reminders-warranty", sql: V28 },
     Migration { version: 30, name: "plan-subscriptions-billed-after-included-months", sql: V30 },
     Migration { version: 31, name: "subscriptions-billed-by-days-used", sql: V31 },
 ];
@@ -533,6 +534,34 @@ ALTER TABLE orders ADD COLUMN financed_minor INTEGER;
 ALTER TABLE orders ADD COLUMN financing_term_months INTEGER;
 ALTER TABLE orders ADD COLUMN financing_monthly_minor INTEGER;
 ALTER TABLE orders ADD COLUMN financing_lender_reference TEXT;
+"#;
+
+/// Issue 10, maintenance: one notice per vehicle, due date and kind (`reminder` before the due
+/// date, `missed` after it; the unique key makes the tick's notices idempotent), the warranty
+/// voided by a missed maintenance (one row per vehicle, first void wins, kept for good) and the
+/// tick's last VSS check per vehicle (oldest checked first; a VSS failure is retried next time).
+const V28: &str = r#"
+CREATE TABLE maintenance_notices (
+    vin TEXT NOT NULL,
+    due_date TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('reminder','missed')),
+    customer_id TEXT NOT NULL,
+    channels TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (vin, due_date, kind)
+);
+CREATE TABLE vehicle_warranty (
+    vin TEXT PRIMARY KEY,
+    void_since TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    missed_due_date TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL
+);
+CREATE TABLE maintenance_checks (
+    vin TEXT PRIMARY KEY,
+    checked_at INTEGER NOT NULL,
+    outcome TEXT NOT NULL
+);
 "#;
 
 /// Issue 10, monthly VAT invoices (`caas_domain::invoicing`): one invoice per customer and month

@@ -231,3 +231,18 @@ pub async fn vss_maintenance(vss_url: &str, vin: &str) -> (catalog::MaintenanceS
         Err(e) => (catalog::MaintenanceStatus::Unknown, format!("VSS unreachable: {e}")),
     }
 }
+
+/// The whole maintenance record of `vin` from VSS (status, due date, workshop history), or why
+/// it could not be had (unreachable, timed out, non-2xx, unreadable). VSS is read-only.
+pub async fn vss_record(vss_url: &str, vin: &str) -> Result<caas_domain::maintenance::VssMaintenance, String> {
+    let url = format!("{vss_url}/vehicles/{vin}/maintenance");
+    match crate::http_out::get_json_guarded(Dependency::Vss, &url, &[], VSS_TIMEOUT).await {
+        Ok(r) if r.is_success() => serde_json::from_str::<Value>(&r.body)
+            .ok()
+            .as_ref()
+            .and_then(caas_domain::maintenance::VssMaintenance::from_vss)
+            .ok_or_else(|| "VSS answered an unusable maintenance record".to_string()),
+        Ok(r) => Err(format!("VSS answered {}", r.status)),
+        Err(e) => Err(format!("VSS unreachable: {e}")),
+    }
+}

@@ -24,6 +24,7 @@ mod journey_payments;
 mod limits;
 mod local_up;
 mod login_throttling;
+mod maintenance;
 mod money_rules;
 mod money_safety;
 mod outbox_retry;

@@ -39,6 +39,25 @@ export function Expediente() {
                 {o.maintenance.last_service && t('exp.lastService', { date: fmtDate(o.maintenance.last_service) })}{' '}
                 {o.maintenance.next_due && t('exp.nextDue', { date: fmtDate(o.maintenance.next_due) })}
               </p>
+              {o.maintenance.warranty && (
+                <p class="warranty">
+                  <Chip tone={o.maintenance.warranty.state === 'void' ? 'bad' : 'ok'}>{t(o.maintenance.warranty.state === 'void' ? 'exp.warrantyVoid' : 'exp.warrantyValid')}</Chip>{' '}
+                  {o.maintenance.warranty.state === 'void' &&
+                    t('exp.warrantyVoidSince', { date: fmtDate(o.maintenance.warranty.void_since ?? ''), due: fmtDate(o.maintenance.warranty.missed_due_date ?? '') })}
+                </p>
+              )}
+              {(o.maintenance.history ?? []).length > 0 && (
+                <>
+                  <h4>{t('exp.serviceHistory')}</h4>
+                  <ul class="list history">
+                    {[...(o.maintenance.history ?? [])].reverse().map((h) => (
+                      <li key={`${h.date}-${h.workshop}`}>
+                        <time dateTime={h.date}>{fmtDate(h.date)}</time> · {h.workshop} · {h.work}
+                      </li>
+                    ))}
+                  </ul>
+                </>
+              )}
             </section>
           )}
           <h3>{t('exp.documents')}</h3>

@@ -8,6 +8,7 @@ pub mod deadlines;
 pub mod dashboard;
 pub mod escalations;
 pub mod ledger;
+pub mod maintenance;
 pub mod orders;
 pub mod payment_methods;
 pub mod payments;
