@@ -70,7 +70,7 @@ fuzz-tools:
 # (cargo test also builds target/debug/caas-runtime, which the billing crash test spawns; a separate
 # `cargo build --bins` would compile the runtime's dependencies a second time with other features.)
 test: build-wasm fuzz-tools browser redis
-	$(CARGO) test $(TEST_PKGS)
+	$(CARGO) test $(TEST_PKGS) --no-fail-fast
 
 bench: build-wasm
 	$(CARGO) run --release -p caas-bench -- --out bench/results/latest.md

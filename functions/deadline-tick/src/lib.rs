@@ -18,7 +18,7 @@ use caas_domain::wit::ReturnMode;
 use caas_platform::db::{Db, DbError};
 use caas_platform::journey as j;
 use caas_platform::store::deadlines::{self as store, PendingPayment};
-use caas_platform::{Resp, auth, clock, money, req, resp, vars};
+use caas_platform::{Resp, auth, clock, money, resp, vars};
 use serde_json::json;
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
@@ -31,13 +31,7 @@ async fn handle(req: Request) -> impl IntoResponse {
 }
 
 async fn route(req: Request) -> Result<Resp, Problem> {
-    if req::path(&req) != "/internal/ticks/deadlines" {
-        return Err(Problem::not_found("no such tick"));
-    }
-    if req.method().as_str() != "POST" {
-        return Err(caas_platform::resp::method_not_allowed(req.method().as_str(), &req::path(&req), &["POST"]));
-    }
-    auth::require_tick(&req).await?;
+    auth::tick_request(&req, "/internal/ticks/deadlines").await?;
     tick().await
 }
 

@@ -24,7 +24,7 @@ use caas_platform::db::{Db, DbError};
 use caas_platform::services as svc;
 use caas_platform::store::maintenance::{self as store, Watched};
 use caas_platform::store::orders;
-use caas_platform::{Resp, auth, clock, notify, req, resp, vars};
+use caas_platform::{Resp, auth, clock, notify, resp, vars};
 use serde_json::json;
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
@@ -42,13 +42,7 @@ async fn handle(req: Request) -> impl IntoResponse {
 }
 
 async fn route(req: Request) -> Result<Resp, Problem> {
-    if req::path(&req) != "/internal/ticks/maintenance" {
-        return Err(Problem::not_found("no such tick"));
-    }
-    if req.method().as_str() != "POST" {
-        return Err(caas_platform::resp::method_not_allowed(req.method().as_str(), &req::path(&req), &["POST"]));
-    }
-    auth::require_tick(&req).await?;
+    auth::tick_request(&req, "/internal/ticks/maintenance").await?;
     tick().await
 }
 

@@ -29,7 +29,7 @@ use caas_platform::db::{Db, DbError, int, text};
 use caas_platform::http_out::{self, DEFAULT_TIMEOUT};
 use caas_platform::queue::{self, Claimed};
 use caas_platform::services::{self as svc, ServiceRow};
-use caas_platform::{Resp, auth, clock, money, req, resp, vars};
+use caas_platform::{Resp, auth, clock, money, resp, vars};
 use serde_json::{Value, json};
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
@@ -43,13 +43,7 @@ async fn handle(req: Request) -> impl IntoResponse {
 }
 
 async fn route(req: Request) -> Result<Resp, Problem> {
-    if req::path(&req) != "/internal/ticks/ota" {
-        return Err(Problem::not_found("no such tick"));
-    }
-    if req.method().as_str() != "POST" {
-        return Err(caas_platform::resp::method_not_allowed(req.method().as_str(), &req::path(&req), &["POST"]));
-    }
-    auth::require_tick(&req).await?;
+    auth::tick_request(&req, "/internal/ticks/ota").await?;
     tick().await
 }
 

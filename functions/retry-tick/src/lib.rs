@@ -23,7 +23,7 @@ use caas_domain::routing::redact;
 use caas_domain::wit::Job;
 use caas_platform::db::Db;
 use caas_platform::queue::{self, Claimed};
-use caas_platform::{Resp, auth, clock, req, resp, vars};
+use caas_platform::{Resp, auth, clock, resp, vars};
 use serde_json::json;
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
@@ -37,13 +37,7 @@ async fn handle(req: Request) -> impl IntoResponse {
 }
 
 async fn route(req: Request) -> Result<Resp, Problem> {
-    if req::path(&req) != "/internal/ticks/retry" {
-        return Err(Problem::not_found("no such tick"));
-    }
-    if req.method().as_str() != "POST" {
-        return Err(caas_platform::resp::method_not_allowed(req.method().as_str(), &req::path(&req), &["POST"]));
-    }
-    auth::require_tick(&req).await?;
+    auth::tick_request(&req, "/internal/ticks/retry").await?;
     tick().await
 }
 

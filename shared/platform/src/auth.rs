@@ -52,6 +52,19 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Tick routes: `Authorization: Bearer <tick_secret>` (constant-time compare) or 401.
+/// The whole guard of a tick component: its one route (`route`; else 404), POST only (else 405),
+/// and the tick secret.
+pub async fn tick_request(req: &Request, route: &str) -> Result<(), Problem> {
+    let path = crate::req::path(req);
+    if path != route {
+        return Err(Problem::not_found("no such tick"));
+    }
+    if req.method().as_str() != "POST" {
+        return Err(crate::resp::method_not_allowed(req.method().as_str(), &path, &["POST"]));
+    }
+    require_tick(req).await
+}
+
 pub async fn require_tick(req: &Request) -> Result<(), Problem> {
     let secret = crate::vars::required("tick_secret").await?;
     match bearer(req) {

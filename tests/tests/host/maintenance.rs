@@ -18,9 +18,14 @@ async fn patch(t: &TestApp, path: &str, body: &Value, token: &str) -> Resp {
     t.send(t.client.patch(t.url(path)).bearer_auth(token).json(body)).await
 }
 
-/// The customer's maintenance notifications of `template` (every channel).
+/// The customer's maintenance notifications of `template` (every channel): e-mail, push and SMS
+/// from the notification sink, the car's display from the IoT API (shown in the same shape).
 fn sent(t: &TestApp, customer_id: &str, template: &str) -> Vec<Value> {
-    t.sims.notify().messages_with_template(template).into_iter().filter(|m| m["customer-id"] == customer_id).collect()
+    let mut out: Vec<Value> = t.sims.notify().messages_with_template(template).into_iter().filter(|m| m["customer-id"] == customer_id).collect();
+    out.extend(t.sims.iot().displays().into_iter().filter(|d| d["request"]["template"] == template).map(|d| {
+        json!({"channel": "vehicle-display", "recipient": d["vin"], "subject": d["request"]["title"], "body": d["message"], "template": template})
+    }));
+    out
 }
 
 fn channels(msgs: &[Value]) -> Vec<String> {
@@ -189,8 +194,10 @@ async fn sms_only_with_the_opt_in_and_vss_down_is_tried_again_next_time() {
     assert_eq!((m["status"].as_str(), m["warranty"]["state"].as_str()), (Some("unknown"), Some("valid")), "{m}");
     assert!(m["status_detail"].as_str().unwrap().len() > 5);
 
-    // Back: the next run reminds, with the optional SMS (opted in), in Spanish.
+    // Back: once VSS's circuit breaker lets calls through again (its cool-down, 30 s), the next
+    // run reminds, with the optional SMS (opted in), in Spanish.
     t.sims.faults(System::Vss).down(false);
+    t.advance(Duration::from_secs(31));
     let r = t.tick("maintenance").await;
     assert_eq!((r["checked"].as_u64(), r["vss_unavailable"].as_u64(), r["reminders"].as_u64(), r["more"].as_bool()), (Some(6), Some(0), Some(1), Some(false)), "{r}");
     assert_eq!(r["reminded"][0]["vin"], vin.as_str(), "only the car whose maintenance is due: {r}");
