@@ -156,6 +156,7 @@ export const de: Record<Key, string> = {
   'kind.temporaryDays': 'Befristet: {n} Tage',
   'kind.temporaryMonths': 'Befristet: {n} Monate',
   'kind.subscription': 'Monatliches Abonnement',
+  'kind.usage': 'Abo, abgerechnet nach Nutzung',
   'kind.permanent': 'Dauerhaft',
   'blocked.maintenance-overdue': 'Wartung überfällig.',
   'blocked.already-active': 'Bereits aktiv.',

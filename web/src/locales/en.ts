@@ -155,6 +155,7 @@ export const en = {
   'kind.temporaryDays': 'Temporary: {n} days',
   'kind.temporaryMonths': 'Temporary: {n} months',
   'kind.subscription': 'Monthly subscription',
+  'kind.usage': 'Subscription billed by use',
   'kind.permanent': 'Permanent',
   'blocked.maintenance-overdue': 'Maintenance overdue.',
   'blocked.already-active': 'Already active.',

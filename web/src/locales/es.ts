@@ -156,6 +156,7 @@ export const es: Record<Key, string> = {
   'kind.temporaryDays': 'Temporal: {n} días',
   'kind.temporaryMonths': 'Temporal: {n} meses',
   'kind.subscription': 'Suscripción mensual',
+  'kind.usage': 'Suscripción que se paga por uso',
   'kind.permanent': 'Permanente',
   'blocked.maintenance-overdue': 'Mantenimiento atrasado.',
   'blocked.already-active': 'Ya está activo.',

@@ -156,6 +156,7 @@ export const fr: Record<Key, string> = {
   'kind.temporaryDays': 'Temporaire : {n} jours',
   'kind.temporaryMonths': 'Temporaire : {n} mois',
   'kind.subscription': 'Abonnement mensuel',
+  'kind.usage': 'Abonnement facturé à l’usage',
   'kind.permanent': 'Permanent',
   'blocked.maintenance-overdue': 'Entretien en retard.',
   'blocked.already-active': 'Déjà actif.',

@@ -52,7 +52,10 @@ export function Expediente() {
                   <ul class="list history">
                     {[...(o.maintenance.history ?? [])].reverse().map((h) => (
                       <li key={`${h.date}-${h.workshop}`}>
-                        <time dateTime={h.date}>{fmtDate(h.date)}</time> · {h.workshop} · {h.work}
+                        <time dateTime={h.date}>{fmtDate(h.date)}</time>
+                        <span>
+                          {h.workshop} · {h.work}
+                        </span>
                       </li>
                     ))}
                   </ul>

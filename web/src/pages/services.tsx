@@ -9,11 +9,12 @@ import { Alert, Card, Chip, ErrorBox, Field, Loading, NotFound, Page, errorText,
 type Option = Schemas['CatalogOptionView'];
 type Service = Schemas['Service'];
 
-function kindText(o: { kind?: string; duration_days?: number | null; duration_months?: number | null }): string {
+function kindText(o: { kind?: string; duration_days?: number | null; duration_months?: number | null; billed_by?: string | null }): string {
   if (o.kind === 'temporary') {
     if (o.duration_months) return t('kind.temporaryMonths', { n: String(o.duration_months) });
     return t('kind.temporaryDays', { n: String(o.duration_days ?? 0) });
   }
+  if (o.kind === 'subscription' && o.billed_by === 'day-used') return t('kind.usage');
   return t(o.kind === 'subscription' ? 'kind.subscription' : 'kind.permanent');
 }
 
@@ -263,7 +264,7 @@ export function ServicePage(props: { id: string }) {
                   : t('service.included')}
           </dd>
           <dt>{t('service.kind')}</dt>
-          <dd>{kindText({ kind: s.kind })}</dd>
+          <dd>{kindText({ kind: s.kind, billed_by: s.billed_by })}</dd>
           {s.purchased_at && (
             <>
               <dt>{t('service.bought')}</dt>
