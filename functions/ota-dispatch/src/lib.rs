@@ -105,7 +105,7 @@ async fn tick() -> Result<Resp, Problem> {
                 report.applied += 1;
             }
             (Some((cmd, s)), Some(Err((outcome, error)))) => {
-                match failed(&db, &cfg, &c, &cmd, &s, outcome, &error, done_at).await? {
+                match failed(&db, &cfg, &c, &cmd, &s, catalog.as_ref(), outcome, &error, done_at).await? {
                     Failure::Retried => report.retried += 1,
                     Failure::Escalated => report.escalated += 1,
                     Failure::MoneyPending => report.pending_money += 1,
@@ -264,6 +264,7 @@ async fn failed(
     c: &Claimed,
     cmd: &OtaCommand,
     s: &ServiceRow,
+    catalog: Option<&Catalog>,
     outcome: CommandOutcome,
     error: &str,
     now: i64,
@@ -282,7 +283,7 @@ async fn failed(
     if outcome != CommandOutcome::Permanent
         && let AttemptDecision::RetryAt { at, .. } = ota::after_failure(&cfg.policy, &f, PaymentStatus::NoPayment, now)
     {
-        let name = if action == OtaAction::Activate && c.attempts == 1 { Some(service_name(s, svc::load_catalog(db).await.ok().as_ref())) } else { None };
+        let name = (action == OtaAction::Activate && c.attempts == 1).then(|| service_name(s, catalog));
         db.transaction(async |tx: &Db| -> Result<(), DbError> {
             queue::reschedule(tx, &c.id, at, error, now).await?;
             tx.exec("UPDATE services SET last_error = ?, updated_at = ? WHERE id = ?", vec![text(error), int(now), text(&s.id)]).await?;

@@ -29,10 +29,9 @@ pub(crate) async fn perform(n: &Notification, cx: &Ctx) -> Outcome {
 /// that is offline (503) is tried again later like any other failure.
 async fn display(n: &Notification, cx: &Ctx) -> Outcome {
     let Some(iot_url) = &cx.iot_url else { return Outcome::Failed("iot_url is not configured".into()) };
-    let vin = n.recipient.trim();
-    if vin.is_empty() || !vin.chars().all(|c| c.is_ascii_alphanumeric()) {
+    let Some(vin) = caas_domain::vehicle::normalize_vin(&n.recipient) else {
         return Outcome::Permanent(format!("not a vehicle to display on: {:?}", n.recipient));
-    }
+    };
     let body = json!({
         "message-id": n.message_id,
         "title": n.subject,

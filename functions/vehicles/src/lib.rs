@@ -139,7 +139,7 @@ async fn authorize_on_vehicle(vin: &str, customer_id: &str) -> Result<(), Proble
     for _ in 0..LINK_TRIES {
         match caas_platform::http_out::post_json_guarded(Dependency::Iot, &format!("{iot_url}/ota/configure"), &body, &[], LINK_TIMEOUT).await {
             Ok(r) if r.is_success() => return Ok(()),
-            Ok(r) if r.status == 503 && r.body.to_ascii_lowercase().contains("vehicle offline") => {
+            Ok(r) if r.status == 503 && caas_domain::breaker::mentions_vehicle_offline(&r.body) => {
                 return Err(Problem::conflict(
                     "vehicle-not-confirmed",
                     format!("vehicle {vin} did not confirm the link: it seems to be off or out of coverage. Nothing was changed; switch the car on (or move it where it has coverage) and try again"),

@@ -162,12 +162,20 @@ impl CallResult {
     /// is out of reach: the platform itself answered, so that counts as healthy (a few parked
     /// cars must not cut every other car off).
     pub fn of_answer(dep: Dependency, status: u16, body: &str) -> CallResult {
-        if dep == Dependency::Iot && status == 503 && body.to_ascii_lowercase().contains("vehicle offline") {
+        if dep == Dependency::Iot && status == 503 && mentions_vehicle_offline(body) {
             return CallResult::Healthy;
         }
         CallResult::of_status(status)
     }
 }
+
+/// Whether a text (an IoT answer, or an error that quotes one) says the car is out of reach.
+pub fn mentions_vehicle_offline(text: &str) -> bool {
+    text.to_ascii_lowercase().contains("vehicle offline")
+}
+
+/// The words every "call skipped by an open breaker" error carries (readers recognise it by them).
+pub const SKIPPED_MARK: &str = "circuit breaker is open";
 
 /// Longest error text kept in the state.
 const MAX_ERROR_CHARS: usize = 300;
@@ -207,9 +215,10 @@ impl BreakerState {
                 next.consecutive_failures = self.consecutive_failures.saturating_add(1);
                 next.last_failure_at = Some(now);
                 next.last_error = error.map(|e| e.chars().take(MAX_ERROR_CHARS).collect());
-                let probe_failed = matches!(self.position(now), Position::HalfOpen);
+                let position = self.position(now);
+                let probe_failed = position == Position::HalfOpen;
                 let reached = next.consecutive_failures >= policy.failure_threshold;
-                let already_open = matches!(self.position(now), Position::Open { .. });
+                let already_open = matches!(position, Position::Open { .. });
                 if probe_failed || (reached && !already_open) {
                     next.open_until = Some(now.saturating_add(policy.cooldown_ms));
                     next.opened_at = Some(now);

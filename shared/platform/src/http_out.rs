@@ -124,8 +124,9 @@ impl std::fmt::Display for CallError {
         match self {
             CallError::CircuitOpen { dependency, until } => write!(
                 f,
-                "not called: the {} failed repeatedly and its circuit breaker is open (calls resume at {})",
+                "not called: the {} failed repeatedly and its {} (calls resume at {})",
                 dependency.label(),
+                caas_domain::breaker::SKIPPED_MARK,
                 caas_domain::services::calendar::format_minute(*until)
             ),
             CallError::Failed(e) => f.write_str(e),

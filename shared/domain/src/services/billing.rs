@@ -223,13 +223,7 @@ pub fn countable_usage_days(reported: &[String], activated_at: i64, billing_ends
 }
 
 fn is_day(d: &str) -> bool {
-    let b = d.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && d.split('-').all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()))
-        && d.get(0..4).and_then(|y| y.parse::<i32>().ok()).zip(d.get(5..7).and_then(|m| m.parse::<u32>().ok())).zip(d.get(8..10).and_then(|x| x.parse::<u32>().ok()))
-            .is_some_and(|((y, m), x)| (1..=12).contains(&m) && x >= 1 && x <= super::calendar::days_in_month(y, m))
+    crate::maintenance::Day::parse(d).is_some()
 }
 
 /// A month of a subscription billed per day used can be billed once the telemetry has been

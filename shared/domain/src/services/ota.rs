@@ -225,9 +225,9 @@ pub enum HoldReason {
 impl HoldReason {
     pub fn of_error(error: &str) -> HoldReason {
         let e = error.to_ascii_lowercase();
-        if e.contains("vehicle offline") || e.contains("not reachable") {
+        if crate::breaker::mentions_vehicle_offline(&e) || e.contains("not reachable") {
             HoldReason::VehicleOffline
-        } else if e.contains("circuit breaker") {
+        } else if e.contains(crate::breaker::SKIPPED_MARK) {
             HoldReason::PlatformPaused
         } else if e.contains("timed out") {
             HoldReason::PlatformSlow

@@ -337,6 +337,7 @@ impl Activation {
     }
 
     pub fn to_json(&self) -> Value {
+        let reason = self.hold_reason();
         json!({
             "command_id": self.command_id,
             "attempts": self.attempts,
@@ -344,8 +345,8 @@ impl Activation {
             "next_attempt_at": self.next_attempt_at,
             "last_error": self.last_error,
             // The same, in words a customer understands (while not yet done), and as a code.
-            "reason": self.hold_reason().map(|r| r.text(caas_domain::lang::Lang::En)),
-            "reason_code": self.hold_reason().map(|r| r.code()),
+            "reason": reason.map(|r| r.text(caas_domain::lang::Lang::En)),
+            "reason_code": reason.map(|r| r.code()),
             "support_ticket": self.support_ticket,
         })
     }
