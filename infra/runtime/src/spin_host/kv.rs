@@ -165,19 +165,24 @@ impl SqliteKv {
 
     fn connect(&self) -> rusqlite::Result<Connection> {
         let conn = Connection::open(&self.path)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Lock waits (the busy timeout) and the budget of reads run inline.
+        super::inline::install(&conn)?;
         Ok(conn)
     }
 
     /// Runs `f` on a pooled connection (blocking; call from the blocking pool).
     fn with_conn<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R, Error> {
+        self.with_conn_raw(f).map_err(other)
+    }
+
+    fn with_conn_raw<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> rusqlite::Result<R> {
         let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match pooled {
             Some(c) => c,
-            None => self.connect().map_err(other)?,
+            None => self.connect()?,
         };
-        let result = f(&conn).map_err(other);
+        let result = f(&conn);
         if conn.is_autocommit() {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
             if idle.len() < POOL_MAX_IDLE {
@@ -188,12 +193,21 @@ impl SqliteKv {
     }
 
     pub(crate) fn get(&self, label: &str, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        self.get_raw(label, key).map_err(other)
+    }
+
+    fn get_raw(&self, label: &str, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
         let sql = format!("SELECT value FROM \"{}\" WHERE key = ?1", table_name(label));
-        self.with_conn(|c| {
+        self.with_conn_raw(|c| {
             c.prepare_cached(&sql)?
                 .query_row(params![key], |r| r.get::<_, Vec<u8>>(0))
                 .optional()
         })
+    }
+
+    /// A get on the executor thread when it is quick (see `inline`); `None`: use the blocking pool.
+    pub(crate) fn try_get_inline(&self, label: &str, key: &str) -> Option<Result<Option<Vec<u8>>, Error>> {
+        super::inline::try_inline(|| self.get_raw(label, key)).map(|r| r.map_err(other))
     }
 
     pub(crate) fn set(&self, label: &str, key: &str, value: &[u8]) -> Result<(), Error> {
@@ -290,6 +304,12 @@ impl<T> HostStoreWithStore<T> for SpinHostData {
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         let (shared, label) = lookup(accessor, &store)?;
+        // A key lookup in the SQLite file: usually done before a thread switch would be.
+        if let KvBackend::Sqlite(s) = &shared.kv
+            && let Some(done) = s.try_get_inline(&label, &key)
+        {
+            return Ok(done);
+        }
         Ok(run(shared, move |kv| kv.get(&label, &key)).await)
     }
 

@@ -6,15 +6,18 @@
 //!   (`<state_dir>/sqlite_db.db` unless the runtime configuration names another file).
 //! - [`SpinHostState`] is per instance: the component's [`Grants`] and its own
 //!   `ResourceTable` holding the `store` / `connection` resources it opened.
-//!   Every `connection` owns its own SQLite connection, so a guest can run
-//!   `BEGIN` .. `COMMIT` across `execute` calls; dropping the resource (or the
-//!   whole instance) with a transaction still open rolls it back.
+//!   Every `connection` owns its own SQLite connection (from a pool of idle ones,
+//!   see `sql`), so a guest can run `BEGIN` .. `COMMIT` across `execute` calls;
+//!   dropping the resource (or the whole instance) with a transaction still open
+//!   rolls it back.
 //!
-//! All SQLite work runs on tokio's blocking pool, never on the async executor.
+//! SQLite work runs on tokio's blocking pool, except short reads, which are tried on the
+//! executor thread under a time budget first (see `inline`).
 //! WIT `async func`s are bound as `HostXxxWithStore<T>` methods on the
 //! [`SpinHostData`] marker (they get an `&Accessor<T, SpinHostData>`); plain
 //! `func`s are `HostXxx` methods on [`SpinHostState`].
 pub mod bindings;
+mod inline;
 mod kv;
 mod sql;
 mod variables;
@@ -51,6 +54,8 @@ pub struct SpinHostShared {
     state_dir: PathBuf,
     kv: kv::KvBackend,
     sqlite_path: PathBuf,
+    /// Idle connections to `sqlite_path`, reused by later `open`s.
+    sqlite_pool: Arc<sql::SqlPool>,
 }
 
 impl SpinHostShared {
@@ -83,6 +88,7 @@ impl SpinHostShared {
         Ok(Arc::new(Self {
             state_dir: state_dir.to_path_buf(),
             kv,
+            sqlite_pool: sql::SqlPool::new(&sqlite_path),
             sqlite_path,
         }))
     }

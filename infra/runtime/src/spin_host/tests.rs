@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::bindings::spin::key_value::key_value::Error as KvError;
 use super::bindings::spin::sqlite::sqlite::{Error as SqlError, Value};
 use super::bindings::spin::variables::variables::Error as VarError;
-use super::sql::{ConnInner, SqlConnection};
+use super::sql::{ConnInner, SqlConnection, SqlPool};
 use super::*;
 
 struct TempDir(PathBuf);
@@ -307,6 +307,50 @@ async fn spin_host_sql_drop_inside_runtime_rolls_back_off_thread() {
     .await
     .unwrap();
     assert_eq!(n, 0);
+}
+
+#[test]
+fn spin_host_sql_pool_reuses_only_clean_connections() {
+    let dir = TempDir::new("pool");
+    let shared = SpinHostShared::new(&dir.0).unwrap();
+    let pool = SqlPool::new(shared.sqlite_path());
+    let setup = ConnInner::open(shared.sqlite_path()).unwrap();
+    exec(&setup, "CREATE TABLE t (v INTEGER)", vec![]).unwrap();
+
+    // A closed connection in autocommit mode goes back to the pool and is handed out again,
+    // with its settings (foreign keys on) intact.
+    let c = ConnInner::open_pooled(&pool).unwrap();
+    exec(&c, "INSERT INTO t VALUES (1)", vec![]).unwrap();
+    drop(SqlConnection::for_test(c));
+    assert_eq!(pool.idle_count(), 1);
+    let again = ConnInner::from_idle(&pool).expect("the closed connection is reused");
+    assert_eq!(pool.idle_count(), 0);
+    assert!(matches!(
+        exec(&again, "PRAGMA foreign_keys", vec![]).unwrap().1[0][0],
+        Value::Integer(1)
+    ));
+    drop(again); // it read a PRAGMA: treated as changed, closed rather than pooled
+    assert_eq!(pool.idle_count(), 0);
+
+    // A transaction left open is rolled back before the connection is pooled: the next user
+    // starts in autocommit mode and the abandoned rows are gone.
+    let c = ConnInner::open_pooled(&pool).unwrap();
+    exec(&c, "BEGIN IMMEDIATE", vec![]).unwrap();
+    exec(&c, "INSERT INTO t VALUES (2)", vec![]).unwrap();
+    drop(SqlConnection::for_test(c));
+    assert_eq!(pool.idle_count(), 1);
+    let next = ConnInner::from_idle(&pool).unwrap();
+    exec(&next, "BEGIN IMMEDIATE", vec![]).expect("no transaction is open on a pooled connection");
+    exec(&next, "COMMIT", vec![]).unwrap();
+    assert_eq!(count(&next, "t"), 1);
+
+    // Temporary objects would leak into the next user: such a connection is closed.
+    exec(&next, "CREATE TEMP TABLE scratch (v INTEGER)", vec![]).unwrap();
+    drop(next);
+    assert_eq!(pool.idle_count(), 0);
+    // Plain connections (not from the pool) are closed, never pooled.
+    drop(ConnInner::open(shared.sqlite_path()).unwrap());
+    assert_eq!(pool.idle_count(), 0);
 }
 
 #[test]
