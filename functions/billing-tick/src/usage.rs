@@ -18,12 +18,7 @@ const COLLECT_BATCH: i64 = 100;
 /// Metered subscriptions whose telemetry is behind (not collected through yesterday).
 async fn behind(db: &Db, yesterday: &str) -> Result<Vec<ServiceRow>, DbError> {
     let rows = db
-        .query(
-            "SELECT * FROM services WHERE kind = 'subscription' AND billing_complete = 0 AND activated_at IS NOT NULL
-               AND snapshot LIKE '%\"billed-by\":\"day-used\"%' AND (usage_through IS NULL OR usage_through < ?)
-             ORDER BY id LIMIT ?",
-            vec![text(yesterday), int(COLLECT_BATCH)],
-        )
+        .query(caas_domain::migrations::queries::METERED_BEHIND, vec![text(yesterday), int(COLLECT_BATCH)])
         .await?;
     Ok(rows.iter().map(ServiceRow::from_row).collect())
 }

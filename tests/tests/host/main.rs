@@ -31,6 +31,7 @@ mod outbox_retry;
 mod payments_hosted;
 mod plan_subscriptions;
 mod reliability;
+mod query_plans;
 mod replicas;
 mod runtime_host;
 mod sale_registration;

@@ -237,9 +237,7 @@ pub async fn set_command_id(tx: &Db, id: &str, command_id: &str) -> Result<(), D
 pub async fn subscriptions_to_bill(db: &Db, current: Period, after: &str, limit: i64) -> Result<Vec<ServiceRow>, DbError> {
     let rows = db
         .query(
-            "SELECT * FROM services WHERE kind = ? AND billing_complete = 0 AND activated_at IS NOT NULL
-               AND activated_at < ? AND (billed_through IS NULL OR billed_through < ?) AND id > ?
-             ORDER BY id LIMIT ?",
+            caas_domain::migrations::queries::SUBSCRIPTIONS_TO_BILL,
             vec![text(OptionKind::Subscription.as_str()), int(current.start_ms()), text(current.prev().key()), text(after), int(limit)],
         )
         .await?;
