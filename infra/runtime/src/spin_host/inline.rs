@@ -40,15 +40,18 @@ pub(crate) fn install(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_handler(Some(busy))
 }
 
-/// Busy handler: give up at once inline; otherwise back off (1, 2, 4 … 20 ms) until
-/// [`BUSY_TIMEOUT`] has passed, like SQLite's own busy timeout.
+/// Busy handler: give up at once inline; otherwise retry every millisecond (every 5 ms after
+/// the first 100) until [`BUSY_TIMEOUT`] has passed. SQLite's own busy timeout backs off to
+/// 25 ms sleeps; a write transaction here holds the lock for a few milliseconds, so a waiter
+/// that sleeps 25 ms loses its turn to writers that came later (p99 of purchases under 8
+/// concurrent clients: ~150–200 ms with the long sleeps).
 fn busy(attempt: i32) -> bool {
     if INLINE_DEADLINE.with(|d| d.get().is_some()) {
         return false;
     }
-    // Sum of the delays up to `attempt` approximates the time waited so far.
-    let delay_ms = 1u64 << attempt.clamp(0, 4) as u64; // 1, 2, 4, 8, 16
-    let waited_ms = if attempt < 5 { (1u64 << attempt.max(0)) - 1 } else { 31 + (attempt as u64 - 5) * 16 };
+    const FAST: u64 = 100;
+    let attempt = attempt.max(0) as u64;
+    let (delay_ms, waited_ms) = if attempt < FAST { (1, attempt) } else { (5, FAST + (attempt - FAST) * 5) };
     if waited_ms >= BUSY_TIMEOUT.as_millis() as u64 {
         return false;
     }
