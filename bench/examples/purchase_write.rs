@@ -9,14 +9,11 @@
 //! (options default to `parking-assist`, no maintenance check, and `highway-autopilot`, which asks
 //! VSS first; both on the same cars, so each purchase is new).
 use anyhow::{Context, Result, ensure};
-use bytes::Bytes;
+use caas_bench::app;
 use caas_bench::load::{Figures, load};
 use caas_bench::proc::{RuntimeOpts, RuntimeProc};
 use caas_bench::purchase::{self, Seeded};
-use http_body_util::{BodyExt, Full};
-use hyper::Request;
 use serde_json::Value;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,28 +46,6 @@ fn args() -> Result<Args> {
     Ok(a)
 }
 
-/// Sends one request on a fresh connection; the status and the JSON body.
-async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Result<(u16, Value)> {
-    let stream = tokio::net::TcpStream::connect(addr).await?;
-    let (mut s, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    let resp = s.send_request(req).await?;
-    let status = resp.status().as_u16();
-    let body = resp.into_body().collect().await?.to_bytes();
-    Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
-}
-
-/// `POST /api/auth/login`: the login answer (token, `must_change_password`, …).
-async fn login(addr: SocketAddr, email: &str, password: &str) -> Result<Value> {
-    let req = Request::post("/api/auth/login")
-        .header("host", "127.0.0.1")
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(serde_json::json!({"email": email, "password": password}).to_string())))?;
-    let (status, body) = send(addr, req).await?;
-    ensure!(status == 200, "login of {email} answered {status}: {body}");
-    Ok(body)
-}
-
 /// One option's run.
 struct OptionRun {
     code: String,
@@ -85,15 +60,7 @@ struct OptionRun {
 async fn main() -> Result<()> {
     let a = args()?;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace root")?.to_path_buf();
-    let sims = caas_sim::Sims::start(caas_sim::SimConfig {
-        app_url: None,
-        factory_webhook_secret: "b".into(),
-        payment_webhook_secret: "b".into(),
-        ports: None,
-        auto_webhooks: false,
-        clock: None,
-    })
-    .await?;
+    let sims = app::start_sims().await?;
     let result = run(&root, &sims, &a).await;
     sims.shutdown().await;
     let (runs, seed_secs, login_ms) = result?;
@@ -128,21 +95,11 @@ async fn run(root: &std::path::Path, sims: &caas_sim::Sims, a: &Args) -> Result<
     let state = tempfile::tempdir()?;
     // The bench's employee (as `make bench`): its login is the first request that opens, and so
     // migrates, the database.
-    let emp = caas_domain::password::hash_password("bench-pass", &[1u8; 16]).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let variables: Vec<(String, String)> = vec![
-        ("factory_url".into(), sims.factory_url()),
-        ("payment_url".into(), sims.payment_url()),
-        ("iot_url".into(), sims.iot_url()),
-        ("vss_url".into(), sims.vss_url()),
-        ("registry_url".into(), sims.registry_url()),
-        ("notify_url".into(), sims.notify_url()),
-        ("dev_mode".into(), "true".into()),
-        ("seed_employees".into(), format!("bench@caas.test:{emp}:employee")),
-    ];
+    let variables = app::app_variables(sims, &app::employee_hash()?);
     let (r, s) = (root.to_path_buf(), state.path().to_path_buf());
     let rt = tokio::task::spawn_blocking(move || RuntimeProc::start(RuntimeOpts { root: &r, state_dir: &s, variables, runtime_config: None })).await??;
     let addr = rt.addr();
-    login(addr, "bench@caas.test", "bench-pass").await.context("employee login (migrates the database)")?;
+    app::login(addr, app::EMPLOYEE_EMAIL, app::EMPLOYEE_PASSWORD).await.context("employee login (migrates the database)")?;
 
     let db_path = state.path().join("sqlite_db.db");
     let (p, n) = (db_path.clone(), a.vehicles);
@@ -151,7 +108,7 @@ async fn run(root: &std::path::Path, sims: &caas_sim::Sims, a: &Args) -> Result<
     let seed_secs = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let session = login(addr, &seeded.email, &seeded.password).await.context("customer login")?;
+    let session = app::login(addr, &seeded.email, &seeded.password).await.context("customer login")?;
     let login_ms = t.elapsed().as_secs_f64() * 1000.0;
     ensure!(session["must_change_password"] == false, "the seeded customer got a restricted session: {session}");
     let token = Arc::new(session["token"].as_str().context("login token")?.to_string());
@@ -162,7 +119,7 @@ async fn run(root: &std::path::Path, sims: &caas_sim::Sims, a: &Args) -> Result<
         eprintln!("POST /api/services {code}…");
         let make = purchase::purchase_request(token.clone(), &seeded, code);
         // The first purchase alone: what a purchase answers.
-        let (status, body) = send(addr, make(0)).await?;
+        let (status, body) = app::send(addr, make(0)).await?;
         ensure!((200..300).contains(&status), "the first purchase of {code} answered {status}: {body}");
         let first = (status, body["state"].as_str().unwrap_or("?").to_string());
         // Warm-up, then the measured run (as `make bench`'s `measured`).

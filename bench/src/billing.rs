@@ -182,21 +182,8 @@ async fn bill_one_size(root: &Path, n: usize) -> Result<SizeRun> {
 /// `target/release/caas-runtime up` on `state`, its business clock at `start_ms`, wired to `sims`
 /// with every variable the host tests give the app (`tests/src/lib.rs`, `app_variables`).
 async fn start_runtime(root: &Path, state: &Path, sims: &caas_sim::Sims, start_ms: i64) -> Result<RuntimeProc> {
-    let variables: Vec<(String, String)> = [
-        ("dev_mode", "true".to_string()),
-        ("tick_secret", TICK_SECRET.to_string()),
-        ("factory_url", sims.factory_url()),
-        ("payment_url", sims.payment_url()),
-        ("iot_url", sims.iot_url()),
-        ("vss_url", sims.vss_url()),
-        ("registry_url", sims.registry_url()),
-        ("notify_url", sims.notify_url()),
-        ("factory_webhook_secret", "bench-factory-webhook-secret".to_string()),
-        ("payment_webhook_secret", "bench-payment-webhook-secret".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let mut variables = crate::app::app_variables(sims, &crate::app::employee_hash()?);
+    variables.push(("tick_secret".into(), TICK_SECRET.into()));
     let (root, state): (PathBuf, PathBuf) = (root.to_path_buf(), state.to_path_buf());
     let args = vec!["--start-time".to_string(), (start_ms / 1000).to_string()];
     // Waits for the "listening on" line: blocking, off the async workers.

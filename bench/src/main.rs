@@ -14,35 +14,16 @@
 //! Results are written as a Markdown table (`--out`). If `wrk` is installed, `/health` is also
 //! measured with `wrk -t2 -c32` for comparison with the figure for real Spin in the README.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::Request;
+use caas_bench::app;
 use caas_bench::load::{Figures, MakeReq, load};
 use caas_bench::proc::{RuntimeOpts, RuntimeProc};
-use tokio::net::{TcpListener, TcpStream};
-
-async fn native_hello() -> Result<SocketAddr> {
-    let l = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = l.local_addr()?;
-    tokio::spawn(async move {
-        loop {
-            let Ok((s, _)) = l.accept().await else { continue };
-            let _ = s.set_nodelay(true);
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(|_req| async {
-                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"{\"status\":\"ok\"}"))))
-                });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(s), svc).await;
-            });
-        }
-    });
-    Ok(addr)
-}
 
 fn wrk(url: &str) -> Option<String> {
     let out = std::process::Command::new("wrk").args(["-t2", "-c32", "-d5s", "--latency", url]).output().ok()?;
@@ -79,34 +60,6 @@ fn get(path: &'static str, token: Option<Arc<String>>) -> MakeReq {
     })
 }
 
-/// Logs in (`POST /api/auth/login`) and returns the session token.
-async fn login(addr: SocketAddr, email: &str, password: &str) -> Result<String> {
-    let stream = TcpStream::connect(addr).await?;
-    let (mut s, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    let login = Request::post("/api/auth/login")
-        .header("host", "127.0.0.1")
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(serde_json::json!({"email": email, "password": password}).to_string())))?;
-    let body = s.send_request(login).await?.into_body().collect().await?.to_bytes();
-    Ok(serde_json::from_slice::<serde_json::Value>(&body)?["token"].as_str().context("login token")?.to_string())
-}
-
-/// The application variables of a benchmark runtime: the simulators' URLs, development mode
-/// (development secrets accepted) and the bench's staff account.
-fn app_variables(sims: &caas_sim::Sims, emp_hash: &str) -> Vec<(String, String)> {
-    vec![
-        ("factory_url".into(), sims.factory_url()),
-        ("payment_url".into(), sims.payment_url()),
-        ("iot_url".into(), sims.iot_url()),
-        ("vss_url".into(), sims.vss_url()),
-        ("registry_url".into(), sims.registry_url()),
-        ("notify_url".into(), sims.notify_url()),
-        ("dev_mode".into(), "true".into()),
-        ("seed_employees".into(), format!("bench@caas.test:{emp_hash}:employee")),
-    ]
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -116,20 +69,12 @@ async fn main() -> Result<()> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
 
-    let sims = caas_sim::Sims::start(caas_sim::SimConfig {
-        app_url: None,
-        factory_webhook_secret: "b".into(),
-        payment_webhook_secret: "b".into(),
-        ports: None,
-        auto_webhooks: false,
-        clock: None,
-    })
-    .await?;
+    let sims = app::start_sims().await?;
     let state = tempfile::tempdir()?;
     let t_argon = Instant::now();
-    let emp = caas_domain::password::hash_password("bench-pass", &[1u8; 16]).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let emp = app::employee_hash()?;
     let argon_native_ms = t_argon.elapsed().as_secs_f64() * 1000.0;
-    let vars = app_variables(&sims, &emp);
+    let vars = app::app_variables(&sims, &emp);
     let t_start = Instant::now();
     let rt = RuntimeProc::start(RuntimeOpts { root: &root, state_dir: state.path(), variables: vars.clone(), runtime_config: None })?;
     let start_secs = t_start.elapsed().as_secs_f64();
@@ -140,7 +85,7 @@ async fn main() -> Result<()> {
     let conns = 32;
     let mut rows: Vec<Row> = Vec::new();
     eprintln!("native hello…");
-    let native_hello = native_hello().await?;
+    let native_hello = caas_bench::native::hello().await?;
     let f_native = load(native_hello, conns, dur, get("/health", None)).await?;
     let hello_rps = f_native.rps();
     rows.push(Row { case: "native hyper hello (floor)".into(), conns, f: f_native, native_rps: None, cpu_us: None });
@@ -152,7 +97,7 @@ async fn main() -> Result<()> {
 
     // The bench's employee (seeded in development mode at the first login).
     let t_login = Instant::now();
-    let token = Arc::new(login(addr, "bench@caas.test", "bench-pass").await?);
+    let token = Arc::new(app::login_token(addr, app::EMPLOYEE_EMAIL, app::EMPLOYEE_PASSWORD).await?);
     let login_ms = t_login.elapsed().as_secs_f64() * 1000.0;
     // The catalog is seeded by its first reader; the native baseline reads the same rows.
     let _ = load(addr, 1, Duration::from_millis(200), get("/api/catalog", Some(token.clone()))).await?;
@@ -198,7 +143,7 @@ async fn main() -> Result<()> {
     use caas_bench::purchase;
     let db_path = state.path().join("sqlite_db.db");
     let seeded = purchase::seed_customer_with_vehicles(&db_path, 8000)?;
-    let customer = Arc::new(login(addr, &seeded.email, &seeded.password).await?);
+    let customer = Arc::new(app::login_token(addr, &seeded.email, &seeded.password).await?);
     let buy = purchase::purchase_request(customer, &seeded, purchase::OPTION_NO_VSS);
     eprintln!("purchases through the runtime…");
     let warm = load(addr, 8, Duration::from_millis(700), buy.clone()).await?;
@@ -300,7 +245,7 @@ async fn replicas(root: &std::path::Path, vars: &[(String, String)], dur: Durati
         apps.push(RuntimeProc::start(RuntimeOpts { root, state_dir: &state_dir, variables: vars.to_vec(), runtime_config: Some(&config) })?);
     }
     let (a, b) = (&apps[0], &apps[1]);
-    let token = Arc::new(login(a.addr(), "bench@caas.test", "bench-pass").await?);
+    let token = Arc::new(app::login_token(a.addr(), app::EMPLOYEE_EMAIL, app::EMPLOYEE_PASSWORD).await?);
     let me = || get("/api/auth/me", Some(token.clone()));
     eprintln!("GET /api/auth/me, one replica over redis…");
     let (one, cpu) = measured(a, conns, dur, me()).await?;

@@ -61,17 +61,31 @@ struct Native {
 /// runtime created its files: `kv.db`, `sqlite_db.db`).
 pub async fn serve(state_dir: &Path) -> Result<SocketAddr> {
     let native = Arc::new(Native { kv: Pool::new(&state_dir.join("kv.db")), db: Pool::new(&state_dir.join("sqlite_db.db")) });
+    listen(move |req| native.clone().handle(req)).await
+}
+
+/// The floor: a hyper server answering every request with a fixed body.
+pub async fn hello() -> Result<SocketAddr> {
+    listen(|_req| async { Response::new(Full::new(Bytes::from_static(b"{\"status\":\"ok\"}"))) }).await
+}
+
+/// Serves `handle` on a free loopback port (HTTP/1.1 keep-alive, TCP_NODELAY), in the background.
+async fn listen<F, Fut>(handle: F) -> Result<SocketAddr>
+where
+    F: Fn(Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
     let l = TcpListener::bind("127.0.0.1:0").await?;
     let addr = l.local_addr()?;
     tokio::spawn(async move {
         loop {
             let Ok((s, _)) = l.accept().await else { continue };
             let _ = s.set_nodelay(true);
-            let native = native.clone();
+            let handle = handle.clone();
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let native = native.clone();
-                    async move { Ok::<_, std::convert::Infallible>(native.handle(req).await) }
+                let svc = hyper::service::service_fn(move |req| {
+                    let answer = handle(req);
+                    async move { Ok::<_, std::convert::Infallible>(answer.await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(s), svc).await;
             });
