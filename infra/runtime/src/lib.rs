@@ -10,6 +10,7 @@ pub mod dev_clock;
 mod compose;
 mod conn;
 mod engine;
+mod instances;
 pub mod manifest;
 pub mod outbound;
 pub mod router;
@@ -74,12 +75,22 @@ pub struct Limits {
     /// An idle keep-alive connection (no request in flight, no byte of a next one) is closed
     /// after this time.
     pub keep_alive_timeout: Duration,
-    /// Most instances alive at once (requests and ticks being handled); one more request is
-    /// answered `503` with `Retry-After` at once instead of queueing.
+    /// Most requests (and ticks) being handled at once; one more request is answered `503`
+    /// with `Retry-After` at once instead of queueing.
     pub max_concurrent_requests: usize,
     /// Most linear memory (bytes, all memories of the instance together) one instance may
     /// have; growing past it traps and that request fails with a 500 problem.
     pub max_instance_memory: usize,
+    /// Most requests one instance of a WASIp3 component serves before it is dropped (Spin 4's
+    /// `--max-instance-reuse-count`, default 128); 1 gives every request a fresh instance.
+    pub max_instance_reuse_count: usize,
+    /// Most requests one instance serves at once (Spin 4's
+    /// `--max-instance-concurrent-reuse-count`; default 1 here, 16 in Spin: see
+    /// [`crate::instances`] for why).
+    pub max_instance_concurrent_reuse_count: usize,
+    /// An instance with no request and no background work is dropped after this time (Spin 4's
+    /// `--idle-instance-timeout`, default 1 s).
+    pub idle_instance_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -91,6 +102,10 @@ impl Default for Limits {
             // Spin's default instance count (SPIN_MAX_INSTANCE_COUNT).
             max_concurrent_requests: 1000,
             max_instance_memory: 128 << 20,
+            // Spin 4's trigger-http defaults for WASIp3 components, but one request at a time.
+            max_instance_reuse_count: 128,
+            max_instance_concurrent_reuse_count: 1,
+            idle_instance_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -262,10 +277,14 @@ pub async fn serve(config: Config) -> Result<App> {
         ("request_timeout", l.request_timeout),
         ("header_read_timeout", l.header_read_timeout),
         ("keep_alive_timeout", l.keep_alive_timeout),
+        ("idle_instance_timeout", l.idle_instance_timeout),
     ] {
         if d.is_zero() {
             bail!("{name} must be more than 0");
         }
+    }
+    if l.max_instance_reuse_count == 0 || l.max_instance_concurrent_reuse_count == 0 {
+        bail!("max_instance_reuse_count and max_instance_concurrent_reuse_count must be at least 1");
     }
     if l.max_instance_memory < 1 << 20 {
         bail!("max_instance_memory must be at least 1 MiB");
@@ -282,7 +301,8 @@ pub async fn serve(config: Config) -> Result<App> {
     // Compile (or load precompiled) components off the async threads.
     let cache_dir = config.cache_dir.clone();
     let app2 = app.clone();
-    let (engine, components) = tokio::task::spawn_blocking(move || -> Result<_> {
+    let (clock2, shared2, limits2) = (config.clock.clone(), spin_shared.clone(), config.limits.clone());
+    let (_engine, components) = tokio::task::spawn_blocking(move || -> Result<_> {
         let engine = engine::engine()?;
         let linker = engine::base_linker(&engine)?;
         let mut out = Vec::new();
@@ -310,7 +330,17 @@ pub async fn serve(config: Config) -> Result<App> {
                     format!("[component.{}]: not an HTTP component (must export wasi:http/handler@0.3.0)", c.id)
                 })?;
             let _ = started;
-            out.push(Arc::new(server::CompiledComponent { id: c.id.as_str().into(), resolved: c.clone(), pre }));
+            let id: Arc<str> = c.id.as_str().into();
+            let handler = wasmtime_wasi_http::handler::ProxyHandler::new(instances::ComponentInstances {
+                engine: engine.clone(),
+                pre,
+                resolved: c.clone(),
+                id: id.clone(),
+                clock: clock2.clone(),
+                spin_shared: shared2.clone(),
+                limits: limits2.clone(),
+            });
+            out.push(Arc::new(server::CompiledComponent { id, handler }));
         }
         Ok((engine, out))
     })
@@ -325,9 +355,7 @@ pub async fn serve(config: Config) -> Result<App> {
     let rt = Arc::new(server::Runtime {
         app,
         components,
-        engine,
         clock: config.clock.clone(),
-        spin_shared,
         log_requests: config.log_requests,
         local_addr: addr,
         limits: config.limits.clone(),

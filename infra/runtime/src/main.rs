@@ -2,7 +2,9 @@
 //!                  [--schedules infra/schedules.toml] [--variable name=value]... [--cache-dir DIR]
 //!                  [--no-cache] [--quiet] [--request-timeout 60s] [--header-read-timeout 10s]
 //!                  [--keep-alive-timeout 60s] [--max-concurrent-requests 1000]
-//!                  [--max-instance-memory 128MiB] [--start-time <unix seconds | RFC 3339>]`
+//!                  [--max-instance-memory 128MiB] [--max-instance-reuse-count 128]
+//!                  [--max-instance-concurrent-reuse-count 16] [--idle-instance-timeout 1s]
+//!                  [--start-time <unix seconds | RFC 3339>]`
 //! (`--start-time`: business time starts there and flows with real time; resource limits: see
 //! `caas_runtime::Limits` and the README).
 //! Application variables may also be set with `SPIN_VARIABLE_<NAME>` (like Spin).
@@ -21,11 +23,16 @@ const USAGE: &str =
                         [--cache-dir DIR | --no-cache] [--quiet]
                         [--request-timeout 60s] [--header-read-timeout 10s]
                         [--keep-alive-timeout 60s] [--max-concurrent-requests 1000]
-                        [--max-instance-memory 128MiB]
+                        [--max-instance-memory 128MiB] [--max-instance-reuse-count 128]
+                        [--max-instance-concurrent-reuse-count 16] [--idle-instance-timeout 1s]
                         [--start-time <unix seconds | RFC 3339>] [--dev-clock FILE]
                         [--runtime-config-file FILE]
 Application variables can also be set with SPIN_VARIABLE_<NAME>=value.
 Durations: 500ms, 30s, 2m (a bare number is seconds). Sizes: 64MiB, 1GiB (a bare number is bytes).
+Instance reuse (as Spin 4 for WASIp3 components): an instance serves up to
+--max-instance-reuse-count requests, --max-instance-concurrent-reuse-count of them at once, and is
+dropped after --idle-instance-timeout with nothing to do; --max-instance-reuse-count 1: a fresh
+instance per request.
 --start-time: the wall clock components see starts at this time (1796094000 or
 2026-12-01T03:00:00Z / 2026-12-01T04:00:00+01:00) and advances with real time from there
 (default: the host clock).
@@ -38,6 +45,11 @@ offset is kept in FILE, which caas-sim --clock-file reads.
 /// `--start-time`: Unix seconds or RFC 3339 (see [`caas_runtime::dev_clock::parse_time`]).
 fn parse_start_time(v: &str) -> Result<std::time::SystemTime> {
     caas_runtime::dev_clock::parse_time(v).map_err(|e| anyhow::anyhow!("--start-time: {e}"))
+}
+
+/// A whole number (`--max-concurrent-requests 1000`).
+fn parse_count(flag: &str, v: &str) -> Result<usize> {
+    v.trim().parse().with_context(|| format!("{flag}: expected a number, got {v:?}"))
 }
 
 /// `500ms`, `30s`, `2m`, `30` (seconds).
@@ -142,13 +154,14 @@ fn parse_args(args: Vec<String>) -> Result<Config> {
             "--keep-alive-timeout" => {
                 limits.keep_alive_timeout = parse_duration(&flag, &value(&flag)?)?
             }
-            "--max-concurrent-requests" => {
-                limits.max_concurrent_requests = value(&flag)?
-                    .parse()
-                    .context("--max-concurrent-requests: expected a number")?
-            }
+            "--max-concurrent-requests" => limits.max_concurrent_requests = parse_count(&flag, &value(&flag)?)?,
             "--max-instance-memory" => {
                 limits.max_instance_memory = parse_size(&flag, &value(&flag)?)?
+            }
+            "--max-instance-reuse-count" => limits.max_instance_reuse_count = parse_count(&flag, &value(&flag)?)?,
+            "--max-instance-concurrent-reuse-count" => limits.max_instance_concurrent_reuse_count = parse_count(&flag, &value(&flag)?)?,
+            "--idle-instance-timeout" => {
+                limits.idle_instance_timeout = parse_duration(&flag, &value(&flag)?)?
             }
             "--start-time" => start_time = Some(parse_start_time(&value(&flag)?)?),
             "--dev-clock" => dev_clock = Some(PathBuf::from(value(&flag)?)),

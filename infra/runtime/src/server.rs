@@ -2,10 +2,8 @@
 use crate::body::RespBody;
 use crate::clock::Clock;
 use crate::conn::{Activity, Expired, TrackedBody, TrackedIo};
-use crate::manifest::{ResolvedApp, ResolvedComponent};
+use crate::manifest::ResolvedApp;
 use crate::router::RouteMatch;
-use crate::spin_host::{SpinHostShared, SpinHostState};
-use crate::state::ReqState;
 use anyhow::{Result, anyhow};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
@@ -16,31 +14,26 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
-use wasmtime::{Store, UpdateDeadline};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use wasmtime_wasi_http::WasiBody;
-use wasmtime_wasi_http::p3::bindings::ServicePre;
+use wasmtime_wasi_http::handler::{ExpirationError, ProxyHandler};
 
 /// How long the runtime waits for a component's whole body before streaming it instead.
 const FULL_BODY_WINDOW: Duration = Duration::from_millis(100);
 /// Above this many buffered bytes the body is streamed.
 const FULL_BODY_MAX: usize = 4 << 20;
-/// How long a store may keep running after its response is complete (background work).
-const POST_RESPONSE_GRACE: Duration = Duration::from_secs(30);
 
 pub(crate) struct CompiledComponent {
     pub id: Arc<str>,
-    pub resolved: ResolvedComponent,
-    pub pre: ServicePre<ReqState>,
+    /// The component's instances (created, reused and dropped by Wasmtime's handler).
+    pub handler: ProxyHandler<crate::instances::ComponentInstances>,
 }
 
 /// Everything a request needs; shared by the server, the tick scheduler and the App handle.
 pub(crate) struct Runtime {
     pub app: ResolvedApp,
     pub components: Vec<Arc<CompiledComponent>>,
-    pub engine: wasmtime::Engine,
     pub clock: Clock,
-    pub spin_shared: Arc<SpinHostShared>,
     pub log_requests: bool,
     pub local_addr: SocketAddr,
     pub limits: crate::Limits,
@@ -248,10 +241,10 @@ impl Runtime {
         resp
     }
 
-    /// Runs `req` in a fresh instance of `comp` (in its own task, which keeps the store alive
-    /// while a streamed body is sent and while the guest finishes background work).
-    /// The instance lives at most until `deadline` (then it is dropped, whatever it is doing),
-    /// and holds `permit` for as long as it lives.
+    /// Runs `req` in an instance of `comp` (a fresh one or one being reused, see
+    /// [`crate::instances`]) and answers with its response: buffered when the whole body comes
+    /// within [`FULL_BODY_WINDOW`], else streamed. `permit` is held until the body is complete
+    /// or `deadline` passes.
     async fn execute(
         self: &Arc<Self>,
         comp: &Arc<CompiledComponent>,
@@ -259,138 +252,59 @@ impl Runtime {
         permit: OwnedSemaphorePermit,
         deadline: Instant,
     ) -> Result<Response<RespBody>> {
-        let (tx, rx) = oneshot::channel();
-        let rt = self.clone();
-        let comp = comp.clone();
+        let resp = match tokio::time::timeout_at(deadline.into(), comp.handler.handle(deadline, req)).await {
+            Err(_) => return Err(anyhow!("request timeout")),
+            Ok(Err(e)) if e.downcast_ref::<ExpirationError>().is_some() => return Err(anyhow!("request timeout")),
+            Ok(Err(e)) => return Err(anyhow!("{e:?}")),
+            Ok(Ok(r)) => r,
+        };
+        let (mut parts, mut body) = resp.into_parts();
+
+        // Collect the body if it completes quickly; otherwise switch to streaming.
+        let window_end = (Instant::now() + FULL_BODY_WINDOW).min(deadline);
+        let mut chunks: VecDeque<Bytes> = VecDeque::new();
+        let mut total = 0usize;
+        let mut complete = false;
+        while total <= FULL_BODY_MAX {
+            match tokio::time::timeout_at(window_end.into(), body.frame()).await {
+                Err(_elapsed) => break,
+                Ok(None) => {
+                    complete = true;
+                    break;
+                }
+                Ok(Some(Err(e))) => return Err(anyhow!("error reading the component's response body: {e}")),
+                Ok(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        total += data.len();
+                        if !data.is_empty() {
+                            chunks.push_back(data);
+                        }
+                    } // trailers are dropped (HTTP/1 responses here carry none)
+                }
+            }
+        }
+        if complete {
+            let full = match chunks.len() {
+                0 => Bytes::new(),
+                1 => chunks.pop_front().unwrap(),
+                _ => {
+                    let mut v = Vec::with_capacity(total);
+                    for c in &chunks {
+                        v.extend_from_slice(c);
+                    }
+                    Bytes::from(v)
+                }
+            };
+            parts.headers.remove(http::header::CONTENT_LENGTH);
+            parts.headers.remove(http::header::TRANSFER_ENCODING);
+            return Ok(Response::from_parts(parts, RespBody::full(full)));
+        }
+        let (btx, brx) = mpsc::channel(8);
+        parts.headers.remove(http::header::TRANSFER_ENCODING);
+        let id = comp.id.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let mut tx = Some(tx);
-            let r = match tokio::time::timeout_at(
-                deadline.into(),
-                run_instance(&rt, &comp, req, &mut tx, deadline),
-            )
-            .await
-            {
-                Ok(r) => r,
-                Err(_) => Err(anyhow!("request timeout: instance dropped")),
-            };
-            match (r, tx.take()) {
-                (Err(e), Some(tx)) => _ = tx.send(Err(e)),
-                (Err(e), None) => crate::log_line(&format!(
-                    "{}: error after the response was sent: {e:#}\n",
-                    comp.id
-                )),
-                (Ok(()), Some(tx)) => _ = tx.send(Err(anyhow!("component produced no response"))),
-                (Ok(()), None) => {}
-            }
-        });
-        rx.await.map_err(|_| {
-            anyhow!("component task ended without an answer (panicked or cancelled)")
-        })?
-    }
-}
-
-type RespTx = Option<oneshot::Sender<Result<Response<RespBody>>>>;
-
-async fn run_instance(
-    rt: &Runtime,
-    comp: &CompiledComponent,
-    req: Request<WasiBody>,
-    tx: &mut RespTx,
-    deadline: Instant,
-) -> Result<()> {
-    let spin = SpinHostState::new(rt.spin_shared.clone(), comp.resolved.grants.clone());
-    let state = ReqState::new(
-        comp.id.clone(),
-        comp.resolved.allowed_outbound_hosts.clone(),
-        &comp.resolved.environment,
-        &rt.clock,
-        spin,
-        rt.limits.max_instance_memory,
-    );
-    let mut store = Store::new(&rt.engine, state);
-    store.limiter(|s| &mut s.limiter);
-    // Every epoch tick a running guest yields to the executor (so a busy guest cannot hold a
-    // worker thread, and the deadline timer around this instance can fire); past the deadline
-    // it traps instead.
-    store.epoch_deadline_callback(move |_| {
-        if Instant::now() >= deadline {
-            Err(wasmtime::Trap::Interrupt.into())
-        } else {
-            Ok(UpdateDeadline::Yield(1))
-        }
-    });
-    store.set_epoch_deadline(1);
-    let service = comp
-        .pre
-        .instantiate_async(&mut store)
-        .await
-        .map_err(|e| anyhow!("instantiation failed: {e:#}"))?;
-    let (wreq, req_io) =
-        wasmtime_wasi_http::p3::Request::from_http(&mut store.data_mut().hooks, req);
-    store
-        .run_concurrent(async |acc| -> wasmtime::Result<()> {
-            let res = match service.handle(acc, wreq).await? {
-                Ok(r) => r,
-                Err(code) => wasmtime::bail!("component returned wasi:http error-code {code:?}"),
-            };
-            let res = acc.with(|mut s| res.into_http(&mut s, req_io))?;
-            let (mut parts, mut body) = res.into_parts();
-
-            // Collect the body if it completes quickly; otherwise switch to streaming.
-            let window_end = tokio::time::Instant::now() + FULL_BODY_WINDOW;
-            let mut chunks: VecDeque<Bytes> = VecDeque::new();
-            let mut total = 0usize;
-            let mut complete = false;
-            while total <= FULL_BODY_MAX {
-                match tokio::time::timeout_at(window_end, body.frame()).await {
-                    Err(_elapsed) => break,
-                    Ok(None) => {
-                        complete = true;
-                        break;
-                    }
-                    Ok(Some(Err(e))) => {
-                        wasmtime::bail!("error reading the component's response body: {e}")
-                    }
-                    Ok(Some(Ok(frame))) => {
-                        if let Ok(data) = frame.into_data() {
-                            total += data.len();
-                            if !data.is_empty() {
-                                chunks.push_back(data);
-                            }
-                        } // trailers are dropped (HTTP/1 responses here carry none)
-                    }
-                }
-            }
-            if complete {
-                let full = match chunks.len() {
-                    0 => Bytes::new(),
-                    1 => chunks.pop_front().unwrap(),
-                    _ => {
-                        let mut v = Vec::with_capacity(total);
-                        for c in &chunks {
-                            v.extend_from_slice(c);
-                        }
-                        Bytes::from(v)
-                    }
-                };
-                parts.headers.remove(http::header::CONTENT_LENGTH);
-                parts.headers.remove(http::header::TRANSFER_ENCODING);
-                if let Some(tx) = tx.take() {
-                    _ = tx.send(Ok(Response::from_parts(parts, RespBody::full(full))));
-                }
-            } else {
-                let (btx, brx) = mpsc::channel(8);
-                parts.headers.remove(http::header::TRANSFER_ENCODING);
-                if let Some(tx) = tx.take() {
-                    _ = tx.send(Ok(Response::from_parts(
-                        parts,
-                        RespBody::Stream {
-                            prefix: chunks,
-                            rx: brx,
-                        },
-                    )));
-                }
+            let stream = async {
                 loop {
                     match body.frame().await {
                         None => break,
@@ -402,26 +316,18 @@ async fn run_instance(
                         Some(Err(e)) => {
                             let msg = e.to_string();
                             _ = btx.send(Err(msg.clone().into())).await;
-                            wasmtime::bail!("error streaming the component's response body: {msg}");
+                            crate::log_line(&format!("{id}: error streaming the component's response body: {msg}\n"));
+                            break;
                         }
                     }
                 }
+            };
+            if tokio::time::timeout_at(deadline.into(), stream).await.is_err() {
+                crate::log_line(&format!("{id}: response body not complete within the request timeout; cut off\n"));
             }
-            drop(body);
-            // Let the guest finish any work it does after responding (bounded).
-            let idle = std::future::poll_fn(|cx| acc.poll_no_interesting_tasks(cx));
-            let grace = (tokio::time::Instant::now() + POST_RESPONSE_GRACE).min(deadline.into());
-            if tokio::time::timeout_at(grace, idle).await.is_err() {
-                crate::log_line(
-                    "component still busy after its response (30 s grace or the request timeout); dropping the instance\n",
-                );
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|e| anyhow!("{e:?}"))?
-        .map_err(|e| anyhow!("{e:?}"))?;
-    Ok(())
+        });
+        Ok(Response::from_parts(parts, RespBody::Stream { prefix: chunks, rx: brx }))
+    }
 }
 
 /// Accept loop: one task per connection, HTTP/1.1 with keep-alive, TCP_NODELAY.

@@ -1,7 +1,8 @@
 //! Resource limits of the runtime, driven through the probe test component
 //! (`infra/build-wasm.sh -p probe-component`): a per-request deadline that interrupts a guest
 //! looping forever, a per-instance memory limit, a cap on concurrent instances (503 +
-//! Retry-After), and header-read / keep-alive timeouts against slow-loris clients.
+//! Retry-After), header-read / keep-alive timeouts against slow-loris clients, and instance
+//! reuse as Spin 4 does it for WASIp3 components (consecutive and concurrent, bounded).
 use caas_runtime::{App, Config, Limits, serve};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -38,7 +39,8 @@ fn temp_dir(tag: &str) -> PathBuf {
 async fn start(tag: &str, limits: Limits) -> App {
     let dir = temp_dir(tag);
     let manifest = format!(
-        "spin_manifest_version = 2\n[application]\nname = \"limits\"\n[[trigger.http]]\nroute = \"/probe/...\"\ncomponent = \"probe\"\n[component.probe]\nsource = \"{}\"\nkey_value_stores = [\"default\"]\n",
+        "spin_manifest_version = 2\n[application]\nname = \"limits\"\n[[trigger.http]]\nroute = \"/probe/...\"\ncomponent = \"probe\"\n[component.probe]\nsource = \"{0}\"\nkey_value_stores = [\"default\"]\n\
+         [[trigger.http]]\nroute = \"/other/...\"\ncomponent = \"other\"\n[component.other]\nsource = \"{0}\"\nkey_value_stores = [\"default\"]\n",
         probe_wasm().display()
     );
     std::fs::write(dir.join("spin.toml"), manifest).unwrap();
@@ -129,7 +131,9 @@ async fn a_guest_looping_forever_gets_503_at_the_deadline_and_others_are_served_
         .collect();
     // The server still answers while they spin: once the three hold their slots (how soon they
     // reach them depends on the machine's load, so ask until they do, well before their 8 s
-    // deadline), one more request is answered 503 at once, not never.
+    // deadline), one more request is answered 503 at once, not never. (A first pause so that a
+    // probe does not hold a slot just when a loop asks for one: that loop would get the 503.)
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let (mut r, mut waited);
     loop {
         let t1 = Instant::now();
@@ -345,6 +349,10 @@ async fn slow_loris_connections_are_closed_after_the_header_timeout() {
     app.shutdown().await;
 }
 
+/// Work a guest does after its response runs while its instance lives, and an instance with
+/// background work but no request is dropped `request_timeout` (at most 30 s) after its last
+/// response. The checks go through a second component (`/other/...`, same KV store), so no
+/// request reaches the instance doing the work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_after_the_response_runs_within_the_request_timeout_and_not_past_it() {
     let limits = Limits {
@@ -362,28 +370,95 @@ async fn work_after_the_response_runs_within_the_request_timeout_and_not_past_it
         "answers come before the background work"
     );
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    let r = get(addr, "/probe/kv/soon").await;
+    let r = get(addr, "/other/probe/kv/soon").await;
     assert_eq!(
         (r.status, r.body.as_str()),
         (200, "done"),
         "work 300 ms after the response ran"
     );
-    // The 4 s job holds its instance until the 2 s deadline, then it is dropped: its slot is
-    // free again and its work never happens.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (a, b) = tokio::join!(get(addr, "/probe/sleep/10"), get(addr, "/probe/sleep/10"));
+    // Background work holds no request slot: both are free at once.
+    let (a, b) = tokio::join!(get(addr, "/other/probe/sleep/10"), get(addr, "/other/probe/sleep/10"));
+    assert_eq!((a.status, b.status), (200, 200), "both slots free");
+    tokio::time::sleep(Duration::from_millis(4500)).await; // past the job's 4 s
     assert_eq!(
-        (a.status, b.status),
-        (200, 200),
-        "both slots free after the deadline"
-    );
-    tokio::time::sleep(Duration::from_millis(3000)).await; // past the job's 4 s
-    assert_eq!(
-        get(addr, "/probe/kv/late").await.status,
+        get(addr, "/other/probe/kv/late").await.status,
         404,
-        "work past the deadline was dropped"
+        "work past the deadline was dropped with its instance"
     );
     app.shutdown().await;
+}
+
+/// `/probe/instance` answers over fresh connections, one at a time: (instance id, served).
+async fn instances(addr: SocketAddr, path: &str, n: usize) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(instance_of(&get(addr, path).await));
+    }
+    out
+}
+
+fn instance_of(r: &Resp) -> (String, u64) {
+    assert_eq!(r.status, 200, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    (v["instance"].as_str().unwrap().to_string(), v["served"].as_u64().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_serves_consecutive_requests_up_to_the_reuse_count_like_spin() {
+    let app = start("reuse", Limits::default()).await;
+    let seen = instances(app.local_addr(), "/probe/instance", 300).await;
+    let mut per: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
+    for (id, served) in &seen {
+        per.entry(id).or_default().push(*served);
+    }
+    // 300 requests one after another: a handful of instances, none past 128 requests, each
+    // counting 1, 2, 3, ... (its globals live on between requests, as under Spin 4).
+    assert!((3..=12).contains(&per.len()), "{} instances for 300 requests", per.len());
+    for (id, counts) in &per {
+        assert!(counts.len() <= 128, "instance {id} served {}", counts.len());
+        assert_eq!(counts, &(1..=counts.len() as u64).collect::<Vec<_>>(), "instance {id}");
+    }
+    assert!(per.values().any(|c| c.len() >= 64), "{:?}", per.values().map(Vec::len).collect::<Vec<_>>());
+    app.shutdown().await;
+
+    // Reuse count 1: every request gets a fresh instance (no state survives a request).
+    let app = start("no-reuse", Limits { max_instance_reuse_count: 1, ..Limits::default() }).await;
+    let seen = instances(app.local_addr(), "/probe/instance", 20).await;
+    let ids: std::collections::BTreeSet<_> = seen.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(ids.len(), 20, "{seen:?}");
+    assert!(seen.iter().all(|(_, served)| *served == 1), "{seen:?}");
+    app.shutdown().await;
+}
+
+/// Eight requests that each wait 1 s, sent 20 ms apart: with a concurrent reuse count of 16
+/// (Spin's default) one waiting instance takes the next requests, so they share a few instances
+/// and all finish in about 1 s; with 1 (this runtime's default) each gets its own instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_waiting_on_io_serves_other_requests_meanwhile() {
+    for (concurrent, shared) in [(16, true), (1, false)] {
+        let limits = Limits { max_instance_concurrent_reuse_count: concurrent, ..Limits::default() };
+        let app = start("concurrent", limits).await;
+        let addr = app.local_addr();
+        instances(addr, "/probe/instance", 1).await; // one instance ready
+        let t0 = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            tasks.push(tokio::spawn(async move { get(addr, "/probe/instance/1000").await }));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for t in tasks {
+            ids.insert(instance_of(&t.await.unwrap()).0);
+        }
+        let took = t0.elapsed();
+        assert!(took < Duration::from_millis(4000), "8 waits of 1 s took {took:?} (concurrency {concurrent})");
+        if shared {
+            assert!(ids.len() <= 4, "8 waiting requests in {} instances", ids.len());
+        } else {
+            assert_eq!(ids.len(), 8, "concurrent reuse count 1");
+        }
+        app.shutdown().await;
+    }
 }
 
 #[test]
@@ -394,4 +469,8 @@ fn defaults_are_documented_values() {
     assert_eq!(l.keep_alive_timeout, Duration::from_secs(60));
     assert_eq!(l.max_concurrent_requests, 1000);
     assert_eq!(l.max_instance_memory, 128 << 20);
+    // Spin 4's trigger-http defaults for WASIp3 components, but one request at a time (Spin: 16).
+    assert_eq!(l.max_instance_reuse_count, 128);
+    assert_eq!(l.max_instance_concurrent_reuse_count, 1);
+    assert_eq!(l.idle_instance_timeout, Duration::from_secs(1));
 }

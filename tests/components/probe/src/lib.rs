@@ -12,6 +12,9 @@
 //! - `GET /probe/loop` spins forever (never answers; for the runtime's request deadline)
 //! - `GET /probe/grow/<mib>` allocates and touches `<mib>` MiB, then `{"grown_mib": n}`
 //! - `GET /probe/sleep/<ms>` waits `<ms>` ms (async, holding its instance), then `{"slept_ms": n}`
+//! - `GET /probe/instance[/<ms>]` (after waiting `<ms>` ms) `{"instance": id, "served": n}`: a random
+//!   id drawn by this instance and how many `/probe/instance` requests it has served (instance
+//!   reuse is visible from outside)
 //! - `GET /probe/after/<ms>/<key>` answers at once, then (after the response) waits `<ms>` ms and
 //!   stores KV `<key>` = `done` (work after the response)
 use serde::Deserialize;
@@ -74,6 +77,19 @@ async fn handle(req: Request) -> impl IntoResponse {
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or(-1);
             json_reply(200, json!({"unix_ms": ms}))
+        }
+        (Method::GET, r) if r == "/instance" || r.starts_with("/instance/") => {
+            use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+            if let Some(Ok(ms)) = r.strip_prefix("/instance/").map(str::parse::<u64>) {
+                spin_sdk::time::sleep(std::time::Duration::from_millis(ms)).await;
+            }
+            static ID: AtomicU64 = AtomicU64::new(0);
+            static SERVED: AtomicU64 = AtomicU64::new(0);
+            if ID.load(Relaxed) == 0 {
+                ID.store(spin_sdk::wasip3::random::random::get_random_u64() | 1, Relaxed);
+            }
+            let served = SERVED.fetch_add(1, Relaxed) + 1;
+            json_reply(200, json!({"instance": ID.load(Relaxed).to_string(), "served": served}))
         }
         (Method::POST, "/fetch") => fetch(String::from_utf8_lossy(&body).trim()).await,
         (Method::GET, r) if r == "/route" || r.starts_with("/route/") => json_reply(200, Json::Object(route_headers)),
