@@ -24,13 +24,15 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Active subscriptions billed in the run.
-const SUBSCRIPTIONS: usize = 2_000;
+const SUBSCRIPTIONS: usize = 3_000;
 /// SIGKILLs that must land while billing is under way (each followed by a restart).
 const KILLS: usize = 12;
 /// Upper bound on kills in all (a kill after billing finished does not count).
 const MAX_KILLS: usize = 40;
-/// Gateway latency per call, so that a run is long enough for the kills to land inside it.
-const GATEWAY_LATENCY_MS: u64 = 20;
+/// Gateway latency per call, so that a run is long enough for the kills to land inside it
+/// (with instances reused, a tick request no longer pays for a new instance: 20 ms let billing
+/// finish after 11 kills).
+const GATEWAY_LATENCY_MS: u64 = 40;
 /// A kill lands this long after the restarted process answers (uniform, fixed seed).
 const KILL_AFTER_MS: (u64, u64) = (50, 800);
 const SEED: u64 = 0x5EED_B111;
