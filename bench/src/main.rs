@@ -103,18 +103,35 @@ async fn main() -> Result<()> {
     let _ = load(addr, 1, Duration::from_millis(200), get("/api/catalog", Some(token.clone()))).await?;
 
     let native = caas_bench::native::serve(state.path()).await?;
+    let mut me_native_rps = 0.0;
     for (path, name) in [("/api/auth/me", "GET /api/auth/me (session in KV + account in SQLite)"), ("/api/catalog", "GET /api/catalog (session + SQLite read)")] {
         eprintln!("{path}: native baseline…");
         let _warm = load(native, conns, Duration::from_millis(700), get(path, Some(token.clone()))).await?;
         let fnat = load(native, conns, dur, get(path, Some(token.clone()))).await?;
         anyhow::ensure!(fnat.errors == 0, "the native baseline failed {path} {} times", fnat.errors);
         let native_rps = fnat.rps();
+        if path == "/api/auth/me" {
+            me_native_rps = native_rps;
+        }
         rows.push(Row { case: format!("native {path} (hyper + rusqlite)"), conns, f: fnat, native_rps: None, cpu_us: None });
         eprintln!("{path} through the runtime…");
         let (f, cpu) = measured(&rt, conns, dur, get(path, Some(token.clone()))).await?;
         rows.push(Row { case: name.into(), conns, f, native_rps: Some(native_rps), cpu_us: Some(cpu) });
     }
     let rss_load = rt.peak_rss_mib();
+
+    // The same reads with a fresh instance per request (`--max-instance-reuse-count 1`: how this
+    // runtime ran before it reused instances as Spin 4 does), on the same files.
+    {
+        let opts = RuntimeOpts { root: &root, state_dir: state.path(), variables: vars.clone(), runtime_config: None };
+        let fresh = RuntimeProc::start_with_args(opts, &["--max-instance-reuse-count".to_string(), "1".to_string()])?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for (path, auth, native_rps) in [("/health", None, hello_rps), ("/api/auth/me", Some(token.clone()), me_native_rps)] {
+            eprintln!("{path}, a fresh instance per request…");
+            let (f, cpu) = measured(&fresh, conns, dur, get(path, auth)).await?;
+            rows.push(Row { case: format!("GET {path}, a fresh instance per request (--max-instance-reuse-count 1)"), conns, f, native_rps: Some(native_rps), cpu_us: Some(cpu) });
+        }
+    }
 
     let run = std::process::id();
     let sale_token = token.clone();
