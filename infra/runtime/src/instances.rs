@@ -42,7 +42,6 @@ use wasmtime_wasi_http::p3::bindings::ServicePre;
 /// How long background work may go on in an instance after its last response.
 pub(crate) const POST_RESPONSE_GRACE: Duration = Duration::from_secs(30);
 
-
 /// What a component's instances are made from; one per component, shared by its workers.
 pub(crate) struct ComponentInstances {
     pub engine: Engine,
