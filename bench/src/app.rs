@@ -13,13 +13,18 @@ pub const EMPLOYEE_PASSWORD: &str = "bench-pass";
 
 /// The simulators, in this process, on free loopback ports, sending no webhooks by themselves.
 pub async fn start_sims() -> Result<caas_sim::Sims> {
+    start_sims_on(None).await
+}
+
+/// [`start_sims`] stamping what they record on `clock` (the system clock if `None`).
+pub async fn start_sims_on(clock: Option<caas_sim::SimClock>) -> Result<caas_sim::Sims> {
     caas_sim::Sims::start(caas_sim::SimConfig {
         app_url: None,
         factory_webhook_secret: "bench-factory-webhook-secret".into(),
         payment_webhook_secret: "bench-payment-webhook-secret".into(),
         ports: None,
         auto_webhooks: false,
-        clock: None,
+        clock,
     })
     .await
 }
@@ -28,18 +33,10 @@ pub async fn start_sims() -> Result<caas_sim::Sims> {
 /// development mode (development secrets accepted), and the bench's staff account whose
 /// password hash is `employee_hash`.
 pub fn app_variables(sims: &caas_sim::Sims, employee_hash: &str) -> Vec<(String, String)> {
-    vec![
-        ("factory_url".into(), sims.factory_url()),
-        ("payment_url".into(), sims.payment_url()),
-        ("iot_url".into(), sims.iot_url()),
-        ("vss_url".into(), sims.vss_url()),
-        ("registry_url".into(), sims.registry_url()),
-        ("notify_url".into(), sims.notify_url()),
-        ("factory_webhook_secret".into(), "bench-factory-webhook-secret".into()),
-        ("payment_webhook_secret".into(), "bench-payment-webhook-secret".into()),
-        ("dev_mode".into(), "true".into()),
-        ("seed_employees".into(), format!("{EMPLOYEE_EMAIL}:{employee_hash}:employee")),
-    ]
+    let mut vars = sims.app_variables();
+    vars.push(("dev_mode".into(), "true".into()));
+    vars.push(("seed_employees".into(), format!("{EMPLOYEE_EMAIL}:{employee_hash}:employee")));
+    vars
 }
 
 /// The Argon2id hash of the bench employee's password (the app's parameters, a fixed salt).

@@ -96,16 +96,9 @@ async fn bill_one_size(root: &Path, n: usize) -> Result<SizeRun> {
     let origin = Instant::now();
     let business_start = UNIX_EPOCH + Duration::from_millis(start_ms as u64);
     // The simulators stamp what they record on the same business clock as the runtime.
-    let sims = caas_sim::Sims::start(caas_sim::SimConfig {
-        app_url: None,
-        factory_webhook_secret: "bench-factory-webhook-secret".into(),
-        payment_webhook_secret: "bench-payment-webhook-secret".into(),
-        ports: None,
-        auto_webhooks: false,
-        clock: Some(caas_sim::SimClock::new(move || business_start + origin.elapsed())),
-    })
-    .await
-    .context("start the simulators")?;
+    let sims = crate::app::start_sims_on(Some(caas_sim::SimClock::new(move || business_start + origin.elapsed())))
+        .await
+        .context("start the simulators")?;
     let result = async {
         let state = tempfile::tempdir()?;
         let rt = start_runtime(root, state.path(), &sims, start_ms).await?;
@@ -422,17 +415,19 @@ fn seed(db_path: &Path, n: usize) -> Result<Expected> {
 
 /// After the run: every subscription billed exactly once for November, in the app's rows and in
 /// the ledger, with the expected total. Returns the ledger's charge rows for the period.
+/// Rows of `table` matching `filter` (with `?1` = `period`): how many, how many distinct `key`s,
+/// and the sum of their `amount_minor`.
+fn count_distinct_sum(db: &rusqlite::Connection, table: &str, key: &str, filter: &str, period: &str) -> Result<(i64, i64, i64)> {
+    let sql = format!("SELECT COUNT(*), COUNT(DISTINCT {key}), COALESCE(SUM(amount_minor), 0) FROM {table} WHERE {filter}");
+    Ok(db.query_row(&sql, [period], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?)
+}
+
 fn verify(db_path: &Path, n: usize, expected: Expected) -> Result<i64> {
     let db = rusqlite::Connection::open(db_path)?;
     db.busy_timeout(Duration::from_secs(30))?;
     let period = billed_period().key();
     let n = n as i64;
-    let (rows, distinct, sum): (i64, i64, i64) = db.query_row(
-        "SELECT COUNT(*), COUNT(DISTINCT subscription_id), COALESCE(SUM(amount_minor), 0) FROM subscription_charges
-         WHERE status = 'charged' AND period = ?1",
-        [&period],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
+    let (rows, distinct, sum) = count_distinct_sum(&db, "subscription_charges", "subscription_id", "status = 'charged' AND period = ?1", &period)?;
     ensure!(
         (rows, distinct, sum) == (n, n, expected.total_minor),
         "subscription_charges: {rows} charged rows for {distinct} subscriptions, {sum} minor units; expected {n}, {n}, {}",
@@ -440,12 +435,7 @@ fn verify(db_path: &Path, n: usize, expected: Expected) -> Result<i64> {
     );
     let other: i64 = db.query_row("SELECT COUNT(*) FROM subscription_charges WHERE status <> 'charged'", [], |r| r.get(0))?;
     ensure!(other == 0, "{other} subscription charges are not `charged`");
-    let (ledger, refs, ledger_sum): (i64, i64, i64) = db.query_row(
-        "SELECT COUNT(*), COUNT(DISTINCT reference), COALESCE(SUM(amount_minor), 0) FROM ledger
-         WHERE kind = 'charge' AND reference LIKE '%/' || ?1",
-        [&period],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
+    let (ledger, refs, ledger_sum) = count_distinct_sum(&db, "ledger", "reference", "kind = 'charge' AND reference LIKE '%/' || ?1", &period)?;
     ensure!(
         (ledger, refs, ledger_sum) == (n, n, expected.total_minor),
         "ledger: {ledger} charges for {refs} references, {ledger_sum} minor units; expected {n}, {n}, {}",

@@ -237,22 +237,16 @@ pub fn seed_employees() -> String {
 /// mode, the test tick and webhook secrets, the simulators' URLs, short retries). `TestApp` adds
 /// `seed_employees`; a test that runs `caas-runtime` as a process passes these as `--variable`.
 pub fn app_variables(sims: &Sims) -> BTreeMap<String, String> {
-    BTreeMap::from([
+    let mut vars = BTreeMap::from([
         // Tests run in explicit development mode (demo staff, development link-code secret);
         // production-mode tests override it with `Options::variables`.
         ("dev_mode".to_string(), "true".to_string()),
         ("tick_secret".to_string(), TICK_SECRET.to_string()),
-        ("factory_url".into(), sims.factory_url()),
-        ("payment_url".into(), sims.payment_url()),
-        ("iot_url".into(), sims.iot_url()),
-        ("vss_url".into(), sims.vss_url()),
-        ("registry_url".into(), sims.registry_url()),
-        ("notify_url".into(), sims.notify_url()),
-        ("factory_webhook_secret".into(), FACTORY_SECRET.into()),
-        ("payment_webhook_secret".into(), PAYMENT_SECRET.into()),
         ("retry_base_seconds".into(), "30".into()),
         ("retry_max_attempts".into(), "4".into()),
-    ])
+    ]);
+    vars.extend(sims.app_variables());
+    vars
 }
 
 impl TestApp {

@@ -47,6 +47,7 @@ pub(crate) struct ComponentInstances {
     pub engine: Engine,
     pub pre: ServicePre<ReqState>,
     pub resolved: ResolvedComponent,
+    /// `resolved.id`, shared cheaply with every instance and log line.
     pub id: Arc<str>,
     pub clock: Clock,
     pub spin_shared: Arc<SpinHostShared>,

@@ -330,17 +330,16 @@ pub async fn serve(config: Config) -> Result<App> {
                     format!("[component.{}]: not an HTTP component (must export wasi:http/handler@0.3.0)", c.id)
                 })?;
             let _ = started;
-            let id: Arc<str> = c.id.as_str().into();
             let handler = wasmtime_wasi_http::handler::ProxyHandler::new(instances::ComponentInstances {
                 engine: engine.clone(),
                 pre,
                 resolved: c.clone(),
-                id: id.clone(),
+                id: c.id.as_str().into(),
                 clock: clock2.clone(),
                 spin_shared: shared2.clone(),
                 limits: limits2.clone(),
             });
-            out.push(Arc::new(server::CompiledComponent { id, handler }));
+            out.push(Arc::new(server::CompiledComponent { handler }));
         }
         Ok((engine, out))
     })

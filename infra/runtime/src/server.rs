@@ -24,9 +24,15 @@ const FULL_BODY_WINDOW: Duration = Duration::from_millis(100);
 const FULL_BODY_MAX: usize = 4 << 20;
 
 pub(crate) struct CompiledComponent {
-    pub id: Arc<str>,
     /// The component's instances (created, reused and dropped by Wasmtime's handler).
     pub handler: ProxyHandler<crate::instances::ComponentInstances>,
+}
+
+impl CompiledComponent {
+    /// The component's id in the manifest.
+    pub fn id(&self) -> &Arc<str> {
+        &self.handler.state().id
+    }
 }
 
 /// Everything a request needs; shared by the server, the tick scheduler and the App handle.
@@ -204,7 +210,7 @@ impl Runtime {
                             Err(e) if Instant::now() >= deadline => {
                                 crate::log_line(&format!(
                                     "{} {method} {path}: no response within the request timeout ({} s); instance dropped: {e:#}\n",
-                                    comp.id,
+                                    comp.id(),
                                     self.limits.request_timeout.as_secs_f64()
                                 ));
                                 problem_response(
@@ -218,7 +224,7 @@ impl Runtime {
                             Err(e) => {
                                 crate::log_line(&format!(
                                     "{} {method} {path}: component error: {e:#}\n",
-                                    comp.id
+                                    comp.id()
                                 ));
                                 problem_response(
                                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -228,7 +234,7 @@ impl Runtime {
                         }
                     }
                 };
-                (comp.id.clone(), resp)
+                (comp.id().clone(), resp)
             }
         };
         if self.log_requests {
@@ -301,7 +307,7 @@ impl Runtime {
         }
         let (btx, brx) = mpsc::channel(8);
         parts.headers.remove(http::header::TRANSFER_ENCODING);
-        let id = comp.id.clone();
+        let id = comp.id().clone();
         tokio::spawn(async move {
             let _permit = permit;
             let stream = async {

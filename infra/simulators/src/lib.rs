@@ -344,6 +344,23 @@ impl Sims {
         self.url(System::Notify)
     }
 
+    /// The app's Spin variables that point it at these simulators: each system's URL
+    /// (`factory_url` … `notify_url`) and the secrets the simulators sign their webhooks with
+    /// (`factory_webhook_secret`, `payment_webhook_secret`). The host tests and the bench both
+    /// start the app with these plus their own.
+    pub fn app_variables(&self) -> Vec<(String, String)> {
+        vec![
+            ("factory_url".into(), self.factory_url()),
+            ("payment_url".into(), self.payment_url()),
+            ("iot_url".into(), self.iot_url()),
+            ("vss_url".into(), self.vss_url()),
+            ("registry_url".into(), self.registry_url()),
+            ("notify_url".into(), self.notify_url()),
+            ("factory_webhook_secret".into(), self.ctx.factory_secret.clone()),
+            ("payment_webhook_secret".into(), self.ctx.payment_secret.clone()),
+        ]
+    }
+
     /// Where webhooks go (the app usually starts after the sims).
     pub fn set_app_url(&self, url: &str) {
         *self.ctx.app_url.write().unwrap() = Some(url.trim_end_matches('/').to_string());
