@@ -66,7 +66,12 @@ pub async fn serve(state_dir: &Path) -> Result<SocketAddr> {
 
 /// The floor: a hyper server answering every request with a fixed body.
 pub async fn hello() -> Result<SocketAddr> {
-    listen(|_req| async { Response::new(Full::new(Bytes::from_static(b"{\"status\":\"ok\"}"))) }).await
+    hello_on("127.0.0.1:0").await
+}
+
+/// [`hello`] on a given address (`examples/hello.rs` runs it as its own process).
+pub async fn hello_on(addr: &str) -> Result<SocketAddr> {
+    listen_on(addr, |_req| async { Response::new(Full::new(Bytes::from_static(b"{\"status\":\"ok\"}"))) }).await
 }
 
 /// Serves `handle` on a free loopback port (HTTP/1.1 keep-alive, TCP_NODELAY), in the background.
@@ -75,7 +80,15 @@ where
     F: Fn(Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
-    let l = TcpListener::bind("127.0.0.1:0").await?;
+    listen_on("127.0.0.1:0", handle).await
+}
+
+async fn listen_on<F, Fut>(addr: &str, handle: F) -> Result<SocketAddr>
+where
+    F: Fn(Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let l = TcpListener::bind(addr).await?;
     let addr = l.local_addr()?;
     tokio::spawn(async move {
         loop {
