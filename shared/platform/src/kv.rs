@@ -52,7 +52,11 @@ fn generation_key(subject: &str) -> String {
 /// The subject's current session generation (0 until a revocation). Sessions created at a lower
 /// generation are dead: one key per account revokes any number of sessions (no index, no cap).
 pub async fn session_generation(subject: &str) -> Result<u64, Problem> {
-    let s = store().await?;
+    generation_in(&store().await?, subject).await
+}
+
+/// [`session_generation`] read through an open store.
+async fn generation_in(s: &Store, subject: &str) -> Result<u64, Problem> {
     Ok(match s.get(&generation_key(subject)).await.map_err(unavailable)? {
         Some(b) => std::str::from_utf8(&b).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0),
         None => 0,
@@ -63,8 +67,9 @@ pub async fn session_generation(subject: &str) -> Result<u64, Problem> {
 /// bumps the subject's generation. Returns the new generation. Concurrent revocations may bump
 /// once instead of twice; either way every session created before is dead.
 pub async fn revoke_all_sessions(subject: &str) -> Result<u64, Problem> {
-    let next = session_generation(subject).await? + 1;
-    store().await?.set(generation_key(subject), next.to_string().into_bytes()).await.map_err(unavailable)?;
+    let s = store().await?;
+    let next = generation_in(&s, subject).await? + 1;
+    s.set(generation_key(subject), next.to_string().into_bytes()).await.map_err(unavailable)?;
     Ok(next)
 }
 
@@ -97,7 +102,7 @@ pub async fn get_session(token: &str, now_ms: i64) -> Result<Option<SessionData>
     let key = session_key(token);
     let Some(bytes) = s.get(&key).await.map_err(unavailable)? else { return Ok(None) };
     match serde_json::from_slice::<SessionData>(&bytes) {
-        Ok(d) if d.is_valid_at(now_ms) && d.generation >= session_generation(&d.subject).await? => Ok(Some(d)),
+        Ok(d) if d.is_valid_at(now_ms) && d.generation >= generation_in(&s, &d.subject).await? => Ok(Some(d)),
         _ => {
             let _ = s.delete(&key).await;
             Ok(None)

@@ -104,7 +104,9 @@ async fn open_items(tx: &Db, customer_id: &str, last: Period) -> Result<Vec<Item
         let sub = r.str("subscription_id");
         // Billed by use: the line says how many days at what unit price (language-neutral).
         let name = match (r.opt_str("billed_by"), r.opt_i64("price_minor")) {
-            (Some(_), Some(unit)) => format!("{} ({} × {}.{:02} {})", r.str("name"), r.i64("days_used"), unit / 100, unit % 100, r.str("currency")),
+            (Some(_), Some(unit)) => {
+                format!("{} ({} × {})", r.str("name"), r.i64("days_used"), caas_domain::money::format_minor(unit, &r.str("currency")))
+            }
             _ => r.str("name"),
         };
         out.push(Item {
