@@ -1,4 +1,5 @@
 //! The native floor as its own process, for `wrk` or `perf` beside `caas-runtime up`:
+//! `cargo build --release -p caas-bench --examples`, then
 //! `target/release/examples/hello [127.0.0.1:PORT]` serves `{"status":"ok"}` to every request
 //! (the same hyper server as the bench's in-process floor, `caas_bench::native::hello_on`).
 use anyhow::Result;
