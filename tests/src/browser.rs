@@ -206,6 +206,17 @@ impl Browser {
         bail!("{css} not reached with {max} presses of Tab")
     }
 
+    /// Keyboard only: presses Tab (`back`: Shift+Tab) `times` times on whatever has focus;
+    /// answers the element focused then: its `id`, or its text if it has no id ("" if none).
+    pub async fn press_tab(&self, times: usize, back: bool) -> Result<String> {
+        let keys = if back { "\u{E008}\u{E004}\u{E008}" } else { "\u{E004}" };
+        for _ in 0..times {
+            self.client.active_element().await?.send_keys(keys).await?;
+        }
+        let id = self.client.execute("const e = document.activeElement; return e ? (e.id || e.textContent.trim()) : ''", vec![]).await?;
+        Ok(id.as_str().unwrap_or("").to_string())
+    }
+
     pub async fn eval(&self, script: &str) -> Result<Value> {
         Ok(self.client.execute(script, vec![]).await?)
     }

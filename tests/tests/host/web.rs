@@ -352,6 +352,12 @@ async fn a_customer_pays_on_the_hosted_page_links_the_car_buys_and_withdraws_in_
     assert_accessible("catalog", &b.accessibility_violations().await.unwrap());
     b.tab_to_and_press_enter("#buy-parking-assist", 60).await.unwrap();
     b.wait_text("Charged once it is active on your car", 10).await.unwrap();
+    // A modal dialog: focus is in it as soon as it shows, and Tab / Shift+Tab go round its two
+    // buttons (confirm, cancel) without reaching the page behind it.
+    assert_eq!(b.eval("return document.activeElement.id").await.unwrap(), "confirm-buy");
+    assert_eq!(b.press_tab(2, false).await.unwrap(), "confirm-buy");
+    assert_eq!(b.press_tab(3, true).await.unwrap(), "Cancel");
+    assert_eq!(b.press_tab(1, false).await.unwrap(), "confirm-buy");
     b.tab_to_and_press_enter("#confirm-buy", 5).await.unwrap();
     b.wait_url("/app/services/svc_", 15).await.unwrap();
     b.wait_text("Sending the feature to your car", 15).await.unwrap();

@@ -1,6 +1,6 @@
 // The car's options: the catalog (buy), my services (live activation, cancel / withdrawal),
 // linking the app to the car and reporting it stolen.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, newIdempotencyKey, type Schemas } from '../api/client';
 import { fmtDate, fmtDateTime, fmtMoney, t, type Key } from '../i18n';
 import { navigate } from '../router';
@@ -23,6 +23,24 @@ function useVehicles() {
   return useLoad(() => api('get', '/api/vehicles'), []);
 }
 
+/** Keeps Tab / Shift+Tab inside a modal `dialog`: from its last control to its first and back;
+ * from outside it (focus lost), to its first. */
+function trapTab(e: KeyboardEvent, dialog: Element | null | undefined) {
+  if (!dialog) return;
+  const controls = Array.from(
+    dialog.querySelectorAll<HTMLElement>('button:not([disabled]), a[href], input:not([disabled]), select, textarea, [tabindex]:not([tabindex="-1"])'),
+  );
+  if (controls.length === 0) return;
+  const first = controls[0];
+  const last = controls[controls.length - 1];
+  const active = document.activeElement;
+  const outside = !active || !dialog.contains(active);
+  if (outside || (e.shiftKey ? active === first : active === last)) {
+    e.preventDefault();
+    (outside || !e.shiftKey ? first : last).focus();
+  }
+}
+
 export function Catalog(props: { vin?: string }) {
   const vehicles = useVehicles();
   const vin = props.vin || vehicles.data?.items[0]?.vin;
@@ -31,13 +49,18 @@ export function Catalog(props: { vin?: string }) {
   const [error, setError] = useState<unknown>();
   const [key, setKey] = useState('');
   const [busy, setBusy] = useState(false);
-  // The confirmation is a modal dialog: focus moves into it, Escape closes it, focus returns.
+  // The confirmation is a modal dialog: focus moves into it as it opens (a layout effect: before
+  // the dialog is painted, so a key pressed once it shows lands in it), Tab and Shift+Tab stay in
+  // it, Escape closes it, focus returns to the option's button.
   const confirmRef = useRef<HTMLButtonElement>(null);
   const opener = useRef<HTMLElement | null>(null);
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (!choice) return;
     confirmRef.current?.focus();
-    const onKey = (e: KeyboardEvent) => e.key === 'Escape' && close();
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === 'Escape') close();
+      else if (e.key === 'Tab') trapTab(e, confirmRef.current?.closest('[role="dialog"]'));
+    };
     document.addEventListener('keydown', onKey);
     return () => document.removeEventListener('keydown', onKey);
   }, [choice]);
