@@ -413,8 +413,6 @@ fn seed(db_path: &Path, n: usize) -> Result<Expected> {
 
 // ------------------------------------------------------------------------------------ checks
 
-/// After the run: every subscription billed exactly once for November, in the app's rows and in
-/// the ledger, with the expected total. Returns the ledger's charge rows for the period.
 /// Rows of `table` matching `filter` (with `?1` = `period`): how many, how many distinct `key`s,
 /// and the sum of their `amount_minor`.
 fn count_distinct_sum(db: &rusqlite::Connection, table: &str, key: &str, filter: &str, period: &str) -> Result<(i64, i64, i64)> {
@@ -422,6 +420,8 @@ fn count_distinct_sum(db: &rusqlite::Connection, table: &str, key: &str, filter:
     Ok(db.query_row(&sql, [period], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?)
 }
 
+/// After the run: every subscription billed exactly once for November, in the app's rows and in
+/// the ledger, with the expected total. Returns the ledger's charge rows for the period.
 fn verify(db_path: &Path, n: usize, expected: Expected) -> Result<i64> {
     let db = rusqlite::Connection::open(db_path)?;
     db.busy_timeout(Duration::from_secs(30))?;

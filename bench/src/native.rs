@@ -61,7 +61,7 @@ struct Native {
 /// runtime created its files: `kv.db`, `sqlite_db.db`).
 pub async fn serve(state_dir: &Path) -> Result<SocketAddr> {
     let native = Arc::new(Native { kv: Pool::new(&state_dir.join("kv.db")), db: Pool::new(&state_dir.join("sqlite_db.db")) });
-    listen(move |req| native.clone().handle(req)).await
+    listen_on("127.0.0.1:0", move |req| native.clone().handle(req)).await
 }
 
 /// The floor: a hyper server answering every request with a fixed body.
@@ -74,15 +74,8 @@ pub async fn hello_on(addr: &str) -> Result<SocketAddr> {
     listen_on(addr, |_req| async { Response::new(Full::new(Bytes::from_static(b"{\"status\":\"ok\"}"))) }).await
 }
 
-/// Serves `handle` on a free loopback port (HTTP/1.1 keep-alive, TCP_NODELAY), in the background.
-async fn listen<F, Fut>(handle: F) -> Result<SocketAddr>
-where
-    F: Fn(Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
-{
-    listen_on("127.0.0.1:0", handle).await
-}
-
+/// Serves `handle` on `addr` ("127.0.0.1:0": a free loopback port; HTTP/1.1 keep-alive,
+/// TCP_NODELAY), in the background.
 async fn listen_on<F, Fut>(addr: &str, handle: F) -> Result<SocketAddr>
 where
     F: Fn(Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
