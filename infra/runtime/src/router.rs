@@ -103,13 +103,11 @@ impl RoutePattern {
     }
 
     /// The route without its trailing wildcard (`spin-component-route`).
-    pub fn raw_or_prefix(&self) -> String {
-        let r = self
-            .raw
+    pub fn raw_or_prefix(&self) -> &str {
+        self.raw
             .strip_suffix("/...")
             .or_else(|| self.raw.strip_suffix("/*"))
-            .unwrap_or(&self.raw);
-        r.to_string()
+            .unwrap_or(&self.raw)
     }
 
     /// Shape used to detect duplicates: parameter names don't matter.

@@ -93,14 +93,20 @@ fn text_response(status: StatusCode, body: &'static str) -> Response<RespBody> {
 
 /// Appends (never replaces): like Spin 4.1, a `spin-*` header the client sent stays and the
 /// runtime's own value follows it, so a component must read the last value of such a header.
-fn add_header(req: &mut Request<WasiBody>, name: &str, value: &str) {
-    if let (Ok(n), Ok(v)) = (
-        HeaderName::from_bytes(name.as_bytes()),
-        HeaderValue::from_str(value),
-    ) {
-        req.headers_mut().append(n, v);
+fn add_header(req: &mut Request<WasiBody>, name: HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        req.headers_mut().append(name, v);
     }
 }
+
+/// The `spin-*` headers every routed request gets (names validated once, at compile time).
+const SPIN_FULL_URL: HeaderName = HeaderName::from_static("spin-full-url");
+const SPIN_PATH_INFO: HeaderName = HeaderName::from_static("spin-path-info");
+const SPIN_MATCHED_ROUTE: HeaderName = HeaderName::from_static("spin-matched-route");
+const SPIN_BASE_PATH: HeaderName = HeaderName::from_static("spin-base-path");
+const SPIN_RAW_COMPONENT_ROUTE: HeaderName = HeaderName::from_static("spin-raw-component-route");
+const SPIN_COMPONENT_ROUTE: HeaderName = HeaderName::from_static("spin-component-route");
+const SPIN_CLIENT_ADDR: HeaderName = HeaderName::from_static("spin-client-addr");
 
 /// The development clock's control API answer (JSON or problem+json).
 fn dev_clock_response(dc: &crate::dev_clock::DevClock, method: &http::Method, query: &str) -> Response<RespBody> {
@@ -129,31 +135,34 @@ impl Runtime {
         m: &RouteMatch<'_>,
         client: SocketAddr,
     ) {
-        let host = req
-            .headers()
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost")
-            .to_string();
-        let pq = req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/")
-            .to_string();
-        add_header(req, "spin-full-url", &format!("http://{host}{pq}"));
-        add_header(req, "spin-path-info", &m.path_info);
-        add_header(req, "spin-matched-route", &m.route.based);
-        add_header(req, "spin-base-path", &self.app.base);
-        add_header(req, "spin-raw-component-route", &m.route.raw);
-        add_header(req, "spin-component-route", &m.route.raw_or_prefix());
-        add_header(req, "spin-client-addr", &client.to_string());
+        let full_url = {
+            let host = req
+                .headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
+            let mut u = String::with_capacity("http://".len() + host.len() + pq.len());
+            u.push_str("http://");
+            u.push_str(host);
+            u.push_str(pq);
+            u
+        };
+        add_header(req, SPIN_FULL_URL, &full_url);
+        add_header(req, SPIN_PATH_INFO, &m.path_info);
+        add_header(req, SPIN_MATCHED_ROUTE, &m.route.based);
+        add_header(req, SPIN_BASE_PATH, &self.app.base);
+        add_header(req, SPIN_RAW_COMPONENT_ROUTE, &m.route.raw);
+        add_header(req, SPIN_COMPONENT_ROUTE, m.route.raw_or_prefix());
+        add_header(req, SPIN_CLIENT_ADDR, &client.to_string());
         for (name, value) in &m.captures {
             let h = format!(
                 "spin-path-match-{}",
                 name.to_ascii_lowercase().replace('_', "-")
             );
-            add_header(req, &h, value);
+            if let Ok(h) = HeaderName::from_bytes(h.as_bytes()) {
+                add_header(req, h, value);
+            }
         }
     }
 
