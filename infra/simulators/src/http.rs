@@ -329,12 +329,23 @@ async fn dispatch(core: Arc<Core>, sys: Arc<crate::Sys>, req: Request<Incoming>)
         if let Gate::Down = gate {
             return Err(Hangup);
         }
-        if slow > 0 {
-            tokio::time::sleep(Duration::from_millis(slow)).await;
-        }
-        match gate {
-            Gate::Fail(status) => Resp::problem(status, "Injected fault", &format!("{} simulator: injected failure", core.name)),
-            _ => sys.handle(&req).await,
+        // As at a real server, a call once accepted is carried out even if the caller hangs up
+        // before the answer (it timed out, or crashed mid-call: a charge made at the gateway
+        // whose answer never reached the app). Its own task, so a closed connection cannot
+        // cancel it half-way.
+        let name = core.name;
+        let work = tokio::spawn(async move {
+            if slow > 0 {
+                tokio::time::sleep(Duration::from_millis(slow)).await;
+            }
+            match gate {
+                Gate::Fail(status) => Resp::problem(status, "Injected fault", &format!("{name} simulator: injected failure")),
+                _ => sys.handle(&req).await,
+            }
+        });
+        match work.await {
+            Ok(r) => r,
+            Err(e) => Resp::problem(500, "Simulator failure", &format!("{name} simulator: the call's task ended: {e}")),
         }
     };
     Ok(to_response(resp))

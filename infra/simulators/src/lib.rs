@@ -450,7 +450,8 @@ impl FaultHandle {
     pub fn fail_rate_with(&self, p: f64, status: u16) {
         self.0.fail_rate(p, Some(status));
     }
-    /// Every call is delayed by `ms` before it is handled (0 = off). The call still takes effect.
+    /// Every call is delayed by `ms` before it is handled (0 = off). The call still takes effect,
+    /// even when the caller hangs up before the answer (as at a real server).
     pub fn slow(&self, ms: u64) {
         self.0.slow(ms);
     }

@@ -309,6 +309,9 @@ async fn sigkill_during_billing_bills_every_subscription_exactly_once() {
         rt.kill();
         ticker.abort();
         let _ = ticker.await;
+        // A gateway call in flight at the kill is still carried out by the gateway (as a real
+        // one would): wait until it has been, so it counts as "already at the gateway".
+        tokio::time::sleep(Duration::from_millis(2 * GATEWAY_LATENCY_MS)).await;
 
         let db = open_db(state.path());
         let charged = count(
