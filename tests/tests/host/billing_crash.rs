@@ -2,9 +2,10 @@
 //! process (`target/debug/caas-runtime up --start-time …`), the billing tick works through
 //! `SUBSCRIPTIONS` active subscriptions whose November is due, and the process is killed with
 //! SIGKILL at pseudo-random moments (50–800 ms into a run, fixed seed) until `KILLS` kills have
-//! landed with billing unfinished — some between a gateway call and its bookkeeping — restarted
-//! on the same state directory each time, and finally left to finish. The payment gateway simulator lives
-//! in this test process, so it keeps every charge it saw across the kills.
+//! landed with billing unfinished, restarted on the same state directory each time, and finally
+//! left to finish. The payment gateway simulator lives in this test process, so it keeps every
+//! charge it saw across the kills; it carries out a call even when the caller dies before the
+//! answer, so each kill leaves charges made at the gateway that the app had not yet recorded.
 //!
 //! Then: every subscription has exactly one charge for the period (app rows and ledger), the
 //! gateway holds exactly one payment per subscription + period reference (no double charge),
