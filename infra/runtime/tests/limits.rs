@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// Every test here times the runtime, and some keep guests spinning for seconds: run side by side
+/// on a 2-core machine they starve each other's timings (a CI run failed so), so they take turns.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
@@ -113,8 +117,9 @@ async fn closed_within(s: &mut TcpStream, max: Duration) -> Option<Duration> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_looping_forever_gets_503_at_the_deadline_and_others_are_served_meanwhile() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     // A deadline long enough for three guests to reach their slots on a loaded 2-core machine
-    // (the other limits tests run beside this one): seen taking over 3 s under a full build.
+    // (a build may run beside the tests): seen taking over 3 s under a full build.
     let limits = Limits {
         request_timeout: Duration::from_secs(8),
         max_concurrent_requests: 3,
@@ -177,6 +182,7 @@ async fn a_guest_looping_forever_gets_503_at_the_deadline_and_others_are_served_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_looping_guest_does_not_slow_down_other_requests() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let limits = Limits {
         request_timeout: Duration::from_secs(5),
         ..Limits::default()
@@ -206,6 +212,7 @@ async fn a_looping_guest_does_not_slow_down_other_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_growth_past_the_instance_limit_fails_that_request_only() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let limits = Limits {
         max_instance_memory: 64 << 20,
         ..Limits::default()
@@ -228,6 +235,7 @@ async fn memory_growth_past_the_instance_limit_fails_that_request_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_concurrency_cap_requests_get_503_with_retry_after_at_once() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let limits = Limits {
         max_concurrent_requests: 2,
         ..Limits::default()
@@ -263,6 +271,7 @@ async fn past_the_concurrency_cap_requests_get_503_with_retry_after_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_loris_connections_are_closed_after_the_header_timeout() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let limits = Limits {
         header_read_timeout: Duration::from_millis(500),
         keep_alive_timeout: Duration::from_millis(2500),
@@ -355,6 +364,7 @@ async fn slow_loris_connections_are_closed_after_the_header_timeout() {
 /// request reaches the instance doing the work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_after_the_response_runs_within_the_request_timeout_and_not_past_it() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let limits = Limits {
         request_timeout: Duration::from_secs(2),
         max_concurrent_requests: 2,
@@ -405,6 +415,7 @@ fn instance_of(r: &Resp) -> (String, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_serves_consecutive_requests_up_to_the_reuse_count_like_spin() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let app = start("reuse", Limits::default()).await;
     let seen = instances(app.local_addr(), "/probe/instance", 300).await;
     let mut per: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
@@ -435,6 +446,7 @@ async fn an_instance_serves_consecutive_requests_up_to_the_reuse_count_like_spin
 /// and all finish in about 1 s; with 1 (this runtime's default) each gets its own instance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_waiting_on_io_serves_other_requests_meanwhile() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     for (concurrent, shared) in [(16, true), (1, false)] {
         let limits = Limits { max_instance_concurrent_reuse_count: concurrent, ..Limits::default() };
         let app = start("concurrent", limits).await;
