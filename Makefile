@@ -72,11 +72,11 @@ fuzz-tools:
 test: build-wasm fuzz-tools browser redis
 	$(CARGO) test $(TEST_PKGS) --no-fail-fast
 
-# The runtime runs as its own process (target/release/caas-runtime) so its CPU time and memory
+# The runtime runs as its own process (target/release-lto/caas-runtime) so its CPU time and memory
 # are measured apart from the load generator's; `redis` for the two-replica case.
 bench: build-wasm redis
-	$(CARGO) build --release -p caas-runtime -p caas-bench --bins
-	target/release/caas-bench --out bench/results/latest.md
+	$(CARGO) build --profile release-lto -p caas-runtime -p caas-bench --bins
+	target/release-lto/caas-bench --out bench/results/latest.md
 
 clean-state:
 	rm -rf .spin

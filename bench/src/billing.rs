@@ -468,7 +468,7 @@ fn markdown(runs: &[SizeRun]) -> String {
     let sizes: Vec<String> = runs.iter().map(|r| thousands(r.subscriptions)).collect();
     let mut md = format!("## Billing run: {} subscriptions\n\n", sizes.join(" / "));
     md.push_str(&format!(
-        "Each size on a fresh runtime process (`caas-runtime up`, release build) and a fresh database, business time \
+        "Each size on a fresh runtime process (`caas-runtime up`, release-lto build) and a fresh database, business time \
          2026-12-01T03:00Z: one active monthly subscription per customer, activated during November, so that exactly \
          November (pro rata) is due. `POST /internal/ticks/billing` is repeated until it answers `more: false` (at most \
          {CHARGES_PER_TICK} gateway charges per request); the payment gateway simulator runs in the benchmark process. \

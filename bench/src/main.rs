@@ -187,7 +187,7 @@ async fn main() -> Result<()> {
     }
 
     let mut md = String::new();
-    md.push_str(&format!("# Benchmark ({secs}s per case, closed loop, loopback, {cores} cores, release build)\n\n"));
+    md.push_str(&format!("# Benchmark ({secs}s per case, closed loop, loopback, {cores} cores, release-lto build)\n\n"));
     md.push_str(
         "Each component case is compared with its native counterpart (`vs native`: the component's req/s over the \
          native server's doing the same work on the same files; `/health` over the native hello floor). \

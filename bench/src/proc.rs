@@ -25,9 +25,9 @@ pub struct RuntimeOpts<'a> {
     pub runtime_config: Option<&'a Path>,
 }
 
-/// The release build of the runtime (built by `make bench` before this binary runs).
+/// The runtime as `make bench` builds it before this binary runs (profile `release-lto`).
 pub fn runtime_bin(root: &Path) -> PathBuf {
-    root.join("target/release/caas-runtime")
+    root.join("target/release-lto/caas-runtime")
 }
 
 impl RuntimeProc {
