@@ -503,7 +503,8 @@ async fn list(req: Request) -> Result<Resp, Problem> {
                 .await?
         }
     };
-    let services: Vec<Value> = rows.iter().map(|r| ServiceRow::from_row(r).to_json()).collect();
+    let now = clock::now_ms();
+    let services: Vec<Value> = rows.iter().map(|r| ServiceRow::from_row(r).to_json_at(now)).collect();
     Ok(resp::json(200, &json!({"services": services})))
 }
 
@@ -515,7 +516,7 @@ async fn get_one(req: Request, id: &str) -> Result<Resp, Problem> {
     let db = Db::open_for_request().await?;
     match svc::load_service(&db, id).await? {
         Some(s) if s.customer_id == principal.subject_id => {
-            let mut v = s.to_json();
+            let mut v = s.to_json_at(clock::now_ms());
             let history: Vec<Value> = ledger::of_service(&db, id)
                 .await?
                 .iter()

@@ -344,3 +344,56 @@ async fn billing_tick_requires_the_tick_secret() {
     assert_eq!(report(&r), (0, 0, 0, 0, false), "{r}");
     t.stop_with_admin_ledger_check().await;
 }
+
+/// The app shows what the billing tick will take: a subscription activated mid-month shows a
+/// pro rata first charge due on the 1st, the tick takes exactly that amount then, and from then
+/// on the full monthly price shows as the next charge. A one-time option shows none.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_next_charge_shown_to_the_customer_is_what_the_tick_takes() {
+    let (t, token, vin) = TestApp::with_operational_vehicle(711).await;
+    let sub = subscribe(&t, &token, &vin, "entertainment-plus").await; // 9.99 / month
+    let act = activated_at(&t, &sub);
+    let period = Period::containing(t.now_ms());
+    let next_of = async |id: &str| -> Value {
+        let token = &t.customer_token(711).await; // sessions expire while the clock runs
+        let r = t.get("/api/services", Some(token)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let list = r.json();
+        let s = list["services"].as_array().unwrap().iter().find(|s| s["id"] == id).cloned().unwrap();
+        let one = t.get(&format!("/api/services/{id}"), Some(token)).await.json();
+        assert_eq!(one["next_charge"], s["next_charge"], "list and detail agree");
+        s["next_charge"].clone()
+    };
+
+    let window_open = async |id: &str| t.get(&format!("/api/services/{id}"), Some(&t.customer_token(711).await)).await.json()["within_withdrawal_window"].clone();
+    assert_eq!(window_open(&sub).await, json!(true), "just bought");
+    let first = next_of(&sub).await;
+    let expected = expected_amount(999, act, period);
+    assert!(expected > 0 && expected < 999, "activated mid-month: {expected}");
+    assert_eq!(
+        first,
+        json!({"period": period.to_string(), "due_at": period.end_ms(), "amount_minor": expected, "currency": "EUR", "prorated": true}),
+    );
+
+    // The 1st: the tick takes what was shown, then the next month shows in full.
+    t.advance_to(period.end_ms() + HOUR);
+    let r = t.tick("billing").await;
+    assert_eq!(report(&r).0, 1, "{r}");
+    assert_eq!(ledger_charges(&t, &sub), vec![(format!("{sub}/{period}"), expected)]);
+    let next = period.next();
+    assert_eq!(
+        next_of(&sub).await,
+        json!({"period": next.to_string(), "due_at": next.end_ms(), "amount_minor": 999, "currency": "EUR", "prorated": false}),
+    );
+
+    // Past the 14 days (business time): no longer a withdrawal; the month's charge unchanged.
+    t.advance_to(next.start_ms() + 15 * 24 * HOUR);
+    let token = t.customer_token(711).await;
+    assert_eq!(window_open(&sub).await, json!(false), "15 days on");
+    assert_eq!(next_of(&sub).await["amount_minor"], 999);
+
+    // A one-time purchase has no next charge.
+    let once = t.bought_service(&token, &vin, "parking-assist", "next-charge-once").await["id"].as_str().unwrap().to_string();
+    assert_eq!(next_of(&once).await, Value::Null);
+    t.stop_with_admin_ledger_check().await;
+}

@@ -391,7 +391,17 @@ async fn a_customer_pays_on_the_hosted_page_links_the_car_buys_and_withdraws_in_
     b.wait_text("Active on your car since", 20).await.unwrap();
     b.click("a[href='/app/services']").await.unwrap();
     let text = b.wait_text("Next charge", 15).await.unwrap();
-    assert!(text.contains("€9.99") && text.contains("Parking Assist") && text.contains("Withdrawn"), "{text}");
+    assert!(text.contains("Parking Assist") && text.contains("Withdrawn"), "{text}");
+    // The charge the billing tick will take on the 1st: this month pro rata from the activation.
+    let activated: i64 = t
+        .db()
+        .query_row("SELECT activated_at FROM services WHERE option_code = 'entertainment-plus' AND state = 'active'", [], |r| r.get(0))
+        .unwrap();
+    let price = caas_domain::wit::Money { amount_minor: 999, currency: "EUR".into() };
+    let terms = caas_domain::services::billing::SubscriptionTerms { subscription_id: "-", price: &price, activated_at: activated, billing_ends_at: None, last_billed: None };
+    let due = caas_domain::services::billing::next_charge(&terms, t.now_ms()).expect("a charge to come");
+    let amount = format!("€{}.{:02}", due.amount.amount_minor / 100, due.amount.amount_minor % 100);
+    assert!(text.contains(&format!("{amount}{}", if due.prorated { " (part of the month)" } else { "" })), "{amount}: {text}");
 
     // The account shows the saved card (brand and last four digits only).
     b.click("a[href='/app/account']").await.unwrap();

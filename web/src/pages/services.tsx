@@ -171,9 +171,11 @@ function stateTone(s?: string): 'ok' | 'warn' | 'bad' | 'info' | 'muted' {
 
 const stateText = (s?: string) => t(`svc.${s ?? 'unknown'}` as Key);
 
-/** The first day of the next month: subscriptions are billed in arrears on it. */
-function nextBillingDate(now = new Date()): Date {
-  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
+/** "Next charge 1 Jan 2027: €4.83 (part of the month)", as the server computed it (business time, pro rata). */
+function nextChargeText(c: Service['next_charge']): string {
+  if (!c) return '';
+  const text = t('services.nextCharge', { date: fmtDate(c.due_at), amount: fmtMoney(c.amount_minor, c.currency) });
+  return c.prorated ? `${text} ${t('services.partOfMonth')}` : text;
 }
 
 export function Services() {
@@ -205,8 +207,8 @@ export function Services() {
                 <li key={s.id}>
                   <a href={`/app/services/${encodeURIComponent(s.id ?? '')}`}>{s.name ?? s.option_code}</a>
                   <span class="muted small">
-                    {s.kind === 'subscription' && s.state === 'active' && s.price
-                      ? t('services.nextCharge', { date: fmtDate(nextBillingDate().getTime()), amount: fmtMoney(s.price.amount_minor, s.price.currency) })
+                    {s.next_charge
+                      ? nextChargeText(s.next_charge)
                       : s.ends_at
                         ? t('services.until', { date: fmtDate(s.ends_at) })
                         : ''}
@@ -248,7 +250,8 @@ export function ServicePage(props: { id: string }) {
   // Bought services, and the plan's subscriptions (cancel anytime).
   const planSubscription = s.source === 'plan' && s.kind === 'subscription';
   const cancellable = (s.source === 'purchase' || planSubscription) && ['active', 'pending-activation', 'pending-payment'].includes(s.state ?? '');
-  const withinWindow = s.purchased_at ? Date.now() - s.purchased_at <= 14 * 86400000 : false;
+  // By the server's business time (the development clock may run ahead of this browser's).
+  const withinWindow = s.within_withdrawal_window ?? false;
   return (
     <Page title={s.name ?? s.option_code ?? ''} back={{ href: '/app/services', label: t('nav.services') }}>
       <Card>
@@ -288,6 +291,12 @@ export function ServicePage(props: { id: string }) {
           </dd>
           <dt>{t('service.kind')}</dt>
           <dd>{kindText({ kind: s.kind, billed_by: s.billed_by })}</dd>
+          {s.next_charge && (
+            <>
+              <dt>{t('service.nextCharge')}</dt>
+              <dd id="service-next-charge">{nextChargeText(s.next_charge)}</dd>
+            </>
+          )}
           {s.purchased_at && (
             <>
               <dt>{t('service.bought')}</dt>

@@ -194,6 +194,25 @@ pub fn charges_due(t: &SubscriptionTerms<'_>, now: i64) -> Vec<PeriodCharge> {
         .collect()
 }
 
+/// The next charge of a flat monthly subscription as the customer sees it at `now`: the period
+/// in use now (or, while the months included with the car last, the first billed one), at the
+/// amount [`charges_due`] records for it at that period's end (`period.end_ms()`), pro rata for
+/// a partial month. `None` when nothing more is billed (ended, already billed, or zero).
+pub fn next_charge(t: &SubscriptionTerms<'_>, now: i64) -> Option<PeriodCharge> {
+    let period = Period::containing(now.max(t.activated_at));
+    if t.last_billed.is_some_and(|lb| lb >= period) {
+        return None;
+    }
+    let ms = active_ms(period, t.activated_at, t.billing_ends_at);
+    let charge = PeriodCharge {
+        period,
+        amount: prorate(t.price, ms, period),
+        idempotency_key: charge_key(t.subscription_id, period),
+        prorated: ms < period.len_ms(),
+    };
+    (!charge.is_zero()).then_some(charge)
+}
+
 // ------------------------------------------------------------------ billed by use (issue 10)
 
 /// `YYYY-MM-DD` of an instant (UTC): the unit of usage.
@@ -730,6 +749,38 @@ mod tests {
         ];
         for (ok, s, want) in table {
             assert_eq!(on_settlement(*ok, *s), *want, "{ok} {}", s.as_str());
+        }
+    }
+
+    /// What the app shows as the next charge is what the billing tick records at that period's
+    /// end: mid-month activation (pro rata), a full month, months included with the car, a
+    /// cancellation effective mid-month (last partial month), one ended in an earlier month.
+    #[test]
+    fn next_charge_is_what_the_tick_bills_at_the_period_end() {
+        let price = eur(999);
+        let act = at(2026, 11, 16, 9);
+        let included = billing_start(act, Some(3)); // 2027-02-16 09:00
+        // (billing start, billing end, now) → (period shown, pro rata)
+        type Case = (i64, Option<i64>, i64, Option<(Period, bool)>);
+        let cases: &[Case] = &[
+            (act, None, at(2026, 11, 20, 0), Some((p(2026, 11), true))),
+            (act, None, at(2026, 12, 5, 0), Some((p(2026, 12), false))),
+            (included, None, at(2026, 12, 5, 0), Some((p(2027, 2), true))),
+            (included, None, at(2027, 3, 1, 0), Some((p(2027, 3), false))),
+            (act, Some(at(2027, 1, 10, 0)), at(2027, 1, 20, 0), Some((p(2027, 1), true))),
+            (act, Some(at(2027, 1, 10, 0)), at(2027, 2, 2, 0), None),
+        ];
+        for &(start, ends, now, want) in cases {
+            let t = SubscriptionTerms { subscription_id: "svc_n", price: &price, activated_at: start, billing_ends_at: ends, last_billed: None };
+            let got = next_charge(&t, now);
+            assert_eq!(got.as_ref().map(|c| (c.period, c.prorated)), want, "start {start} ends {ends:?} now {now}");
+            let Some(got) = got else { continue };
+            assert!(got.amount.amount_minor > 0 && got.amount.amount_minor <= 999);
+            let billed = charges_due(&t, got.period.end_ms());
+            assert_eq!(billed.iter().find(|c| c.period == got.period), Some(&got), "billed at the period end");
+            // Once that period is billed there is nothing more to preview for it.
+            let after = SubscriptionTerms { last_billed: Some(got.period), ..t.clone() };
+            assert_eq!(next_charge(&after, now), None);
         }
     }
 }

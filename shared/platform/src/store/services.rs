@@ -107,6 +107,40 @@ impl ServiceRow {
         self.price.clone().or_else(|| self.snapshot.as_ref().map(|x| x.price.clone())).filter(|p| p.amount_minor > 0)
     }
 
+    /// A flat monthly subscription still billing: its next charge at `now` as the billing tick
+    /// will record it (pro rata for a partial month). None for everything else, including
+    /// subscriptions billed by use (their amount is only known from the month's telemetry).
+    pub fn next_charge(&self, now: i64) -> Option<caas_domain::services::billing::PeriodCharge> {
+        use caas_domain::services::billing::{SubscriptionTerms, next_charge};
+        let billing = matches!(self.state(), Some(ServiceState::Active | ServiceState::CancellationScheduled));
+        if self.kind != "subscription" || !billing || self.snapshot.as_ref().is_some_and(|x| x.billed_by.is_some()) {
+            return None;
+        }
+        let (start, price) = (self.billing_start()?, self.billable_price()?);
+        let terms = SubscriptionTerms { subscription_id: &self.id, price: &price, activated_at: start, billing_ends_at: self.billing_ends_at, last_billed: None };
+        next_charge(&terms, now)
+    }
+
+    /// [`Self::to_json`] with what depends on `now`: the next charge (`next_charge`: period,
+    /// amount, when it is taken, whether it is a partial month; null when none is coming) and
+    /// whether the withdrawal window is still open.
+    pub fn to_json_at(&self, now: i64) -> Value {
+        let mut v = self.to_json();
+        v["next_charge"] = match self.next_charge(now) {
+            Some(c) => json!({
+                "period": c.period.to_string(),
+                "due_at": c.period.end_ms(),
+                "amount_minor": c.amount.amount_minor,
+                "currency": c.amount.currency,
+                "prorated": c.prorated,
+            }),
+            None => Value::Null,
+        };
+        // The EU 14-day withdrawal window, by business time (the app words the cancel rule by it).
+        v["within_withdrawal_window"] = json!(self.purchased_at.is_some_and(|p| caas_domain::services::withdrawal::within_withdrawal_window(p, now)));
+        v
+    }
+
     /// The commercial kind: the purchase snapshot, else the catalog entry of the option
     /// (plan comercial services created at link time), else permanent (sold with the car).
     pub fn option_kind(&self, catalog: Option<&Catalog>) -> OptionKind {
