@@ -170,18 +170,10 @@ async fn send_command(iot_url: &str, cmd: &OtaCommand) -> Result<(), (CommandOut
     }
 }
 
-fn service_name(s: &ServiceRow, catalog: Option<&Catalog>) -> String {
-    s.snapshot
-        .as_ref()
-        .map(|x| x.name.clone())
-        .or_else(|| catalog.and_then(|c| c.get(&s.option_code).or_else(|| c.get(&s.option_code.to_ascii_lowercase()))).map(|o| o.name.clone()))
-        .unwrap_or_else(|| s.option_code.clone())
-}
-
 /// The command was acknowledged: apply the lifecycle event (idempotently) and tell the customer.
 async fn applied(db: &Db, c: &Claimed, cmd: &OtaCommand, s: &ServiceRow, catalog: Option<&Catalog>, now: i64) -> Result<(), DbError> {
     let action = OtaAction::parse(&cmd.action).unwrap_or(OtaAction::Activate);
-    let name = service_name(s, catalog);
+    let name = s.display_name(catalog);
     let kind = s.option_kind(catalog);
     db.transaction(async |tx: &Db| -> Result<(), DbError> {
         let Some(cur) = svc::load_service(tx, &s.id).await? else { return queue::complete(tx, &c.id, None, now).await };
@@ -283,7 +275,7 @@ async fn failed(
     if outcome != CommandOutcome::Permanent
         && let AttemptDecision::RetryAt { at, .. } = ota::after_failure(&cfg.policy, &f, PaymentStatus::NoPayment, now)
     {
-        let name = (action == OtaAction::Activate && c.attempts == 1).then(|| service_name(s, catalog));
+        let name = (action == OtaAction::Activate && c.attempts == 1).then(|| s.display_name(catalog));
         db.transaction(async |tx: &Db| -> Result<(), DbError> {
             queue::reschedule(tx, &c.id, at, error, now).await?;
             tx.exec("UPDATE services SET last_error = ?, updated_at = ? WHERE id = ?", vec![text(error), int(now), text(&s.id)]).await?;

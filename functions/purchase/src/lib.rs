@@ -18,7 +18,7 @@ use caas_domain::auth::Role;
 use caas_domain::breaker::Dependency;
 use caas_domain::idempotency::{self, Replay};
 use caas_domain::ids::{IdKind, is_id, make_id};
-use caas_domain::services::catalog::{self, AvailabilityContext, BlockReason, MaintenanceStatus, PurchasePlan, ServiceOption};
+use caas_domain::services::catalog::{self, AvailabilityContext, BlockReason, Catalog, MaintenanceStatus, PurchasePlan, ServiceOption};
 use caas_domain::services::lifecycle::{ServiceEvent, ServiceState};
 use caas_domain::services::ota::{OtaAction, PaymentStatus, command_id};
 use caas_domain::vehicle::normalize_vin;
@@ -504,8 +504,19 @@ async fn list(req: Request) -> Result<Resp, Problem> {
         }
     };
     let now = clock::now_ms();
-    let services: Vec<Value> = rows.iter().map(|r| ServiceRow::from_row(r).to_json_at(now)).collect();
+    let rows: Vec<ServiceRow> = rows.iter().map(ServiceRow::from_row).collect();
+    let catalog = names_catalog(&db, &rows).await;
+    let services: Vec<Value> = rows.iter().map(|s| s.to_json_at(now, catalog.as_ref())).collect();
     Ok(resp::json(200, &json!({"services": services})))
+}
+
+/// The catalog, read only when a service has no purchase snapshot to take its name from (the
+/// plan comercial's services); a catalog that cannot be read leaves their codes as names.
+async fn names_catalog(db: &Db, services: &[ServiceRow]) -> Option<Catalog> {
+    if services.iter().all(|s| s.snapshot.is_some()) {
+        return None;
+    }
+    svc::load_catalog(db).await.ok()
 }
 
 async fn get_one(req: Request, id: &str) -> Result<Resp, Problem> {
@@ -516,7 +527,8 @@ async fn get_one(req: Request, id: &str) -> Result<Resp, Problem> {
     let db = Db::open_for_request().await?;
     match svc::load_service(&db, id).await? {
         Some(s) if s.customer_id == principal.subject_id => {
-            let mut v = s.to_json_at(clock::now_ms());
+            let catalog = names_catalog(&db, std::slice::from_ref(&s)).await;
+            let mut v = s.to_json_at(clock::now_ms(), catalog.as_ref());
             let history: Vec<Value> = ledger::of_service(&db, id)
                 .await?
                 .iter()

@@ -283,7 +283,7 @@ async fn cancel(req: Request, id: &str) -> Result<Resp, Problem> {
     let catalog = svc::load_catalog(&db).await.ok();
     let o = apply(&db, &payment_url, &s, catalog.as_ref(), clock::now_ms(), false, true).await?;
     refused(&s, o.rule)?;
-    let row = services::load_service(&db, id).await?.map(|r| r.to_json_at(clock::now_ms())).unwrap_or(Value::Null);
+    let row = services::load_service(&db, id).await?.map(|r| r.to_json_at(clock::now_ms(), catalog.as_ref())).unwrap_or(Value::Null);
     Ok(resp::json(200, &json!({"service": row, "decision": o.json(id)})))
 }
 

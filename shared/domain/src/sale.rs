@@ -85,6 +85,11 @@ pub struct Financing {
 /// compatibility; every other code must be an offered catalog option.
 pub const LEGACY_PLAN_CODES: &[&str] = &["AUTOPILOT-HWY"];
 
+/// What the customer sees for a legacy plan code (it has no catalog entry to name it).
+pub fn legacy_plan_name(code: &str) -> Option<&'static str> {
+    code.eq_ignore_ascii_case("AUTOPILOT-HWY").then_some("Highway Autopilot")
+}
+
 /// The plan comercial's codes that cannot be sold: unknown to the catalog, or retired.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RefusedPlanOptions {

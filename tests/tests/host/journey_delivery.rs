@@ -213,6 +213,12 @@ async fn app_link_makes_the_car_operational_and_queues_plan_services() {
         assert_eq!(s["command_id"].as_str().unwrap(), format!("cmd_{}_activate_0", s["id"].as_str().unwrap()));
     }
     assert_eq!(order(&t, &c).await["status"], "operational");
+    // The app names them as people know them, not by code (the catalog's name; the legacy
+    // plan code has its own).
+    let mine = t.get("/api/services", Some(&c.token)).await.json();
+    let mut names: Vec<&str> = mine["services"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["Heated Front Seats", "Highway Autopilot"], "{mine}");
 
     // The customer is told by e-mail and push, and on the car's display through the IoT API.
     t.tick("retry").await;

@@ -92,6 +92,17 @@ impl ServiceRow {
         self.snapshot.as_ref().map(|x| x.name.clone()).unwrap_or_else(|| self.option_code.clone())
     }
 
+    /// Name for people: the purchase snapshot's, else the catalog's (plan comercial services
+    /// have no snapshot), else a legacy plan code's, else the option code.
+    pub fn display_name(&self, catalog: Option<&Catalog>) -> String {
+        self.snapshot
+            .as_ref()
+            .map(|x| x.name.clone())
+            .or_else(|| catalog.and_then(|c| c.get(&self.option_code).or_else(|| c.get(&self.option_code.to_ascii_lowercase()))).map(|o| o.name.clone()))
+            .or_else(|| caas_domain::sale::legacy_plan_name(&self.option_code).map(str::to_string))
+            .unwrap_or_else(|| self.option_code.clone())
+    }
+
     /// When billing starts: activation, or the end of the months included with the car.
     pub fn billing_start(&self) -> Option<i64> {
         self.activated_at.map(|a| caas_domain::services::billing::billing_start(a, self.included_months))
@@ -121,11 +132,13 @@ impl ServiceRow {
         next_charge(&terms, now)
     }
 
-    /// [`Self::to_json`] with what depends on `now`: the next charge (`next_charge`: period,
+    /// [`Self::to_json`] for the customer's app: the name to show ([`Self::display_name`]), and
+    /// what depends on `now`: the next charge (`next_charge`: period,
     /// amount, when it is taken, whether it is a partial month; null when none is coming) and
     /// whether the withdrawal window is still open.
-    pub fn to_json_at(&self, now: i64) -> Value {
+    pub fn to_json_at(&self, now: i64, catalog: Option<&Catalog>) -> Value {
         let mut v = self.to_json();
+        v["name"] = json!(self.display_name(catalog));
         v["next_charge"] = match self.next_charge(now) {
             Some(c) => json!({
                 "period": c.period.to_string(),
