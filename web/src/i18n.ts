@@ -62,6 +62,11 @@ export function fmtMoney(minor: number, currency: string): string {
   return new Intl.NumberFormat(LOCALE[current], { style: 'currency', currency }).format(minor / 100);
 }
 
+/** A short amount for a chart's label: whole units, thousands abbreviated (€1.5K, 1,5 mil €). */
+export function fmtMoneyShort(minor: number, currency: string): string {
+  return new Intl.NumberFormat(LOCALE[current], { style: 'currency', currency, notation: 'compact', maximumFractionDigits: 1 }).format(minor / 100);
+}
+
 const toDate = (d: number | string) => (typeof d === 'number' ? new Date(d) : new Date(d.length === 10 ? `${d}T12:00:00Z` : d));
 
 export function fmtDate(d: number | string): string {

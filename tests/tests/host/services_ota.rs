@@ -191,6 +191,15 @@ async fn iot_always_failing_escalates_voids_the_payment_and_tells_the_customer()
     assert!(msgs.iter().any(|m| m["channel"] == "email"), "{msgs:?}");
     assert!(msgs.iter().any(|m| m["channel"] == "push"), "{msgs:?}");
     assert!(msgs.iter().all(|m| m["body"].as_str().unwrap().contains("not been charged")));
+    // Staff see the give-up on the dashboard, under the option's name.
+    let admin = t.admin_token().await;
+    let d = t.get("/api/admin/dashboard", Some(&admin)).await.json();
+    let hwy = d["ota_by_option"].as_array().unwrap().iter().find(|o| o["option_code"] == "highway-autopilot").cloned().unwrap_or_default();
+    assert_eq!(
+        (hwy["name"].as_str(), hwy["activated"].as_i64(), hwy["failed"].as_i64(), hwy["pending"].as_i64()),
+        (Some("Highway Autopilot"), Some(0), Some(1), Some(0)),
+        "{d}"
+    );
     // Done: later ticks do nothing, the option can be bought again.
     t.sims.faults(System::Iot).reset();
     let r = t.tick("ota").await;

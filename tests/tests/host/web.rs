@@ -689,6 +689,17 @@ async fn the_dashboard_charts_the_real_data_and_reconciliation_shows_a_planted_d
     assert!(funnel.contains("registered 1") && funnel.contains("reserved 1") && funnel.contains("connected 0"), "{funnel}");
     let revenue = b.find("#chart-revenue svg").await.unwrap().attr("aria-label").await.unwrap().unwrap_or_default();
     assert!(revenue.contains("€1,500.00"), "the settled reservation: {revenue}");
+    // Every bar's figure and label is drawn inside its chart, the tallest bar's figure too (not
+    // cut off at the top) and the first bar's label (not cut off at the left).
+    let drawn = b
+        .eval(
+            "const t = [...document.querySelectorAll('.chart svg text')];
+             return [t.length, t.filter((x) => { const s = x.ownerSVGElement.getBoundingClientRect(), r = x.getBoundingClientRect();
+                                                 return r.top < s.top || r.bottom > s.bottom || r.left < s.left || r.right > s.right; }).length];",
+        )
+        .await
+        .unwrap();
+    assert!(drawn[0].as_u64().unwrap() >= 10 && drawn[1] == 0, "bar figures and labels drawn / cut off: {drawn}");
     // The external systems' circuit breakers, all closed here.
     b.wait_text("External systems", 15).await.unwrap();
     let breakers = b.text("#breakers").await.unwrap();

@@ -1,6 +1,8 @@
 //! The admins' dashboard: server-side aggregates over bounded windows (12 weeks, 12 months),
 //! each a few indexed GROUP BY queries — never the rows themselves.
 use crate::db::{Db, DbError, int};
+use crate::store::services::option_name;
+use caas_domain::services::catalog::Catalog;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -12,8 +14,13 @@ pub struct Point {
 #[derive(Debug, Clone, Serialize)]
 pub struct OptionRate {
     pub option_code: String,
+    /// The option's name as staff know it ([`crate::store::services::option_name`]).
+    pub name: String,
+    /// Services of this option switched on, given up on (activation failed), and still waiting
+    /// for their first activation.
     pub activated: i64,
     pub failed: i64,
+    pub pending: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -39,7 +46,8 @@ async fn points(db: &Db, sql: &str, params: Vec<crate::db::Value>) -> Result<Vec
     Ok(db.query(sql, params).await?.iter().map(|r| Point { label: r.str("label"), value: r.i64("value") }).collect())
 }
 
-pub async fn dashboard(db: &Db, now: i64) -> Result<Dashboard, DbError> {
+/// The dashboard at `now`; options are named from `catalog` (see [`OptionRate::name`]).
+pub async fn dashboard(db: &Db, now: i64, catalog: Option<&Catalog>) -> Result<Dashboard, DbError> {
     // Weeks start on Monday (UTC); 1970-01-01 was a Thursday. The week is numbered in SQL and
     // labelled here, so that its start is defined once.
     const MONDAY_SHIFT: i64 = 3 * DAY;
@@ -66,13 +74,23 @@ pub async fn dashboard(db: &Db, now: i64) -> Result<Dashboard, DbError> {
     .await?;
     let ota_by_option = db
         .query(
-            "SELECT option_code, SUM(activated_at IS NOT NULL) AS activated, SUM(state = 'failed') AS failed
+            "SELECT option_code, SUM(activated_at IS NOT NULL) AS activated, SUM(state = 'failed') AS failed,
+                    SUM(state = 'pending-activation') AS pending
                FROM services GROUP BY option_code ORDER BY option_code LIMIT 200",
             vec![],
         )
         .await?
         .iter()
-        .map(|r| OptionRate { option_code: r.str("option_code"), activated: r.i64("activated"), failed: r.i64("failed") })
+        .map(|r| {
+            let code = r.str("option_code");
+            OptionRate {
+                name: option_name(catalog, &code),
+                option_code: code,
+                activated: r.i64("activated"),
+                failed: r.i64("failed"),
+                pending: r.i64("pending"),
+            }
+        })
         .collect();
     let open_escalations_by_age = points(
         db,

@@ -12,6 +12,16 @@ use caas_domain::wit::Money;
 use serde_json::{Value, json};
 
 /// One service instance row.
+/// An option's name as people know it: the catalog's (its code in either case), the legacy plan
+/// code's, else the code itself.
+pub fn option_name(catalog: Option<&Catalog>, code: &str) -> String {
+    catalog
+        .and_then(|c| c.get(code).or_else(|| c.get(&code.to_ascii_lowercase())))
+        .map(|o| o.name.clone())
+        .or_else(|| caas_domain::sale::legacy_plan_name(code).map(str::to_string))
+        .unwrap_or_else(|| code.to_string())
+}
+
 #[derive(Debug, Clone)]
 pub struct ServiceRow {
     pub id: String,
@@ -95,12 +105,10 @@ impl ServiceRow {
     /// Name for people: the purchase snapshot's, else the catalog's (plan comercial services
     /// have no snapshot), else a legacy plan code's, else the option code.
     pub fn display_name(&self, catalog: Option<&Catalog>) -> String {
-        self.snapshot
-            .as_ref()
-            .map(|x| x.name.clone())
-            .or_else(|| catalog.and_then(|c| c.get(&self.option_code).or_else(|| c.get(&self.option_code.to_ascii_lowercase()))).map(|o| o.name.clone()))
-            .or_else(|| caas_domain::sale::legacy_plan_name(&self.option_code).map(str::to_string))
-            .unwrap_or_else(|| self.option_code.clone())
+        match &self.snapshot {
+            Some(x) => x.name.clone(),
+            None => option_name(catalog, &self.option_code),
+        }
     }
 
     /// When billing starts: activation, or the end of the months included with the car.

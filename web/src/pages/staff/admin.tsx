@@ -1,7 +1,7 @@
 // Administrators: audit log, staff accounts, catalog, reconciliation and the dashboard.
 import { useState } from 'preact/hooks';
 import { api } from '../../api/client';
-import { fmtDateTime, fmtMoney, lang } from '../../i18n';
+import { fmtDateTime, fmtMoney, fmtMoneyShort, lang } from '../../i18n';
 import { Alert, Card, Chip, ErrorBox, Field, Loading, Page, useLoad } from '../../ui';
 import { st } from './i18n';
 import { euroCents } from './sale';
@@ -285,51 +285,101 @@ export function Reconciliation() {
   );
 }
 
-/** A bar chart (inline SVG: no library, no outside request) with its numbers one click away. */
-function Bars(props: { id: string; title: string; points: { label: string; value: number }[]; money?: boolean; tone?: string }) {
+type Point = { label: string; value: number };
+
+/** A bar chart (inline SVG: no library, no outside request) with its numbers one click away.
+ * `numbers` replaces the table behind the chart (e.g. counts behind a percentage). */
+function Bars(props: {
+  id: string;
+  title: string;
+  points: Point[];
+  money?: boolean;
+  unit?: string;
+  tone?: string;
+  numbers?: { label: string; text: string }[];
+}) {
   const max = Math.max(1, ...props.points.map((p) => p.value));
   const w = 560;
-  const h = 180;
+  const h = 160; // the tallest bar
+  const top = 30; // room for the tallest bar's value
   const n = Math.max(1, props.points.length);
-  const bw = Math.min(56, (w - 20) / n - 8);
-  const fmt = (v: number) => (props.money ? fmtMoney(v, 'EUR') : String(v));
+  const slot = (w - 20) / n;
+  const bw = Math.min(56, slot - 8);
+  const fmt = (v: number) => (props.money ? fmtMoney(v, 'EUR') : `${v}${props.unit ?? ''}`);
+  const short = (v: number) => (props.money ? fmtMoneyShort(v, 'EUR') : `${v}${props.unit ?? ''}`);
+  // A bar stands in the middle of its slot and its axis label fits the slot (14px text, ~8px a
+  // character): dates drop their year, other labels are cut with an ellipsis; the whole label is
+  // in the bar's tooltip and the table.
+  const fits = Math.max(4, Math.floor(slot / 8));
+  const axis = (label: string) =>
+    label.length <= fits ? label : /^\d{4}-\d{2}/.test(label) ? label.slice(5) : `${label.slice(0, fits - 1)}…`;
+  const rows = props.numbers ?? props.points.map((p) => ({ label: p.label, text: fmt(p.value) }));
   return (
     <Card title={props.title} class="chart" id={props.id}>
       {props.points.length === 0 ? (
         <p class="muted">{st('staff.none')}</p>
       ) : (
-        <svg viewBox={`0 0 ${w} ${h + 40}`} role="img" aria-label={`${props.title}: ${props.points.map((p) => `${p.label} ${fmt(p.value)}`).join(', ')}`}>
+        <svg viewBox={`0 0 ${w} ${top + h + 34}`} role="img" aria-label={`${props.title}: ${props.points.map((p) => `${p.label} ${fmt(p.value)}`).join(', ')}`}>
           {props.points.map((p, i) => {
             const bh = Math.round((p.value / max) * h);
-            const x = 10 + i * ((w - 20) / n) + 4;
+            const x = 10 + i * slot + (slot - bw) / 2;
             return (
               <g key={p.label}>
-                <rect x={x} y={h - bh + 10} width={bw} height={Math.max(bh, 1)} rx="4" class={`bar ${props.tone ?? ''}`} />
-                <text x={x + bw / 2} y={h + 30} text-anchor="middle" class="axis">
-                  {p.label.length > 10 ? p.label.slice(5) : p.label}
+                <title>{`${p.label}: ${fmt(p.value)}`}</title>
+                <rect x={x} y={top + h - bh} width={bw} height={Math.max(bh, 1)} rx="4" class={`bar ${props.tone ?? ''}`} />
+                <text x={x + bw / 2} y={top + h + 24} text-anchor="middle" class="axis">
+                  {axis(p.label)}
                 </text>
-                <text x={x + bw / 2} y={h - bh + 4} text-anchor="middle" class="value">
-                  {props.money ? Math.round(p.value / 100) : p.value}
+                <text x={x + bw / 2} y={top + h - bh - 8} text-anchor="middle" class="value">
+                  {short(p.value)}
                 </text>
               </g>
             );
           })}
         </svg>
       )}
-      <details>
-        <summary>{st('staff.numbers')}</summary>
-        <table class="prefs">
-          <tbody>
-            {props.points.map((p) => (
-              <tr key={p.label}>
-                <th scope="row">{p.label}</th>
-                <td>{fmt(p.value)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </details>
+      {rows.length > 0 && (
+        <details>
+          <summary>{st('staff.numbers')}</summary>
+          <table class="prefs">
+            <tbody>
+              {rows.map((r) => (
+                <tr key={r.label}>
+                  <th scope="row">{r.label}</th>
+                  <td>{r.text}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </details>
+      )}
     </Card>
+  );
+}
+
+type OptionRate = { option_code: string; name: string; activated: number; failed: number; pending: number };
+
+/** Activation success per option: only options with a finished activation are charted (an option
+ * whose services all wait has no rate yet); the table behind it has every option's counts. */
+function OtaChart(props: { options: OptionRate[] }) {
+  const es = lang() === 'es';
+  const finished = props.options.filter((o) => o.activated + o.failed > 0);
+  const rate = (o: OptionRate) => Math.round((100 * o.activated) / (o.activated + o.failed));
+  // Two options may carry one name (a legacy plan code and the catalog's option): then the code tells them apart.
+  const label = (o: OptionRate) => (props.options.filter((x) => x.name === o.name).length > 1 ? `${o.name} (${o.option_code})` : o.name);
+  return (
+    <Bars
+      id="chart-ota"
+      title={es ? 'Activaciones OTA con éxito por opción (%)' : 'OTA activation success per option (%)'}
+      unit="%"
+      points={finished.map((o) => ({ label: label(o), value: rate(o) }))}
+      numbers={props.options.map((o) => ({
+        label: label(o),
+        text: es
+          ? `${o.activated} activadas · ${o.failed} fallidas · ${o.pending} pendientes${o.activated + o.failed ? ` (${rate(o)} %)` : ''}`
+          : `${o.activated} switched on · ${o.failed} failed · ${o.pending} waiting${o.activated + o.failed ? ` (${rate(o)}%)` : ''}`,
+      }))}
+    />
   );
 }
 
@@ -344,11 +394,7 @@ export function Dashboard() {
       <div class="grid charts">
         <Bars id="chart-sales" title={es ? 'Ventas por semana' : 'Sales per week'} points={x.sales_per_week} />
         <Bars id="chart-funnel" title={es ? 'Embudo: reserva → conectado' : 'Funnel: reservation → connected'} points={x.funnel} />
-        <Bars
-          id="chart-ota"
-          title={es ? 'Activaciones OTA con éxito por opción (%)' : 'OTA activation success per option (%)'}
-          points={x.ota_by_option.map((o) => ({ label: o.option_code, value: o.activated + o.failed ? Math.round((100 * o.activated) / (o.activated + o.failed)) : 0 }))}
-        />
+        <OtaChart options={x.ota_by_option} />
         <Bars id="chart-escalations" title={es ? 'Escalados abiertos por antigüedad' : 'Open escalations by age'} points={x.open_escalations_by_age} tone="warn" />
         <Bars id="chart-revenue" title={es ? 'Ingresos por mes' : 'Revenue per month'} points={x.revenue_per_month} money />
         <Bars id="chart-refunds" title={es ? 'Devoluciones por mes' : 'Refunds per month'} points={x.refunds_per_month} money tone="warn" />
@@ -379,7 +425,7 @@ function Breakers() {
           ? `Se abre tras ${x.policy.failures_to_open} fallos seguidos; pausa de ${x.policy.cooldown_seconds} s.`
           : `Opens after ${x.policy.failures_to_open} failures in a row; pauses calls for ${x.policy.cooldown_seconds} s.`}
       </p>
-      <table class="data" id="breakers">
+      <table class="prefs data" id="breakers">
         <thead>
           <tr>
             <th>{es ? 'Sistema' : 'System'}</th>
