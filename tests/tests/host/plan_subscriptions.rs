@@ -67,6 +67,16 @@ async fn a_plan_subscription_is_included_then_billed_monthly_and_can_be_cancelle
     let first = Period::containing(included_until).key();
     assert_eq!(charges(&t, &id), vec![(first.clone(), "charged".to_string(), due[0].amount.amount_minor)]);
     assert_eq!(ledger_net(&t, &format!("{id}/{first}")), due[0].amount.amount_minor);
+    // That month's VAT invoice names the plan's subscription as the catalog does (a plan service
+    // has no purchase snapshot to take its name from), not by its code.
+    let r = t.tick("invoicing").await;
+    assert_eq!(r["invoices"], 1, "{r}");
+    let lines: Vec<(String, Option<String>)> = {
+        let db = t.db();
+        let mut st = db.prepare("SELECT name, period FROM vat_invoice_lines WHERE service_id = ?1").unwrap();
+        st.query_map([&id], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(lines, vec![("Entertainment Plus".to_string(), Some(first.clone()))]);
 
     // Cancel anytime: effective at the end of this month (billed in full, mes vencido), then the
     // feature is switched off through the OTA engine; nothing is billed after. (Months later: a
