@@ -370,7 +370,7 @@ async fn dunning(tx: &Db, ctx: &Ctx, c: &ChargeRow, pid: Option<String>, code: &
 /// A retry is scheduled: the customer is asked to check the payment method.
 #[allow(clippy::too_many_arguments)]
 async fn retry_later(tx: &Db, c: &ChargeRow, s: &ServiceRow, code: &str, failures: u32, at: i64, retry_number: u32, now: i64) -> Result<(), DbError> {
-    let name = s.name();
+    let name = s.name_for_people(tx).await;
     let m = caas_domain::messages::subscription_charge_failed(&name, &c.period, c.amount_minor, &c.currency, at, retry_number);
     let key = format!("sub-charge-failed:{}:{failures}", c.id);
     svc::send(tx, &s.customer_id, &s.vin, &key, &m, now).await?;
@@ -384,7 +384,7 @@ async fn give_up(tx: &Db, c: &ChargeRow, s: &ServiceRow, pid: Option<&str>, code
     let reason = format!("subscription charge {} unpaid after {failures} attempts ({code})", c.period);
     charges::open_collection(tx, c, pid, &s.customer_id, &reason, now).await?;
     let did_cancel = stop_subscription(tx, s, now).await?;
-    let name = s.name();
+    let name = s.name_for_people(tx).await;
     let m = caas_domain::messages::subscription_cancelled_unpaid(&name, &c.period, c.amount_minor, &c.currency, failures, &s.vin);
     let key = format!("sub-cancelled-unpaid:{}", s.id);
     svc::send(tx, &s.customer_id, &s.vin, &key, &m, now).await?;

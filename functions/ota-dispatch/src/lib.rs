@@ -293,7 +293,7 @@ async fn failed(
     }
     let payment = payment_status(cfg, s).await;
     let plan = ota::escalation_plan(&f, payment);
-    escalate(db, cfg, c, cmd, s, &plan, error, now).await
+    escalate(db, cfg, c, cmd, s, &plan, error, s.display_name(catalog), now).await
 }
 
 /// The up-front payment's state at the gateway (the source of truth for void vs refund).
@@ -342,9 +342,8 @@ struct Escalation<'a> {
 /// (ticket id, gateway idempotency, ledger keys, message ids), so a crash or a gateway outage
 /// half-way is repaired by the next tick running it again.
 #[allow(clippy::too_many_arguments)]
-async fn escalate(db: &Db, cfg: &Cfg, c: &Claimed, cmd: &OtaCommand, s: &ServiceRow, plan: &EscalationPlan, error: &str, now: i64) -> Result<Failure, DbError> {
+async fn escalate(db: &Db, cfg: &Cfg, c: &Claimed, cmd: &OtaCommand, s: &ServiceRow, plan: &EscalationPlan, error: &str, name: String, now: i64) -> Result<Failure, DbError> {
     let g = run_outside_steps(cfg, s, plan).await;
-    let name = s.snapshot.as_ref().map(|x| x.name.clone()).unwrap_or_else(|| s.option_code.clone());
     let e = Escalation { c, cmd, s, plan, error, name };
     db.transaction(async |tx: &Db| -> Result<Failure, DbError> {
         open_ticket(tx, &e, &g, now).await?;

@@ -34,7 +34,10 @@ pub async fn handle(tx: &Db, payment: &PaymentRow, settled: bool, failure_reason
         key: c.str("idempotency_key"),
         amount: Money { amount_minor: c.i64("amount_minor"), currency: c.str("currency") },
         order_id: s.as_ref().and_then(|s| s.order_id.clone()),
-        name: s.as_ref().map(|s| s.snapshot.as_ref().map(|x| x.name.clone()).unwrap_or_else(|| s.option_code.clone())),
+        name: match &s {
+            Some(s) => Some(s.name_for_people(tx).await),
+            None => None,
+        },
         s,
         sub_id,
         now,

@@ -166,6 +166,8 @@ struct Cancellation<'a> {
     theft: bool,
     /// Tell the customer about this service (theft sends one summary instead).
     notify: bool,
+    /// The service's name for people ([`ServiceRow::display_name`]).
+    name: String,
 }
 
 /// Decide, return the money, and apply the decision to one service.
@@ -181,7 +183,7 @@ async fn apply(db: &Db, payment_url: &str, s: &ServiceRow, catalog: Option<&Cata
         ));
     }
     let returns = plan_returns(db, s, kind, &d).await?;
-    let c = Cancellation { s, kind, d, event, from, returns, theft, notify };
+    let c = Cancellation { s, kind, d, event, from, returns, theft, notify, name: s.display_name(catalog) };
     let Some((state, billing_ends_at)) = db.transaction(async |tx: &Db| c.apply(tx, now).await).await? else {
         return Err(Problem::conflict("service-changed", "the service changed while it was being cancelled; try again"));
     };
@@ -239,7 +241,7 @@ impl Cancellation<'_> {
 
     /// Timeline entry and (unless theft) the customer's notification.
     async fn record(&self, tx: &Db, to: &str, billing_end: Option<i64>, now: i64) -> Result<(), DbError> {
-        let (s, d, name) = (self.s, &self.d, self.s.name());
+        let (s, d, name) = (self.s, &self.d, &self.name);
         let until = billing_end.map(|e| format!("; billing ends {}", format_date(e))).unwrap_or_default();
         let kind = if self.theft { "service-cancelled-theft" } else { "service-cancelled" };
         let detail = format!("{name} ({}) {}: {}; refund {}{until}", s.id, to, d.rule.as_str(), money_text(&d.refund));
@@ -323,7 +325,7 @@ async fn theft(req: Request) -> Result<Resp, Problem> {
     let (mut outcomes, mut lines) = (Vec::new(), Vec::new());
     for s in services::open_purchases_on_vehicle(&db, &vin, &me.subject_id).await? {
         let o = apply(&db, &payment_url, &s, catalog.as_ref(), now, true, false).await?;
-        lines.push((s.name(), theft_line(&o)));
+        lines.push((s.display_name(catalog.as_ref()), theft_line(&o)));
         outcomes.push(o.json(&s.id));
     }
     let id = caas_platform::rand::id(IdKind::Event).replacen("evt_", "thf_", 1);

@@ -90,9 +90,16 @@ async fn a_plan_subscription_is_included_then_billed_monthly_and_can_be_cancelle
     let (status, body) = t.cancel_service(&token, seats["id"].as_str().unwrap()).await;
     assert_eq!(status, 409, "{body}");
 
+    // The last month's charge is declined once: the customer is told, naming the subscription as
+    // the catalog does, and the dunning retry collects it.
+    t.sims.payment().decline(&t.customer_of(&vin).0, 1);
     t.advance_to(month_end + HOUR);
     t.tick("billing").await;
     t.tick("ota").await;
+    t.tick("retry").await;
+    let told: Vec<Value> = t.sims.notify().messages().into_iter().filter(|m| m["template"] == "subscription-payment-failed" && m["channel"] == "email").collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0]["body"].as_str().unwrap().contains("Entertainment Plus"), "{told:?}");
     t.advance_to(next_month_start(month_end + HOUR) + HOUR);
     t.tick("billing").await;
     t.tick("ota").await;

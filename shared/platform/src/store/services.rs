@@ -97,9 +97,13 @@ impl ServiceRow {
         self.payment_status.as_deref().and_then(PaymentStatus::from_gateway)
     }
 
-    /// Display name: the purchase snapshot's, else the option code.
-    pub fn name(&self) -> String {
-        self.snapshot.as_ref().map(|x| x.name.clone()).unwrap_or_else(|| self.option_code.clone())
+    /// [`Self::display_name`] where no catalog is at hand: reads it only for a service without a
+    /// purchase snapshot (the plan comercial's); a catalog that cannot be read leaves the code.
+    pub async fn name_for_people(&self, db: &Db) -> String {
+        match &self.snapshot {
+            Some(x) => x.name.clone(),
+            None => option_name(crate::services::load_catalog(db).await.ok().as_ref(), &self.option_code),
+        }
     }
 
     /// Name for people: the purchase snapshot's, else the catalog's (plan comercial services
