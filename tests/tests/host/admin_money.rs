@@ -290,7 +290,8 @@ async fn failed_subscription_charges_show_in_collections_with_their_dunning_stat
     assert_eq!(first["dunning"]["charge_status"], "failed");
     assert_eq!(first["dunning"]["failures"], 1);
     assert!(first["dunning"]["next_attempt_at"].as_i64().unwrap() > midnight_ms(2026, 12, 1) + HOUR, "{first}");
-    assert!(first["option_code"].as_str().is_some());
+    let name = if declined == subs[0] { "Entertainment Plus" } else { "Premium Audio" };
+    assert_eq!(first["option_name"], name, "the name the customer knows: {first}");
     assert_eq!(first["period"], "2026-11");
     assert!(first["amount_minor"].as_i64().unwrap() > 0);
     assert_eq!((second["source"].as_str(), second["payment_id"].as_str()), (Some("collection"), Some(pid.as_str())), "{second}");

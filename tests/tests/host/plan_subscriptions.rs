@@ -100,6 +100,11 @@ async fn a_plan_subscription_is_included_then_billed_monthly_and_can_be_cancelle
     let told: Vec<Value> = t.sims.notify().messages().into_iter().filter(|m| m["template"] == "subscription-payment-failed" && m["channel"] == "email").collect();
     assert_eq!(told.len(), 1, "{told:?}");
     assert!(told[0]["body"].as_str().unwrap().contains("Entertainment Plus"), "{told:?}");
+    // Staff see the charge in dunning under that name too.
+    let admin = t.admin_token().await;
+    let list = t.get("/api/admin/collections", Some(&admin)).await.json();
+    let item = list["items"].as_array().unwrap().iter().find(|c| c["service_id"] == id.as_str()).cloned().unwrap_or_else(|| panic!("{list}"));
+    assert_eq!((item["source"].as_str(), item["option_name"].as_str()), (Some("charge"), Some("Entertainment Plus")), "{item}");
     t.advance_to(next_month_start(month_end + HOUR) + HOUR);
     t.tick("billing").await;
     t.tick("ota").await;

@@ -56,7 +56,10 @@ async fn support_retries_a_failed_subscription_activation_that_then_succeeds() {
     assert_eq!(tk["attempts"], 4, "{tk}");
     assert!(tk["last_error"].as_str().unwrap().contains("503"), "{tk}");
     assert_eq!(tk["customer"]["email"], email.as_str());
-    assert_eq!((tk["service"]["option_code"].as_str(), tk["service"]["state"].as_str()), (Some("entertainment-plus"), Some("failed")));
+    assert_eq!(
+        (tk["service"]["option_code"].as_str(), tk["service"]["name"].as_str(), tk["service"]["state"].as_str()),
+        (Some("entertainment-plus"), Some("Entertainment Plus"), Some("failed"))
+    );
     assert_eq!(tk["vehicle_status"], Value::Null, "{tk}");
     assert!(tk["vehicle_status_note"].as_str().is_some_and(|n| n.contains("503")), "{tk}");
     // Other statuses do not list it; an unknown status is a 400.

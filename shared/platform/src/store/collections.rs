@@ -29,6 +29,8 @@ pub struct CollectionItem {
     pub customer_email: Option<String>,
     pub service_id: Option<String>,
     pub option_code: Option<String>,
+    /// The service's name as the customer knows it (purchase snapshot, catalog, or code).
+    pub option_name: Option<String>,
     pub service_state: Option<String>,
     pub payment_id: Option<String>,
     pub period: Option<String>,
@@ -81,7 +83,8 @@ impl Cursor {
 }
 
 const ITEMS: &str = "
-SELECT x.*, cu.full_name AS customer_name, cu.email AS customer_email, s.option_code AS option_code, s.state AS service_state FROM (
+SELECT x.*, cu.full_name AS customer_name, cu.email AS customer_email, s.option_code AS option_code,
+       COALESCE(json_extract(s.snapshot, '$.name'), co.name) AS option_name, s.state AS service_state FROM (
   SELECT 'collection' AS source, c.id AS id, c.customer_id, c.service_id, c.payment_id, c.amount_minor, c.currency, c.reason,
          c.status AS status, c.created_at AS since, c.closed_at, c.closed_by, c.note,
          sc.status AS charge_status, sc.period, sc.failures, sc.next_attempt_at, sc.last_error,
@@ -98,7 +101,8 @@ SELECT x.*, cu.full_name AS customer_name, cu.email AS customer_email, s.option_
      AND NOT EXISTS (SELECT 1 FROM collections c WHERE c.payment_id = sc.payment_id OR c.id = 'col_' || sc.idempotency_key)
 ) x
 LEFT JOIN customers cu ON cu.id = x.customer_id
-LEFT JOIN services s ON s.id = x.service_id";
+LEFT JOIN services s ON s.id = x.service_id
+LEFT JOIN catalog_options co ON co.code = lower(s.option_code)";
 
 fn item(r: &Row) -> CollectionItem {
     CollectionItem {
@@ -109,6 +113,7 @@ fn item(r: &Row) -> CollectionItem {
         customer_name: r.opt_str("customer_name"),
         customer_email: r.opt_str("customer_email"),
         service_id: r.opt_str("service_id"),
+        option_name: r.opt_str("option_name").or_else(|| r.opt_str("option_code").map(|c| crate::store::services::option_name(None, &c))),
         option_code: r.opt_str("option_code"),
         service_state: r.opt_str("service_state"),
         payment_id: r.opt_str("payment_id"),

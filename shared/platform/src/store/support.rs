@@ -44,11 +44,12 @@ pub struct Ticket {
 const SELECT: &str = "SELECT t.rowid AS k, t.id, t.status, t.service_id, t.vin, t.command_id, t.action, t.summary, t.last_error,
         t.vehicle_status, t.created_at, t.assigned_to, t.assigned_at, t.resolution, t.resolution_note, t.retry_command_id,
         t.closed_by, t.closed_at,
-        s.option_code, s.snapshot, s.state AS service_state, s.payment_id, s.payment_status, s.order_id, s.customer_id,
+        s.option_code, s.snapshot, co.name AS catalog_name, s.state AS service_state, s.payment_id, s.payment_status, s.order_id, s.customer_id,
         c.full_name AS customer_name, c.email AS customer_email,
         j.attempts AS job_attempts, j.last_error AS job_last_error
     FROM support_tickets t
     LEFT JOIN services s ON s.id = t.service_id
+    LEFT JOIN catalog_options co ON co.code = lower(s.option_code)
     LEFT JOIN customers c ON c.id = s.customer_id
     LEFT JOIN jobs j ON j.dedupe_key = t.command_id";
 
@@ -73,7 +74,9 @@ fn from_row(r: &Row) -> Ticket {
         retry_command_id: r.opt_str("retry_command_id"),
         closed_by: r.opt_str("closed_by"),
         closed_at: r.opt_i64("closed_at"),
-        option_name: snapshot_name.unwrap_or_else(|| option_code.clone()),
+        // The purchase's name, else the catalog's (a plan comercial service), else the legacy
+        // plan code's or the code (`services::option_name`).
+        option_name: snapshot_name.or_else(|| r.opt_str("catalog_name")).unwrap_or_else(|| crate::store::services::option_name(None, &option_code)),
         option_code,
         service_state: ServiceState::parse(&r.str("service_state")),
         payment_id: r.opt_str("payment_id"),

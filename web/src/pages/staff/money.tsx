@@ -376,7 +376,7 @@ export function Collections() {
             <Chip tone={c.status === 'open' ? 'bad' : 'muted'}>{c.status === 'open' ? st('money.statusOpen') : st('staff.closed')}</Chip>
           </div>
           <p>
-            {st(c.source === 'charge' ? 'money.charge' : 'money.case')} · {fmtMoney(c.amount_minor, c.currency)} · {c.option_code ?? c.service_id ?? '—'}
+            {st(c.source === 'charge' ? 'money.charge' : 'money.case')} · {fmtMoney(c.amount_minor, c.currency)} · {c.option_name ?? c.service_id ?? '—'}
             {c.period ? ` (${c.period})` : ''}
           </p>
           <p class="muted small">

@@ -82,7 +82,7 @@ export function TicketPage(props: { id: string; role: Role }) {
           </dd>
           <dt>{st('staff.service')}</dt>
           <dd>
-            {k.service.option_code} · {k.service.state ?? '—'}
+            {k.service.name} · {k.service.state ?? '—'}
           </dd>
           <dt>{st('staff.payment')}</dt>
           <dd>{k.service.payment_status ?? '—'}</dd>
