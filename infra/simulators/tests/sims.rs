@@ -500,10 +500,25 @@ async fn fault_injection() {
 
 // ----------------------------------------------------------------------------- auto webhooks, fixed ports
 
+/// Six consecutive free loopback ports below the kernel's ephemeral range: a fixed port inside it
+/// (this test once used 47311) can be taken at any moment by another test's outgoing connection.
+fn free_fixed_base() -> u16 {
+    let ephemeral_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next().and_then(|p| p.parse::<u16>().ok()))
+        .unwrap_or(32_768);
+    let start = 20_000 + (std::process::id() % 500) as u16 * 16;
+    (start..ephemeral_from.saturating_sub(6))
+        .step_by(7)
+        .chain((10_000..start).step_by(7))
+        .find(|&base| (0..6).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()))
+        .expect("six consecutive free loopback ports")
+}
+
 #[tokio::test]
 async fn auto_webhooks_and_fixed_ports() {
     let (app, rec) = fake_app(200).await;
-    let base = 47_311;
+    let base = free_fixed_base();
     let cfg = SimConfig { app_url: Some(app), ports: Some(SimPorts::from_base(base)), auto_webhooks: true, ..SimConfig::default() };
     let s = Sims::start(cfg.clone()).await.unwrap();
     assert_eq!(s.factory_url(), format!("http://127.0.0.1:{base}"));
