@@ -686,7 +686,7 @@ async fn the_dashboard_charts_the_real_data_and_reconciliation_shows_a_planted_d
     // The dashboard admins land on: charts drawn from the real data, numbers behind each.
     b.wait_url("/app/staff/dashboard", 15).await.unwrap();
     let funnel = b.find("#chart-funnel svg").await.unwrap().attr("aria-label").await.unwrap().unwrap_or_default();
-    assert!(funnel.contains("registered 1") && funnel.contains("reserved 1") && funnel.contains("connected 0"), "{funnel}");
+    assert!(funnel.contains("Registered 1") && funnel.contains("Reserved 1") && funnel.contains("Connected 0"), "{funnel}");
     let revenue = b.find("#chart-revenue svg").await.unwrap().attr("aria-label").await.unwrap().unwrap_or_default();
     assert!(revenue.contains("€1,500.00"), "the settled reservation: {revenue}");
     // Every bar's figure and label is drawn inside its chart, the tallest bar's figure too (not
@@ -747,6 +747,35 @@ async fn an_employee_finds_a_sale_and_cancels_it_before_it_is_paid_for() {
     b.wait_text("Sale cancelled.", 15).await.unwrap();
     b.wait_text("Cancelled by the dealership", 15).await.unwrap();
     assert_eq!(t.get(&format!("/api/orders/{order_id}"), Some(&token)).await.json()["status"], "cancelled");
+    b.close().await;
+    t.stop().await;
+}
+
+/// French and German staff get the intranet in their own language (they saw English before): a
+/// German employee's menu and sale form, a French admin's dashboard down to its charts' labels.
+#[tokio::test(flavor = "multi_thread")]
+async fn french_and_german_staff_see_the_intranet_in_their_language() {
+    let t = web_app().await;
+    let b = Browser::start("de-DE", DESKTOP).await.expect("browser");
+    staff_sign_in(&b, &t, EMPLOYEE_EMAIL, EMPLOYEE_PASSWORD).await;
+    let nav = b.text("nav.staffnav").await.unwrap();
+    assert!(nav.contains("Neuer Verkauf") && nav.contains("Preisliste"), "{nav}");
+    assert!(!nav.contains("New sale") && !nav.contains("Price list"), "{nav}");
+    b.click("a[href='/app/staff/new-sale']").await.unwrap();
+    b.wait_text("Verkauf erfassen", 15).await.unwrap();
+    assert_accessible("sale form (de)", &b.accessibility_violations().await.unwrap());
+    b.close().await;
+
+    let b = Browser::start("fr-FR", DESKTOP).await.expect("browser");
+    staff_sign_in(&b, &t, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    b.wait_text("Ventes par semaine", 15).await.unwrap();
+    b.wait_text("Systèmes externes", 15).await.unwrap();
+    let page = b.page_text().await.unwrap();
+    for english in ["Sales per week", "The numbers", "External systems", "Orders", "Ledger", "Collections at risk", "Failures in a row"] {
+        assert!(!page.contains(english), "{english:?} left in English: {page}");
+    }
+    let funnel = b.find("#chart-funnel svg").await.unwrap().attr("aria-label").await.unwrap().unwrap_or_default();
+    assert!(funnel.contains("Enregistrées 0") && funnel.contains("Connectées 0"), "{funnel}");
     b.close().await;
     t.stop().await;
 }

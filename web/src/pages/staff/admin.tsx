@@ -1,9 +1,9 @@
 // Administrators: audit log, staff accounts, catalog, reconciliation and the dashboard.
 import { useState } from 'preact/hooks';
 import { api } from '../../api/client';
-import { fmtDateTime, fmtMoney, fmtMoneyShort, lang } from '../../i18n';
+import { fmtDateTime, fmtMoney, fmtMoneyShort } from '../../i18n';
 import { Alert, Card, Chip, ErrorBox, Field, Loading, Page, useLoad } from '../../ui';
-import { st } from './i18n';
+import { st, type SKey } from './i18n';
 import { euroCents } from './sale';
 
 export function Audit() {
@@ -15,7 +15,7 @@ export function Audit() {
         <table class="prefs" id="audit">
           <thead>
             <tr>
-              <th scope="col">{st('staff.when')}</th>
+              <th scope="col">{st('staff.at')}</th>
               <th scope="col">{st('staff.actor')}</th>
               <th scope="col">{st('staff.action')}</th>
               <th scope="col">{st('staff.target')}</th>
@@ -243,7 +243,6 @@ export function CatalogAdmin() {
 /** The ledger against the payment gateway's records: every difference, with both sides. */
 export function Reconciliation() {
   const r = useLoad(() => api('get', '/api/admin/reconciliation'), []);
-  const es = lang() === 'es';
   return (
     <Page title={st('staff.reconciliation')}>
       {r.loading && <Loading />}
@@ -252,19 +251,23 @@ export function Reconciliation() {
         <>
           <Card>
             <p id="reconciliation-summary">
-              {es
-                ? `${r.data.gateway_payments} pagos en la pasarela · ${r.data.reconciliation.checked} referencias comparadas · ${r.data.reconciliation.pending} pendientes · ${r.data.reconciliation.parked} ya en gestión · ${r.data.reconciliation.differences.length} diferencias`
-                : `${r.data.gateway_payments} gateway payments · ${r.data.reconciliation.checked} references compared · ${r.data.reconciliation.pending} pending · ${r.data.reconciliation.parked} already being worked on · ${r.data.reconciliation.differences.length} differences`}
+              {st('rec.summary', {
+                payments: String(r.data.gateway_payments),
+                checked: String(r.data.reconciliation.checked),
+                pending: String(r.data.reconciliation.pending),
+                parked: String(r.data.reconciliation.parked),
+                differences: String(r.data.reconciliation.differences.length),
+              })}
             </p>
           </Card>
           <div class="table-scroll card">
             <table class="prefs" id="differences">
               <thead>
                 <tr>
-                  <th scope="col">{es ? 'Referencia' : 'Reference'}</th>
-                  <th scope="col">{es ? 'Pasarela' : 'Gateway kept'}</th>
-                  <th scope="col">{es ? 'Contabilidad' : 'Ledger'}</th>
-                  <th scope="col">{es ? 'Pagos' : 'Payments'}</th>
+                  <th scope="col">{st('money.reference')}</th>
+                  <th scope="col">{st('rec.gateway')}</th>
+                  <th scope="col">{st('rec.ledger')}</th>
+                  <th scope="col">{st('rec.payments')}</th>
                 </tr>
               </thead>
               <tbody>
@@ -362,7 +365,6 @@ type OptionRate = { option_code: string; name: string; activated: number; failed
 /** Activation success per option: only options with a finished activation are charted (an option
  * whose services all wait has no rate yet); the table behind it has every option's counts. */
 function OtaChart(props: { options: OptionRate[] }) {
-  const es = lang() === 'es';
   const finished = props.options.filter((o) => o.activated + o.failed > 0);
   const rate = (o: OptionRate) => Math.round((100 * o.activated) / (o.activated + o.failed));
   // Two options may carry one name (a legacy plan code and the catalog's option): then the code tells them apart.
@@ -370,36 +372,50 @@ function OtaChart(props: { options: OptionRate[] }) {
   return (
     <Bars
       id="chart-ota"
-      title={es ? 'Activaciones OTA con éxito por opción (%)' : 'OTA activation success per option (%)'}
+      title={st('dash.ota')}
       unit="%"
       points={finished.map((o) => ({ label: label(o), value: rate(o) }))}
       numbers={props.options.map((o) => ({
         label: label(o),
-        text: es
-          ? `${o.activated} activadas · ${o.failed} fallidas · ${o.pending} pendientes${o.activated + o.failed ? ` (${rate(o)} %)` : ''}`
-          : `${o.activated} switched on · ${o.failed} failed · ${o.pending} waiting${o.activated + o.failed ? ` (${rate(o)}%)` : ''}`,
+        text: st(o.activated + o.failed ? 'dash.otaCountsRate' : 'dash.otaCounts', {
+          activated: String(o.activated),
+          failed: String(o.failed),
+          pending: String(o.pending),
+          rate: o.activated + o.failed ? String(rate(o)) : '',
+        }),
       }))}
     />
   );
 }
+
+/** The server's labels for the funnel's steps and the escalations' ages, in the staff's language. */
+const FUNNEL_STEPS: Record<string, SKey> = {
+  registered: 'dash.registered',
+  reserved: 'dash.reserved',
+  'paid-in-full': 'dash.paid',
+  delivered: 'dash.delivered',
+  connected: 'dash.connected',
+};
+const AGES: Record<string, SKey> = { 'under 1 day': 'dash.ageDay', '1-7 days': 'dash.ageWeek', 'over 7 days': 'dash.ageOlder' };
+const worded = (points: Point[], words: Record<string, SKey>): Point[] =>
+  points.map((p) => ({ ...p, label: words[p.label] ? st(words[p.label]) : p.label }));
 
 export function Dashboard() {
   const d = useLoad(() => api('get', '/api/admin/dashboard'), []);
   if (d.loading) return <Loading />;
   if (d.error !== undefined) return <ErrorBox error={d.error} />;
   const x = d.data!;
-  const es = lang() === 'es';
   return (
     <Page title={st('staff.dashboard')}>
       <div class="grid charts">
-        <Bars id="chart-sales" title={es ? 'Ventas por semana' : 'Sales per week'} points={x.sales_per_week} />
-        <Bars id="chart-funnel" title={es ? 'Embudo: reserva → conectado' : 'Funnel: reservation → connected'} points={x.funnel} />
+        <Bars id="chart-sales" title={st('dash.sales')} points={x.sales_per_week} />
+        <Bars id="chart-funnel" title={st('dash.funnel')} points={worded(x.funnel, FUNNEL_STEPS)} />
         <OtaChart options={x.ota_by_option} />
-        <Bars id="chart-escalations" title={es ? 'Escalados abiertos por antigüedad' : 'Open escalations by age'} points={x.open_escalations_by_age} tone="warn" />
-        <Bars id="chart-revenue" title={es ? 'Ingresos por mes' : 'Revenue per month'} points={x.revenue_per_month} money />
-        <Bars id="chart-refunds" title={es ? 'Devoluciones por mes' : 'Refunds per month'} points={x.refunds_per_month} money tone="warn" />
+        <Bars id="chart-escalations" title={st('dash.escalations')} points={worded(x.open_escalations_by_age, AGES)} tone="warn" />
+        <Bars id="chart-revenue" title={st('dash.revenue')} points={x.revenue_per_month} money />
+        <Bars id="chart-refunds" title={st('dash.refunds')} points={x.refunds_per_month} money tone="warn" />
       </div>
-      <Card title={es ? 'Cobros en riesgo' : 'Collections at risk'}>
+      <Card title={st('dash.collections')}>
         <p id="collections">
           {x.collections_open} · {fmtMoney(x.collections_open_minor, 'EUR')}
         </p>
@@ -409,30 +425,27 @@ export function Dashboard() {
   );
 }
 
-const BREAKER_STATE_ES: Record<string, string> = { closed: 'cerrado', open: 'abierto', 'half-open': 'semiabierto' };
+const BREAKER_STATE: Record<string, SKey> = { closed: 'brk.state.closed', open: 'brk.state.open', 'half-open': 'brk.state.half-open' };
 
 /** The circuit breakers of the external systems: which one is failing and what the app does meanwhile. */
 function Breakers() {
   const b = useLoad(() => api('get', '/api/admin/breakers'), []);
-  const es = lang() === 'es';
   if (b.loading) return <Loading />;
   if (b.error !== undefined) return <ErrorBox error={b.error} />;
   const x = b.data!;
   return (
-    <Card title={es ? 'Sistemas externos (cortacircuitos)' : 'External systems (circuit breakers)'}>
+    <Card title={st('brk.title')}>
       <p class="muted">
-        {es
-          ? `Se abre tras ${x.policy.failures_to_open} fallos seguidos; pausa de ${x.policy.cooldown_seconds} s.`
-          : `Opens after ${x.policy.failures_to_open} failures in a row; pauses calls for ${x.policy.cooldown_seconds} s.`}
+        {st('brk.policy', { failures: String(x.policy.failures_to_open), cooldown: String(x.policy.cooldown_seconds) })}
       </p>
       <table class="prefs data" id="breakers">
         <thead>
           <tr>
-            <th>{es ? 'Sistema' : 'System'}</th>
-            <th>{es ? 'Estado' : 'State'}</th>
-            <th>{es ? 'Fallos seguidos' : 'Failures in a row'}</th>
-            <th>{es ? 'Último error' : 'Last error'}</th>
-            <th>{es ? 'Mientras está abierto' : 'While open'}</th>
+            <th>{st('brk.system')}</th>
+            <th>{st('brk.state')}</th>
+            <th>{st('brk.failures')}</th>
+            <th>{st('staff.lastError')}</th>
+            <th>{st('brk.whileOpen')}</th>
           </tr>
         </thead>
         <tbody>
@@ -440,8 +453,8 @@ function Breakers() {
             <tr key={r.system} data-system={r.system}>
               <td>{r.label}</td>
               <td>
-                <Chip tone={r.state === 'closed' ? 'ok' : r.state === 'open' ? 'bad' : 'warn'}>{es ? BREAKER_STATE_ES[r.state] ?? r.state : r.state}</Chip>
-                {r.state === 'open' && r.open_until ? ` ${es ? 'hasta' : 'until'} ${fmtDateTime(r.open_until)}` : ''}
+                <Chip tone={r.state === 'closed' ? 'ok' : r.state === 'open' ? 'bad' : 'warn'}>{BREAKER_STATE[r.state] ? st(BREAKER_STATE[r.state]!) : r.state}</Chip>
+                {r.state === 'open' && r.open_until ? ` ${st('brk.until', { when: fmtDateTime(r.open_until) })}` : ''}
               </td>
               <td>{r.consecutive_failures}</td>
               <td>{r.last_error ?? ''}</td>

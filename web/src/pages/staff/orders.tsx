@@ -2,7 +2,7 @@
 // re-issue, order search and an order with its timeline, payments, ledger and messages.
 import { useState } from 'preact/hooks';
 import { api, ApiError } from '../../api/client';
-import { fmtDateTime, fmtMoney, lang } from '../../i18n';
+import { fmtDateTime, fmtMoney } from '../../i18n';
 import { Alert, Card, Chip, ErrorBox, Field, Loading, NotFound, Page, useLoad } from '../../ui';
 import { statusLabel } from '../orders';
 import { st, type Role } from './i18n';
@@ -155,10 +155,9 @@ export function StaffOrders(props: { id?: string; role: Role }) {
   const [status, setStatus] = useState('');
   const [search, setSearch] = useState({ q: '', status: '' });
   const list = useLoad(() => api('get', '/api/staff/orders', { query: { q: search.q || undefined, status: search.status || undefined } }), [search.q, search.status]);
-  const es = lang() === 'es';
   if (props.id) return <StaffOrderPage id={props.id} role={props.role} />;
   return (
-    <Page title={es ? 'Pedidos' : 'Orders'}>
+    <Page title={st('staff.orders')}>
       <form
         class="row"
         onSubmit={(e) => {
@@ -166,10 +165,10 @@ export function StaffOrders(props: { id?: string; role: Role }) {
           setSearch({ q: q.trim(), status });
         }}
       >
-        <Field id="order-q" label={es ? 'Cliente, correo, VIN, matrícula o pedido' : 'Customer, e-mail, VIN, plate or order'}>
+        <Field id="order-q" label={st('ord.searchLabel')}>
           <input id="order-q" value={q} onInput={(e) => setQ(e.currentTarget.value)} />
         </Field>
-        <Field id="order-status" label={es ? 'Estado' : 'State'}>
+        <Field id="order-status" label={st('ord.state')}>
           <select id="order-status" value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
             <option value="">—</option>
             {['reservation-pending', 'reserved', 'factory-ordered', 'vehicle-available', 'fully-paid', 'delivered', 'operational', 'unassigned', 'abandoned', 'cancelled'].map((s) => (
@@ -180,7 +179,7 @@ export function StaffOrders(props: { id?: string; role: Role }) {
           </select>
         </Field>
         <button class="button primary" type="submit" id="order-search">
-          {es ? 'Buscar' : 'Search'}
+          {st('ord.search')}
         </button>
       </form>
       {list.error !== undefined && <ErrorBox error={list.error} />}
@@ -206,7 +205,6 @@ function StaffOrderPage(props: { id: string; role: Role }) {
   const [reason, setReason] = useState('');
   const [msg, setMsg] = useState<string>();
   const [error, setError] = useState<unknown>();
-  const es = lang() === 'es';
   if (o.loading && !o.data) return <Loading />;
   if (o.error instanceof ApiError && o.error.status === 404) return <NotFound />;
   if (o.error !== undefined && !o.data) return <ErrorBox error={o.error} />;
@@ -216,9 +214,9 @@ function StaffOrderPage(props: { id: string; role: Role }) {
     try {
       const r = await api('post', '/api/staff/orders/{order_id}/cancel', { params: { order_id: props.id }, body: { reason } });
       setMsg(
-        (es ? 'Venta cancelada.' : 'Sale cancelled.') +
-          (r.deposit_refund ? ` ${es ? 'Señal reembolsada' : 'Deposit refunded'}: ${fmtMoney(r.deposit_refund.amount_minor, 'EUR')}.` : '') +
-          (r.payments_voided.length ? ` ${es ? 'Pagos anulados' : 'Payments voided'}: ${r.payments_voided.length}.` : ''),
+        st('ord.cancelled') +
+          (r.deposit_refund ? ` ${st('ord.depositRefunded', { amount: fmtMoney(r.deposit_refund.amount_minor, 'EUR') })}` : '') +
+          (r.payments_voided.length ? ` ${st('ord.paymentsVoided', { count: String(r.payments_voided.length) })}` : ''),
       );
       o.reload();
     } catch (e) {
@@ -226,7 +224,7 @@ function StaffOrderPage(props: { id: string; role: Role }) {
     }
   };
   return (
-    <Page title={`${x.customer.full_name} · ${x.order.model}`} back={{ href: '/app/staff/orders', label: es ? 'Pedidos' : 'Orders' }}>
+    <Page title={`${x.customer.full_name} · ${x.order.model}`} back={{ href: '/app/staff/orders', label: st('staff.orders') }}>
       {msg && (
         <Alert tone="ok" id="cancel-done">
           {msg}
@@ -245,7 +243,7 @@ function StaffOrderPage(props: { id: string; role: Role }) {
           <dd>
             {x.customer.email} · {x.customer.phone}
           </dd>
-          <dt>{es ? 'Precio' : 'Price'}</dt>
+          <dt>{st('ord.price')}</dt>
           <dd>{fmtMoney(x.pricing.vehicle_price_minor, 'EUR')}</dd>
           {x.order.financing && (
             <>
@@ -283,7 +281,7 @@ function StaffOrderPage(props: { id: string; role: Role }) {
           ))}
         </ul>
       </Card>
-      <Card title={es ? 'Historial' : 'History'}>
+      <Card title={st('ord.history')}>
         <ol class="timeline">
           {x.timeline.map((e, i) => (
             <li key={i}>
@@ -293,7 +291,7 @@ function StaffOrderPage(props: { id: string; role: Role }) {
           ))}
         </ol>
       </Card>
-      <Card title={es ? 'Mensajes enviados' : 'Messages sent'}>
+      <Card title={st('ord.messages')}>
         <ul class="list">
           {x.messages.map((m) => (
             <li key={m.message_id}>
@@ -306,13 +304,13 @@ function StaffOrderPage(props: { id: string; role: Role }) {
         </ul>
       </Card>
       {x.cancellable && (
-        <Card title={es ? 'Cancelar la venta' : 'Cancel the sale'}>
+        <Card title={st('ord.cancel')}>
           <div class="form">
-            <Field id="cancel-reason" label={es ? 'Motivo (queda registrado; se informa al cliente)' : 'Reason (recorded; the customer is told)'}>
+            <Field id="cancel-reason" label={st('ord.cancelReason')}>
               <input id="cancel-reason" value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
             </Field>
             <button class="button danger" id="cancel-sale" onClick={cancel} disabled={reason.trim().length < 3}>
-              {es ? 'Cancelar la venta' : 'Cancel the sale'}
+              {st('ord.cancel')}
             </button>
           </div>
         </Card>
