@@ -1,5 +1,6 @@
 //! Embeds the built web app (`web/dist`, made by `infra/build-web.sh`) into the component: one
-//! table of (path, content type, ETag, bytes). Without a build the table holds one page saying
+//! table of (path, content type, ETag, bytes, and the gzip copy `web/build.mjs` wrote beside a
+//! text file with its own ETag). Without a build the table holds one page saying
 //! how to make it, so `cargo build` of the workspace never fails for a missing front end.
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
@@ -18,9 +19,16 @@ fn main() {
         println!("cargo:rerun-if-changed={}", abs.display());
         let bytes = std::fs::read(abs).unwrap();
         let etag = hex::encode(&Sha256::digest(&bytes)[..12]);
+        let gz_path = PathBuf::from(format!("{}.gz", abs.display()));
+        let gzip = if gz_path.is_file() {
+            println!("cargo:rerun-if-changed={}", gz_path.display());
+            format!("Some(include_bytes!({:?}))", gz_path.display().to_string())
+        } else {
+            "None".to_string()
+        };
         writeln!(
             out,
-            "    Asset {{ path: {rel:?}, content_type: {ct:?}, etag: \"\\\"{etag}\\\"\", body: include_bytes!({abs:?}) }},",
+            "    Asset {{ path: {rel:?}, content_type: {ct:?}, etag: \"\\\"{etag}\\\"\", gzip_etag: \"\\\"{etag}-gz\\\"\", body: include_bytes!({abs:?}), gzip: {gzip} }},",
             ct = content_type(rel),
             abs = abs.display().to_string(),
         )
@@ -36,6 +44,8 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
         let path = entry.unwrap().path();
         if path.is_dir() {
             walk(root, &path, out);
+        } else if path.extension().is_some_and(|e| e == "gz") {
+            // A gzip copy: served as its file's other representation, not as a file of its own.
         } else {
             let rel = path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
             out.push((format!("/{rel}"), path.canonicalize().unwrap()));

@@ -86,6 +86,18 @@ async fn the_app_files_are_served_with_types_caching_and_a_screen_fallback() {
         assert_eq!(r.headers()["cache-control"], "public, max-age=31536000, immutable", "{a}");
         let ct = r.headers()["content-type"].to_str().unwrap().to_string();
         assert!(ct.starts_with(if a.ends_with(".js") { "text/javascript" } else { "text/css" }), "{a}: {ct}");
+        assert!(r.headers().get("content-encoding").is_none(), "{a}: no Accept-Encoding, no encoding");
+        let plain = r.bytes().await.unwrap();
+        // A browser that takes gzip gets the same file in far fewer bytes; one that refuses it does not.
+        let r = c.get(t.url(a)).header("accept-encoding", "gzip, deflate, br, zstd").send().await.unwrap();
+        assert_eq!((r.headers()["content-encoding"].to_str().unwrap(), r.headers()["vary"].to_str().unwrap()), ("gzip", "accept-encoding"), "{a}");
+        let gz = r.bytes().await.unwrap();
+        let mut decoded = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut decoded).unwrap();
+        assert_eq!(decoded, plain, "{a}: the gzip copy is the same file");
+        assert!(gz.len() * 2 < plain.len(), "{a}: {} gzip bytes for {}", gz.len(), plain.len());
+        let r = c.get(t.url(a)).header("accept-encoding", "gzip;q=0, identity").send().await.unwrap();
+        assert!(r.headers().get("content-encoding").is_none(), "{a}: gzip refused with q=0");
     }
     // A screen's address (deep link, the payment page's way back) opens the app.
     let r = c.get(t.url("/app/orders/ord_anything")).send().await.unwrap();
