@@ -18,20 +18,39 @@ const result = await esbuild.build({
   format: 'esm',
   target: ['es2020', 'chrome100', 'firefox100', 'safari15'],
   entryNames: '[name]-[hash]',
+  // The staff intranet (imported lazily by main.tsx) and what it alone needs go to their own files.
+  splitting: true,
+  chunkNames: '[name]-[hash]',
   outdir: `${out}/app/assets`,
   metafile: true,
   legalComments: 'none',
   logLevel: 'warning',
 });
-const files = Object.keys(result.metafile.outputs).map((p) => p.replace(`${out}/app/`, ''));
-const js = files.find((f) => f.endsWith('.js'));
-const css = files.find((f) => f.endsWith('.css'));
+const outputs = Object.entries(result.metafile.outputs);
+const files = outputs.map(([p]) => p.replace(`${out}/app/`, ''));
+const entry = (src) => outputs.find(([, o]) => o.entryPoint === src)[0].replace(`${out}/app/`, '');
+const js = entry('src/main.tsx');
+const css = entry('src/app.css');
+// The files the entry imports statically (shared with the intranet's file): part of the first load,
+// preloaded by the page and precached by the service worker like the entry itself.
+const staticImports = (f, seen = new Set()) => {
+  for (const i of result.metafile.outputs[`${out}/app/${f}`].imports) {
+    const dep = i.path.replace(`${out}/app/`, '');
+    if (i.kind === 'import-statement' && !seen.has(dep)) {
+      seen.add(dep);
+      staticImports(dep, seen);
+    }
+  }
+  return [...seen];
+};
+const shared = staticImports(js);
 const version = createHash('sha256').update(files.join(',')).digest('hex').slice(0, 12);
 
-const html = readFileSync('public/index.html', 'utf8').replace('%CSS%', `/app/${css}`).replace('%JS%', `/app/${js}`);
+const preload = shared.map((f) => `<link rel="modulepreload" href="/app/${f}">\n`).join('');
+const html = readFileSync('public/index.html', 'utf8').replace('%CSS%', `/app/${css}`).replace('%PRELOAD%', preload).replace('%JS%', `/app/${js}`);
 writeFileSync(`${out}/app/index.html`, html);
 for (const f of readdirSync('public')) if (f !== 'index.html' && f !== 'sw.js') cpSync(`public/${f}`, `${out}/app/${f}`, { recursive: true });
-const precache = ['/app/', `/app/${js}`, `/app/${css}`, '/app/icon.svg', '/app/manifest.webmanifest'];
+const precache = ['/app/', `/app/${js}`, ...shared.map((f) => `/app/${f}`), `/app/${css}`, '/app/icon.svg', '/app/manifest.webmanifest'];
 const sw = readFileSync('public/sw.js', 'utf8').replace('%VERSION%', version).replace('%PRECACHE%', JSON.stringify(precache));
 writeFileSync(`${out}/app/sw.js`, sw);
 writeDocuments(`${out}/docs`);
@@ -51,6 +70,8 @@ const gzipAll = (dir) => {
 };
 gzipAll(out);
 const size = (f) => readFileSync(`${out}/app/${f}`).length;
-const total = [js, css, 'index.html'].reduce((n, f) => n + size(f), 0);
-const gzTotal = [js, css, 'index.html'].reduce((n, f) => n + size(`${f}.gz`), 0);
-console.log(`web: built ${js}, ${css} (first load ${(total / 1024).toFixed(1)} KiB, ${(gzTotal / 1024).toFixed(1)} KiB gzipped)`);
+const first = [js, ...shared, css, 'index.html'];
+const total = first.reduce((n, f) => n + size(f), 0);
+const gzTotal = first.reduce((n, f) => n + size(`${f}.gz`), 0);
+const later = files.filter((f) => f.endsWith('.js') && !first.includes(f));
+console.log(`web: built ${js}, ${css} (first load ${(total / 1024).toFixed(1)} KiB, ${(gzTotal / 1024).toFixed(1)} KiB gzipped); loaded later: ${later.join(', ')}`);

@@ -2,15 +2,14 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, session, setUnauthorizedHandler, type Schemas } from './api/client';
-import { LangProvider, LanguagePicker, explicitLang, setLang, t, useLang } from './i18n';
+import { LangProvider, explicitLang, setLang, t, useLang } from './i18n';
 import { AccountPage, ConfirmEmail } from './pages/account';
 import { ChangePassword, Forgot, Login, SetPassword } from './pages/auth';
 import { Expediente, InvoicePage } from './pages/expediente';
 import { Dashboard, OrderPage } from './pages/orders';
 import { Catalog, Link, ServicePage, Services, Theft } from './pages/services';
-import { Audit, CatalogAdmin, Collections, Ledger, Dashboard as AdminDashboard, Deliveries, PriceList, Reconciliation, Escalations, STAFF_NAV, SaleForm, SaleLookup, StaffAccounts, StaffOrders, SupportQueue, TicketPage, st } from './pages/staff';
 import { match, navigate, onLinkClick, useLocation } from './router';
-import { Loading, NotFound } from './ui';
+import { ErrorBox, Loading, NotFound } from './ui';
 
 type Me = Schemas['Me'];
 
@@ -59,7 +58,7 @@ function App() {
     if (me && path === '/app/login') navigate('/app/', true);
     return <Shell me={null}>{<Login onLogin={loadMe} notice={notice} />}</Shell>;
   }
-  if (me.role !== 'customer') return <Shell me={me}>{staffScreen(me, path, q)}</Shell>;
+  if (me.role !== 'customer') return <Staff me={me} path={path} q={q} />;
   if (me.must_change_password && path !== '/app/password') navigate('/app/password', true);
 
   let screen;
@@ -80,60 +79,29 @@ function App() {
   return <Shell me={me}>{screen}</Shell>;
 }
 
-/** The intranet's screens for employees, support agents and admins (by role). */
-function staffScreen(me: Me, path: string, q: URLSearchParams) {
-  const nav = STAFF_NAV[me.role];
-  let m: Record<string, string> | null;
-  if (me.must_change_password || path === '/app/password') return <ChangePassword forced={me.must_change_password} onDone={() => navigate('/app/', true)} />;
-  if (path === '/app/' || path === '/app') {
-    if (nav[0]) navigate(nav[0].href, true);
-    return <Loading />;
-  }
-  const allowed = (href: string) => nav.some((n) => n.href === href);
-  if (path === '/app/staff/support' && allowed(path)) return <SupportQueue status={q.get('status') ?? undefined} />;
-  if ((m = match('/app/staff/support/:id', path)) && allowed('/app/staff/support')) return <TicketPage id={m.id} role={me.role} />;
-  if (path === '/app/staff/deliveries' && allowed(path)) return <Deliveries />;
-  if (path === '/app/staff/new-sale' && allowed(path)) return <SaleForm />;
-  if (path === '/app/staff/price-list' && allowed(path)) return <PriceList />;
-  if (path === '/app/staff/orders' && allowed(path)) return <StaffOrders role={me.role} />;
-  if ((m = match('/app/staff/orders/:id', path)) && allowed('/app/staff/orders')) return <StaffOrders id={m.id} role={me.role} />;
-  if (path === '/app/staff/sale' && allowed(path)) return <SaleLookup id={q.get('id') ?? undefined} role={me.role} />;
-  if (path === '/app/staff/escalations' && allowed(path)) return <Escalations />;
-  if (path === '/app/staff/audit' && allowed(path)) return <Audit />;
-  if (path === '/app/staff/accounts' && allowed(path)) return <StaffAccounts />;
-  if (path === '/app/staff/catalog' && allowed(path)) return <CatalogAdmin />;
-  if (path === '/app/staff/reconciliation' && allowed(path)) return <Reconciliation />;
-  if (path === '/app/staff/dashboard' && allowed(path)) return <AdminDashboard />;
-  if (path === '/app/staff/ledger' && allowed(path)) return <Ledger reference={q.get('reference') ?? undefined} customer={q.get('customer') ?? undefined} />;
-  if (path === '/app/staff/collections' && allowed(path)) return <Collections />;
-  if (path === '/app/account') return <StaffAccount me={me} />;
-  return <NotFound />;
-}
+type StaffModule = typeof import('./pages/staff');
+let staffModule: Promise<StaffModule> | undefined;
+const loadStaff = () => (staffModule ??= import('./pages/staff'));
 
-function StaffAccount(props: { me: Me }) {
-  const logout = async () => {
-    await api('post', '/api/auth/logout').catch(() => {});
-    session.clear();
-    window.location.assign('/app/login');
-  };
+/** The intranet (employees, support agents, admins): its code, a third of the app, is a separate
+ * file loaded after a staff member signs in, so customers never download it. */
+function Staff(props: { me: Me; path: string; q: URLSearchParams }) {
+  const [mod, setMod] = useState<StaffModule | null>(null);
+  const [error, setError] = useState<unknown>(undefined);
+  useEffect(() => {
+    loadStaff().then(
+      (m) => setMod(() => m),
+      (e) => {
+        staffModule = undefined; // a later visit tries again
+        setError(e);
+      },
+    );
+  }, []);
+  if (!mod) return <Shell me={null}>{error !== undefined ? <ErrorBox error={error} /> : <Loading />}</Shell>;
   return (
-    <section class="page">
-      <h1>{t('nav.account')}</h1>
-      <div class="card">
-        <p>
-          {props.me.email} · {props.me.role}
-        </p>
-        <LanguagePicker />
-        <div class="row">
-          <a class="button" href="/app/password">
-            {t('password.title')}
-          </a>
-          <button class="button" id="logout" onClick={logout}>
-            {t('nav.logout')}
-          </button>
-        </div>
-      </div>
-    </section>
+    <Shell me={props.me} staffNav={mod.staffNav(props.me)}>
+      {mod.staffScreen(props.me, props.path, props.q)}
+    </Shell>
   );
 }
 
@@ -147,11 +115,14 @@ function syncLanguage() {
   }, () => {});
 }
 
-function Shell(props: { me: Me | null; children: preact.ComponentChildren }) {
+/** A staff member's menu (made by the intranet's code): its label and entries. */
+export type StaffNav = { label: string; items: { href: string; label: string }[] };
+
+function Shell(props: { me: Me | null; staffNav?: StaffNav | null; children: preact.ComponentChildren }) {
   const path = useLocation().pathname;
   const role = props.me?.role;
   const nav = role === 'customer' && !props.me?.must_change_password;
-  const staffNav = role && role !== 'customer' && !props.me?.must_change_password ? [...STAFF_NAV[role].map((n) => ({ href: n.href, label: st(n.key) })), { href: '/app/account', label: t('nav.account') }] : [];
+  const staffNav = props.staffNav?.items ?? [];
   return (
     <div class="shell" onClick={(e) => onLinkClick(e as unknown as MouseEvent)}>
       <a class="skip" href="#main">
@@ -163,7 +134,7 @@ function Shell(props: { me: Me | null; children: preact.ComponentChildren }) {
           <span>CaaS</span>
         </a>
         {staffNav.length > 0 && (
-          <nav aria-label={st('staff.home')} class="mainnav staffnav">
+          <nav aria-label={props.staffNav?.label} class="mainnav staffnav">
             {staffNav.map((n) => (
               <a href={n.href} key={n.href} aria-current={path.startsWith(n.href) ? 'page' : undefined}>
                 <span>{n.label}</span>

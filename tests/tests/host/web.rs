@@ -75,7 +75,11 @@ async fn the_app_files_are_served_with_types_caching_and_a_screen_fallback() {
     let html = r.text().await.unwrap();
     // Every file the page loads is ours and fingerprinted (no outside host, no CDN).
     let assets: Vec<&str> = html.split(['"', '\'']).filter(|s| s.starts_with("/app/assets/")).collect();
-    assert_eq!(assets.len(), 2, "one script and one stylesheet: {html}");
+    // One stylesheet, one script and the script's preloaded imports (code it shares with the
+    // intranet, whose own file is loaded only for staff).
+    assert_eq!(assets.iter().filter(|a| a.ends_with(".css")).count(), 1, "{html}");
+    assert_eq!(html.matches("<script").count(), 1, "{html}");
+    assert!(assets.iter().filter(|a| a.ends_with(".js")).count() >= 1 && !assets.iter().any(|a| a.contains("/staff-")), "{html}");
     assert!(!html.contains("http://") && !html.contains("https://"), "{html}");
     let r = c.get(t.url("/app/")).header("if-none-match", &etag).send().await.unwrap();
     assert_eq!(r.status(), 304, "revalidation with the ETag");
@@ -197,6 +201,9 @@ async fn first_sign_in_from_the_emailed_link_shows_the_order_and_is_accessible_o
     };
     assert!(foreign.is_empty(), "requests to other hosts: {foreign:?}");
     assert!(bytes < 200 * 1024, "{bytes} bytes loaded");
+    // A customer never downloads the staff intranet's code.
+    let loaded = b.eval("return performance.getEntriesByType('resource').map(x => x.name).join(' ')").await.unwrap();
+    assert!(!loaded.as_str().unwrap().contains("/app/assets/staff-"), "{loaded}");
     b.close().await;
     t.stop().await;
 }
@@ -788,6 +795,9 @@ async fn french_and_german_staff_see_the_intranet_in_their_language() {
     }
     let funnel = b.find("#chart-funnel svg").await.unwrap().attr("aria-label").await.unwrap().unwrap_or_default();
     assert!(funnel.contains("Enregistrées 0") && funnel.contains("Connectées 0"), "{funnel}");
+    // The intranet's code came as its own file, after sign-in.
+    let loaded = b.eval("return performance.getEntriesByType('resource').map(x => x.name).join(' ')").await.unwrap();
+    assert!(loaded.as_str().unwrap().contains("/app/assets/staff-"), "{loaded}");
     b.close().await;
     t.stop().await;
 }

@@ -1,4 +1,5 @@
-// The staff intranet, by screen family.
+// The staff intranet, by screen family (a separate file of the bundle: main.tsx imports it lazily).
+export { staffNav, staffScreen } from './screens';
 export { STAFF_NAV, st } from './i18n';
 export { SupportQueue, TicketPage } from './support';
 export { Deliveries, SaleLookup, StaffOrders } from './orders';
