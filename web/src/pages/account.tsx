@@ -42,14 +42,7 @@ export function AccountPage(props: { email?: string; onLogout: () => void; setup
       {account.data && <Preferences account={account.data} />}
       <Card title={t('account.security')}>
         <p>{props.email}</p>
-        <div class="row">
-          <a class="button" href="/app/password">
-            {t('password.title')}
-          </a>
-          <button class="button" id="logout" onClick={logout}>
-            {t('nav.logout')}
-          </button>
-        </div>
+        <SignInActions onLogout={logout} />
       </Card>
       <Card title={t('theft.title')}>
         <p>{t('theft.short')}</p>
@@ -315,5 +308,19 @@ export function ConfirmEmail(props: { token: string }) {
         </a>
       </Card>
     </Page>
+  );
+}
+
+/** Change the password, or sign out: the customer's account page and the staff's. */
+export function SignInActions(props: { onLogout: () => void }) {
+  return (
+    <div class="row">
+      <a class="button" href="/app/password">
+        {t('password.title')}
+      </a>
+      <button class="button" id="logout" onClick={props.onLogout}>
+        {t('nav.logout')}
+      </button>
+    </div>
   );
 }

@@ -4,6 +4,7 @@ import { api, session, type Schemas } from '../../api/client';
 import { LanguagePicker, t } from '../../i18n';
 import { match, navigate } from '../../router';
 import { Loading, NotFound } from '../../ui';
+import { SignInActions } from '../account';
 import { ChangePassword } from '../auth';
 import { STAFF_NAV, st } from './i18n';
 import { SupportQueue, TicketPage } from './support';
@@ -64,14 +65,7 @@ function StaffAccount(props: { me: Me }) {
           {props.me.email} · {props.me.role}
         </p>
         <LanguagePicker />
-        <div class="row">
-          <a class="button" href="/app/password">
-            {t('password.title')}
-          </a>
-          <button class="button" id="logout" onClick={logout}>
-            {t('nav.logout')}
-          </button>
-        </div>
+        <SignInActions onLogout={logout} />
       </div>
     </section>
   );
