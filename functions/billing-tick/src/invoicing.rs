@@ -31,13 +31,12 @@ async fn config() -> Result<Config, Problem> {
     let raw = vars::required("vat_rates").await?;
     let rates = VatRates::parse(&raw).map_err(|e| Problem::unavailable(format!("configuration variable {e}")))?;
     let issuer = vars::get("invoice_issuer").await.filter(|s| !s.trim().is_empty()).unwrap_or_else(|| "CaaS".into());
-    Ok(Config { rates, issuer: issuer.trim().to_string(), catalog: None })
+    Ok(Config { rates, issuer: issuer.trim().to_string() })
 }
 
 pub async fn tick() -> Result<Resp, Problem> {
-    let mut cfg = config().await?;
+    let cfg = config().await?;
     let db = Db::open_for_request().await?;
-    cfg.catalog = caas_platform::services::load_catalog(&db).await.ok();
     let now = clock::now_ms();
     let last = Period::containing(now).prev();
     let (mut invoices, mut credit_notes, mut waiting, mut unconfigured, mut more) = (0u64, 0u64, 0u64, 0u64, false);

@@ -8,10 +8,21 @@ use std::path::PathBuf;
 
 use caas_tests::*;
 
+/// The SpinKube CRD copy beside the project (`../shared/schemas`); a clone made elsewhere (`git clone
+/// . "$(mktemp -d)"`) finds it beside the repository it was cloned from.
 fn crd() -> PathBuf {
-    let p = repo_root().join("../shared/schemas/core.spinkube.dev_spinapps.yaml");
-    assert!(p.exists(), "{} is missing (the SpinKube CRD copy beside the project)", p.display());
-    p
+    const CRD: &str = "shared/schemas/core.spinkube.dev_spinapps.yaml";
+    let beside = repo_root().join("..").join(CRD);
+    let origin = std::process::Command::new("git")
+        .arg("-C")
+        .arg(repo_root())
+        .args(["remote", "get-url", "origin"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("..").join(CRD));
+    let p = [Some(beside.clone()), origin].into_iter().flatten().find(|p| p.exists());
+    p.unwrap_or_else(|| panic!("{} is missing (the SpinKube CRD copy beside the project)", beside.display()))
 }
 
 /// Runs the validator over `files`; (exit success, printed problems).

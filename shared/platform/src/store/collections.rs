@@ -4,6 +4,7 @@
 //! subscription charges still in dunning (`subscription_charges` `failed`/`unpaid` with no case
 //! yet). Open items first, oldest first, then closed cases; keyset paging on (rank, since, id).
 use crate::db::{Db, DbError, Row, Value, int, text};
+use crate::store::services::{catalog_join_sql, known_name_sql};
 use serde::Serialize;
 
 /// The dunning state of the subscription charge behind an item.
@@ -82,9 +83,12 @@ impl Cursor {
     }
 }
 
-const ITEMS: &str = "
+const ITEMS: &str = concat!(
+    "
 SELECT x.*, cu.full_name AS customer_name, cu.email AS customer_email, s.option_code AS option_code,
-       COALESCE(json_extract(s.snapshot, '$.name'), co.name) AS option_name, s.state AS service_state FROM (
+       ",
+    known_name_sql!(),
+    " AS option_name, s.state AS service_state FROM (
   SELECT 'collection' AS source, c.id AS id, c.customer_id, c.service_id, c.payment_id, c.amount_minor, c.currency, c.reason,
          c.status AS status, c.created_at AS since, c.closed_at, c.closed_by, c.note,
          sc.status AS charge_status, sc.period, sc.failures, sc.next_attempt_at, sc.last_error,
@@ -102,7 +106,9 @@ SELECT x.*, cu.full_name AS customer_name, cu.email AS customer_email, s.option_
 ) x
 LEFT JOIN customers cu ON cu.id = x.customer_id
 LEFT JOIN services s ON s.id = x.service_id
-LEFT JOIN catalog_options co ON co.code = lower(s.option_code)";
+",
+    catalog_join_sql!()
+);
 
 fn item(r: &Row) -> CollectionItem {
     CollectionItem {

@@ -1,8 +1,7 @@
 //! The admins' dashboard: server-side aggregates over bounded windows (12 weeks, 12 months),
 //! each a few indexed GROUP BY queries — never the rows themselves.
 use crate::db::{Db, DbError, int};
-use crate::store::services::option_name;
-use caas_domain::services::catalog::Catalog;
+use crate::store::services::{CATALOG_JOIN_SQL, KNOWN_NAME_SQL, option_name};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -46,8 +45,8 @@ async fn points(db: &Db, sql: &str, params: Vec<crate::db::Value>) -> Result<Vec
     Ok(db.query(sql, params).await?.iter().map(|r| Point { label: r.str("label"), value: r.i64("value") }).collect())
 }
 
-/// The dashboard at `now`; options are named from `catalog` (see [`OptionRate::name`]).
-pub async fn dashboard(db: &Db, now: i64, catalog: Option<&Catalog>) -> Result<Dashboard, DbError> {
+/// The dashboard at `now`.
+pub async fn dashboard(db: &Db, now: i64) -> Result<Dashboard, DbError> {
     // Weeks start on Monday (UTC); 1970-01-01 was a Thursday. The week is numbered in SQL and
     // labelled here, so that its start is defined once.
     const MONDAY_SHIFT: i64 = 3 * DAY;
@@ -74,9 +73,11 @@ pub async fn dashboard(db: &Db, now: i64, catalog: Option<&Catalog>) -> Result<D
     .await?;
     let ota_by_option = db
         .query(
-            "SELECT option_code, SUM(activated_at IS NOT NULL) AS activated, SUM(state = 'failed') AS failed,
-                    SUM(state = 'pending-activation') AS pending
-               FROM services GROUP BY option_code ORDER BY option_code LIMIT 200",
+            &format!(
+                "SELECT s.option_code, MAX({KNOWN_NAME_SQL}) AS known_name, SUM(s.activated_at IS NOT NULL) AS activated,
+                        SUM(s.state = 'failed') AS failed, SUM(s.state = 'pending-activation') AS pending
+                   FROM services s {CATALOG_JOIN_SQL} GROUP BY s.option_code ORDER BY s.option_code LIMIT 200"
+            ),
             vec![],
         )
         .await?
@@ -84,7 +85,7 @@ pub async fn dashboard(db: &Db, now: i64, catalog: Option<&Catalog>) -> Result<D
         .map(|r| {
             let code = r.str("option_code");
             OptionRate {
-                name: option_name(catalog, &code),
+                name: r.opt_str("known_name").unwrap_or_else(|| option_name(None, &code)),
                 option_code: code,
                 activated: r.i64("activated"),
                 failed: r.i64("failed"),

@@ -11,7 +11,6 @@ use caas_domain::services::withdrawal::CancellationRule;
 use caas_domain::wit::Money;
 use serde_json::{Value, json};
 
-/// One service instance row.
 /// An option's name as people know it: the catalog's (its code in either case), the legacy plan
 /// code's, else the code itself.
 pub fn option_name(catalog: Option<&Catalog>, code: &str) -> String {
@@ -22,6 +21,25 @@ pub fn option_name(catalog: Option<&Catalog>, code: &str) -> String {
         .unwrap_or_else(|| code.to_string())
 }
 
+/// The same rule inside a query over services `s`: join this, select [`KNOWN_NAME_SQL`], and
+/// finish a NULL (no snapshot, no catalog entry) with [`option_name`]`(None, code)`. (Macros too,
+/// for `concat!` into `const` queries.)
+macro_rules! catalog_join_sql {
+    () => {
+        "LEFT JOIN catalog_options co ON co.code = lower(s.option_code)"
+    };
+}
+/// The purchase snapshot's name, else the catalog's (see [`CATALOG_JOIN_SQL`]).
+macro_rules! known_name_sql {
+    () => {
+        "COALESCE(json_extract(s.snapshot, '$.name'), co.name)"
+    };
+}
+pub(crate) use {catalog_join_sql, known_name_sql};
+pub const CATALOG_JOIN_SQL: &str = catalog_join_sql!();
+pub const KNOWN_NAME_SQL: &str = known_name_sql!();
+
+/// One service instance row.
 #[derive(Debug, Clone)]
 pub struct ServiceRow {
     pub id: String,

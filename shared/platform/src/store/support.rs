@@ -6,6 +6,7 @@ use crate::paging::{self, Page};
 use caas_domain::expediente::PageRequest;
 use caas_domain::services::lifecycle::ServiceState;
 use caas_domain::support::TicketStatus;
+use crate::store::services::{catalog_join_sql, known_name_sql, option_name};
 use serde_json::{Value, json};
 
 /// One ticket with what support needs to work it.
@@ -41,20 +42,23 @@ pub struct Ticket {
     pub job_last_error: Option<String>,
 }
 
-const SELECT: &str = "SELECT t.rowid AS k, t.id, t.status, t.service_id, t.vin, t.command_id, t.action, t.summary, t.last_error,
+const SELECT: &str = concat!(
+    "SELECT t.rowid AS k, t.id, t.status, t.service_id, t.vin, t.command_id, t.action, t.summary, t.last_error,
         t.vehicle_status, t.created_at, t.assigned_to, t.assigned_at, t.resolution, t.resolution_note, t.retry_command_id,
         t.closed_by, t.closed_at,
-        s.option_code, s.snapshot, co.name AS catalog_name, s.state AS service_state, s.payment_id, s.payment_status, s.order_id, s.customer_id,
+        s.option_code, ",
+    known_name_sql!(),
+    " AS known_name, s.state AS service_state, s.payment_id, s.payment_status, s.order_id, s.customer_id,
         c.full_name AS customer_name, c.email AS customer_email,
         j.attempts AS job_attempts, j.last_error AS job_last_error
     FROM support_tickets t
     LEFT JOIN services s ON s.id = t.service_id
-    LEFT JOIN catalog_options co ON co.code = lower(s.option_code)
+    ", catalog_join_sql!(), "
     LEFT JOIN customers c ON c.id = s.customer_id
-    LEFT JOIN jobs j ON j.dedupe_key = t.command_id";
+    LEFT JOIN jobs j ON j.dedupe_key = t.command_id"
+);
 
 fn from_row(r: &Row) -> Ticket {
-    let snapshot_name = r.opt_str("snapshot").and_then(|s| serde_json::from_str::<Value>(&s).ok()).and_then(|v| v["name"].as_str().map(str::to_string));
     let option_code = r.str("option_code");
     Ticket {
         id: r.str("id"),
@@ -76,7 +80,7 @@ fn from_row(r: &Row) -> Ticket {
         closed_at: r.opt_i64("closed_at"),
         // The purchase's name, else the catalog's (a plan comercial service), else the legacy
         // plan code's or the code (`services::option_name`).
-        option_name: snapshot_name.or_else(|| r.opt_str("catalog_name")).unwrap_or_else(|| crate::store::services::option_name(None, &option_code)),
+        option_name: r.opt_str("known_name").unwrap_or_else(|| option_name(None, &option_code)),
         option_code,
         service_state: ServiceState::parse(&r.str("service_state")),
         payment_id: r.opt_str("payment_id"),

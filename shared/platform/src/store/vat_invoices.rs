@@ -13,20 +13,16 @@
 //! Each line's gross is what the ledger keeps for its reference (charges − refunds − voids):
 //! the invoice total is exactly what the customer was charged.
 use crate::db::{Db, DbError, Row, int, opt_text, text};
-use crate::store::services::option_name;
+use crate::store::services::{CATALOG_JOIN_SQL, KNOWN_NAME_SQL, option_name};
 use caas_domain::invoicing::{self, Amounts, DocKind, DocLine, Document, LineAmounts, LineKind, Party, VatRates};
 use caas_domain::lang::Lang;
 use caas_domain::services::billing::Period;
-use caas_domain::services::catalog::Catalog;
 use std::collections::BTreeSet;
 
 /// Issuing configuration (Spin variables `vat_rates`, `invoice_issuer`).
 pub struct Config {
     pub rates: VatRates,
     pub issuer: String,
-    /// Names the plan comercial's subscriptions on their lines (they have no purchase snapshot);
-    /// without it their option code is the name.
-    pub catalog: Option<Catalog>,
 }
 
 /// What issuing did for one customer.
@@ -90,26 +86,28 @@ struct Item {
     month: Period,
 }
 
-async fn open_items(tx: &Db, customer_id: &str, last: Period, catalog: Option<&Catalog>) -> Result<Vec<Item>, DbError> {
+async fn open_items(tx: &Db, customer_id: &str, last: Period) -> Result<Vec<Item>, DbError> {
     let mut out = Vec::new();
     for r in tx
         .query(
-            "SELECT sc.idempotency_key, sc.subscription_id, sc.period, json_extract(s.snapshot, '$.name') AS snapshot_name, s.option_code,
-                    json_extract(s.snapshot, '$.\"billed-by\"') AS billed_by, s.price_minor, s.currency,
-                    (SELECT COUNT(*) FROM service_usage_days u WHERE u.service_id = sc.subscription_id AND substr(u.day, 1, 7) = sc.period) AS days_used
-             FROM subscription_charges sc LEFT JOIN services s ON s.id = sc.subscription_id
-             WHERE sc.customer_id = ? AND sc.status = 'charged' AND sc.period <= ?
-               AND NOT EXISTS (SELECT 1 FROM vat_invoice_items i WHERE i.item_key = 'sub:' || sc.idempotency_key)
-             ORDER BY sc.period, sc.subscription_id",
+            &format!(
+                "SELECT sc.idempotency_key, sc.subscription_id, sc.period, {KNOWN_NAME_SQL} AS known_name, s.option_code,
+                        json_extract(s.snapshot, '$.\"billed-by\"') AS billed_by, s.price_minor, s.currency,
+                        (SELECT COUNT(*) FROM service_usage_days u WHERE u.service_id = sc.subscription_id AND substr(u.day, 1, 7) = sc.period) AS days_used
+                 FROM subscription_charges sc LEFT JOIN services s ON s.id = sc.subscription_id {CATALOG_JOIN_SQL}
+                 WHERE sc.customer_id = ? AND sc.status = 'charged' AND sc.period <= ?
+                   AND NOT EXISTS (SELECT 1 FROM vat_invoice_items i WHERE i.item_key = 'sub:' || sc.idempotency_key)
+                 ORDER BY sc.period, sc.subscription_id"
+            ),
             vec![text(customer_id), text(last.key())],
         )
         .await?
     {
         let Some(month) = Period::parse(&r.str("period")) else { continue };
         let sub = r.str("subscription_id");
-        let option_name = match (r.opt_str("snapshot_name"), r.opt_str("option_code")) {
+        let option_name = match (r.opt_str("known_name"), r.opt_str("option_code")) {
             (Some(n), _) => n,
-            (None, Some(code)) => option_name(catalog, &code),
+            (None, Some(code)) => option_name(None, &code),
             (None, None) => sub.clone(),
         };
         // Billed by use: the line says how many days at what unit price (language-neutral).
@@ -303,7 +301,7 @@ pub async fn issue_for_customer(db: &Db, cfg: &Config, customer_id: &str, last: 
             .iter()
             .filter_map(|r| Period::parse(&r.str("period")))
             .collect();
-        let items = open_items(tx, customer_id, last, cfg.catalog.as_ref()).await?;
+        let items = open_items(tx, customer_id, last).await?;
         let by_month: Vec<(Item, Period)> = items.into_iter().map(|i| (i.clone(), i.month)).collect();
         for (month, items) in invoicing::plan_invoices(&by_month, &invoiced, last) {
             let (mut lines, mut keys, mut currency) = (Vec::new(), Vec::new(), String::new());
